@@ -1,0 +1,128 @@
+//! The HTTP API: myaas-compatible routes, `/api/v1`, health and readiness.
+//!
+//! Invariant: this layer knows nothing of the container engine's API; it
+//! talks to [`instance::Manager`] and [`template`], parses every path
+//! segment into a name type before anything else happens, and turns errors
+//! into answers only through [`crate::error::ApiError`].
+
+mod myaas;
+mod v1;
+
+use std::sync::Arc;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use dolly_types::v1::{ErrorBody, ErrorDetail, Readiness};
+use dolly_types::{InstanceName, TemplateName};
+use serde::Serialize;
+
+use crate::error::ApiError;
+use crate::instance::{Instance, Manager};
+
+pub use v1::ApiDoc;
+
+/// Largest request body accepted.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// What handlers share.
+pub struct AppState {
+    pub manager: Arc<Manager>,
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(BODY_LIMIT)
+            .error_handler(|e, _| bad_request(e.to_string())),
+    )
+    .app_data(web::PayloadConfig::new(BODY_LIMIT))
+    .app_data(web::QueryConfig::default().error_handler(|e, _| bad_request(e.to_string())))
+    .app_data(web::PathConfig::default().error_handler(|e, _| bad_request(e.to_string())))
+    .route("/healthz", web::get().to(healthz))
+    .route("/readyz", web::get().to(readyz))
+    .configure(myaas::configure)
+    .service(web::scope("/api/v1").configure(v1::configure))
+    .default_service(web::to(not_found));
+}
+
+fn bad_request(message: String) -> actix_web::Error {
+    ApiError::BadRequest(message).into()
+}
+
+/// Parses raw path segments into names: the only door from input to names.
+fn names(t: &str, n: &str) -> Result<(TemplateName, InstanceName), ApiError> {
+    Ok((TemplateName::parse(t)?, InstanceName::parse(n)?))
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let ctx = state.manager.context();
+    let engine = match ctx.engine.ping().await {
+        Ok(()) => "ok".to_owned(),
+        Err(e) => e.to_string(),
+    };
+    let probe = ctx.layout.tmp().join(".readyz");
+    let data_dir = match std::fs::write(&probe, b"ok").and_then(|()| std::fs::remove_file(&probe)) {
+        Ok(()) => "ok".to_owned(),
+        Err(e) => format!("data folder not writable: {e}"),
+    };
+    let ready = engine == "ok" && data_dir == "ok";
+    let body = Readiness {
+        ready,
+        engine,
+        data_dir,
+    };
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+#[derive(Serialize)]
+struct NotFoundBody {
+    status: &'static str,
+    error: ErrorDetail,
+}
+
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    HttpResponse::NotFound().json(NotFoundBody {
+        status: "Not found",
+        error: ErrorDetail {
+            code: "not_found".into(),
+            message: format!("no route for {} {}", req.method(), req.path()),
+        },
+    })
+}
+
+/// The host clients connect to.
+fn public_host(state: &AppState) -> &str {
+    &state.manager.context().settings.public_host
+}
+
+fn v1_instance(state: &AppState, i: Instance) -> dolly_types::v1::Instance {
+    dolly_types::v1::Instance {
+        template: i.meta.template,
+        name: i.meta.name,
+        template_version: i.meta.version,
+        host: public_host(state).to_owned(),
+        port: i.port.unwrap_or(0),
+        user: crate::instance::USER.to_owned(),
+        password: i.meta.password,
+        database: i.meta.database,
+        state: i.state,
+        created_at: i.meta.created_at,
+        expires_at: i.meta.expires_at,
+    }
+}
+
+fn error_body(e: &ApiError) -> ErrorBody {
+    ErrorBody {
+        error: ErrorDetail {
+            code: e.code().to_owned(),
+            message: e.to_string(),
+        },
+    }
+}

@@ -1,0 +1,206 @@
+//! myaas's routes, with its bodies, types and status codes, so its clients
+//! (the fabfile, CI scripts) keep working unchanged.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use dolly_types::myaas::{CreateForm, Database, DatabaseSummary, Databases, Index, Templates};
+use dolly_types::v1::InstanceState;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{error_body, names, public_host, AppState};
+use crate::error::ApiError;
+use crate::instance::{Instance, InstanceError};
+use crate::template;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(index))
+        .route("/templates", web::get().to(templates))
+        .route("/db", web::get().to(databases))
+        .route("/db/{template}/{name}", web::get().to(inspect))
+        .route("/db/{template}/{name}", web::post().to(create))
+        .route("/db/{template}/{name}", web::delete().to(remove));
+}
+
+/// myaas's error shape: `{"status": "..."}`, plus dolly's `error` object.
+fn myaas_error(e: ApiError) -> HttpResponse {
+    let status = e.status_code();
+    if status == StatusCode::NOT_FOUND
+        && matches!(e, ApiError::Instance(InstanceError::NotFound(..)))
+    {
+        return HttpResponse::NotFound().json(json!({"status": "Not found"}));
+    }
+    if status.is_client_error() && status != StatusCode::NOT_FOUND && status != StatusCode::LOCKED {
+        // Bad input: dolly's JSON error.
+        return e.error_response();
+    }
+    let message = match &e {
+        ApiError::Instance(InstanceError::TemplateImporting(_)) => {
+            "Database not available, content is being imported.".to_owned()
+        }
+        ApiError::Instance(InstanceError::TemplateNotFound { name, .. }) => {
+            format!("Template \"{name}\" does not exist.")
+        }
+        other => other.to_string(),
+    };
+    if status.is_server_error() {
+        tracing::error!(code = e.code(), error = %e, "request failed");
+    }
+    let mut body = serde_json::to_value(error_body(&e)).unwrap_or_else(|_| json!({}));
+    body["status"] = json!(message);
+    HttpResponse::build(status).json(body)
+}
+
+fn template_names(state: &AppState) -> Result<Vec<String>, ApiError> {
+    let list = template::list(state.manager.context())
+        .map_err(|e| ApiError::Internal(format!("cannot list templates: {e}")))?;
+    Ok(list.into_iter().map(String::from).collect())
+}
+
+async fn index(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let templates = template_names(&state)?;
+    let databases = state
+        .manager
+        .list(None)
+        .await?
+        .into_iter()
+        .map(|i| format!("{},{}", i.meta.template, i.meta.name))
+        .collect();
+    Ok(HttpResponse::Ok().json(Index {
+        status: "Service is running".to_owned(),
+        templates,
+        databases,
+    }))
+}
+
+async fn templates(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(Templates {
+        templates: template_names(&state)?,
+    }))
+}
+
+async fn databases(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let databases = state
+        .manager
+        .list(None)
+        .await?
+        .into_iter()
+        .map(|i| DatabaseSummary {
+            template: i.meta.template.to_string(),
+            name: i.meta.name.to_string(),
+            state: i.status,
+            created: i.meta.created_at.timestamp(),
+            expires_at: i.meta.expires_at.map(|e| e.timestamp().to_string()),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(Databases { databases }))
+}
+
+fn database(state: &AppState, i: Instance) -> Database {
+    Database {
+        database: i.meta.database,
+        host: public_host(state).to_owned(),
+        name: i.meta.name.to_string(),
+        port: i.port.map(|p| p.to_string()).unwrap_or_default(),
+        user: crate::instance::USER.to_owned(),
+        password: i.meta.password,
+        running: i.state == InstanceState::Running,
+        status: i.status,
+        created: i.meta.created_at.timestamp(),
+        expires_at: i.meta.expires_at.map(|e| e.timestamp().to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+struct InspectQuery {
+    all: Option<String>,
+}
+
+async fn inspect(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    query: web::Query<InspectQuery>,
+) -> HttpResponse {
+    let result = async {
+        let (t, n) = names(&path.0, &path.1)?;
+        // myaas: any non-empty `all` asks for the engine's inspection.
+        if query.all.as_deref().is_some_and(|a| !a.is_empty()) {
+            let container = state.manager.inspect_container(&t, &n).await?;
+            return Ok(HttpResponse::Ok().json(json!({ "container": container })));
+        }
+        let i = state.manager.get(&t, &n).await?;
+        Ok::<_, ApiError>(HttpResponse::Ok().json(database(&state, i)))
+    }
+    .await;
+    result.unwrap_or_else(myaas_error)
+}
+
+/// `ttl` from a form field or a JSON body: a number or a numeric string.
+fn parse_ttl(req: &HttpRequest, body: &[u8]) -> Result<Option<Duration>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let content_type = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let form: CreateForm = if content_type.starts_with("application/json") {
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?
+    } else {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+            .map_err(|e| ApiError::BadRequest(format!("invalid form body: {e}")))?;
+        CreateForm {
+            ttl: pairs
+                .into_iter()
+                .find(|(k, _)| k == "ttl")
+                .map(|(_, v)| serde_json::Value::String(v)),
+        }
+    };
+    let secs = match form.ttl {
+        None | Some(serde_json::Value::Null) => return Ok(None),
+        Some(serde_json::Value::Number(n)) => n.as_u64(),
+        Some(serde_json::Value::String(s)) if s.is_empty() => return Ok(None),
+        Some(serde_json::Value::String(s)) => s.trim().parse::<u64>().ok(),
+        Some(_) => None,
+    };
+    match secs {
+        Some(s) => Ok(Some(Duration::from_secs(s))),
+        None => Err(ApiError::BadRequest(
+            "ttl must be a whole number of seconds".to_owned(),
+        )),
+    }
+}
+
+async fn create(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let result = async {
+        let (t, n) = names(&path.0, &path.1)?;
+        let ttl = parse_ttl(&req, &body)?;
+        match state.manager.create(&t, &n, ttl).await {
+            Ok(i) => Ok(HttpResponse::Created().json(database(&state, i))),
+            // myaas: 304 with no body when it exists.
+            Err(InstanceError::AlreadyExists(..)) => Ok(HttpResponse::NotModified().finish()),
+            Err(e) => Err(ApiError::from(e)),
+        }
+    }
+    .await;
+    result.unwrap_or_else(myaas_error)
+}
+
+async fn remove(state: web::Data<AppState>, path: web::Path<(String, String)>) -> HttpResponse {
+    let result = async {
+        let (t, n) = names(&path.0, &path.1)?;
+        state.manager.delete(&t, &n).await?;
+        Ok::<_, ApiError>(HttpResponse::NoContent().finish())
+    }
+    .await;
+    result.unwrap_or_else(myaas_error)
+}

@@ -1,0 +1,312 @@
+//! Settings: defaults, then an optional TOML file, then `DOLLY_*` variables.
+//!
+//! Every value is read as text and parsed here, so an invalid setting stops
+//! the start with a message naming the key and the value.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use dolly_types::NameError;
+
+/// The file read when no `--config` is given, if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/dolly/dolly.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid setting {key} = {value:?}: {reason}")]
+    Invalid {
+        key: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("cannot read configuration: {0}")]
+    Source(#[from] config::ConfigError),
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// The parsed settings. See README.md ("Configuration") for each one.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address the HTTP API binds to.
+    pub listen: SocketAddr,
+    /// The data folder: dumps, templates, instances, tmp.
+    pub data_dir: PathBuf,
+    /// The data folder's path as the container engine sees it, when dollyd
+    /// itself runs in a container. Defaults to `data_dir`.
+    pub host_data_dir: Option<PathBuf>,
+    /// Host name given to clients in instance answers.
+    pub public_host: String,
+    /// Host dollyd connects to when checking an instance is ready.
+    pub connect_host: String,
+    /// Host address instance ports are published on.
+    pub instance_bind: IpAddr,
+    /// MariaDB/MySQL image instances and imports run.
+    pub image: String,
+    /// Prefix of every container name.
+    pub container_prefix: String,
+    /// Expiry of an instance created without a TTL (`None`: never).
+    pub default_ttl: Option<Duration>,
+    /// Database a dump with no `CREATE DATABASE` is loaded into.
+    pub database: String,
+    /// Memory limit of an instance's container.
+    pub instance_memory: u64,
+    /// How long an instance may take to answer `SELECT 1`.
+    pub ready_timeout: Duration,
+    /// How long one import may take.
+    pub import_timeout: Duration,
+    /// InnoDB buffer pool of the import server.
+    pub import_buffer_pool: u64,
+    /// How often `serve` removes expired instances.
+    pub reap_interval: Duration,
+    /// Extra labels put on every container dolly creates.
+    pub labels: BTreeMap<String, String>,
+    pub log_format: LogFormat,
+}
+
+impl Settings {
+    /// Loads defaults, then `file` (or [`DEFAULT_CONFIG_FILE`] when present),
+    /// then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder();
+        match file {
+            Some(path) => {
+                builder = builder.add_source(config::File::from(path).required(true));
+            }
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                builder = builder.add_source(config::File::with_name(DEFAULT_CONFIG_FILE));
+            }
+            None => {}
+        }
+        let cfg = builder
+            .add_source(config::Environment::with_prefix("DOLLY").try_parsing(false))
+            .build()?;
+        Self::from_lookup(|key| cfg.get_string(key).ok())
+    }
+
+    /// Settings from defaults only, with `data_dir` set: for tests.
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Result<Self, ConfigError> {
+        let mut s = Self::from_lookup(|_| None)?;
+        s.data_dir = data_dir.into();
+        Ok(s)
+    }
+
+    /// Parses every key from `get` (which returns the raw text, if set).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let p = Parser { get: &get };
+        Ok(Settings {
+            listen: p.parse("listen", "0.0.0.0:5001", |v| {
+                v.parse::<SocketAddr>().map_err(|e| e.to_string())
+            })?,
+            data_dir: p.parse("data_dir", "/var/lib/dolly", absolute_path)?,
+            host_data_dir: p.optional("host_data_dir", absolute_path)?,
+            public_host: p.parse("public_host", "", |v| {
+                if v.is_empty() {
+                    Ok(gethostname::gethostname().to_string_lossy().into_owned())
+                } else {
+                    Ok(v.to_owned())
+                }
+            })?,
+            connect_host: p.parse("connect_host", "127.0.0.1", non_empty)?,
+            instance_bind: p.parse("instance_bind", "0.0.0.0", |v| {
+                v.parse::<IpAddr>().map_err(|e| e.to_string())
+            })?,
+            image: p.parse("image", "mariadb:lts", non_empty)?,
+            container_prefix: p.parse("container_prefix", "dolly-", |v| {
+                let ok = !v.is_empty()
+                    && v.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+                    && v.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+                if ok {
+                    Ok(v.to_owned())
+                } else {
+                    Err("must match [a-zA-Z0-9][a-zA-Z0-9_.-]*".into())
+                }
+            })?,
+            default_ttl: p.parse("default_ttl", "24h", optional_duration)?,
+            database: p.parse("database", "default", |v| {
+                dolly_types::TemplateName::parse(v)
+                    .map(String::from)
+                    .map_err(|e: NameError| e.to_string())
+            })?,
+            instance_memory: p.parse("instance_memory", "256MiB", byte_size)?,
+            ready_timeout: p.parse("ready_timeout", "60s", duration)?,
+            import_timeout: p.parse("import_timeout", "6h", duration)?,
+            import_buffer_pool: p.parse("import_buffer_pool", "1GiB", byte_size)?,
+            reap_interval: p.parse("reap_interval", "5s", duration)?,
+            labels: p.parse("labels", "", labels)?,
+            log_format: p.parse("log_format", "human", |v| match v {
+                "human" => Ok(LogFormat::Human),
+                "json" => Ok(LogFormat::Json),
+                _ => Err("expected \"human\" or \"json\"".into()),
+            })?,
+        })
+    }
+
+    /// The data folder as the engine sees it (for bind mounts).
+    pub fn engine_data_dir(&self) -> &Path {
+        self.host_data_dir.as_deref().unwrap_or(&self.data_dir)
+    }
+}
+
+struct Parser<'a> {
+    get: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Parser<'_> {
+    fn parse<T>(
+        &self,
+        key: &'static str,
+        default: &str,
+        f: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        let value = (self.get)(key).unwrap_or_else(|| default.to_owned());
+        f(value.trim()).map_err(|reason| ConfigError::Invalid { key, value, reason })
+    }
+
+    fn optional<T>(
+        &self,
+        key: &'static str,
+        f: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfigError> {
+        match (self.get)(key) {
+            Some(v) if !v.trim().is_empty() => self.parse(key, "", f).map(Some),
+            _ => Ok(None),
+        }
+    }
+}
+
+fn non_empty(v: &str) -> Result<String, String> {
+    if v.is_empty() {
+        Err("must not be empty".into())
+    } else {
+        Ok(v.to_owned())
+    }
+}
+
+fn absolute_path(v: &str) -> Result<PathBuf, String> {
+    let p = PathBuf::from(v);
+    if p.is_absolute() {
+        Ok(p)
+    } else {
+        Err("must be an absolute path".into())
+    }
+}
+
+/// `30s`, `15m`, `2h`, `3d`, or plain seconds.
+pub fn duration(v: &str) -> Result<Duration, String> {
+    if let Ok(secs) = v.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(v).map_err(|e| format!("not a duration ({e}); try 30s, 15m, 2h"))
+}
+
+/// A duration, or `0`/`none`/`never` for none.
+fn optional_duration(v: &str) -> Result<Option<Duration>, String> {
+    match v {
+        "" | "0" | "none" | "never" => Ok(None),
+        _ => duration(v).map(Some),
+    }
+}
+
+fn byte_size(v: &str) -> Result<u64, String> {
+    let size: bytesize::ByteSize = v
+        .parse()
+        .map_err(|e| format!("not a size ({e}); try 256MiB"))?;
+    if size.as_u64() == 0 {
+        return Err("must be greater than zero".into());
+    }
+    Ok(size.as_u64())
+}
+
+fn labels(v: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut map = BTreeMap::new();
+    for pair in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, val) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("{pair:?} is not key=value"))?;
+        if k.is_empty() || k.starts_with("dolly.") || k == "managed-by" {
+            return Err(format!("label key {k:?} is empty or reserved"));
+        }
+        map.insert(k.to_owned(), val.to_owned());
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|key| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn defaults() {
+        let s = with(&[]).unwrap();
+        assert_eq!(s.listen.to_string(), "0.0.0.0:5001");
+        assert_eq!(s.data_dir, PathBuf::from("/var/lib/dolly"));
+        assert_eq!(s.container_prefix, "dolly-");
+        assert_eq!(s.database, "default");
+        assert_eq!(s.default_ttl, Some(Duration::from_secs(86400)));
+        assert!(!s.public_host.is_empty());
+    }
+
+    #[test]
+    fn invalid_values_name_the_key_and_value() {
+        let err = with(&[("listen", "nope")]).unwrap_err().to_string();
+        assert!(err.contains("listen") && err.contains("nope"), "{err}");
+        let err = with(&[("data_dir", "relative")]).unwrap_err().to_string();
+        assert!(err.contains("data_dir"), "{err}");
+        let err = with(&[("instance_memory", "lots")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("instance_memory") && err.contains("lots"),
+            "{err}"
+        );
+        let err = with(&[("default_ttl", "soon")]).unwrap_err().to_string();
+        assert!(err.contains("default_ttl"), "{err}");
+    }
+
+    #[test]
+    fn parses_values() {
+        let s = with(&[
+            ("default_ttl", "none"),
+            ("instance_memory", "512MiB"),
+            ("labels", "team=qa, ci=1"),
+        ])
+        .unwrap();
+        assert_eq!(s.default_ttl, None);
+        assert_eq!(s.instance_memory, 512 * 1024 * 1024);
+        assert_eq!(s.labels.get("ci").map(String::as_str), Some("1"));
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("dolly.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:7000\"\nimage = \"from-file\"\n",
+        )
+        .unwrap();
+        // Only this test sets DOLLY_IMAGE.
+        unsafe { std::env::set_var("DOLLY_IMAGE", "from-env") };
+        let s = Settings::load(Some(&file)).unwrap();
+        unsafe { std::env::remove_var("DOLLY_IMAGE") };
+        assert_eq!(s.listen.to_string(), "127.0.0.1:7000");
+        assert_eq!(s.image, "from-env");
+    }
+}

@@ -1,0 +1,280 @@
+//! The database server inside the image: binaries, users and arguments.
+//!
+//! Invariant: every difference between MariaDB and MySQL (initialisation,
+//! binary names, flags) lives here. dolly runs the server binary itself with
+//! explicit arguments (`--no-defaults`), never the image's entrypoint, so an
+//! image's own configuration files cannot change what dolly relies on.
+
+use std::collections::BTreeMap;
+
+use crate::clone::Owner;
+use crate::engine::{ContainerSpec, Engine, EngineError, RestartPolicy};
+
+/// Where the datadir is mounted inside containers.
+pub const DATADIR: &str = "/var/lib/mysql";
+/// The server's socket inside containers.
+pub const SOCKET: &str = "/run/mysqld/mysqld.sock";
+/// The port the server listens on inside containers.
+pub const PORT: u16 = 3306;
+/// Init file (inside the datadir) that sets an instance's password at start.
+pub const INIT_FILE: &str = ".dolly-init.sql";
+/// Redo log size of templates and instances: equal, so a clone never
+/// resizes its log at start.
+pub const REDO_LOG_SIZE: &str = "48M";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    MariaDb,
+    MySql,
+}
+
+/// What dolly learnt about an image by running it once.
+#[derive(Debug, Clone)]
+pub struct ImageInfo {
+    pub flavor: Flavor,
+    /// The `mysql` user the server runs as.
+    pub owner: Owner,
+    /// `mariadbd --version`, for manifests and logs.
+    pub version: String,
+}
+
+impl ImageInfo {
+    /// Runs a short-lived container of `image` to read its mysql user and
+    /// server binary.
+    pub async fn probe(
+        engine: &dyn Engine,
+        image: &str,
+        name: &str,
+        labels: BTreeMap<String, String>,
+    ) -> Result<Self, EngineError> {
+        engine.ensure_image(image).await?;
+        let script = "id -u mysql; id -g mysql; \
+            if command -v mariadbd >/dev/null; then echo mariadb; mariadbd --version; \
+            else echo mysql; mysqld --version; fi";
+        engine.remove(name).await?;
+        let spec = ContainerSpec {
+            name: name.to_owned(),
+            image: image.to_owned(),
+            cmd: vec!["sh".into(), "-c".into(), script.into()],
+            user: Some("0:0".into()),
+            binds: vec![],
+            publish: None,
+            labels,
+            memory_bytes: None,
+            restart: RestartPolicy::No,
+        };
+        engine.run(&spec).await?;
+        let code = engine.wait(name).await;
+        let out = engine.logs_tail(name, 20).await;
+        engine.remove(name).await?;
+        let (code, out) = (code?, out?);
+        let lines: Vec<&str> = out.lines().map(str::trim).collect();
+        let parsed = (|| {
+            let uid = lines.first()?.parse().ok()?;
+            let gid = lines.get(1)?.parse().ok()?;
+            let flavor = match *lines.get(2)? {
+                "mariadb" => Flavor::MariaDb,
+                _ => Flavor::MySql,
+            };
+            Some(ImageInfo {
+                flavor,
+                owner: Owner { uid, gid },
+                version: lines.get(3).map(|s| s.to_string()).unwrap_or_default(),
+            })
+        })();
+        match (code, parsed) {
+            (0, Some(info)) => Ok(info),
+            _ => Err(EngineError::Other(format!(
+                "image {image} has no mysql user or server binary (exit {code}): {out}"
+            ))),
+        }
+    }
+
+    pub fn user(&self) -> String {
+        format!("{}:{}", self.owner.uid, self.owner.gid)
+    }
+
+    fn server_binary(&self) -> &'static str {
+        match self.flavor {
+            Flavor::MariaDb => "mariadbd",
+            Flavor::MySql => "mysqld",
+        }
+    }
+
+    fn client_binary(&self) -> &'static str {
+        match self.flavor {
+            Flavor::MariaDb => "mariadb",
+            Flavor::MySql => "mysql",
+        }
+    }
+
+    /// Arguments every server dolly starts gets.
+    fn common_args(&self) -> Vec<String> {
+        let mut args = vec![
+            self.server_binary().to_owned(),
+            "--no-defaults".to_owned(),
+            format!("--datadir={DATADIR}"),
+            format!("--socket={SOCKET}"),
+            "--pid-file=/run/mysqld/mysqld.pid".to_owned(),
+            "--skip-name-resolve".to_owned(),
+            "--character-set-server=utf8mb4".to_owned(),
+            "--collation-server=utf8mb4_general_ci".to_owned(),
+            "--max-allowed-packet=1G".to_owned(),
+            format!("--innodb-log-file-size={REDO_LOG_SIZE}"),
+        ];
+        if self.flavor == Flavor::MariaDb {
+            args.push("--skip-log-bin".to_owned());
+        } else {
+            args.push("--disable-log-bin".to_owned());
+        }
+        args
+    }
+
+    /// The import server: initialises the datadir, then runs with bulk-load
+    /// settings, socket only. A slow shutdown (`innodb_fast_shutdown=0`) at
+    /// the end leaves a datadir that clones start from with no recovery.
+    pub fn import_command(&self, buffer_pool: u64) -> Vec<String> {
+        let init = match self.flavor {
+            Flavor::MariaDb => format!(
+                "mariadb-install-db --no-defaults --datadir={DATADIR} \
+                 --auth-root-authentication-method=normal --skip-test-db \
+                 --skip-name-resolve"
+            ),
+            Flavor::MySql => {
+                format!("mysqld --no-defaults --initialize-insecure --datadir={DATADIR}")
+            }
+        };
+        let mut server = self.common_args();
+        server.extend([
+            "--skip-networking".to_owned(),
+            format!("--innodb-buffer-pool-size={buffer_pool}"),
+            "--innodb-flush-log-at-trx-commit=0".to_owned(),
+            "--innodb-doublewrite=0".to_owned(),
+            "--innodb-flush-method=O_DIRECT_NO_FSYNC".to_owned(),
+            "--innodb-log-buffer-size=64M".to_owned(),
+            "--innodb-fast-shutdown=0".to_owned(),
+            "--innodb-buffer-pool-dump-at-shutdown=0".to_owned(),
+            "--innodb-buffer-pool-load-at-startup=0".to_owned(),
+            "--performance-schema=0".to_owned(),
+            "--sync-binlog=0".to_owned(),
+        ]);
+        let script = format!(
+            "set -e; {init} >/tmp/init.log 2>&1 || {{ cat /tmp/init.log; exit 1; }}; exec {}",
+            shell_join(&server)
+        );
+        vec!["sh".into(), "-c".into(), script]
+    }
+
+    /// An instance's server: small idle footprint, TCP on [`PORT`], the
+    /// init file that sets its password.
+    pub fn instance_command(&self) -> Vec<String> {
+        let mut args = self.common_args();
+        args.extend([
+            format!("--port={PORT}"),
+            "--bind-address=0.0.0.0".to_owned(),
+            format!("--init-file={DATADIR}/{INIT_FILE}"),
+            "--innodb-buffer-pool-size=8M".to_owned(),
+            "--innodb-log-buffer-size=1M".to_owned(),
+            "--innodb-buffer-pool-dump-at-shutdown=0".to_owned(),
+            "--innodb-buffer-pool-load-at-startup=0".to_owned(),
+            "--performance-schema=0".to_owned(),
+            "--key-buffer-size=1M".to_owned(),
+            "--table-open-cache=200".to_owned(),
+            "--table-definition-cache=400".to_owned(),
+            "--thread-cache-size=4".to_owned(),
+            "--max-connections=100".to_owned(),
+            "--query-cache-size=0".to_owned(),
+            "--aria-pagecache-buffer-size=1M".to_owned(),
+            "--sort-buffer-size=256K".to_owned(),
+        ]);
+        args
+    }
+
+    /// Polls the server over its socket until it answers (inside the
+    /// container), for at most `secs` seconds.
+    pub fn wait_socket_command(&self, secs: u32) -> Vec<String> {
+        let admin = match self.flavor {
+            Flavor::MariaDb => "mariadb-admin",
+            Flavor::MySql => "mysqladmin",
+        };
+        let tries = secs * 20;
+        vec![
+            "sh".into(),
+            "-c".into(),
+            format!(
+                "i=0; while [ $i -lt {tries} ]; do \
+                 {admin} --no-defaults --socket={SOCKET} -uroot ping >/dev/null 2>&1 && exit 0; \
+                 i=$((i+1)); sleep 0.05; done; exit 1"
+            ),
+        ]
+    }
+
+    /// The client reading SQL from standard input as root over the socket.
+    pub fn client_command(&self, extra: &[&str]) -> Vec<String> {
+        let mut cmd = vec![
+            self.client_binary().to_owned(),
+            "--no-defaults".to_owned(),
+            format!("--socket={SOCKET}"),
+            "-uroot".to_owned(),
+            "--default-character-set=utf8mb4".to_owned(),
+            "--max-allowed-packet=1G".to_owned(),
+        ];
+        cmd.extend(extra.iter().map(|s| s.to_string()));
+        cmd
+    }
+}
+
+/// SQL run once at an instance's first start: its password for root, from
+/// anywhere. The file is removed as soon as the server answers.
+pub fn init_sql(password: &str) -> String {
+    let pw = password.replace('\\', "\\\\").replace('\'', "\\'");
+    format!(
+        "CREATE USER IF NOT EXISTS 'root'@'%' IDENTIFIED BY '{pw}';\n\
+         ALTER USER 'root'@'%' IDENTIFIED BY '{pw}';\n\
+         ALTER USER 'root'@'localhost' IDENTIFIED BY '{pw}';\n\
+         GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;\n\
+         FLUSH PRIVILEGES;\n"
+    )
+}
+
+/// Quotes words for `sh -c`.
+fn shell_join(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| format!("'{}'", w.replace('\'', "'\\''")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info() -> ImageInfo {
+        ImageInfo {
+            flavor: Flavor::MariaDb,
+            owner: Owner { uid: 100, gid: 101 },
+            version: String::new(),
+        }
+    }
+
+    #[test]
+    fn instance_command_never_holds_a_password() {
+        let cmd = info().instance_command().join(" ");
+        assert!(cmd.contains("--init-file=/var/lib/mysql/.dolly-init.sql"));
+        assert!(!cmd.to_lowercase().contains("password"));
+    }
+
+    #[test]
+    fn init_sql_escapes_quotes() {
+        assert!(init_sql("a'b").contains("'a\\'b'"));
+    }
+
+    #[test]
+    fn import_command_initialises_then_execs_the_server() {
+        let cmd = info().import_command(1 << 30);
+        assert_eq!(cmd[0], "sh");
+        assert!(cmd[2].contains("mariadb-install-db"));
+        assert!(cmd[2].contains("'--innodb-fast-shutdown=0'"));
+    }
+}

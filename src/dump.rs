@@ -1,0 +1,371 @@
+//! SQL dumps in the dumps folder, read as one decompressed stream.
+//!
+//! A dump is `NAME.sql`, `NAME.sql.gz`, `NAME.sql.zst`, or a folder `NAME/`
+//! whose `*.sql[.gz|.zst]` files are applied in lexical order. Compressed
+//! files are decompressed on the fly, never to disk.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use dolly_types::TemplateName;
+use tracing::debug;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DumpError {
+    #[error("no dump for template '{0}' in the dumps folder")]
+    NotFound(TemplateName),
+    #[error("dump {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    fn of(file_name: &str) -> Option<(&str, Compression)> {
+        if let Some(stem) = file_name.strip_suffix(".sql") {
+            Some((stem, Compression::None))
+        } else if let Some(stem) = file_name.strip_suffix(".sql.gz") {
+            Some((stem, Compression::Gzip))
+        } else {
+            file_name
+                .strip_suffix(".sql.zst")
+                .map(|stem| (stem, Compression::Zstd))
+        }
+    }
+}
+
+/// One dump: the files that make it, in the order they are applied.
+#[derive(Debug, Clone)]
+pub struct Dump {
+    pub template: TemplateName,
+    /// The dump file or folder.
+    pub path: PathBuf,
+    pub files: Vec<(PathBuf, Compression)>,
+}
+
+impl Dump {
+    /// Size of the (compressed) input in bytes.
+    pub fn input_bytes(&self) -> u64 {
+        self.files
+            .iter()
+            .filter_map(|(p, _)| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// Opens the dump as one stream. `read` counts compressed bytes read.
+    pub fn open(&self, read: Arc<AtomicU64>) -> DumpReader {
+        DumpReader {
+            files: self.files.clone().into_iter().rev().collect(),
+            current: None,
+            read,
+            scan: Arc::new(Mutex::new(Scan::default())),
+        }
+    }
+}
+
+/// Every dump in `dir`, sorted by template name. Entries that are not
+/// dumps are skipped with a debug line.
+pub fn discover(dir: &Path) -> Result<Vec<Dump>, DumpError> {
+    let io_err = |source| DumpError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut dumps: Vec<Dump> = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(dumps),
+        Err(e) => return Err(io_err(e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(io_err)?;
+        let path = entry.path();
+        let Some(file_name) = entry.file_name().to_str().map(str::to_owned) else {
+            debug!(path = %path.display(), "skipping: not a UTF-8 name");
+            continue;
+        };
+        let file_type = entry.file_type().map_err(io_err)?;
+        let dump = if file_type.is_dir() {
+            TemplateName::parse(&file_name)
+                .ok()
+                .map(|t| folder_dump(t, &path))
+                .transpose()?
+                .flatten()
+        } else {
+            Compression::of(&file_name).and_then(|(stem, c)| {
+                TemplateName::parse(stem).ok().map(|t| Dump {
+                    template: t,
+                    path: path.clone(),
+                    files: vec![(path.clone(), c)],
+                })
+            })
+        };
+        match dump {
+            Some(d) if dumps.iter().any(|x| x.template == d.template) => {
+                debug!(path = %path.display(), "skipping: another dump has the same name");
+            }
+            Some(d) => dumps.push(d),
+            None => debug!(path = %path.display(), "skipping: not a dump"),
+        }
+    }
+    dumps.sort_by(|a, b| a.template.cmp(&b.template));
+    Ok(dumps)
+}
+
+fn folder_dump(template: TemplateName, dir: &Path) -> Result<Option<Dump>, DumpError> {
+    let mut files = Vec::new();
+    let entries = std::fs::read_dir(dir).map_err(|source| DumpError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        match Compression::of(&name) {
+            Some((_, c)) if entry.path().is_file() => files.push((entry.path(), c)),
+            _ => debug!(path = %entry.path().display(), "skipping: not a dump file"),
+        }
+    }
+    if files.is_empty() {
+        return Ok(None);
+    }
+    files.sort_by(|a, b| a.0.file_name().cmp(&b.0.file_name()));
+    Ok(Some(Dump {
+        template,
+        path: dir.to_path_buf(),
+        files,
+    }))
+}
+
+/// What the stream showed: the first database it creates, whether it looks
+/// like a complete mysqldump, how much SQL it held.
+#[derive(Debug, Default, Clone)]
+pub struct Scan {
+    pub first_database: Option<String>,
+    pub sql_bytes: u64,
+    /// Started with mysqldump's header line.
+    mysqldump_header: bool,
+    /// mysqldump's trailer was the last comment seen.
+    completed: bool,
+    /// A line cut by a buffer boundary.
+    partial: Vec<u8>,
+}
+
+impl Scan {
+    /// A mysqldump file that lacks its closing "Dump completed" comment was
+    /// cut short.
+    pub fn looks_truncated(&self) -> bool {
+        self.mysqldump_header && !self.completed
+    }
+
+    fn feed(&mut self, buf: &[u8]) {
+        let start_of_stream = self.sql_bytes == 0;
+        self.sql_bytes += buf.len() as u64;
+        if start_of_stream {
+            self.mysqldump_header =
+                buf.starts_with(b"-- MySQL dump") || buf.starts_with(b"-- MariaDB dump");
+        }
+        let mut rest = buf;
+        while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
+            let line_end = &rest[..pos];
+            if self.partial.is_empty() {
+                self.line(line_end);
+            } else {
+                let mut line = std::mem::take(&mut self.partial);
+                line.extend_from_slice(line_end);
+                self.line(&line);
+            }
+            rest = &rest[pos + 1..];
+        }
+        // Only the start of a cut line matters (keywords are at its start).
+        if self.partial.len() < 256 {
+            let take = rest.len().min(256 - self.partial.len());
+            self.partial.extend_from_slice(&rest[..take]);
+        }
+    }
+
+    fn line(&mut self, line: &[u8]) {
+        if line.starts_with(b"-- Dump completed") {
+            self.completed = true;
+        } else if !line.is_empty() && !line.starts_with(b"--") {
+            // Statements after the trailer (another file of a folder).
+            if self.completed && !line.starts_with(b"/*!") && !line.starts_with(b"/*M!") {
+                self.completed = false;
+            }
+        }
+        if self.first_database.is_none() {
+            if let Some(rest) = line.strip_prefix(b"CREATE DATABASE ") {
+                self.first_database = database_name(rest);
+            }
+        }
+    }
+}
+
+/// The name in `/*!32312 IF NOT EXISTS*/ `shop` ...` or `IF NOT EXISTS shop;`.
+fn database_name(rest: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(rest);
+    let mut s = text.as_ref();
+    if let Some(after) = s.strip_prefix("/*!32312 IF NOT EXISTS*/") {
+        s = after;
+    }
+    s = s.trim_start();
+    if let Some(after) = s.strip_prefix("IF NOT EXISTS") {
+        s = after.trim_start();
+    }
+    let name = if let Some(quoted) = s.strip_prefix('`') {
+        quoted.split('`').next()?
+    } else {
+        s.split(|c: char| c.is_whitespace() || c == ';').next()?
+    };
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
+/// The decompressed concatenation of a dump's files.
+pub struct DumpReader {
+    /// Files still to open, last first.
+    files: Vec<(PathBuf, Compression)>,
+    current: Option<(PathBuf, Box<dyn Read + Send>)>,
+    read: Arc<AtomicU64>,
+    scan: Arc<Mutex<Scan>>,
+}
+
+impl DumpReader {
+    /// What the stream showed so far.
+    pub fn scan(&self) -> Arc<Mutex<Scan>> {
+        Arc::clone(&self.scan)
+    }
+}
+
+struct Counting<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+impl Read for DumpReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.current.is_none() {
+                let Some((path, compression)) = self.files.pop() else {
+                    return Ok(0);
+                };
+                let file = File::open(&path)
+                    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+                let counted = Counting {
+                    inner: file,
+                    read: Arc::clone(&self.read),
+                };
+                let reader: Box<dyn Read + Send> = match compression {
+                    Compression::None => Box::new(BufReader::with_capacity(1 << 20, counted)),
+                    Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(
+                        BufReader::with_capacity(1 << 20, counted),
+                    )),
+                    Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(counted)?),
+                };
+                self.current = Some((path, reader));
+            }
+            let Some((path, reader)) = self.current.as_mut() else {
+                continue;
+            };
+            match reader.read(buf) {
+                Ok(0) => {
+                    // Separate files as the client would see separate scripts.
+                    self.current = None;
+                    if !self.files.is_empty() {
+                        buf[0] = b'\n';
+                        return Ok(1);
+                    }
+                }
+                Ok(n) => {
+                    if let Ok(mut scan) = self.scan.lock() {
+                        scan.feed(&buf[..n]);
+                    }
+                    return Ok(n);
+                }
+                Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn read_all(d: &Dump) -> io::Result<(String, Scan)> {
+        let mut r = d.open(Arc::new(AtomicU64::new(0)));
+        let mut s = String::new();
+        r.read_to_string(&mut s)?;
+        let scan = r.scan().lock().unwrap().clone();
+        Ok((s, scan))
+    }
+
+    #[test]
+    fn discovers_all_formats_and_ignores_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::write(p.join("plain.sql"), "SELECT 1;\n").unwrap();
+        let mut gz = flate2::write::GzEncoder::new(
+            File::create(p.join("gz.sql.gz")).unwrap(),
+            flate2::Compression::fast(),
+        );
+        gz.write_all(b"SELECT 2;\n").unwrap();
+        gz.finish().unwrap();
+        let zst = zstd::encode_all(&b"SELECT 3;\n"[..], 1).unwrap();
+        std::fs::write(p.join("zst.sql.zst"), zst).unwrap();
+        std::fs::create_dir(p.join("folder")).unwrap();
+        std::fs::write(p.join("folder/02-data.sql"), "INSERT;\n").unwrap();
+        std::fs::write(p.join("folder/01-schema.sql"), "CREATE;\n").unwrap();
+        std::fs::write(p.join("folder/README.txt"), "no").unwrap();
+        std::fs::write(p.join("notes.txt"), "no").unwrap();
+        std::fs::write(p.join("Bad Name.sql"), "no").unwrap();
+
+        let dumps = discover(p).unwrap();
+        let names: Vec<_> = dumps.iter().map(|d| d.template.as_str()).collect();
+        assert_eq!(names, ["folder", "gz", "plain", "zst"]);
+        assert_eq!(read_all(&dumps[0]).unwrap().0, "CREATE;\n\nINSERT;\n");
+        assert_eq!(read_all(&dumps[1]).unwrap().0, "SELECT 2;\n");
+        assert_eq!(read_all(&dumps[3]).unwrap().0, "SELECT 3;\n");
+    }
+
+    #[test]
+    fn scan_finds_the_first_database_and_truncation() {
+        let mut s = Scan::default();
+        s.feed(b"-- MariaDB dump 10.19\n--\nCREATE DATABASE /*!32312 IF NOT EXISTS*/ `sh");
+        s.feed(b"op` /*!40100 DEFAULT CHARACTER SET utf8mb4 */;\nCREATE DATABASE `other`;\n");
+        assert_eq!(s.first_database.as_deref(), Some("shop"));
+        assert!(s.looks_truncated());
+        s.feed(b"INSERT INTO t VALUES (1);\n-- Dump completed on 2026-11-23\n");
+        assert!(!s.looks_truncated());
+    }
+
+    #[test]
+    fn truncated_gzip_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&vec![b'x'; 100_000]).unwrap();
+        let bytes = gz.finish().unwrap();
+        std::fs::write(dir.path().join("t.sql.gz"), &bytes[..bytes.len() / 2]).unwrap();
+        let dumps = discover(dir.path()).unwrap();
+        assert!(read_all(&dumps[0]).is_err());
+    }
+}

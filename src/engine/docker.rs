@@ -1,0 +1,473 @@
+//! [`Engine`] on the Docker Engine API, through bollard.
+
+use std::collections::{BTreeMap, HashMap};
+
+use async_trait::async_trait;
+use bollard::errors::Error as BollardError;
+use bollard::exec::{CreateExecOptions, StartExecResults};
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, ContainerSummary,
+    ContainerSummaryStateEnum, HostConfig, PortBinding, RestartPolicy as DockerRestart,
+    RestartPolicyNameEnum,
+};
+use bollard::query_parameters::{
+    CreateContainerOptions, CreateImageOptions, ListContainersOptionsBuilder, LogsOptions,
+    RemoveContainerOptions, StopContainerOptions,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+use tracing::{debug, info};
+
+use super::{
+    ContainerInfo, ContainerSpec, Engine, EngineError, ExecOutput, RestartPolicy, RunState, Stdin,
+};
+
+/// How much of an exec's standard error is kept.
+const STDERR_KEEP: usize = 16 * 1024;
+/// How much of an exec's standard output is kept.
+const STDOUT_KEEP: usize = 1024 * 1024;
+
+/// The Docker Engine, reached through the local socket or `DOCKER_HOST`.
+#[derive(Clone)]
+pub struct DockerEngine {
+    docker: Docker,
+}
+
+impl DockerEngine {
+    /// Connects (lazily) with the usual defaults; the API version is
+    /// negotiated on first use so older engines work.
+    pub async fn connect() -> Result<Self, EngineError> {
+        let docker = Docker::connect_with_defaults().map_err(map_err)?;
+        // Negotiation needs the engine; if it is down, keep the default
+        // version and let requests fail (and succeed once it is back).
+        let docker = match docker.clone().negotiate_version().await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot negotiate the engine API version");
+                docker
+            }
+        };
+        Ok(Self { docker })
+    }
+}
+
+fn map_err(e: BollardError) -> EngineError {
+    match e {
+        BollardError::DockerResponseServerError {
+            status_code: 404,
+            message,
+        } => EngineError::NotFound(message),
+        BollardError::DockerResponseServerError {
+            status_code: 409,
+            message,
+        } => EngineError::Conflict(message),
+        BollardError::DockerResponseServerError {
+            status_code,
+            message,
+        } => EngineError::Other(format!("{status_code}: {message}")),
+        BollardError::IOError { err } => EngineError::Unavailable(err.to_string()),
+        BollardError::HyperResponseError { err } => EngineError::Unavailable(err.to_string()),
+        BollardError::RequestTimeoutError => {
+            EngineError::Unavailable("request timed out".to_owned())
+        }
+        other => {
+            let text = other.to_string();
+            if text.contains("connect") || text.contains("No such file") {
+                EngineError::Unavailable(text)
+            } else {
+                EngineError::Other(text)
+            }
+        }
+    }
+}
+
+fn not_found_is_none<T>(r: Result<T, BollardError>) -> Result<Option<T>, EngineError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) => match map_err(e) {
+            EngineError::NotFound(_) => Ok(None),
+            other => Err(other),
+        },
+    }
+}
+
+fn label_map(labels: Option<HashMap<String, String>>) -> BTreeMap<String, String> {
+    labels.unwrap_or_default().into_iter().collect()
+}
+
+fn summary_info(c: ContainerSummary) -> ContainerInfo {
+    let state = match c.state {
+        Some(ContainerSummaryStateEnum::CREATED) => RunState::Created,
+        Some(ContainerSummaryStateEnum::RUNNING) => RunState::Running,
+        Some(ContainerSummaryStateEnum::PAUSED) => RunState::Paused,
+        Some(ContainerSummaryStateEnum::RESTARTING) => RunState::Restarting,
+        Some(ContainerSummaryStateEnum::EXITED) => RunState::Exited,
+        Some(ContainerSummaryStateEnum::DEAD) => RunState::Dead,
+        _ => RunState::Other,
+    };
+    let host_port = c
+        .ports
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|p| p.public_port);
+    let name = c
+        .names
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .map(|n| n.trim_start_matches('/').to_owned())
+        .unwrap_or_default();
+    ContainerInfo {
+        id: c.id.unwrap_or_default(),
+        name,
+        labels: label_map(c.labels),
+        state,
+        status: c.status.unwrap_or_default(),
+        created: c.created.unwrap_or_default(),
+        host_port,
+        exit_code: None,
+    }
+}
+
+fn inspect_info(c: ContainerInspectResponse) -> ContainerInfo {
+    let st = c.state.unwrap_or_default();
+    let state = match st.status {
+        Some(ContainerStateStatusEnum::CREATED) => RunState::Created,
+        Some(ContainerStateStatusEnum::RUNNING) => RunState::Running,
+        Some(ContainerStateStatusEnum::PAUSED) => RunState::Paused,
+        Some(ContainerStateStatusEnum::RESTARTING) => RunState::Restarting,
+        Some(ContainerStateStatusEnum::EXITED) => RunState::Exited,
+        Some(ContainerStateStatusEnum::DEAD) => RunState::Dead,
+        _ => RunState::Other,
+    };
+    let host_port = c
+        .network_settings
+        .and_then(|n| n.ports)
+        .unwrap_or_default()
+        .into_values()
+        .flatten()
+        .flatten()
+        .find_map(|b| b.host_port.and_then(|p| p.parse::<u16>().ok()));
+    let created = c
+        .created
+        .as_ref()
+        .and_then(|d| {
+            chrono::DateTime::parse_from_rfc3339(&d.to_string())
+                .ok()
+                .map(|t| t.timestamp())
+        })
+        .unwrap_or_default();
+    let status = match state {
+        RunState::Running => "Up".to_owned(),
+        RunState::Exited => format!("Exited ({})", st.exit_code.unwrap_or_default()),
+        _ => format!("{state:?}"),
+    };
+    ContainerInfo {
+        id: c.id.unwrap_or_default(),
+        name: c
+            .name
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_owned(),
+        labels: label_map(c.config.and_then(|c| c.labels)),
+        state,
+        status,
+        created,
+        host_port,
+        exit_code: st.exit_code,
+    }
+}
+
+#[async_trait]
+impl Engine for DockerEngine {
+    async fn ping(&self) -> Result<(), EngineError> {
+        self.docker.ping().await.map(|_| ()).map_err(map_err)
+    }
+
+    async fn ensure_image(&self, image: &str) -> Result<(), EngineError> {
+        if not_found_is_none(self.docker.inspect_image(image).await)?.is_some() {
+            return Ok(());
+        }
+        info!(image, "pulling image");
+        let opts = CreateImageOptions {
+            from_image: Some(image.to_owned()),
+            ..Default::default()
+        };
+        let mut pull = self.docker.create_image(Some(opts), None, None);
+        while let Some(step) = pull.next().await {
+            if let Err(e) = step {
+                debug!(error = %e, "pull failed");
+                return Err(EngineError::ImageMissing(image.to_owned()));
+            }
+        }
+        Ok(())
+    }
+
+    async fn run(&self, spec: &ContainerSpec) -> Result<String, EngineError> {
+        let binds = spec
+            .binds
+            .iter()
+            .map(|b| {
+                format!(
+                    "{}:{}:{}",
+                    b.host.display(),
+                    b.container,
+                    if b.read_only { "ro" } else { "rw" }
+                )
+            })
+            .collect::<Vec<_>>();
+        let (exposed, port_bindings) = match spec.publish {
+            Some((port, ip)) => {
+                let key = format!("{port}/tcp");
+                let binding = PortBinding {
+                    host_ip: Some(ip.to_string()),
+                    // Empty: the engine picks a free port, so no races.
+                    host_port: Some(String::new()),
+                };
+                (
+                    Some(vec![key.clone()]),
+                    Some(HashMap::from([(key, Some(vec![binding]))])),
+                )
+            }
+            None => (None, None),
+        };
+        let memory = spec.memory_bytes.map(|m| m as i64);
+        let host_config = HostConfig {
+            binds: Some(binds),
+            port_bindings,
+            memory,
+            // Same as memory: no swap on top of the limit.
+            memory_swap: memory,
+            cap_drop: Some(vec!["ALL".to_owned()]),
+            security_opt: Some(vec!["no-new-privileges".to_owned()]),
+            restart_policy: Some(DockerRestart {
+                name: Some(match spec.restart {
+                    RestartPolicy::No => RestartPolicyNameEnum::NO,
+                    RestartPolicy::UnlessStopped => RestartPolicyNameEnum::UNLESS_STOPPED,
+                }),
+                maximum_retry_count: None,
+            }),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            cmd: Some(spec.cmd.clone()),
+            entrypoint: Some(Vec::new()),
+            user: spec.user.clone(),
+            labels: Some(spec.labels.clone().into_iter().collect()),
+            exposed_ports: exposed,
+            host_config: Some(host_config),
+            ..Default::default()
+        };
+        let opts = CreateContainerOptions {
+            name: Some(spec.name.clone()),
+            ..Default::default()
+        };
+        let created = self
+            .docker
+            .create_container(Some(opts), body)
+            .await
+            .map_err(map_err)?;
+        if let Err(e) = self.docker.start_container(&created.id, None).await {
+            let _ = self.remove(&created.id).await;
+            return Err(map_err(e));
+        }
+        Ok(created.id)
+    }
+
+    async fn inspect(&self, name: &str) -> Result<Option<ContainerInfo>, EngineError> {
+        Ok(not_found_is_none(self.docker.inspect_container(name, None).await)?.map(inspect_info))
+    }
+
+    async fn inspect_raw(&self, name: &str) -> Result<Option<serde_json::Value>, EngineError> {
+        match not_found_is_none(self.docker.inspect_container(name, None).await)? {
+            Some(c) => serde_json::to_value(c)
+                .map(Some)
+                .map_err(|e| EngineError::Other(e.to_string())),
+            None => Ok(None),
+        }
+    }
+
+    async fn list(
+        &self,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<Vec<ContainerInfo>, EngineError> {
+        let filter: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let filters = HashMap::from([("label".to_owned(), filter)]);
+        let opts = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let list = self
+            .docker
+            .list_containers(Some(opts))
+            .await
+            .map_err(map_err)?;
+        Ok(list.into_iter().map(summary_info).collect())
+    }
+
+    async fn stop(&self, name: &str, timeout_secs: u32) -> Result<(), EngineError> {
+        let opts = StopContainerOptions {
+            t: Some(timeout_secs as i32),
+            signal: None,
+        };
+        match self.docker.stop_container(name, Some(opts)).await {
+            Ok(()) => Ok(()),
+            // 304: already stopped.
+            Err(BollardError::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            Err(e) => Err(map_err(e)),
+        }
+    }
+
+    async fn start(&self, name: &str) -> Result<(), EngineError> {
+        match self.docker.start_container(name, None).await {
+            Ok(()) => Ok(()),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            Err(e) => Err(map_err(e)),
+        }
+    }
+
+    async fn remove(&self, name: &str) -> Result<(), EngineError> {
+        let opts = RemoveContainerOptions {
+            force: true,
+            v: true,
+            ..Default::default()
+        };
+        match self.docker.remove_container(name, Some(opts)).await {
+            Ok(()) => Ok(()),
+            Err(e) => match map_err(e) {
+                EngineError::NotFound(_) => Ok(()),
+                // Already being removed by someone else.
+                EngineError::Conflict(m) if m.contains("in progress") => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn wait(&self, name: &str) -> Result<i64, EngineError> {
+        let mut stream = self.docker.wait_container(name, None);
+        match stream.next().await {
+            Some(Ok(r)) => Ok(r.status_code),
+            Some(Err(BollardError::DockerContainerWaitError { code, .. })) => Ok(code),
+            Some(Err(e)) => Err(map_err(e)),
+            None => Err(EngineError::Other(format!("no exit status for {name}"))),
+        }
+    }
+
+    async fn logs_tail(&self, name: &str, lines: usize) -> Result<String, EngineError> {
+        let opts = LogsOptions {
+            stdout: true,
+            stderr: true,
+            tail: lines.to_string(),
+            ..Default::default()
+        };
+        let mut stream = self.docker.logs(name, Some(opts));
+        let mut out = String::new();
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(c) => out.push_str(&String::from_utf8_lossy(&c.into_bytes())),
+                Err(e) => return Err(map_err(e)),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn exec(
+        &self,
+        name: &str,
+        cmd: Vec<String>,
+        user: Option<String>,
+        stdin: Option<Stdin>,
+    ) -> Result<ExecOutput, EngineError> {
+        let exec = self
+            .docker
+            .create_exec(
+                name,
+                CreateExecOptions {
+                    cmd: Some(cmd),
+                    user,
+                    attach_stdin: Some(stdin.is_some()),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(map_err)?;
+        let started = self
+            .docker
+            .start_exec(&exec.id, None)
+            .await
+            .map_err(map_err)?;
+        let StartExecResults::Attached {
+            mut output,
+            mut input,
+        } = started
+        else {
+            return Err(EngineError::Other("exec started detached".to_owned()));
+        };
+        let feed = async move {
+            if let Some(mut stdin) = stdin {
+                let copied = tokio::io::copy(&mut stdin, &mut input).await;
+                // Half-close so the process sees end of input, whatever happened.
+                let _ = input.shutdown().await;
+                copied.map(|_| ())
+            } else {
+                drop(input);
+                Ok(())
+            }
+        };
+        let drain = async {
+            let mut out = ExecOutput::default();
+            while let Some(chunk) = output.next().await {
+                match chunk.map_err(map_err)? {
+                    bollard::container::LogOutput::StdErr { message } => {
+                        out.stderr.push_str(&String::from_utf8_lossy(&message));
+                        keep_tail(&mut out.stderr, STDERR_KEEP);
+                    }
+                    other => {
+                        out.stdout
+                            .push_str(&String::from_utf8_lossy(&other.into_bytes()));
+                        keep_tail(&mut out.stdout, STDOUT_KEEP);
+                    }
+                }
+            }
+            Ok::<_, EngineError>(out)
+        };
+        let (fed, drained) = tokio::join!(feed, drain);
+        let mut out = drained?;
+        // A broken pipe means the process stopped reading (it failed): its
+        // exit status and stderr say why, so only report it if it exited 0.
+        let feed_error = fed.err();
+        loop {
+            let inspect = self.docker.inspect_exec(&exec.id).await.map_err(map_err)?;
+            if inspect.running != Some(true) {
+                out.exit_code = inspect.exit_code.unwrap_or(-1);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        if let (Some(e), 0) = (feed_error, out.exit_code) {
+            return Err(EngineError::Other(format!(
+                "feeding standard input failed: {e}"
+            )));
+        }
+        Ok(out)
+    }
+}
+
+/// Keeps at most the last `keep` bytes of `s` (on a char boundary).
+fn keep_tail(s: &mut String, keep: usize) {
+    if s.len() > keep {
+        let mut cut = s.len() - keep;
+        while !s.is_char_boundary(cut) {
+            cut += 1;
+        }
+        s.drain(..cut);
+    }
+}

@@ -1,0 +1,150 @@
+//! The container engine, behind a small trait.
+//!
+//! Invariant: only this module (and only `engine::docker`) imports bollard.
+//! Callers speak in [`ContainerSpec`] and [`ContainerInfo`]; another runtime
+//! (local processes, Kubernetes) implements [`Engine`] without touching the
+//! API layer.
+
+mod docker;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use tokio::io::AsyncRead;
+
+pub use docker::DockerEngine;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("the container engine is unreachable: {0}")]
+    Unavailable(String),
+    #[error("no such container: {0}")]
+    NotFound(String),
+    #[error("container name already in use: {0}")]
+    Conflict(String),
+    #[error("image {0} is not available and cannot be pulled")]
+    ImageMissing(String),
+    #[error("container engine error: {0}")]
+    Other(String),
+}
+
+/// A bind mount: a host folder (as the engine sees it) into the container.
+#[derive(Debug, Clone)]
+pub struct Bind {
+    pub host: PathBuf,
+    pub container: String,
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartPolicy {
+    No,
+    UnlessStopped,
+}
+
+/// Everything needed to create and start one container.
+#[derive(Debug, Clone)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub image: String,
+    /// Command and arguments, run directly (no shell, no image entrypoint).
+    pub cmd: Vec<String>,
+    /// `uid:gid` to run as.
+    pub user: Option<String>,
+    pub binds: Vec<Bind>,
+    /// Publish this TCP port on an engine-chosen host port at this address.
+    pub publish: Option<(u16, IpAddr)>,
+    pub labels: BTreeMap<String, String>,
+    pub memory_bytes: Option<u64>,
+    pub restart: RestartPolicy,
+}
+
+/// The engine's view of a container's run state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Exited,
+    Dead,
+    Other,
+}
+
+#[derive(Debug, Clone)]
+pub struct ContainerInfo {
+    pub id: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub state: RunState,
+    /// The engine's human status, e.g. `Up 3 minutes`.
+    pub status: String,
+    /// Unix seconds.
+    pub created: i64,
+    /// Host port of the first published port, if any.
+    pub host_port: Option<u16>,
+    pub exit_code: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ExecOutput {
+    pub exit_code: i64,
+    pub stdout: String,
+    /// The last few KiB of standard error.
+    pub stderr: String,
+}
+
+/// Standard input streamed into an exec'd process.
+pub type Stdin = Pin<Box<dyn AsyncRead + Send>>;
+
+#[async_trait]
+pub trait Engine: Send + Sync + 'static {
+    /// Checks the engine answers.
+    async fn ping(&self) -> Result<(), EngineError>;
+
+    /// Makes sure `image` is present (pulls it where a registry is reachable).
+    async fn ensure_image(&self, image: &str) -> Result<(), EngineError>;
+
+    /// Creates and starts a container; returns its id.
+    async fn run(&self, spec: &ContainerSpec) -> Result<String, EngineError>;
+
+    /// One container, by name or id; `None` when it does not exist.
+    async fn inspect(&self, name: &str) -> Result<Option<ContainerInfo>, EngineError>;
+
+    /// The engine's own inspection document, untouched.
+    async fn inspect_raw(&self, name: &str) -> Result<Option<serde_json::Value>, EngineError>;
+
+    /// Every container (running or not) carrying all of `labels`: one call.
+    async fn list(
+        &self,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<Vec<ContainerInfo>, EngineError>;
+
+    /// Stops a container, waiting up to `timeout_secs` before killing it.
+    async fn stop(&self, name: &str, timeout_secs: u32) -> Result<(), EngineError>;
+
+    /// Starts an existing, stopped container.
+    async fn start(&self, name: &str) -> Result<(), EngineError>;
+
+    /// Removes a container, killing it if it runs; a missing one is fine.
+    async fn remove(&self, name: &str) -> Result<(), EngineError>;
+
+    /// Waits for a container to exit; returns its exit code.
+    async fn wait(&self, name: &str) -> Result<i64, EngineError>;
+
+    /// The last `lines` lines of the container's output.
+    async fn logs_tail(&self, name: &str, lines: usize) -> Result<String, EngineError>;
+
+    /// Runs `cmd` in a running container as `user`, streaming `stdin` into
+    /// it; returns when the process exits.
+    async fn exec(
+        &self,
+        name: &str,
+        cmd: Vec<String>,
+        user: Option<String>,
+        stdin: Option<Stdin>,
+    ) -> Result<ExecOutput, EngineError>;
+}

@@ -1,0 +1,152 @@
+//! The data folder's layout: the only place paths inside it are built.
+//!
+//! ```text
+//! DATA/dumps/NAME.sql[.gz|.zst] | NAME/      input
+//! DATA/templates/NAME/VERSION/               read-only datadir of one version
+//! DATA/templates/NAME/VERSION.json           its metadata
+//! DATA/templates/NAME/current -> VERSION     the live version (symlink)
+//! DATA/templates/NAME/last-import.json       outcome of the last import
+//! DATA/locks/NAME.lock                       held while NAME imports
+//! DATA/instances/TEMPLATE/NAME/meta.json     instance metadata (0600)
+//! DATA/instances/TEMPLATE/NAME/data/         instance datadir
+//! DATA/tmp/                                  work in progress, cleaned at start
+//! ```
+//!
+//! Every path is built from a validated name ([`TemplateName`],
+//! [`InstanceName`], [`VersionName`]), never from raw input.
+
+use std::path::{Path, PathBuf};
+
+use dolly_types::{InstanceName, TemplateName, VersionName};
+
+#[derive(Debug, Clone)]
+pub struct Layout {
+    root: PathBuf,
+    /// The same folder as the container engine sees it.
+    engine_root: PathBuf,
+}
+
+impl Layout {
+    pub fn new(root: impl Into<PathBuf>, engine_root: impl Into<PathBuf>) -> Self {
+        Self {
+            root: root.into(),
+            engine_root: engine_root.into(),
+        }
+    }
+
+    /// Creates the top-level folders.
+    pub fn create(&self) -> std::io::Result<()> {
+        for dir in [
+            self.dumps(),
+            self.templates(),
+            self.instances(),
+            self.tmp(),
+            self.locks(),
+        ] {
+            std::fs::create_dir_all(dir)?;
+        }
+        Ok(())
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `path` (inside the data folder) as the engine sees it.
+    pub fn for_engine(&self, path: &Path) -> PathBuf {
+        match path.strip_prefix(&self.root) {
+            Ok(rel) => self.engine_root.join(rel),
+            Err(_) => path.to_path_buf(),
+        }
+    }
+
+    pub fn dumps(&self) -> PathBuf {
+        self.root.join("dumps")
+    }
+    pub fn templates(&self) -> PathBuf {
+        self.root.join("templates")
+    }
+    pub fn instances(&self) -> PathBuf {
+        self.root.join("instances")
+    }
+    pub fn tmp(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+    pub fn locks(&self) -> PathBuf {
+        self.root.join("locks")
+    }
+
+    pub fn template(&self, t: &TemplateName) -> PathBuf {
+        self.templates().join(t.as_str())
+    }
+    pub fn template_current(&self, t: &TemplateName) -> PathBuf {
+        self.template(t).join("current")
+    }
+    pub fn template_version(&self, t: &TemplateName, v: &VersionName) -> PathBuf {
+        self.template(t).join(v.as_str())
+    }
+    pub fn template_version_meta(&self, t: &TemplateName, v: &VersionName) -> PathBuf {
+        self.template(t).join(format!("{v}.json"))
+    }
+    pub fn template_last_import(&self, t: &TemplateName) -> PathBuf {
+        self.template(t).join("last-import.json")
+    }
+    pub fn import_lock(&self, t: &TemplateName) -> PathBuf {
+        self.locks().join(format!("{t}.lock"))
+    }
+    /// Work folder of an import in progress; removed at start if left over.
+    pub fn import_work(&self, t: &TemplateName, v: &VersionName) -> PathBuf {
+        self.tmp().join(format!("import.{t}.{v}"))
+    }
+
+    pub fn instance_parent(&self, t: &TemplateName) -> PathBuf {
+        self.instances().join(t.as_str())
+    }
+    pub fn instance(&self, t: &TemplateName, n: &InstanceName) -> PathBuf {
+        self.instance_parent(t).join(n.as_str())
+    }
+    pub fn instance_meta(&self, t: &TemplateName, n: &InstanceName) -> PathBuf {
+        self.instance(t, n).join("meta.json")
+    }
+    pub fn instance_data(&self, t: &TemplateName, n: &InstanceName) -> PathBuf {
+        self.instance(t, n).join("data")
+    }
+}
+
+/// Lists the entries of `dir` whose file names parse with `parse`, sorted.
+/// A missing folder is an empty list.
+pub fn list_names<T: Ord>(
+    dir: &Path,
+    parse: impl Fn(&str) -> Option<T>,
+) -> std::io::Result<Vec<T>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        if let Some(name) = entry.file_name().to_str().and_then(&parse) {
+            out.push(name);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_paths_follow_the_host_root() {
+        let l = Layout::new("/data", "/srv/host/data");
+        let t = TemplateName::parse("shop").unwrap();
+        let n = InstanceName::parse("ci-1").unwrap();
+        assert_eq!(
+            l.for_engine(&l.instance_data(&t, &n)),
+            PathBuf::from("/srv/host/data/instances/shop/ci-1/data")
+        );
+    }
+}

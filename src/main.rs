@@ -1,0 +1,118 @@
+//! `dollyd`: the service (`serve`) and the nightly import (`update`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use dolly::config::Settings;
+use dolly::context::Context;
+use dolly::engine::{DockerEngine, Engine};
+use dolly::instance::Manager;
+use dolly::startup::Application;
+use dolly::template;
+use dolly::types::TemplateName;
+
+#[derive(Parser)]
+#[command(
+    name = "dollyd",
+    version,
+    about = "Throwaway copy-on-write MySQL/MariaDB databases"
+)]
+struct Cli {
+    /// Configuration file (default: /etc/dolly/dolly.toml when present).
+    #[arg(long, global = true, env = "DOLLY_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the REST API (the default).
+    Serve,
+    /// Import dumps (all, or the named ones) into new template versions.
+    Update {
+        /// Template names; every dump when none.
+        names: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("dollyd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    dolly::telemetry::init(settings.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("dollyd: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(settings).await.map(|()| ExitCode::SUCCESS),
+            Command::Update { names } => update(settings, &names).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("dollyd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let app = Application::build(settings).await?;
+    app.run_until_stopped().await.context("server failed")
+}
+
+async fn update(settings: Settings, names: &[String]) -> anyhow::Result<ExitCode> {
+    let only = names
+        .iter()
+        .map(|n| TemplateName::parse(n))
+        .collect::<Result<Vec<_>, _>>()?;
+    let engine: Arc<dyn Engine> = Arc::new(DockerEngine::connect().await?);
+    engine
+        .ping()
+        .await
+        .context("the container engine is needed for an update")?;
+    let ctx = Arc::new(Context::new(settings, engine)?);
+    let manager = Manager::new(Arc::clone(&ctx));
+    let outcomes = template::update(&ctx, &only, |t| manager.versions_in_use(t)).await?;
+    let mut failed = 0;
+    for o in &outcomes {
+        match &o.result {
+            Ok(m) => println!(
+                "{}: imported {} in {:.1} s ({:.1} MB/s) -> version {}",
+                o.template,
+                m.source_dump,
+                m.import_seconds,
+                m.dump_bytes as f64 / 1e6 / m.import_seconds.max(0.001),
+                m.version
+            ),
+            Err(e) => {
+                failed += 1;
+                println!("{}: FAILED: {e}", o.template);
+            }
+        }
+    }
+    if outcomes.is_empty() {
+        println!("no dumps in {}", ctx.layout.dumps().display());
+    }
+    Ok(if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

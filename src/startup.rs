@@ -1,0 +1,110 @@
+//! `Application::build(settings)`: connect, reconcile, bind; then serve.
+//!
+//! Tests build it with `listen = 127.0.0.1:0` and read the bound address.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use tracing::{info, warn};
+
+use crate::api::{self, AppState};
+use crate::config::Settings;
+use crate::context::Context;
+use crate::engine::{DockerEngine, Engine};
+use crate::instance::Manager;
+
+pub struct Application {
+    address: SocketAddr,
+    server: Server,
+    manager: Arc<Manager>,
+}
+
+impl Application {
+    /// Connects to the Docker Engine, reconciles state and binds.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let engine: Arc<dyn Engine> = Arc::new(DockerEngine::connect().await?);
+        Self::build_with_engine(settings, engine).await
+    }
+
+    /// As [`Application::build`], with any engine.
+    pub async fn build_with_engine(
+        settings: Settings,
+        engine: Arc<dyn Engine>,
+    ) -> anyhow::Result<Self> {
+        let ctx = Arc::new(Context::new(settings, engine)?);
+        info!(
+            data_dir = %ctx.settings.data_dir.display(),
+            clone = ctx.clone_mode.as_str(),
+            "data folder ready ({})",
+            match ctx.clone_mode {
+                crate::clone::CloneMode::Reflink => "copy-on-write clones",
+                crate::clone::CloneMode::Copy =>
+                    "no reflinks on this filesystem: instances are full copies",
+            }
+        );
+        let manager = Arc::new(Manager::new(Arc::clone(&ctx)));
+        match ctx.engine.ping().await {
+            Ok(()) => {
+                manager.reconcile().await?;
+            }
+            Err(e) => warn!(error = %e, "engine unreachable at start; serving anyway"),
+        }
+        if !ctx.settings.listen.ip().is_loopback() {
+            info!(listen = %ctx.settings.listen, "listening on a non-loopback address");
+        }
+        let listener = TcpListener::bind(ctx.settings.listen)?;
+        let address = listener.local_addr()?;
+        let state = web::Data::new(AppState {
+            manager: Arc::clone(&manager),
+        });
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(tracing_actix())
+                .app_data(state.clone())
+                .configure(api::configure)
+        })
+        .listen(listener)?
+        .shutdown_timeout(30)
+        .run();
+        info!(%address, "dollyd listening");
+        Ok(Self {
+            address,
+            server,
+            manager,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// Serves until the server stops (SIGINT/SIGTERM), reaping expired
+    /// instances in the background.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let manager = Arc::clone(&self.manager);
+        let interval = manager.context().settings.reap_interval;
+        let reaper = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            loop {
+                tick.tick().await;
+                if let Err(e) = manager.reap_expired().await {
+                    warn!(error = %e, "reaper pass failed");
+                }
+            }
+        });
+        let result = self.server.await;
+        reaper.abort();
+        result
+    }
+}
+
+/// A request log line with method, path, status and duration.
+fn tracing_actix() -> actix_web::middleware::Logger {
+    actix_web::middleware::Logger::new("%r %s %Dms").log_target("dolly::http")
+}

@@ -1,0 +1,147 @@
+//! Bodies of `/api/v1`: typed JSON, RFC 3339 times, numbers as numbers.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{InstanceName, TemplateName, VersionName};
+
+/// Every error answer: `{"error": {"code", "message"}}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorDetail {
+    /// A stable machine-readable code, e.g. `template_not_found`.
+    pub code: String,
+    /// One human sentence.
+    pub message: String,
+}
+
+/// What the engine says of an instance's container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum InstanceState {
+    Running,
+    Stopped,
+    Restarting,
+    /// The server exited on its own.
+    Dead,
+    /// dolly has the data but the engine has no container for it.
+    Missing,
+}
+
+/// An instance with its credentials.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Instance {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub template: TemplateName,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub name: InstanceName,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub template_version: VersionName,
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+    pub database: String,
+    pub state: InstanceState,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// An instance in a list: no credentials.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InstanceSummary {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub template: TemplateName,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub name: InstanceName,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub template_version: VersionName,
+    pub port: Option<u16>,
+    pub state: InstanceState,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InstanceList {
+    pub instances: Vec<InstanceSummary>,
+}
+
+/// `POST /api/v1/templates/{template}/instances/{name}`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateInstance {
+    /// Seconds until the instance expires; the server's default when absent.
+    #[serde(default)]
+    pub ttl: Option<u64>,
+}
+
+/// One published version of a template.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TemplateVersion {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub version: VersionName,
+    pub current: bool,
+    pub created_at: DateTime<Utc>,
+    /// Apparent size of the datadir in bytes.
+    pub size_bytes: u64,
+    /// The dump file or folder it was imported from.
+    pub source_dump: String,
+    /// The database instances report.
+    pub database: String,
+    pub import_seconds: f64,
+    pub dump_bytes: u64,
+}
+
+/// The outcome of the last import of a template.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImportResult {
+    pub ok: bool,
+    pub finished_at: DateTime<Utc>,
+    pub dump: String,
+    pub message: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub version: Option<VersionName>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Template {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub name: TemplateName,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub current_version: Option<VersionName>,
+    /// Newest first.
+    pub versions: Vec<TemplateVersion>,
+    /// An import of this template is running now.
+    pub importing: bool,
+    pub last_import: Option<ImportResult>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TemplateList {
+    pub templates: Vec<Template>,
+}
+
+/// `GET /readyz`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Readiness {
+    pub ready: bool,
+    pub engine: String,
+    pub data_dir: String,
+}
