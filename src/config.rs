@@ -66,6 +66,9 @@ pub struct Settings {
     pub import_buffer_pool: u64,
     /// How often `serve` removes expired instances.
     pub reap_interval: Duration,
+    /// `auto` (reflinks when the filesystem has them) or `copy` (always a
+    /// full copy; for comparisons).
+    pub force_copy: bool,
     /// Extra labels put on every container dolly creates.
     pub labels: BTreeMap<String, String>,
     pub log_format: LogFormat,
@@ -141,6 +144,11 @@ impl Settings {
             import_timeout: p.parse("import_timeout", "6h", duration)?,
             import_buffer_pool: p.parse("import_buffer_pool", "1GiB", byte_size)?,
             reap_interval: p.parse("reap_interval", "5s", duration)?,
+            force_copy: p.parse("clone", "auto", |v| match v {
+                "auto" => Ok(false),
+                "copy" => Ok(true),
+                _ => Err("expected \"auto\" or \"copy\"".into()),
+            })?,
             labels: p.parse("labels", "", labels)?,
             log_format: p.parse("log_format", "human", |v| match v {
                 "human" => Ok(LogFormat::Human),

@@ -32,7 +32,11 @@ impl Context {
     pub fn new(settings: Settings, engine: Arc<dyn Engine>) -> std::io::Result<Self> {
         let layout = Layout::new(&settings.data_dir, settings.engine_data_dir());
         layout.create()?;
-        let clone_mode = CloneMode::detect(&layout.tmp())?;
+        let clone_mode = if settings.force_copy {
+            CloneMode::Copy
+        } else {
+            CloneMode::detect(&layout.tmp())?
+        };
         Ok(Self {
             settings,
             layout,

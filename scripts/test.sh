@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole test suite, against the real Docker Engine and real MariaDB.
+#
+# Builds the offline MariaDB image if it is missing, mounts a reflink-capable
+# XFS for the tests' data folders when run as root (plain temp dirs
+# otherwise), then runs every test of the workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! docker info >/dev/null 2>&1; then
+    echo "the tests need a running Docker Engine: docker info fails" >&2
+    exit 1
+fi
+docker/build-mariadb-image.sh "${DOLLY_TEST_IMAGE:-dolly-mariadb:10.11}"
+
+if [[ -z "${DOLLY_TEST_DIR:-}" && $(id -u) == 0 ]]; then
+    DOLLY_TEST_DIR="$(scripts/reflink-fs.sh /srv/dolly-test 16G)"
+    export DOLLY_TEST_DIR
+fi
+echo "test data folders in ${DOLLY_TEST_DIR:-the system temp dir}"
+
+sweep() {
+    # Containers a killed test run may have left (all carry dolly-test=1).
+    local ids
+    ids=$(docker ps -aq --filter label=dolly-test=1 || true)
+    if [[ -n "$ids" ]]; then docker rm -f $ids >/dev/null || true; fi
+}
+sweep
+trap sweep EXIT
+
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace --no-fail-fast "$@"
+else
+    cargo test --workspace --no-fail-fast "$@" -- --test-threads=2
+fi
