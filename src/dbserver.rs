@@ -237,6 +237,20 @@ pub fn init_sql(password: &str) -> String {
     )
 }
 
+/// Run before a dump: the database a dump with no `USE` loads into, and no
+/// accounts but `root@localhost` (the initialiser also makes root accounts
+/// for the import container's host name, useless in a clone).
+pub fn prepare_sql(flavor: Flavor, database: &str) -> String {
+    let accounts = match flavor {
+        Flavor::MariaDb => {
+            "DELETE FROM mysql.global_priv WHERE Host <> 'localhost';\n\
+             DELETE FROM mysql.proxies_priv WHERE Host <> 'localhost';\n"
+        }
+        Flavor::MySql => "DELETE FROM mysql.user WHERE Host <> 'localhost' AND User = 'root';\n",
+    };
+    format!("CREATE DATABASE IF NOT EXISTS `{database}`;\n{accounts}FLUSH PRIVILEGES;\n")
+}
+
 /// Quotes words for `sh -c`.
 fn shell_join(words: &[String]) -> String {
     words

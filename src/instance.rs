@@ -37,6 +37,9 @@ pub const LABEL_NAME: &str = "dolly.name";
 pub const LABEL_CREATED: &str = "dolly.created";
 pub const LABEL_EXPIRES: &str = "dolly.expires-at";
 
+/// What the init file holds once the password is set.
+const INIT_DONE: &[u8] = b"-- dolly: the password was set at the first start\n";
+
 /// The user instances hand out.
 pub const USER: &str = "root";
 
@@ -344,7 +347,9 @@ impl Manager {
             .host_port
             .ok_or_else(|| EngineError::Other(format!("{container} has no published port")))?;
         self.wait_ready(&meta, port).await?;
-        let _ = fs::remove_file(&init);
+        // The server reads this file at every start: keep it, emptied.
+        write_private(&init, INIT_DONE, Some(image.owner))
+            .map_err(io_ctx("empty the init file"))?;
         meta.port = Some(port);
         meta.ready = true;
         self.write_meta(&meta)?;
@@ -587,14 +592,16 @@ impl Manager {
                 warn!(template = %t, instance = %n, "removing instance folder with no container (half-made or orphaned)");
                 self.teardown(&t, &n).await;
                 report.removed_folders += 1;
-            } else if let Some(m) = self.read_meta(&t, &n) {
-                // A crash between readiness and cleanup.
-                let _ = fs::remove_file(
-                    self.ctx
-                        .layout
-                        .instance_data(&t, &m.name)
-                        .join(dbserver::INIT_FILE),
-                );
+            } else {
+                // A crash between readiness and emptying the init file.
+                let init = self
+                    .ctx
+                    .layout
+                    .instance_data(&t, &n)
+                    .join(dbserver::INIT_FILE);
+                if fs::metadata(&init).is_ok_and(|m| m.len() > INIT_DONE.len() as u64) {
+                    let _ = fs::write(&init, INIT_DONE);
+                }
             }
         }
         let imports =

@@ -377,32 +377,33 @@ async fn run_import(
     let read = Arc::new(AtomicU64::new(0));
     let mut reader = d.open(Arc::clone(&read));
     let scan = reader.scan();
-    let prelude = format!(
-        "CREATE DATABASE IF NOT EXISTS `{db}`;\nUSE `{db}`;\n",
-        db = ctx.settings.database
-    );
+    let prepare = dbserver::prepare_sql(image.flavor, &ctx.settings.database);
+    let out = ctx
+        .engine
+        .exec(
+            container,
+            image.client_command(&["-e", &prepare]),
+            None,
+            None,
+        )
+        .await?;
+    if out.exit_code != 0 {
+        return Err(ImportError::ServerStart(out.stderr));
+    }
     let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<bytes::Bytes>>(8);
-    let producer = tokio::task::spawn_blocking(move || {
-        if tx
-            .blocking_send(Ok(bytes::Bytes::from(prelude.into_bytes())))
-            .is_err()
-        {
-            return;
-        }
-        loop {
-            let mut buf = vec![0u8; 1 << 20];
-            match reader.read(&mut buf) {
-                Ok(0) => return,
-                Ok(n) => {
-                    buf.truncate(n);
-                    if tx.blocking_send(Ok(bytes::Bytes::from(buf))).is_err() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
+    let producer = tokio::task::spawn_blocking(move || loop {
+        let mut buf = vec![0u8; 1 << 20];
+        match reader.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                buf.truncate(n);
+                if tx.blocking_send(Ok(bytes::Bytes::from(buf))).is_err() {
                     return;
                 }
+            }
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+                return;
             }
         }
     });
@@ -415,9 +416,10 @@ async fn run_import(
     let progress = tokio::spawn(
         report_progress(Arc::clone(&read), total, dump_name.clone()).in_current_span(),
     );
+    // A dump with no `USE` loads into the configured database.
     let client = ctx.engine.exec(
         container,
-        image.client_command(&[]),
+        image.client_command(&[&ctx.settings.database]),
         Some(image.user()),
         Some(stdin),
     );
@@ -426,15 +428,17 @@ async fn run_import(
     progress.abort();
     let _ = producer.await;
     let out = match out {
-        Ok(r) => r.map_err(|e| match e {
-            EngineError::Other(m) if m.contains("standard input") => ImportError::Server {
-                dump: dump_name.clone(),
-                message: m,
-            },
-            other => other.into(),
-        })?,
+        Ok(r) => r?,
         Err(_) => return Err(ImportError::Timeout(dump_name, timeout)),
     };
+    // A broken pipe only means the client stopped reading: its own error
+    // says why. Anything else (a corrupt or unreadable file) comes first.
+    if let Some(e) = out.stdin_error.filter(|e| !e.contains("Broken pipe")) {
+        return Err(ImportError::Server {
+            dump: dump_name,
+            message: format!("cannot read the dump: {e}"),
+        });
+    }
     if out.exit_code != 0 {
         let message = out.stderr.trim().lines().last().unwrap_or("").to_owned();
         let message = if message.is_empty() {

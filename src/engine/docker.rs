@@ -441,9 +441,7 @@ impl Engine for DockerEngine {
         };
         let (fed, drained) = tokio::join!(feed, drain);
         let mut out = drained?;
-        // A broken pipe means the process stopped reading (it failed): its
-        // exit status and stderr say why, so only report it if it exited 0.
-        let feed_error = fed.err();
+        out.stdin_error = fed.err().map(|e| e.to_string());
         loop {
             let inspect = self.docker.inspect_exec(&exec.id).await.map_err(map_err)?;
             if inspect.running != Some(true) {
@@ -451,11 +449,6 @@ impl Engine for DockerEngine {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        if let (Some(e), 0) = (feed_error, out.exit_code) {
-            return Err(EngineError::Other(format!(
-                "feeding standard input failed: {e}"
-            )));
         }
         Ok(out)
     }

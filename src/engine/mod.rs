@@ -95,6 +95,9 @@ pub struct ExecOutput {
     pub stdout: String,
     /// The last few KiB of standard error.
     pub stderr: String,
+    /// Reading the standard input given failed (the process saw it end
+    /// early).
+    pub stdin_error: Option<String>,
 }
 
 /// Standard input streamed into an exec'd process.
