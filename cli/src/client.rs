@@ -1,0 +1,316 @@
+//! A blocking client of dollyd's `/api/v1`, and the only place that knows
+//! its paths, status codes and error shape.
+
+use std::time::Duration;
+
+use dolly_types::v1::{CreateInstance, ErrorBody, Instance, InstanceList, Template, TemplateList};
+use dolly_types::{InstanceName, TemplateName};
+use reqwest::blocking::{Client as Http, RequestBuilder};
+use reqwest::{Method, StatusCode, Url};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::error::Error;
+
+/// How long to wait for a TCP connection to dollyd.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a quick request (lists, reads, removals) may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a create may take: dollyd answers once the server inside the
+/// new container accepts its credentials.
+const CREATE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// An answer: the typed body, and the JSON exactly as the API sent it (for
+/// `--json`, so fields this CLI does not know yet are kept).
+#[derive(Debug)]
+pub struct Answer<T> {
+    pub value: T,
+    pub raw: Value,
+}
+
+pub struct Client {
+    /// The base URL as the user gave it, for messages.
+    shown: String,
+    base: Url,
+    token: Option<String>,
+    http: Http,
+}
+
+impl Client {
+    /// A client of the dollyd at `url` (e.g. `http://localhost:5001`).
+    pub fn new(url: &str, token: Option<&str>) -> Result<Self, Error> {
+        let bad = |reason: &str| Error::BadUrl {
+            url: url.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let mut base = Url::parse(url.trim()).map_err(|e| bad(&e.to_string()))?;
+        match base.scheme() {
+            "http" => {}
+            "https" => {
+                return Err(bad(
+                    "this build of dolly has no TLS support, so only http:// works (reach an https dollyd through a local tunnel or proxy)",
+                ))
+            }
+            other => return Err(bad(&format!("the scheme must be http, not {other:?}"))),
+        }
+        if base.host_str().is_none_or(str::is_empty) {
+            return Err(bad("it has no host"));
+        }
+        if base.query().is_some() || base.fragment().is_some() {
+            return Err(bad("it must not have a query or a fragment"));
+        }
+        // A base path (dollyd behind a proxy at /dolly) is kept: join
+        // relative paths onto it.
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        let http = Http::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .user_agent(concat!("dolly-cli/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| bad(&e.to_string()))?;
+        Ok(Self {
+            shown: url.trim().trim_end_matches('/').to_owned(),
+            base,
+            token: token.filter(|t| !t.is_empty()).map(str::to_owned),
+            http,
+        })
+    }
+
+    pub fn templates(&self) -> Result<Answer<TemplateList>, Error> {
+        self.json(Method::GET, "api/v1/templates", None)
+    }
+
+    pub fn template(&self, t: &TemplateName) -> Result<Answer<Template>, Error> {
+        self.json(Method::GET, &format!("api/v1/templates/{t}"), None)
+    }
+
+    pub fn instances(&self, only: Option<&TemplateName>) -> Result<Answer<InstanceList>, Error> {
+        let path = match only {
+            // Names hold only [a-z0-9_-]: nothing to encode.
+            Some(t) => format!("api/v1/instances?template={t}"),
+            None => "api/v1/instances".to_owned(),
+        };
+        self.json(Method::GET, &path, None)
+    }
+
+    pub fn create(
+        &self,
+        t: &TemplateName,
+        n: &InstanceName,
+        ttl_seconds: Option<u64>,
+    ) -> Result<Answer<Instance>, Error> {
+        let body = serde_json::to_value(CreateInstance { ttl: ttl_seconds })
+            .map_err(|e| self.unexpected(0, &e.to_string()))?;
+        self.json(Method::POST, &instance_path(t, n), Some(body))
+    }
+
+    pub fn instance(&self, t: &TemplateName, n: &InstanceName) -> Result<Answer<Instance>, Error> {
+        self.json(Method::GET, &instance_path(t, n), None)
+    }
+
+    pub fn delete(&self, t: &TemplateName, n: &InstanceName) -> Result<(), Error> {
+        self.send(Method::DELETE, &instance_path(t, n), None)
+            .map(|_| ())
+    }
+
+    /// The engine's inspection of the instance's container.
+    pub fn container(&self, t: &TemplateName, n: &InstanceName) -> Result<Answer<Value>, Error> {
+        self.json(
+            Method::GET,
+            &format!("{}/container", instance_path(t, n)),
+            None,
+        )
+    }
+
+    fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Answer<T>, Error> {
+        let (status, raw) = self.send(method, path, body)?;
+        let Some(raw) = raw else {
+            return Err(self.unexpected(status.as_u16(), "an empty body"));
+        };
+        let value = serde_json::from_value(raw.clone())
+            .map_err(|e| self.unexpected(status.as_u16(), &format!("unexpected JSON: {e}")))?;
+        Ok(Answer { value, raw })
+    }
+
+    /// Sends a request; a 2xx answer's JSON body (`None` when empty), or the
+    /// error the answer stands for.
+    fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(StatusCode, Option<Value>), Error> {
+        let url = self
+            .base
+            .join(path)
+            .map_err(|e| self.unexpected(0, &e.to_string()))?;
+        let is_create = method == Method::POST;
+        let mut req: RequestBuilder = self.http.request(method, url);
+        if is_create {
+            req = req.timeout(CREATE_TIMEOUT);
+        }
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = &body {
+            req = req.json(body);
+        }
+        let response = req.send().map_err(|e| self.transport(e))?;
+        let status = response.status();
+        let text = response.text().map_err(|e| self.transport(e))?;
+        if status.is_success() {
+            if text.trim().is_empty() {
+                return Ok((status, None));
+            }
+            let value = serde_json::from_str(&text)
+                .map_err(|_| self.unexpected(status.as_u16(), &snippet(&text)))?;
+            return Ok((status, Some(value)));
+        }
+        let parsed: Option<ErrorBody> = serde_json::from_str(&text).ok();
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return Err(Error::Unauthorized {
+                url: self.shown.clone(),
+                status: status.as_u16(),
+                message: parsed
+                    .map(|b| b.error.message)
+                    .unwrap_or_else(|| snippet(&text)),
+            });
+        }
+        match parsed {
+            // dollyd's answer for a path it has no route for: this is not
+            // the dollyd we expect (or not its /api/v1).
+            Some(b) if b.error.code == "not_found" => {
+                Err(self.unexpected(status.as_u16(), &b.error.message))
+            }
+            Some(b) => Err(Error::Api {
+                status: status.as_u16(),
+                code: b.error.code,
+                message: b.error.message,
+            }),
+            None => Err(self.unexpected(status.as_u16(), &snippet(&text))),
+        }
+    }
+
+    fn unexpected(&self, status: u16, detail: &str) -> Error {
+        Error::UnexpectedAnswer {
+            url: self.shown.clone(),
+            status,
+            detail: detail.to_owned(),
+        }
+    }
+
+    fn transport(&self, e: reqwest::Error) -> Error {
+        if e.is_timeout() {
+            let seconds = if e.is_connect() {
+                CONNECT_TIMEOUT
+            } else {
+                REQUEST_TIMEOUT
+            };
+            return Error::Timeout {
+                url: self.shown.clone(),
+                seconds: seconds.as_secs(),
+            };
+        }
+        Error::Unreachable {
+            url: self.shown.clone(),
+            reason: root_cause(&e),
+        }
+    }
+}
+
+fn instance_path(t: &TemplateName, n: &InstanceName) -> String {
+    format!("api/v1/templates/{t}/instances/{n}")
+}
+
+/// The innermost cause of a transport error, in words: "connection refused"
+/// rather than "error sending request for url (...)".
+fn root_cause(e: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+        match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => return "connection refused".to_owned(),
+            std::io::ErrorKind::ConnectionReset => return "connection reset".to_owned(),
+            _ => {}
+        }
+    }
+    let text = cause.to_string();
+    // io::Error's Display appends " (os error N)": not for people.
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+    .to_lowercase()
+}
+
+/// The start of a body that is not ours, safe to show on one line.
+fn snippet(text: &str) -> String {
+    let line: String = text
+        .trim()
+        .chars()
+        .take_while(|c| *c != '\n')
+        .filter(|c| !c.is_control())
+        .take(100)
+        .collect();
+    if line.is_empty() {
+        "an empty body".to_owned()
+    } else {
+        format!("{line:?}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_http_urls_with_or_without_a_path() {
+        for ok in [
+            "http://localhost:5001",
+            "http://localhost:5001/",
+            "http://127.0.0.1:9/dolly",
+        ] {
+            let c = Client::new(ok, None).unwrap_or_else(|e| panic!("{ok}: {e}"));
+            assert!(c.base.path().ends_with('/'), "{ok}");
+        }
+        let c = Client::new("http://h:1/dolly", None).expect("client");
+        assert_eq!(
+            c.base.join("api/v1/templates").expect("join").as_str(),
+            "http://h:1/dolly/api/v1/templates"
+        );
+    }
+
+    #[test]
+    fn refuses_urls_it_cannot_use() {
+        for bad in [
+            "localhost:5001",
+            "ftp://x",
+            "https://x",
+            "http://",
+            "not a url",
+        ] {
+            let e = match Client::new(bad, None) {
+                Ok(_) => panic!("{bad} accepted"),
+                Err(e) => e,
+            };
+            assert!(e.to_string().contains("DOLLY_URL"), "{e}");
+        }
+    }
+
+    #[test]
+    fn snippets_are_one_short_line() {
+        assert_eq!(snippet(""), "an empty body");
+        assert_eq!(snippet("<html>\n<body>"), "\"<html>\"");
+        assert_eq!(snippet(&"x".repeat(500)).len(), 102);
+    }
+}

@@ -1,0 +1,290 @@
+//! What each command does: requests through [`Client`], output through
+//! [`output`], notes on stderr.
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use chrono::Utc;
+use clap::CommandFactory;
+use dolly_types::v1::Instance;
+use dolly_types::{InstanceName, TemplateName};
+
+use crate::args::{Cli, Command, Obtain, Target};
+use crate::client::{Answer, Client};
+use crate::connection::Connection;
+use crate::duration::whole_seconds;
+use crate::error::{exit, Error};
+use crate::{humanize, output, shell};
+
+/// How output is wanted, from the global options.
+#[derive(Debug, Clone, Copy)]
+pub struct Mode {
+    pub json: bool,
+    pub quiet: bool,
+}
+
+impl Mode {
+    /// Notes on stderr: what happened besides the answer.
+    fn note(&self, text: &str) {
+        if !self.quiet {
+            eprintln!("{text}");
+        }
+    }
+
+    /// A spinner only for a person watching a terminal.
+    fn spinner(&self, message: String) -> Option<indicatif::ProgressBar> {
+        if self.json || self.quiet || !std::io::stderr().is_terminal() {
+            return None;
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_message(message);
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Some(bar)
+    }
+}
+
+/// Writes to stdout; a closed pipe is an error like any other.
+fn print(text: &str) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Runs the command; the exit code on success (`shell` passes its
+/// client's through).
+pub fn run(cli: Cli) -> Result<i32, Error> {
+    let mode = Mode {
+        json: cli.json,
+        quiet: cli.quiet,
+    };
+    if let Command::Completions { shell } = cli.command {
+        let mut buf = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "dolly", &mut buf);
+        std::io::stdout().lock().write_all(&buf)?;
+        return Ok(exit::OK);
+    }
+    let client = Client::new(&cli.url, cli.token.as_deref())?;
+    let now = Utc::now();
+    match cli.command {
+        Command::New { target, ttl } => {
+            let a = create(&client, &target, ttl, mode)?;
+            if mode.json {
+                print(&output::json(&a.raw))?;
+            } else if !mode.quiet {
+                print(&output::created(&a.value, Utc::now()))?;
+            }
+        }
+        Command::Show { target } => {
+            let a = client.instance(&target.template, &target.name)?;
+            if mode.json {
+                print(&output::json(&a.raw))?;
+            } else {
+                print(&output::instance(&a.value, now))?;
+            }
+        }
+        Command::Shell {
+            obtain,
+            target,
+            args,
+        } => {
+            let a = obtain_instance(&client, &target, &obtain, mode)?;
+            let c = connection(&a.value)?;
+            return shell::run(&c, &args);
+        }
+        Command::Rm {
+            template,
+            names,
+            force,
+        } => return remove(&client, &template, &names, force, mode),
+        Command::Ls { template } => list(&client, template.as_ref(), mode)?,
+        Command::Templates { template } => templates(&client, template.as_ref(), mode)?,
+        Command::Container { target } => {
+            let a = client.container(&target.template, &target.name)?;
+            print(&output::json(&a.raw))?;
+        }
+        Command::Url { target, obtain } => {
+            let a = obtain_instance(&client, &target, &obtain, mode)?;
+            if mode.json {
+                print(&output::json(&a.raw))?;
+            } else {
+                print(&format!("{}\n", connection(&a.value)?.url()))?;
+            }
+        }
+        Command::Env { target, obtain } => {
+            let a = obtain_instance(&client, &target, &obtain, mode)?;
+            if mode.json {
+                print(&output::json(&a.raw))?;
+            } else {
+                print(&connection(&a.value)?.env_lines())?;
+            }
+        }
+        Command::Completions { .. } => {}
+    }
+    Ok(exit::OK)
+}
+
+/// Connection details, or why there are none.
+fn connection(i: &Instance) -> Result<Connection, Error> {
+    if i.port == 0 {
+        return Err(Error::NotRunning {
+            template: i.template.to_string(),
+            name: i.name.to_string(),
+            state: output::state(i.state).to_owned(),
+        });
+    }
+    Ok(Connection::from(i))
+}
+
+fn create(
+    client: &Client,
+    target: &Target,
+    ttl: Option<Duration>,
+    mode: Mode,
+) -> Result<Answer<Instance>, Error> {
+    let spinner = mode.spinner(format!(
+        "creating {}/{} (waiting for its server to accept connections)",
+        target.template, target.name
+    ));
+    let result = client.create(&target.template, &target.name, ttl.map(whole_seconds));
+    if let Some(s) = spinner {
+        s.finish_and_clear();
+    }
+    result
+}
+
+/// The instance, created first unless it exists (or `--no-create`).
+fn obtain_instance(
+    client: &Client,
+    target: &Target,
+    obtain: &Obtain,
+    mode: Mode,
+) -> Result<Answer<Instance>, Error> {
+    let (t, n) = (&target.template, &target.name);
+    match client.instance(t, n) {
+        Ok(a) => {
+            if obtain.ttl.is_some() {
+                mode.note(&format!(
+                    "{t}/{n} already exists; --ttl does not change it (it expires {})",
+                    humanize::expiry(a.value.expires_at, Utc::now())
+                ));
+            }
+            Ok(a)
+        }
+        Err(e) if e.is_instance_not_found() && !obtain.no_create => {
+            match create(client, target, obtain.ttl, mode) {
+                Ok(a) => {
+                    mode.note(&format!(
+                        "created {t}/{n} (expires {}); remove it with: dolly rm {t} {n}",
+                        humanize::expiry(a.value.expires_at, Utc::now())
+                    ));
+                    Ok(a)
+                }
+                // Someone else created it meanwhile: theirs is ours.
+                Err(e) if e.is_exists() => client.instance(t, n),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn remove(
+    client: &Client,
+    template: &TemplateName,
+    names: &[InstanceName],
+    force: bool,
+    mode: Mode,
+) -> Result<i32, Error> {
+    let mut failures: Vec<Error> = Vec::new();
+    for n in names {
+        match client.delete(template, n) {
+            Ok(()) => {
+                if !mode.quiet && !mode.json {
+                    print(&format!("removed {template}/{n}\n"))?;
+                }
+            }
+            Err(e) if force && e.is_not_found() => {}
+            // One name: its error is the answer.
+            Err(e) if names.len() == 1 => return Err(e),
+            // No answer at all: the other names would fail the same way.
+            Err(e @ (Error::Unreachable { .. } | Error::Timeout { .. })) => return Err(e),
+            Err(e) => {
+                eprintln!("dolly: {e}");
+                failures.push(e);
+            }
+        }
+    }
+    match failures.first() {
+        None => Ok(exit::OK),
+        Some(first) => Err(Error::Several {
+            failed: failures.len(),
+            total: names.len(),
+            code: first.exit_code(),
+        }),
+    }
+}
+
+fn list(client: &Client, only: Option<&TemplateName>, mode: Mode) -> Result<(), Error> {
+    let a = client.instances(only)?;
+    let instances = &a.value.instances;
+    if instances.is_empty() {
+        // An empty list of a template that does not exist is a not found.
+        if let Some(t) = only {
+            client.template(t)?;
+        }
+    }
+    if mode.json {
+        return print(&output::json(&a.raw));
+    }
+    if mode.quiet {
+        let names: String = instances
+            .iter()
+            .map(|i| format!("{} {}\n", i.template, i.name))
+            .collect();
+        return print(&names);
+    }
+    if instances.is_empty() {
+        mode.note("no instances");
+        return Ok(());
+    }
+    print(&output::instances(instances, Utc::now()))
+}
+
+fn templates(client: &Client, one: Option<&TemplateName>, mode: Mode) -> Result<(), Error> {
+    let now = Utc::now();
+    if let Some(t) = one {
+        let a = client.template(t)?;
+        if mode.json {
+            return print(&output::json(&a.raw));
+        }
+        if mode.quiet {
+            let names: String = a
+                .value
+                .versions
+                .iter()
+                .map(|v| format!("{}\n", v.version))
+                .collect();
+            return print(&names);
+        }
+        if a.value.versions.is_empty() {
+            mode.note(&format!("template '{t}' has no version yet"));
+            return Ok(());
+        }
+        return print(&output::template_versions(&a.value, now));
+    }
+    let a = client.templates()?;
+    if mode.json {
+        return print(&output::json(&a.raw));
+    }
+    let list = &a.value.templates;
+    if mode.quiet {
+        let names: String = list.iter().map(|t| format!("{}\n", t.name)).collect();
+        return print(&names);
+    }
+    if list.is_empty() {
+        mode.note("no templates yet: put dumps in dollyd's dumps folder and run `dollyd update`");
+        return Ok(());
+    }
+    print(&output::templates(list, now))
+}

@@ -1,0 +1,344 @@
+//! Human output: aligned tables and key/value blocks that fit in an
+//! 80-column terminal. Every renderer takes `now` so tests can pin it.
+
+use chrono::{DateTime, Utc};
+use dolly_types::v1::{Instance, InstanceState, InstanceSummary, Template};
+
+use crate::humanize;
+
+/// Columns separated by two spaces, each as wide as its widest cell; the
+/// last column is not padded, so no line ends in spaces.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let mut out = String::new();
+    let header: Vec<String> = headers.iter().map(|h| (*h).to_owned()).collect();
+    for row in std::iter::once(&header).chain(rows) {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            line.push_str(cell);
+            if i + 1 < row.len() {
+                let pad = widths.get(i).copied().unwrap_or(0) - cell.chars().count();
+                line.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// `key  value` lines with the values aligned.
+pub fn block(pairs: &[(&str, String)]) -> String {
+    let width = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k:<width$}  {v}\n"))
+        .collect()
+}
+
+pub fn state(s: InstanceState) -> &'static str {
+    match s {
+        InstanceState::Running => "running",
+        InstanceState::Stopped => "stopped",
+        InstanceState::Restarting => "restarting",
+        InstanceState::Dead => "dead",
+        InstanceState::Missing => "missing",
+    }
+}
+
+fn expires(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+    match t {
+        Some(at) => format!(
+            "{} ({})",
+            humanize::expiry(Some(at), now),
+            humanize::timestamp(at)
+        ),
+        None => humanize::expiry(None, now),
+    }
+}
+
+fn port(p: u16) -> String {
+    if p == 0 {
+        "-".to_owned()
+    } else {
+        p.to_string()
+    }
+}
+
+/// What `new` prints: how to connect, and until when.
+pub fn created(i: &Instance, now: DateTime<Utc>) -> String {
+    block(&[
+        ("template", i.template.to_string()),
+        ("name", i.name.to_string()),
+        ("host", i.host.clone()),
+        ("port", port(i.port)),
+        ("user", i.user.clone()),
+        ("password", i.password.clone()),
+        ("database", i.database.clone()),
+        ("expires", expires(i.expires_at, now)),
+    ])
+}
+
+/// What `show` prints: the same, plus state, creation and version.
+pub fn instance(i: &Instance, now: DateTime<Utc>) -> String {
+    block(&[
+        ("template", i.template.to_string()),
+        ("name", i.name.to_string()),
+        ("state", state(i.state).to_owned()),
+        ("version", i.template_version.to_string()),
+        ("host", i.host.clone()),
+        ("port", port(i.port)),
+        ("user", i.user.clone()),
+        ("password", i.password.clone()),
+        ("database", i.database.clone()),
+        (
+            "created",
+            format!(
+                "{} ({})",
+                humanize::ago(i.created_at, now),
+                humanize::timestamp(i.created_at)
+            ),
+        ),
+        ("expires", expires(i.expires_at, now)),
+    ])
+}
+
+/// `ls`: one instance a line.
+pub fn instances(list: &[InstanceSummary], now: DateTime<Utc>) -> String {
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|i| {
+            vec![
+                i.template.to_string(),
+                i.name.to_string(),
+                state(i.state).to_owned(),
+                i.port.map_or_else(|| "-".to_owned(), |p| p.to_string()),
+                humanize::ago(i.created_at, now),
+                humanize::expiry(i.expires_at, now),
+            ]
+        })
+        .collect();
+    table(
+        &["TEMPLATE", "NAME", "STATE", "PORT", "CREATED", "EXPIRES"],
+        &rows,
+    )
+}
+
+fn template_status(t: &Template) -> &'static str {
+    if t.importing {
+        "importing"
+    } else if t.last_import.as_ref().is_some_and(|l| !l.ok) {
+        "failed"
+    } else if t.current_version.is_none() {
+        "no version"
+    } else {
+        "ok"
+    }
+}
+
+/// `templates`: one template a line, then why the failed imports failed.
+pub fn templates(list: &[Template], now: DateTime<Utc>) -> String {
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|t| {
+            let current = t.versions.iter().find(|v| v.current).or(t.versions.first());
+            let imported = t
+                .last_import
+                .as_ref()
+                .map(|l| l.finished_at)
+                .or(current.map(|v| v.created_at));
+            vec![
+                t.name.to_string(),
+                t.current_version
+                    .as_ref()
+                    .map_or_else(|| "-".to_owned(), |v| v.to_string()),
+                t.versions.len().to_string(),
+                current.map_or_else(|| "-".to_owned(), |v| humanize::bytes(v.size_bytes)),
+                imported.map_or_else(|| "-".to_owned(), |at| humanize::ago(at, now)),
+                template_status(t).to_owned(),
+            ]
+        })
+        .collect();
+    let mut out = table(
+        &["NAME", "VERSION", "VERSIONS", "SIZE", "IMPORTED", "STATUS"],
+        &rows,
+    );
+    for t in list {
+        if let Some(l) = t.last_import.as_ref().filter(|l| !l.ok) {
+            let message = l.message.lines().next().unwrap_or("").trim();
+            out.push_str(&format!(
+                "\n{}: the last import ({}, {}) failed: {message}\n",
+                t.name,
+                l.dump,
+                humanize::ago(l.finished_at, now)
+            ));
+        }
+    }
+    out
+}
+
+/// `templates` when a template's versions are wanted: `dolly templates NAME`.
+pub fn template_versions(t: &Template, now: DateTime<Utc>) -> String {
+    let rows: Vec<Vec<String>> = t
+        .versions
+        .iter()
+        .map(|v| {
+            vec![
+                v.version.to_string(),
+                if v.current { "*" } else { "" }.to_owned(),
+                humanize::bytes(v.size_bytes),
+                humanize::ago(v.created_at, now),
+                humanize::seconds(v.import_seconds),
+                v.source_dump.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &["VERSION", "CURRENT", "SIZE", "CREATED", "IMPORT", "DUMP"],
+        &rows,
+    )
+}
+
+/// `--json`: the API's JSON, pretty, one trailing newline.
+pub fn json(value: &serde_json::Value) -> String {
+    let mut s = serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string());
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use dolly_types::v1::{ImportResult, TemplateVersion};
+    use dolly_types::{InstanceName, TemplateName, VersionName};
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_800_000_000 + secs, 0)
+            .single()
+            .expect("time")
+    }
+
+    fn sample() -> Instance {
+        Instance {
+            template: TemplateName::parse("shop").expect("name"),
+            name: InstanceName::parse("ci-1").expect("name"),
+            template_version: VersionName::parse("20270115t075000z").expect("name"),
+            host: "127.0.0.1".into(),
+            port: 32768,
+            user: "root".into(),
+            password: "pw".into(),
+            database: "shop".into(),
+            state: InstanceState::Running,
+            created_at: at(-180),
+            expires_at: Some(at(7200)),
+        }
+    }
+
+    #[test]
+    fn tables_align_and_do_not_trail_spaces() {
+        let t = table(
+            &["A", "LONGER", "C"],
+            &[
+                vec!["xx".into(), "y".into(), "z".into()],
+                vec!["x".into(), "".into(), "".into()],
+            ],
+        );
+        assert_eq!(t, "A   LONGER  C\nxx  y       z\nx\n");
+    }
+
+    #[test]
+    fn new_prints_connection_and_expiry() {
+        let text = created(&sample(), at(0));
+        assert_eq!(
+            text,
+            "template  shop\n\
+             name      ci-1\n\
+             host      127.0.0.1\n\
+             port      32768\n\
+             user      root\n\
+             password  pw\n\
+             database  shop\n\
+             expires   in 2h (2027-01-15 10:00 UTC)\n"
+        );
+    }
+
+    #[test]
+    fn show_adds_state_version_and_creation() {
+        let text = instance(&sample(), at(0));
+        assert!(text.contains("state     running\n"), "{text}");
+        assert!(text.contains("version   20270115t075000z\n"), "{text}");
+        assert!(
+            text.contains("created   3 minutes ago (2027-01-15 07:57 UTC)\n"),
+            "{text}"
+        );
+        assert!(text.lines().all(|l| l.len() <= 80), "{text}");
+    }
+
+    #[test]
+    fn ls_fits_in_80_columns() {
+        let i = sample();
+        let summary = InstanceSummary {
+            template: i.template,
+            name: i.name,
+            template_version: i.template_version,
+            port: None,
+            state: InstanceState::Missing,
+            created_at: i.created_at,
+            expires_at: None,
+        };
+        let text = instances(&[summary], at(0));
+        assert_eq!(
+            text,
+            "TEMPLATE  NAME  STATE    PORT  CREATED        EXPIRES\n\
+             shop      ci-1  missing  -     3 minutes ago  never\n"
+        );
+    }
+
+    #[test]
+    fn templates_show_version_size_import_and_failures() {
+        let t = Template {
+            name: TemplateName::parse("shop").expect("name"),
+            current_version: Some(VersionName::parse("20270115t075000z").expect("name")),
+            versions: vec![TemplateVersion {
+                version: VersionName::parse("20270115t075000z").expect("name"),
+                current: true,
+                created_at: at(-3600),
+                size_bytes: 12_900_000,
+                source_dump: "shop.sql".into(),
+                database: "shop".into(),
+                import_seconds: 4.2,
+                dump_bytes: 1000,
+            }],
+            importing: false,
+            last_import: Some(ImportResult {
+                ok: false,
+                finished_at: at(-60),
+                dump: "shop.sql".into(),
+                message: "syntax error at line 3\nmore".into(),
+                version: None,
+            }),
+        };
+        let text = templates(std::slice::from_ref(&t), at(0));
+        assert_eq!(
+            text,
+            "NAME  VERSION           VERSIONS  SIZE      IMPORTED      STATUS\n\
+             shop  20270115t075000z  1         12.3 MiB  1 minute ago  failed\n\
+             \n\
+             shop: the last import (shop.sql, 1 minute ago) failed: syntax error at line 3\n"
+        );
+        let versions = template_versions(&t, at(0));
+        assert!(versions.contains("20270115t075000z  *"), "{versions}");
+        assert!(versions.contains("4.2s"), "{versions}");
+    }
+}
