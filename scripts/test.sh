@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+scripts/install-deps.sh
 if ! docker info >/dev/null 2>&1; then
     echo "the tests need a running Docker Engine: docker info fails" >&2
     exit 1

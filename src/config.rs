@@ -81,10 +81,16 @@ impl Settings {
         let mut builder = config::Config::builder();
         match file {
             Some(path) => {
-                builder = builder.add_source(config::File::from(path).required(true));
+                builder = builder.add_source(
+                    config::File::new(&path.to_string_lossy(), config::FileFormat::Toml)
+                        .required(true),
+                );
             }
             None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
-                builder = builder.add_source(config::File::with_name(DEFAULT_CONFIG_FILE));
+                builder = builder.add_source(config::File::new(
+                    DEFAULT_CONFIG_FILE,
+                    config::FileFormat::Toml,
+                ));
             }
             None => {}
         }
@@ -299,6 +305,18 @@ mod tests {
         assert_eq!(s.default_ttl, None);
         assert_eq!(s.instance_memory, 512 * 1024 * 1024);
         assert_eq!(s.labels.get("ci").map(String::as_str), Some("1"));
+    }
+
+    #[test]
+    fn the_example_file_holds_every_default() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/dolly.toml.example");
+        let cfg = config::Config::builder()
+            .add_source(config::File::new(path, config::FileFormat::Toml))
+            .build()
+            .unwrap();
+        let from_file = Settings::from_lookup(|k| cfg.get_string(k).ok()).unwrap();
+        let defaults = with(&[]).unwrap();
+        assert_eq!(format!("{from_file:?}"), format!("{defaults:?}"));
     }
 
     #[test]

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian packages dolly's scripts and tests need, if missing:
+# debootstrap (offline image build), mariadb-client (CLI and tests),
+# xfsprogs (reflink test filesystem). Idempotent.
+set -euo pipefail
+need=()
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v mariadb >/dev/null || need+=(mariadb-client)
+command -v mkfs.xfs >/dev/null || need+=(xfsprogs)
+if ((${#need[@]})); then
+    if [[ $(id -u) != 0 ]]; then
+        echo "missing packages: ${need[*]} (run as root or install them)" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need[@]}" >/dev/null
+fi
