@@ -57,8 +57,16 @@ async fn concurrent_creates_of_one_name_make_exactly_one_instance() {
         .into_iter()
         .map(|r| r.status().as_u16())
         .collect();
-    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 304).count(), 7, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 304).count(),
+        7,
+        "{statuses:?}"
+    );
     let containers: Vec<_> = app
         .containers()
         .await
@@ -159,7 +167,10 @@ async fn v1_api_creates_inspects_lists_and_deletes() {
     assert_eq!(got["password"], i["password"]);
     let list = app.get_json("/api/v1/instances?template=shop").await;
     assert_eq!(list["instances"].as_array().unwrap().len(), 1);
-    assert!(list["instances"][0].get("password").is_none(), "lists carry no passwords");
+    assert!(
+        list["instances"][0].get("password").is_none(),
+        "lists carry no passwords"
+    );
     let container = app
         .get_json("/api/v1/templates/shop/instances/v1/container")
         .await;
@@ -170,9 +181,17 @@ async fn v1_api_creates_inspects_lists_and_deletes() {
     assert_eq!(r.status(), 404);
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["error"]["code"], "template_not_found");
-    assert!(e["error"]["message"].as_str().unwrap().contains("known: shop"));
+    assert!(e["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("known: shop"));
 
-    assert_eq!(app.delete("/api/v1/templates/shop/instances/v1").await.status(), 204);
+    assert_eq!(
+        app.delete("/api/v1/templates/shop/instances/v1")
+            .await
+            .status(),
+        204
+    );
     let r = app.get("/api/v1/templates/shop/instances/v1").await;
     assert_eq!(r.status(), 404);
     let e: Value = r.json().await.unwrap();
@@ -185,7 +204,10 @@ async fn the_engine_never_sees_a_password() {
     let body = app.create("shop", "secret").await;
     let password = body["password"].as_str().unwrap();
     let inspection = app.get_json("/db/shop/secret?all=1").await.to_string();
-    assert!(!inspection.contains(password), "password in the engine's inspection");
+    assert!(
+        !inspection.contains(password),
+        "password in the engine's inspection"
+    );
     let labels = &app.get_json("/db/shop/secret?all=1").await["container"]["Config"]["Labels"];
     assert_eq!(labels["managed-by"], "dolly");
     assert_eq!(labels["dolly.template"], "shop");
