@@ -147,7 +147,7 @@ async fn usage_errors_help_and_completions_need_no_server() {
         &["new", "Shop", "x"],
         &["show", "shop", "../etc"],
         &["new", "shop", "x", "--ttl", "soon"],
-        &["new", "shop", "x", "--ttl", "0"],
+        &["new", "shop", "x", "--ttl", "-1"],
         &["rm", "shop"],
         &["env", "shop", "x", "--ttl", "1h", "--no-create"],
         &["completions", "tcsh"],

@@ -73,8 +73,9 @@ pub struct Target {
 /// How `url`, `env` and `shell` obtain their instance.
 #[derive(Debug, Clone, Args)]
 pub struct Obtain {
-    /// If the instance has to be created: when it expires (30s, 15m, 2h, 3d
-    /// or seconds); dollyd's default when absent. Ignored if it exists.
+    /// If the instance has to be created: when it expires (30s, 15m, 2h, 3d,
+    /// seconds, or never); dollyd's default when absent. Ignored if it
+    /// exists.
     #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
     pub ttl: Option<Duration>,
 
@@ -91,8 +92,8 @@ pub enum Command {
     New {
         #[command(flatten)]
         target: Target,
-        /// When it expires: 30s, 15m, 2h, 3d, 1h30m or seconds; dollyd's
-        /// default when absent.
+        /// When it expires: 30s, 15m, 2h, 3d, 1h30m, seconds, or never (where
+        /// dollyd's max_ttl allows); dollyd's default when absent.
         #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
         ttl: Option<Duration>,
     },

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use dolly_types::v1::{CreateInstance, ErrorBody, Instance, InstanceList, Template, TemplateList};
+use dolly_types::v1::{ErrorBody, Instance, InstanceList, Template, TemplateList};
 use dolly_types::{InstanceName, TemplateName};
 use reqwest::blocking::{Client as Http, RequestBuilder};
 use reqwest::{Method, StatusCode, Url};
@@ -102,9 +102,11 @@ impl Client {
         n: &InstanceName,
         ttl_seconds: Option<u64>,
     ) -> Result<Answer<Instance>, Error> {
-        let body = serde_json::to_value(CreateInstance { ttl: ttl_seconds })
-            .map_err(|e| self.unexpected(0, &e.to_string()))?;
-        self.json(Method::POST, &instance_path(t, n), Some(body))
+        self.json(
+            Method::POST,
+            &instance_path(t, n),
+            Some(create_body(ttl_seconds)),
+        )
     }
 
     pub fn instance(&self, t: &TemplateName, n: &InstanceName) -> Result<Answer<Instance>, Error> {
@@ -226,6 +228,16 @@ impl Client {
     }
 }
 
+/// The body of a create: `dolly_types::v1::CreateInstance`'s shape, with
+/// only the fields this CLI sets (the type may grow; the tests check the
+/// server's type still accepts it).
+fn create_body(ttl_seconds: Option<u64>) -> Value {
+    match ttl_seconds {
+        Some(ttl) => serde_json::json!({ "ttl": ttl }),
+        None => serde_json::json!({}),
+    }
+}
+
 fn instance_path(t: &TemplateName, n: &InstanceName) -> String {
     format!("api/v1/templates/{t}/instances/{n}")
 }
@@ -305,6 +317,16 @@ mod tests {
             };
             assert!(e.to_string().contains("DOLLY_URL"), "{e}");
         }
+    }
+
+    #[test]
+    fn create_bodies_are_what_the_server_accepts() {
+        use dolly_types::v1::CreateInstance;
+        let with: CreateInstance =
+            serde_json::from_value(create_body(Some(3600))).expect("accepted");
+        assert_eq!(with.ttl, Some(3600));
+        let without: CreateInstance = serde_json::from_value(create_body(None)).expect("accepted");
+        assert_eq!(without.ttl, None);
     }
 
     #[test]

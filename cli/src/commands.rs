@@ -267,11 +267,7 @@ fn templates(client: &Client, one: Option<&TemplateName>, mode: Mode) -> Result<
                 .collect();
             return print(&names);
         }
-        if a.value.versions.is_empty() {
-            mode.note(&format!("template '{t}' has no version yet"));
-            return Ok(());
-        }
-        return print(&output::template_versions(&a.value, now));
+        return print(&output::template_detail(&a.value, now));
     }
     let a = client.templates()?;
     if mode.json {

@@ -1,13 +1,18 @@
-//! `--ttl` values: `30s`, `15m`, `2h`, `3d`, `1h30m`, or plain seconds.
+//! `--ttl` values: `30s`, `15m`, `2h`, `3d`, `1h30m`, plain seconds, or
+//! `never`.
 
 use std::time::Duration;
 
-/// Parses a TTL for clap: humantime's syntax, or a whole number of seconds.
+/// Parses a TTL for clap: humantime's syntax, a whole number of seconds, or
+/// `never` (also `0`): no expiry, which the API spells `ttl: 0` and allows
+/// unless dollyd's `max_ttl` forbids it.
 ///
-/// The API counts whole seconds, so a fraction is rounded up; zero is
-/// refused (an instance that expires at once is never what was meant).
+/// The API counts whole seconds, so a fraction is rounded up.
 pub fn parse_ttl(s: &str) -> Result<Duration, String> {
     let s = s.trim();
+    if s.eq_ignore_ascii_case("never") {
+        return Ok(Duration::ZERO);
+    }
     let d = if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
         let secs: u64 = s
             .parse()
@@ -20,9 +25,6 @@ pub fn parse_ttl(s: &str) -> Result<Duration, String> {
             )
         })?
     };
-    if d.is_zero() {
-        return Err("a TTL must be longer than zero".to_owned());
-    }
     Ok(d)
 }
 
@@ -58,18 +60,15 @@ mod tests {
     }
 
     #[test]
-    fn refuses_nonsense_and_zero() {
-        for bad in [
-            "",
-            "abc",
-            "-5",
-            "5x",
-            "0",
-            "0s",
-            "1.5",
-            "h",
-            "99999999999999999999999",
-        ] {
+    fn never_is_zero() {
+        for never in ["never", "NEVER", "0", "0s"] {
+            assert_eq!(secs(never), 0, "{never}");
+        }
+    }
+
+    #[test]
+    fn refuses_nonsense() {
+        for bad in ["", "abc", "-5", "5x", "1.5", "h", "99999999999999999999999"] {
             assert!(parse_ttl(bad).is_err(), "{bad:?}");
         }
         let msg = parse_ttl("soon").unwrap_err();

@@ -45,6 +45,15 @@ pub fn span_compact(secs: u64) -> String {
         return format!("{secs}s");
     };
     let rounded = (secs + small / 2) / small * small;
+    // 23h 59m 45s rounds up to a day: say "1d", not "24h".
+    let next = match big {
+        DAY => u64::MAX,
+        HOUR => DAY,
+        _ => HOUR,
+    };
+    if rounded >= next {
+        return span_compact(rounded);
+    }
     let (b, s) = (rounded / big, rounded % big / small);
     if s == 0 {
         format!("{b}{big_name}")
@@ -153,6 +162,8 @@ mod tests {
         assert_eq!(span_compact(HOUR + 59 * 60 + 45), "2h");
         assert_eq!(span_compact(3 * DAY), "3d");
         assert_eq!(span_compact(3 * DAY + 4 * HOUR), "3d 4h");
+        assert_eq!(span_compact(DAY - 1), "1d");
+        assert_eq!(span_compact(HOUR - 1), "59m 59s");
     }
 
     #[test]

@@ -173,22 +173,34 @@ pub fn templates(list: &[Template], now: DateTime<Utc>) -> String {
         &["NAME", "VERSION", "VERSIONS", "SIZE", "IMPORTED", "STATUS"],
         &rows,
     );
-    for t in list {
-        if let Some(l) = t.last_import.as_ref().filter(|l| !l.ok) {
-            let message = l.message.lines().next().unwrap_or("").trim();
-            out.push_str(&format!(
-                "\n{}: the last import ({}, {}) failed: {message}\n",
-                t.name,
-                l.dump,
-                humanize::ago(l.finished_at, now)
-            ));
-        }
+    for note in list.iter().filter_map(|t| failure_note(t, now)) {
+        out.push('\n');
+        out.push_str(&note);
     }
     out
 }
 
-/// `templates` when a template's versions are wanted: `dolly templates NAME`.
-pub fn template_versions(t: &Template, now: DateTime<Utc>) -> String {
+/// A path's last part: dumps live in dollyd's dumps folder anyway.
+fn file_name(path: &str) -> String {
+    std::path::Path::new(path)
+        .file_name()
+        .map_or_else(|| path.to_owned(), |f| f.to_string_lossy().into_owned())
+}
+
+/// Why a template's last import failed, on one line.
+fn failure_note(t: &Template, now: DateTime<Utc>) -> Option<String> {
+    let l = t.last_import.as_ref().filter(|l| !l.ok)?;
+    let message = l.message.lines().next().unwrap_or("").trim();
+    Some(format!(
+        "{}: the last import ({}, {}) failed: {message}\n",
+        t.name,
+        file_name(&l.dump),
+        humanize::ago(l.finished_at, now)
+    ))
+}
+
+/// `templates NAME`: the template's versions, then its import's state.
+pub fn template_detail(t: &Template, now: DateTime<Utc>) -> String {
     let rows: Vec<Vec<String>> = t
         .versions
         .iter()
@@ -199,14 +211,26 @@ pub fn template_versions(t: &Template, now: DateTime<Utc>) -> String {
                 humanize::bytes(v.size_bytes),
                 humanize::ago(v.created_at, now),
                 humanize::seconds(v.import_seconds),
-                v.source_dump.clone(),
+                file_name(&v.source_dump),
             ]
         })
         .collect();
-    table(
-        &["VERSION", "CURRENT", "SIZE", "CREATED", "IMPORT", "DUMP"],
-        &rows,
-    )
+    let mut out = if rows.is_empty() {
+        format!("template '{}' has no version yet\n", t.name)
+    } else {
+        table(
+            &["VERSION", "CURRENT", "SIZE", "CREATED", "IMPORT", "DUMP"],
+            &rows,
+        )
+    };
+    if t.importing {
+        out.push_str(&format!("\n{}: an import is running now\n", t.name));
+    }
+    if let Some(note) = failure_note(t, now) {
+        out.push('\n');
+        out.push_str(&note);
+    }
+    out
 }
 
 /// `--json`: the API's JSON, pretty, one trailing newline.
@@ -220,8 +244,6 @@ pub fn json(value: &serde_json::Value) -> String {
 mod tests {
     use super::*;
     use chrono::TimeZone;
-    use dolly_types::v1::{ImportResult, TemplateVersion};
-    use dolly_types::{InstanceName, TemplateName, VersionName};
 
     fn at(secs: i64) -> DateTime<Utc> {
         Utc.timestamp_opt(1_800_000_000 + secs, 0)
@@ -229,20 +251,23 @@ mod tests {
             .expect("time")
     }
 
+    /// Fixtures go through serde, as the API's answers do, so fields added
+    /// to the wire types later (with serde defaults) do not break them.
     fn sample() -> Instance {
-        Instance {
-            template: TemplateName::parse("shop").expect("name"),
-            name: InstanceName::parse("ci-1").expect("name"),
-            template_version: VersionName::parse("20270115t075000z").expect("name"),
-            host: "127.0.0.1".into(),
-            port: 32768,
-            user: "root".into(),
-            password: "pw".into(),
-            database: "shop".into(),
-            state: InstanceState::Running,
-            created_at: at(-180),
-            expires_at: Some(at(7200)),
-        }
+        serde_json::from_value(serde_json::json!({
+            "template": "shop",
+            "name": "ci-1",
+            "template_version": "20270115t075000z",
+            "host": "127.0.0.1",
+            "port": 32768,
+            "user": "root",
+            "password": "pw",
+            "database": "shop",
+            "state": "running",
+            "created_at": at(-180),
+            "expires_at": at(7200),
+        }))
+        .expect("an Instance")
     }
 
     #[test]
@@ -287,16 +312,16 @@ mod tests {
 
     #[test]
     fn ls_fits_in_80_columns() {
-        let i = sample();
-        let summary = InstanceSummary {
-            template: i.template,
-            name: i.name,
-            template_version: i.template_version,
-            port: None,
-            state: InstanceState::Missing,
-            created_at: i.created_at,
-            expires_at: None,
-        };
+        let summary: InstanceSummary = serde_json::from_value(serde_json::json!({
+            "template": "shop",
+            "name": "ci-1",
+            "template_version": "20270115t075000z",
+            "port": null,
+            "state": "missing",
+            "created_at": at(-180),
+            "expires_at": null,
+        }))
+        .expect("an InstanceSummary");
         let text = instances(&[summary], at(0));
         assert_eq!(
             text,
@@ -307,28 +332,29 @@ mod tests {
 
     #[test]
     fn templates_show_version_size_import_and_failures() {
-        let t = Template {
-            name: TemplateName::parse("shop").expect("name"),
-            current_version: Some(VersionName::parse("20270115t075000z").expect("name")),
-            versions: vec![TemplateVersion {
-                version: VersionName::parse("20270115t075000z").expect("name"),
-                current: true,
-                created_at: at(-3600),
-                size_bytes: 12_900_000,
-                source_dump: "shop.sql".into(),
-                database: "shop".into(),
-                import_seconds: 4.2,
-                dump_bytes: 1000,
+        let t: Template = serde_json::from_value(serde_json::json!({
+            "name": "shop",
+            "current_version": "20270115t075000z",
+            "versions": [{
+                "version": "20270115t075000z",
+                "current": true,
+                "created_at": at(-3600),
+                "size_bytes": 12_900_000,
+                "source_dump": "/var/lib/dolly/dumps/shop.sql",
+                "database": "shop",
+                "import_seconds": 4.2,
+                "dump_bytes": 1000,
             }],
-            importing: false,
-            last_import: Some(ImportResult {
-                ok: false,
-                finished_at: at(-60),
-                dump: "shop.sql".into(),
-                message: "syntax error at line 3\nmore".into(),
-                version: None,
-            }),
-        };
+            "importing": false,
+            "last_import": {
+                "ok": false,
+                "finished_at": at(-60),
+                "dump": "/var/lib/dolly/dumps/shop.sql",
+                "message": "syntax error at line 3\nmore",
+                "version": null,
+            },
+        }))
+        .expect("a Template");
         let text = templates(std::slice::from_ref(&t), at(0));
         assert_eq!(
             text,
@@ -337,8 +363,22 @@ mod tests {
              \n\
              shop: the last import (shop.sql, 1 minute ago) failed: syntax error at line 3\n"
         );
-        let versions = template_versions(&t, at(0));
+        let versions = template_detail(&t, at(0));
         assert!(versions.contains("20270115t075000z  *"), "{versions}");
-        assert!(versions.contains("4.2s"), "{versions}");
+        assert!(versions.contains("4.2s    shop.sql\n"), "{versions}");
+        assert!(
+            versions.ends_with("failed: syntax error at line 3\n"),
+            "{versions}"
+        );
+        let empty = Template {
+            versions: Vec::new(),
+            current_version: None,
+            ..t
+        };
+        assert_eq!(
+            template_detail(&empty, at(0)),
+            "template 'shop' has no version yet\n\n\
+             shop: the last import (shop.sql, 1 minute ago) failed: syntax error at line 3\n"
+        );
     }
 }
