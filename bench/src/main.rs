@@ -444,6 +444,9 @@ impl Bench {
                 self.report.concurrency.push(c);
             }
         }
+        for n in [8, 32] {
+            self.concurrent_floor(specs[0].template, n).await?;
+        }
         self.memory(&dollyd, specs[0].template).await?;
         self.ablation(specs[0].template).await?;
         if self.args.list_instances > 0 {
@@ -617,6 +620,15 @@ impl Bench {
             "baseline import {}: load {:.1} s",
             d.template, baseline.load_s
         ));
+        log(format!(
+            "experiment: dolly's import server, 2 sessions by table, {}",
+            d.template
+        ));
+        let parallel = self.parallel_experiment(d.template, &dump_file, 2).await?;
+        log(format!(
+            "experiment {}: load {:.1} s",
+            d.template, parallel.load_s
+        ));
         let expected: Vec<(String, u64)> = counts.tables();
         let rows_match_generator = baseline.rows == expected;
         self.report.imports.push(Import {
@@ -632,22 +644,27 @@ impl Bench {
             baseline_mb_s: dump_bytes as f64 / 1e6 / baseline.load_s,
             baseline_cpu: baseline.cpu,
             speedup: baseline.load_s / dolly_s,
-            baseline_rows: baseline.rows,
-            baseline_checksums: baseline.checksums,
+            baseline_rows: baseline.rows.clone(),
+            baseline_checksums: baseline.checksums.clone(),
             dolly_rows: vec![],
             dolly_checksums: vec![],
             rows_match_generator,
             identical: false,
+            parallel: ParallelExperiment {
+                sessions: 2,
+                total_s: parallel.total_s,
+                load_s: parallel.load_s,
+                mb_s: dump_bytes as f64 / 1e6 / parallel.load_s,
+                speedup_vs_baseline: baseline.load_s / parallel.load_s,
+                identical: parallel.rows == baseline.rows
+                    && parallel.checksums == baseline.checksums,
+                cpu: parallel.cpu,
+            },
         });
         Ok(())
     }
 
     async fn baseline(&self, template: &str, dump_file: &Path) -> anyhow::Result<Baseline> {
-        let dir = self.data.join(format!("baseline-{template}"));
-        remove_tree(&dir)?;
-        std::fs::create_dir_all(&dir)?;
-        own_tree(&dir, self.image.owner, true)?;
-        let name = format!("{}baseline-{template}", self.settings.container_prefix);
         let datadir = dbserver::DATADIR;
         let socket = dbserver::SOCKET;
         let script = format!(
@@ -657,14 +674,54 @@ impl Bench {
              exec mariadbd --no-defaults --datadir={datadir} --socket={socket} \
              --pid-file=/run/mysqld/mysqld.pid"
         );
+        let cmd = vec!["sh".into(), "-c".into(), script];
+        self.load("baseline", template, cmd, &[dump_file.to_path_buf()])
+            .await
+    }
+
+    /// An experiment for the core owner: dolly's own import server
+    /// (`ImageInfo::import_command`), the dump split by table into
+    /// `sessions` client sessions that load at once (each gets the dump's
+    /// header, so its session settings hold).
+    async fn parallel_experiment(
+        &self,
+        template: &str,
+        dump_file: &Path,
+        sessions: usize,
+    ) -> anyhow::Result<Baseline> {
+        let parts = split_dump(dump_file, &self.data, template, sessions)?;
+        let cmd = self.image.import_command(self.settings.import_buffer_pool);
+        let r = self.load("parallel", template, cmd, &parts).await;
+        for p in &parts {
+            let _ = std::fs::remove_file(p);
+        }
+        r
+    }
+
+    /// Starts a server with `cmd` on a fresh datadir, pipes each of `parts`
+    /// into its own `mariadb` client at once, then reads row counts and
+    /// checksums.
+    async fn load(
+        &self,
+        kind: &str,
+        template: &str,
+        cmd: Vec<String>,
+        parts: &[PathBuf],
+    ) -> anyhow::Result<Baseline> {
+        let dir = self.data.join(format!("{kind}-{template}"));
+        remove_tree(&dir)?;
+        std::fs::create_dir_all(&dir)?;
+        own_tree(&dir, self.image.owner, true)?;
+        let name = format!("{}{kind}-{template}", self.settings.container_prefix);
+        let socket = dbserver::SOCKET;
         let spec = ContainerSpec {
             name: name.clone(),
             image: self.settings.image.clone(),
-            cmd: vec!["sh".into(), "-c".into(), script],
+            cmd,
             user: Some(self.image.user()),
             binds: vec![Bind {
                 host: dir.clone(),
-                container: datadir.to_owned(),
+                container: dbserver::DATADIR.to_owned(),
                 read_only: false,
             }],
             publish: None,
@@ -681,29 +738,42 @@ impl Bench {
             .await?;
         if up.exit_code != 0 {
             let logs = self.engine.logs_tail(&name, 30).await.unwrap_or_default();
-            bail!("the baseline server did not start: {logs}");
+            bail!("the {kind} server did not start: {logs}");
         }
-        let file = tokio::fs::File::open(dump_file).await?;
         let client = vec![
             "mariadb".to_owned(),
             "--no-defaults".to_owned(),
             format!("--socket={socket}"),
             "-uroot".to_owned(),
         ];
+        let mut stdins = Vec::new();
+        for p in parts {
+            stdins.push(tokio::fs::File::open(p).await?);
+        }
         let load_started = Instant::now();
-        let out = self
-            .engine
-            .exec(&name, client, Some(self.image.user()), Some(Box::pin(file)))
-            .await?;
+        let execs = stdins.into_iter().map(|f| {
+            self.engine.exec(
+                &name,
+                client.clone(),
+                Some(self.image.user()),
+                Some(Box::pin(f)),
+            )
+        });
+        let outs = tokio::time::timeout(Duration::from_secs(3 * 3600), join_all(execs))
+            .await
+            .map_err(|_| anyhow!("the {kind} load of {template} took over 3 h"))?;
         let load_s = load_started.elapsed().as_secs_f64();
         let total_s = started.elapsed().as_secs_f64();
         let cpu = sys::split(&sampler.finish().await);
-        if out.exit_code != 0 {
-            bail!(
-                "the baseline load of {template} failed ({}): {}",
-                out.exit_code,
-                out.stderr
-            );
+        for out in outs {
+            let out = out?;
+            if out.exit_code != 0 {
+                bail!(
+                    "the {kind} load of {template} failed ({}): {}",
+                    out.exit_code,
+                    out.stderr
+                );
+            }
         }
         let tables = ["customers", "order_items", "orders", "products"];
         let db = dumpgen::DATABASE;
@@ -738,7 +808,7 @@ impl Bench {
             )
             .await?;
         if q.exit_code != 0 {
-            bail!("baseline check query failed: {}", q.stderr);
+            bail!("{kind} check query failed: {}", q.stderr);
         }
         let mut rows = Vec::new();
         let mut checksums = Vec::new();
@@ -996,6 +1066,53 @@ impl Bench {
         })
     }
 
+    /// The floor for `n` starts at once: `n` prepared reflink clones, then
+    /// `n` bare engine starts together, each until its ping answers.
+    async fn concurrent_floor(&mut self, template: &str, n: usize) -> anyhow::Result<()> {
+        log(format!("floor: {n} bare starts of {template} at once"));
+        let src = self.template_dir(template)?;
+        let mode = CloneMode::detect(&self.data.join("tmp"))?;
+        let mut dirs = Vec::new();
+        for i in 0..n {
+            let dst = self.data.join("tmp").join(format!("cfloor-{i}"));
+            remove_tree(&dst)?;
+            let (s, d, owner) = (src.clone(), dst.clone(), self.image.owner);
+            tokio::task::spawn_blocking(move || clone_tree(&s, &d, mode, owner)).await??;
+            dirs.push(dst);
+        }
+        let names: Vec<String> = (0..n)
+            .map(|i| format!("{}cfloor-{i}", self.settings.container_prefix))
+            .collect();
+        let t0 = Instant::now();
+        let starts = names.iter().zip(&dirs).map(|(name, dir)| {
+            self.bare_start(name, dir, self.image.instance_command())
+        });
+        let results = join_all(starts).await;
+        let total_ms = ms(t0);
+        for (name, dir) in names.iter().zip(&dirs) {
+            self.engine.remove(name).await?;
+            remove_tree(dir)?;
+        }
+        let mut times = Vec::new();
+        let mut errors = Vec::new();
+        for r in results {
+            match r {
+                Ok((t, _)) => times.push(t),
+                Err(e) => errors.push(format!("{e:#}")),
+            }
+        }
+        self.report.concurrent_floors.push(Concurrency {
+            template: template.to_owned(),
+            n,
+            ok: times.len(),
+            total_ms,
+            create: Summary::of(&times),
+            create_ms: times,
+            errors,
+        });
+        Ok(())
+    }
+
     /// Deletes names, 8 at a time; errors (like a name never created) are
     /// ignored: the sweep at the end removes anything left.
     async fn delete_all(&self, dollyd: &Dollyd, template: &str, names: &[String]) {
@@ -1239,6 +1356,67 @@ impl Bench {
         self.report.dollyd.many_note = note;
         Ok(())
     }
+}
+
+/// Splits a mysqldump file by table into `sessions` files, each with the
+/// dump's header (everything before the first table) and whole tables,
+/// balanced by size (largest first). Tables keep their dump order.
+fn split_dump(
+    dump: &Path,
+    out_dir: &Path,
+    template: &str,
+    sessions: usize,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let text = std::fs::read(dump).with_context(|| format!("read {}", dump.display()))?;
+    let marker = b"\n--\n-- Table structure for table `";
+    let mut starts = Vec::new();
+    let mut at = 0;
+    while let Some(pos) = find(&text[at..], marker) {
+        starts.push(at + pos);
+        at += pos + marker.len();
+    }
+    let Some(&first) = starts.first() else {
+        bail!("{} has no table sections", dump.display());
+    };
+    let header = &text[..first];
+    let mut sections: Vec<(usize, usize)> = starts
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| (s, starts.get(i + 1).copied().unwrap_or(text.len())))
+        .collect();
+    let mut order: Vec<usize> = (0..sections.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(sections[i].1 - sections[i].0));
+    let mut bins: Vec<(usize, Vec<usize>)> = vec![(0, Vec::new()); sessions.max(1)];
+    for i in order {
+        if let Some(bin) = bins.iter_mut().min_by_key(|b| b.0) {
+            bin.0 += sections[i].1 - sections[i].0;
+            bin.1.push(i);
+        }
+    }
+    let mut paths = Vec::new();
+    for (k, (_, mut members)) in bins.into_iter().enumerate() {
+        if members.is_empty() {
+            continue;
+        }
+        members.sort_unstable();
+        let path = out_dir.join(format!("{template}.part{k}.sql"));
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path)?);
+        use std::io::Write;
+        f.write_all(header)?;
+        for i in &members {
+            let (a, b) = sections[*i];
+            f.write_all(&text[a..b])?;
+        }
+        f.write_all(b"\n")?;
+        f.into_inner().map_err(|e| e.into_error())?;
+        paths.push(path);
+    }
+    sections.clear();
+    Ok(paths)
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 fn compress_variants(src: &Path, gz: &Path, zst: &Path) -> anyhow::Result<()> {

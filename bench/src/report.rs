@@ -92,6 +92,20 @@ pub struct Import {
     pub dolly_checksums: Vec<(String, String)>,
     pub rows_match_generator: bool,
     pub identical: bool,
+    pub parallel: ParallelExperiment,
+}
+
+/// dolly's import server with the dump split by table into parallel
+/// client sessions (not what dolly does yet).
+#[derive(Debug, Serialize)]
+pub struct ParallelExperiment {
+    pub sessions: usize,
+    pub total_s: f64,
+    pub load_s: f64,
+    pub mb_s: f64,
+    pub speedup_vs_baseline: f64,
+    pub identical: bool,
+    pub cpu: CpuSplit,
 }
 
 #[derive(Debug, Serialize)]
@@ -209,6 +223,8 @@ pub struct Report {
     pub creates: Vec<Creates>,
     pub floors: Vec<Floor>,
     pub concurrency: Vec<Concurrency>,
+    /// Bare engine starts at once: the floor for concurrency.
+    pub concurrent_floors: Vec<Concurrency>,
     pub memory: Option<MemoryReport>,
     pub ablation: Vec<Ablation>,
     pub dollyd: DollydReport,
@@ -237,6 +253,7 @@ impl Report {
             creates: vec![],
             floors: vec![],
             concurrency: vec![],
+            concurrent_floors: vec![],
             memory: None,
             ablation: vec![],
             dollyd: DollydReport::default(),
@@ -454,6 +471,30 @@ impl Report {
         }
         let _ = writeln!(
             s,
+            "\nExperiment (not what dolly does yet): dolly's import server settings, the dump split by table into parallel `mariadb` sessions, each with the dump's header:\n"
+        );
+        let _ = writeln!(
+            s,
+            "| Dump | sessions | load | MB/s | vs baseline load | vs dolly update | server CPU | client CPU | results |\n|---|---|---|---|---|---|---|---|---|"
+        );
+        for i in &self.imports {
+            let p = &i.parallel;
+            let _ = writeln!(
+                s,
+                "| {} | {} | {:.1} s | {:.1} | {:.2}x | {:.2}x | {:.1} s | {:.1} s | {} |",
+                i.template,
+                p.sessions,
+                p.load_s,
+                p.mb_s,
+                p.speedup_vs_baseline,
+                i.dolly_update_s / p.load_s,
+                p.cpu.server_cpu_s,
+                p.cpu.client_cpu_s,
+                if p.identical { "identical" } else { "DIFFER" }
+            );
+        }
+        let _ = writeln!(
+            s,
             "\nReading the dump (dolly's reader: decompression and scan, from page cache):\n"
         );
         let _ = writeln!(
@@ -551,6 +592,29 @@ impl Report {
             );
             for e in c.errors.iter().take(3) {
                 let _ = writeln!(s, "|  | error: {} | | | | | |", e.replace('|', "/"));
+            }
+        }
+        if !self.concurrent_floors.is_empty() {
+            let _ = writeln!(
+                s,
+                "\nThe floor at the same concurrency: bare engine starts of prepared reflink clones, all at once:\n"
+            );
+            let _ = writeln!(
+                s,
+                "| Template | at once | succeeded | total | p50 | p95 | dolly p95 / floor p95 |\n|---|---|---|---|---|---|---|"
+            );
+            for f in &self.concurrent_floors {
+                let dolly = self
+                    .concurrency
+                    .iter()
+                    .find(|c| c.template == f.template && c.n == f.n)
+                    .map(|c| format!("{:.2}x", c.create.p95 / f.create.p95))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {}/{} | {:.0} ms | {:.0} ms | {:.0} ms | {} |",
+                    f.template, f.n, f.ok, f.n, f.total_ms, f.create.p50, f.create.p95, dolly
+                );
             }
         }
 

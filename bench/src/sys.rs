@@ -145,11 +145,13 @@ impl CpuSampler {
                     for pid in cgroup_pids(id) {
                         if let Some((comm, cpu)) = proc_cpu(pid) {
                             let e = seen.entry(pid).or_insert(SeenProcess {
-                                comm,
+                                comm: comm.clone(),
                                 cpu_s: 0.0,
                                 first_seen_s: now,
                                 last_seen_s: now,
                             });
+                            // `sh -c '...; exec mariadbd'` changes its name.
+                            e.comm = comm;
                             e.cpu_s = e.cpu_s.max(cpu);
                             e.last_seen_s = now;
                         }
@@ -185,6 +187,8 @@ pub struct CpuSplit {
     pub load_started_s: f64,
     /// Everything else in the container (initialisation, other execs).
     pub other_cpu_s: f64,
+    /// Every process seen.
+    pub processes: Vec<SeenProcess>,
 }
 
 pub fn split(seen: &BTreeMap<u32, SeenProcess>) -> CpuSplit {
@@ -196,6 +200,7 @@ pub fn split(seen: &BTreeMap<u32, SeenProcess>) -> CpuSplit {
             (a.1.last_seen_s - a.1.first_seen_s).total_cmp(&(b.1.last_seen_s - b.1.first_seen_s))
         })
         .map(|(pid, _)| *pid);
+    s.processes = seen.values().cloned().collect();
     for (pid, p) in seen {
         if Some(*pid) == load {
             s.client_cpu_s = p.cpu_s;
