@@ -620,15 +620,21 @@ impl Bench {
             "baseline import {}: load {:.1} s",
             d.template, baseline.load_s
         ));
-        log(format!(
-            "experiment: dolly's import server, 2 sessions by table, {}",
-            d.template
-        ));
-        let parallel = self.parallel_experiment(d.template, &dump_file, 2).await?;
-        log(format!(
-            "experiment {}: load {:.1} s",
-            d.template, parallel.load_s
-        ));
+        let mut parallel = Vec::new();
+        for (label, strip) in [
+            ("2 sessions by table, dump as is", false),
+            (
+                "2 sessions by table, LOCK/UNLOCK TABLES lines removed",
+                true,
+            ),
+        ] {
+            log(format!("experiment {}: {label}", d.template));
+            let p = self
+                .parallel_experiment(d.template, &dump_file, 2, strip)
+                .await?;
+            log(format!("experiment {}: load {:.1} s", d.template, p.load_s));
+            parallel.push((label, p));
+        }
         let expected: Vec<(String, u64)> = counts.tables();
         let rows_match_generator = baseline.rows == expected;
         self.report.imports.push(Import {
@@ -650,16 +656,19 @@ impl Bench {
             dolly_checksums: vec![],
             rows_match_generator,
             identical: false,
-            parallel: ParallelExperiment {
-                sessions: 2,
-                total_s: parallel.total_s,
-                load_s: parallel.load_s,
-                mb_s: dump_bytes as f64 / 1e6 / parallel.load_s,
-                speedup_vs_baseline: baseline.load_s / parallel.load_s,
-                identical: parallel.rows == baseline.rows
-                    && parallel.checksums == baseline.checksums,
-                cpu: parallel.cpu,
-            },
+            parallel: parallel
+                .into_iter()
+                .map(|(label, p)| ParallelExperiment {
+                    variant: label.to_owned(),
+                    sessions: 2,
+                    total_s: p.total_s,
+                    load_s: p.load_s,
+                    mb_s: dump_bytes as f64 / 1e6 / p.load_s,
+                    speedup_vs_baseline: baseline.load_s / p.load_s,
+                    identical: p.rows == baseline.rows && p.checksums == baseline.checksums,
+                    cpu: p.cpu,
+                })
+                .collect(),
         });
         Ok(())
     }
@@ -688,8 +697,9 @@ impl Bench {
         template: &str,
         dump_file: &Path,
         sessions: usize,
+        strip_locks: bool,
     ) -> anyhow::Result<Baseline> {
-        let parts = split_dump(dump_file, &self.data, template, sessions)?;
+        let parts = split_dump(dump_file, &self.data, template, sessions, strip_locks)?;
         let cmd = self.image.import_command(self.settings.import_buffer_pool);
         let r = self.load("parallel", template, cmd, &parts).await;
         for p in &parts {
@@ -1084,9 +1094,10 @@ impl Bench {
             .map(|i| format!("{}cfloor-{i}", self.settings.container_prefix))
             .collect();
         let t0 = Instant::now();
-        let starts = names.iter().zip(&dirs).map(|(name, dir)| {
-            self.bare_start(name, dir, self.image.instance_command())
-        });
+        let starts = names
+            .iter()
+            .zip(&dirs)
+            .map(|(name, dir)| self.bare_start(name, dir, self.image.instance_command()));
         let results = join_all(starts).await;
         let total_ms = ms(t0);
         for (name, dir) in names.iter().zip(&dirs) {
@@ -1361,11 +1372,13 @@ impl Bench {
 /// Splits a mysqldump file by table into `sessions` files, each with the
 /// dump's header (everything before the first table) and whole tables,
 /// balanced by size (largest first). Tables keep their dump order.
+/// `strip_locks` drops mysqldump's `LOCK TABLES`/`UNLOCK TABLES` lines.
 fn split_dump(
     dump: &Path,
     out_dir: &Path,
     template: &str,
     sessions: usize,
+    strip_locks: bool,
 ) -> anyhow::Result<Vec<PathBuf>> {
     let text = std::fs::read(dump).with_context(|| format!("read {}", dump.display()))?;
     let marker = b"\n--\n-- Table structure for table `";
@@ -1405,7 +1418,15 @@ fn split_dump(
         f.write_all(header)?;
         for i in &members {
             let (a, b) = sections[*i];
-            f.write_all(&text[a..b])?;
+            if strip_locks {
+                for line in text[a..b].split_inclusive(|c| *c == b'\n') {
+                    if !line.starts_with(b"LOCK TABLES ") && !line.starts_with(b"UNLOCK TABLES;") {
+                        f.write_all(line)?;
+                    }
+                }
+            } else {
+                f.write_all(&text[a..b])?;
+            }
         }
         f.write_all(b"\n")?;
         f.into_inner().map_err(|e| e.into_error())?;

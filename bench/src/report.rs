@@ -92,13 +92,14 @@ pub struct Import {
     pub dolly_checksums: Vec<(String, String)>,
     pub rows_match_generator: bool,
     pub identical: bool,
-    pub parallel: ParallelExperiment,
+    pub parallel: Vec<ParallelExperiment>,
 }
 
 /// dolly's import server with the dump split by table into parallel
 /// client sessions (not what dolly does yet).
 #[derive(Debug, Serialize)]
 pub struct ParallelExperiment {
+    pub variant: String,
     pub sessions: usize,
     pub total_s: f64,
     pub load_s: f64,
@@ -475,15 +476,18 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "| Dump | sessions | load | MB/s | vs baseline load | vs dolly update | server CPU | client CPU | results |\n|---|---|---|---|---|---|---|---|---|"
+            "| Dump | variant | load | MB/s | vs baseline load | vs dolly update | server CPU | client CPU | results |\n|---|---|---|---|---|---|---|---|---|"
         );
-        for i in &self.imports {
-            let p = &i.parallel;
+        for (i, p) in self
+            .imports
+            .iter()
+            .flat_map(|i| i.parallel.iter().map(move |p| (i, p)))
+        {
             let _ = writeln!(
                 s,
                 "| {} | {} | {:.1} s | {:.1} | {:.2}x | {:.2}x | {:.1} s | {:.1} s | {} |",
                 i.template,
-                p.sessions,
+                p.variant,
                 p.load_s,
                 p.mb_s,
                 p.speedup_vs_baseline,
