@@ -599,11 +599,15 @@ impl Bench {
             format!("{}{}._import", self.settings.container_prefix, t),
         );
         let cpu0 = sys::self_cpu();
+        let engine0 = sys::engine_cpu();
+        let jiffies0 = sys::machine_jiffies();
         let started = Instant::now();
         let outcomes =
             dolly::template::update(&ctx, std::slice::from_ref(&t), |_| HashSet::new()).await?;
         let dolly_s = started.elapsed().as_secs_f64();
         let feed_cpu = sys::self_cpu() - cpu0;
+        let engine_cpu = sys::engine_cpu() - engine0;
+        let busy = sys::busy_cores(jiffies0, sys::machine_jiffies());
         let dolly_cpu = sys::split(&sampler.finish().await);
         let meta = match outcomes.into_iter().next().map(|o| o.result) {
             Some(Ok(m)) => m,
@@ -645,6 +649,10 @@ impl Bench {
             dolly_template_bytes: meta.size_bytes,
             dolly_cpu,
             dolly_feed_cpu_s: feed_cpu,
+            dolly_engine_cpu_s: engine_cpu,
+            dolly_busy_cores: busy,
+            baseline_engine_cpu_s: baseline.engine_cpu_s,
+            baseline_busy_cores: baseline.busy_cores,
             baseline_total_s: baseline.total_s,
             baseline_load_s: baseline.load_s,
             baseline_mb_s: dump_bytes as f64 / 1e6 / baseline.load_s,
@@ -666,6 +674,8 @@ impl Bench {
                     mb_s: dump_bytes as f64 / 1e6 / p.load_s,
                     speedup_vs_baseline: baseline.load_s / p.load_s,
                     identical: p.rows == baseline.rows && p.checksums == baseline.checksums,
+                    engine_cpu_s: p.engine_cpu_s,
+                    busy_cores: p.busy_cores,
                     cpu: p.cpu,
                 })
                 .collect(),
@@ -760,6 +770,8 @@ impl Bench {
         for p in parts {
             stdins.push(tokio::fs::File::open(p).await?);
         }
+        let engine0 = sys::engine_cpu();
+        let jiffies0 = sys::machine_jiffies();
         let load_started = Instant::now();
         let execs = stdins.into_iter().map(|f| {
             self.engine.exec(
@@ -774,6 +786,8 @@ impl Bench {
             .map_err(|_| anyhow!("the {kind} load of {template} took over 3 h"))?;
         let load_s = load_started.elapsed().as_secs_f64();
         let total_s = started.elapsed().as_secs_f64();
+        let engine_cpu_s = sys::engine_cpu() - engine0;
+        let busy_cores = sys::busy_cores(jiffies0, sys::machine_jiffies());
         let cpu = sys::split(&sampler.finish().await);
         for out in outs {
             let out = out?;
@@ -838,6 +852,8 @@ impl Bench {
         Ok(Baseline {
             total_s,
             load_s,
+            engine_cpu_s,
+            busy_cores,
             cpu,
             rows,
             checksums,
@@ -1470,6 +1486,10 @@ fn ms(t0: Instant) -> f64 {
 struct Baseline {
     total_s: f64,
     load_s: f64,
+    /// CPU of the engine's processes during the load.
+    engine_cpu_s: f64,
+    /// Machine-wide busy cores during the load (includes other users).
+    busy_cores: f64,
     cpu: sys::CpuSplit,
     rows: Vec<(String, u64)>,
     checksums: Vec<(String, String)>,

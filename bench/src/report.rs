@@ -77,6 +77,12 @@ pub struct Import {
     /// CPU of the process running the update (reading, scanning and
     /// streaming the dump to the engine): the bench's own process.
     pub dolly_feed_cpu_s: f64,
+    /// CPU of dockerd/containerd/shims/fuse-overlayfs during the update.
+    pub dolly_engine_cpu_s: f64,
+    /// Machine-wide busy cores during the update (other users included).
+    pub dolly_busy_cores: f64,
+    pub baseline_engine_cpu_s: f64,
+    pub baseline_busy_cores: f64,
     /// Initialisation, server start and load.
     pub baseline_total_s: f64,
     /// The `mariadb < dump` part alone.
@@ -106,6 +112,8 @@ pub struct ParallelExperiment {
     pub mb_s: f64,
     pub speedup_vs_baseline: f64,
     pub identical: bool,
+    pub engine_cpu_s: f64,
+    pub busy_cores: f64,
     pub cpu: CpuSplit,
 }
 
@@ -442,13 +450,13 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "| Import | wall | before load | load window | after load | server CPU | client CPU | feeder CPU (dump reader + engine stream) |\n|---|---|---|---|---|---|---|---|"
+            "| Import | wall | before load | load window | after load | server CPU | client CPU | feeder CPU (dump reader + stream, in dollyd) | engine CPU (dockerd, containerd, shims) | machine busy cores |\n|---|---|---|---|---|---|---|---|---|---|"
         );
         for i in &self.imports {
             let c = &i.dolly_cpu;
             let _ = writeln!(
                 s,
-                "| dolly {} | {:.1} s | {:.1} s | {:.1} s | {:.1} s | {:.1} s | {:.1} s | {:.1} s |",
+                "| dolly {} | {:.1} s | {:.1} s | {:.1} s | {:.1} s | {:.1} s | {:.1} s | {:.1} s | {:.1} s | {:.2} |",
                 i.template,
                 i.dolly_update_s,
                 c.load_started_s,
@@ -456,18 +464,22 @@ impl Report {
                 (i.dolly_update_s - c.load_started_s - c.load_window_s).max(0.0),
                 c.server_cpu_s,
                 c.client_cpu_s,
-                i.dolly_feed_cpu_s
+                i.dolly_feed_cpu_s,
+                i.dolly_engine_cpu_s,
+                i.dolly_busy_cores
             );
             let b = &i.baseline_cpu;
             let _ = writeln!(
                 s,
-                "| baseline {} | {:.1} s | {:.1} s | {:.1} s | - | {:.1} s | {:.1} s | - |",
+                "| baseline {} | {:.1} s | {:.1} s | {:.1} s | - | {:.1} s | {:.1} s | - | {:.1} s (load) | {:.2} (load) |",
                 i.template,
                 i.baseline_total_s,
                 b.load_started_s,
                 b.load_window_s,
                 b.server_cpu_s,
-                b.client_cpu_s
+                b.client_cpu_s,
+                i.baseline_engine_cpu_s,
+                i.baseline_busy_cores
             );
         }
         let _ = writeln!(
@@ -476,7 +488,7 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "| Dump | variant | load | MB/s | vs baseline load | vs dolly update | server CPU | client CPU | results |\n|---|---|---|---|---|---|---|---|---|"
+            "| Dump | variant | load | MB/s | vs baseline load | vs dolly update | server CPU | client CPU | engine CPU | busy cores | results |\n|---|---|---|---|---|---|---|---|---|---|---|"
         );
         for (i, p) in self
             .imports
@@ -485,7 +497,7 @@ impl Report {
         {
             let _ = writeln!(
                 s,
-                "| {} | {} | {:.1} s | {:.1} | {:.2}x | {:.2}x | {:.1} s | {:.1} s | {} |",
+                "| {} | {} | {:.1} s | {:.1} | {:.2}x | {:.2}x | {:.1} s | {:.1} s | {:.1} s | {:.2} | {} |",
                 i.template,
                 p.variant,
                 p.load_s,
@@ -494,6 +506,8 @@ impl Report {
                 i.dolly_update_s / p.load_s,
                 p.cpu.server_cpu_s,
                 p.cpu.client_cpu_s,
+                p.engine_cpu_s,
+                p.busy_cores,
                 if p.identical { "identical" } else { "DIFFER" }
             );
         }

@@ -264,3 +264,51 @@ pub fn filesystem(path: &Path) -> String {
         .map(|(src, mp, ty)| format!("{ty} at {mp} (from {src})"))
         .unwrap_or_else(|| "unknown".to_owned())
 }
+
+/// CPU seconds used so far by the container engine's own processes
+/// (`dockerd`, `containerd`, the shims, `fuse-overlayfs`): what streaming a
+/// dump through the engine costs outside the container.
+pub fn engine_cpu() -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(proc_cpu)
+        .filter(|(comm, _)| {
+            comm == "dockerd" || comm.starts_with("containerd") || comm == "fuse-overlayfs"
+        })
+        .map(|(_, cpu)| cpu)
+        .sum()
+}
+
+/// `(busy, total)` jiffies of the whole machine, from `/proc/stat`.
+pub fn machine_jiffies() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = text.lines().find(|l| l.starts_with("cpu ")) else {
+        return (0, 0);
+    };
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let total: u64 = v.iter().take(8).sum();
+    // idle + iowait
+    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+    (total.saturating_sub(idle), total)
+}
+
+/// Machine-wide busy cores between two [`machine_jiffies`] readings.
+pub fn busy_cores(a: (u64, u64), b: (u64, u64)) -> f64 {
+    let total = b.1.saturating_sub(a.1) as f64;
+    let busy = b.0.saturating_sub(a.0) as f64;
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1) as f64;
+    if total > 0.0 {
+        busy / total * cores
+    } else {
+        0.0
+    }
+}
