@@ -54,6 +54,11 @@ pub struct Settings {
     pub container_prefix: String,
     /// Expiry of an instance created without a TTL (`None`: never).
     pub default_ttl: Option<Duration>,
+    /// Longest time to live an instance may ask for (`None`: no limit, and
+    /// instances may live forever).
+    pub max_ttl: Option<Duration>,
+    /// Template versions kept besides those instances still use.
+    pub keep_versions: usize,
     /// Database a dump with no `CREATE DATABASE` is loaded into.
     pub database: String,
     /// Memory limit of an instance's container.
@@ -140,6 +145,11 @@ impl Settings {
                 }
             })?,
             default_ttl: p.parse("default_ttl", "24h", optional_duration)?,
+            max_ttl: p.parse("max_ttl", "none", optional_duration)?,
+            keep_versions: p.parse("keep_versions", "2", |v| match v.parse::<usize>() {
+                Ok(n) if n >= 1 => Ok(n),
+                _ => Err("expected a whole number, at least 1".into()),
+            })?,
             database: p.parse("database", "default", |v| {
                 dolly_types::TemplateName::parse(v)
                     .map(String::from)

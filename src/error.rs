@@ -37,6 +37,12 @@ impl ApiError {
                 InstanceError::AlreadyExists(..) => "instance_exists",
                 InstanceError::NotFound(..) => "instance_not_found",
                 InstanceError::NotReady { .. } => "instance_not_ready",
+                InstanceError::SnapshotNotFound(..) => "snapshot_not_found",
+                InstanceError::SnapshotExists(..) => "snapshot_exists",
+                InstanceError::Protected(..) => "instance_protected",
+                InstanceError::TtlTooLong(_) => "ttl_too_long",
+                InstanceError::VersionGone(..) => "version_gone",
+                InstanceError::Conflict(_) => "conflict",
                 InstanceError::Engine(e) => engine_code(e),
                 InstanceError::Io { .. } => "io_error",
             },
@@ -64,9 +70,14 @@ impl ResponseError for ApiError {
         match self {
             ApiError::BadName(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Instance(e) => match e {
-                InstanceError::TemplateNotFound { .. } | InstanceError::NotFound(..) => {
-                    StatusCode::NOT_FOUND
-                }
+                InstanceError::TemplateNotFound { .. }
+                | InstanceError::NotFound(..)
+                | InstanceError::SnapshotNotFound(..) => StatusCode::NOT_FOUND,
+                InstanceError::SnapshotExists(..)
+                | InstanceError::Protected(..)
+                | InstanceError::VersionGone(..)
+                | InstanceError::Conflict(_) => StatusCode::CONFLICT,
+                InstanceError::TtlTooLong(_) => StatusCode::BAD_REQUEST,
                 InstanceError::TemplateImporting(_) => StatusCode::LOCKED,
                 InstanceError::AlreadyExists(..) => StatusCode::CONFLICT,
                 InstanceError::NotReady { .. } => StatusCode::GATEWAY_TIMEOUT,

@@ -9,6 +9,7 @@
 //! DATA/locks/NAME.lock                       held while NAME imports
 //! DATA/instances/TEMPLATE/NAME/meta.json     instance metadata (0600)
 //! DATA/instances/TEMPLATE/NAME/data/         instance datadir
+//! DATA/instances/TEMPLATE/NAME/snapshots/S/  a snapshot: data/ and meta.json
 //! DATA/tmp/                                  work in progress, cleaned at start
 //! ```
 //!
@@ -17,7 +18,7 @@
 
 use std::path::{Path, PathBuf};
 
-use dolly_types::{InstanceName, TemplateName, VersionName};
+use dolly_types::{InstanceName, SnapshotName, TemplateName, VersionName};
 
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -110,6 +111,18 @@ impl Layout {
     }
     pub fn instance_data(&self, t: &TemplateName, n: &InstanceName) -> PathBuf {
         self.instance(t, n).join("data")
+    }
+    pub fn snapshots(&self, t: &TemplateName, n: &InstanceName) -> PathBuf {
+        self.instance(t, n).join("snapshots")
+    }
+    pub fn snapshot(&self, t: &TemplateName, n: &InstanceName, s: &SnapshotName) -> PathBuf {
+        self.snapshots(t, n).join(s.as_str())
+    }
+    pub fn snapshot_data(&self, t: &TemplateName, n: &InstanceName, s: &SnapshotName) -> PathBuf {
+        self.snapshot(t, n, s).join("data")
+    }
+    pub fn snapshot_meta(&self, t: &TemplateName, n: &InstanceName, s: &SnapshotName) -> PathBuf {
+        self.snapshot(t, n, s).join("meta.json")
     }
 }
 

@@ -12,6 +12,7 @@ use dolly::engine::{DockerEngine, Engine};
 use dolly::instance::Manager;
 use dolly::startup::Application;
 use dolly::template;
+use dolly::types::v1::Reap;
 use dolly::types::TemplateName;
 
 #[derive(Parser)]
@@ -37,6 +38,22 @@ enum Command {
         /// Template names; every dump when none.
         names: Vec<String>,
     },
+    /// Remove expired, dead or unhealthy instances (as myaas's reaper).
+    /// With no selector, `--expired`. Protected instances are never reaped.
+    Reap {
+        /// Instances whose time to live has passed.
+        #[arg(long)]
+        expired: bool,
+        /// Instances whose server exited without a `stop`.
+        #[arg(long)]
+        dead: bool,
+        /// Running instances that do not answer `SELECT 1`.
+        #[arg(long)]
+        unhealthy: bool,
+        /// List what would be removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -60,6 +77,20 @@ fn main() -> ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(settings).await.map(|()| ExitCode::SUCCESS),
             Command::Update { names } => update(settings, &names).await,
+            Command::Reap {
+                expired,
+                dead,
+                unhealthy,
+                dry_run,
+            } => {
+                let what = Reap {
+                    expired: expired || !(dead || unhealthy),
+                    dead,
+                    unhealthy,
+                    dry_run,
+                };
+                reap(settings, what).await
+            }
         }
     });
     match result {
@@ -111,6 +142,36 @@ async fn update(settings: Settings, names: &[String]) -> anyhow::Result<ExitCode
         println!("no dumps in {}", ctx.layout.dumps().display());
     }
     Ok(if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn reap(settings: Settings, what: Reap) -> anyhow::Result<ExitCode> {
+    let engine: Arc<dyn Engine> = Arc::new(DockerEngine::connect().await?);
+    engine
+        .ping()
+        .await
+        .context("the container engine is needed to reap")?;
+    let ctx = Arc::new(Context::new(settings, engine)?);
+    let manager = Manager::new(ctx);
+    let report = manager.reap(&what).await?;
+    for r in &report.instances {
+        let verb = if what.dry_run {
+            "would remove"
+        } else if r.removed {
+            "removed"
+        } else {
+            "could not remove"
+        };
+        println!("{verb} {}/{} ({})", r.template, r.name, r.reason);
+    }
+    if report.instances.is_empty() {
+        println!("nothing to reap");
+    }
+    let failed = !what.dry_run && report.instances.iter().any(|r| !r.removed);
+    Ok(if failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -132,6 +132,12 @@ pub fn list(ctx: &Context) -> io::Result<Vec<TemplateName>> {
         .collect())
 }
 
+/// Every template with a folder: published, importing for the first time,
+/// or whose only import failed. Sorted.
+pub fn list_all(ctx: &Context) -> io::Result<Vec<TemplateName>> {
+    list_names(&ctx.layout.templates(), |s| TemplateName::parse(s).ok())
+}
+
 /// Published versions of `t`, oldest first.
 pub fn versions(ctx: &Context, t: &TemplateName) -> io::Result<Vec<VersionMeta>> {
     let dir = ctx.layout.template(t);
@@ -190,18 +196,26 @@ pub fn version_meta(ctx: &Context, t: &TemplateName, v: &VersionName) -> Option<
     read_json(&ctx.layout.template_version_meta(t, v))
 }
 
-/// Removes versions of `t` that are not current and that no instance was
-/// cloned from. Returns the versions removed.
+/// Removes versions of `t` beyond the newest `keep_versions`, except the
+/// current one and those instances or snapshots come from. Returns the
+/// versions removed.
 pub fn remove_unused_versions(
     ctx: &Context,
     t: &TemplateName,
     in_use: &HashSet<VersionName>,
 ) -> io::Result<Vec<VersionName>> {
     let current = current_version(ctx, t);
+    let all = versions(ctx, t)?;
+    let newest: HashSet<VersionName> = all
+        .iter()
+        .rev()
+        .take(ctx.settings.keep_versions)
+        .map(|m| m.version.clone())
+        .collect();
     let mut removed = Vec::new();
-    for meta in versions(ctx, t)? {
+    for meta in all {
         let v = meta.version;
-        if Some(&v) == current.as_ref() || in_use.contains(&v) {
+        if Some(&v) == current.as_ref() || in_use.contains(&v) || newest.contains(&v) {
             continue;
         }
         // Move out of sight first, so nobody resolves a half-removed version.
@@ -278,8 +292,13 @@ pub async fn import(ctx: &Context, d: &Dump) -> Result<VersionMeta, ImportError>
     }
     let outcome = match result {
         Ok((database, tables)) => {
-            publish(ctx, d, &image, &version, &work, database, started.elapsed())
-                .inspect(|_| log_tables(&tables))
+            let origin = Origin {
+                source: d.path.display().to_string(),
+                database,
+                elapsed: started.elapsed(),
+                dump_bytes: d.input_bytes(),
+            };
+            publish(ctx, t, &image, &version, &work, origin).inspect(|_| log_tables(&tables))
         }
         Err(e) => Err(e),
     };
@@ -370,7 +389,11 @@ async fn run_import(
             .logs_tail(container, 30)
             .await
             .unwrap_or_default();
-        return Err(ImportError::ServerStart(logs));
+        return Err(ImportError::ServerStart(format!(
+            "no answer on its socket within 120 s (exit {}); server log: {}",
+            up.exit_code,
+            logs.trim()
+        )));
     }
 
     // Stream the dump: a thread decompresses, the engine feeds the client.
@@ -388,7 +411,11 @@ async fn run_import(
         )
         .await?;
     if out.exit_code != 0 {
-        return Err(ImportError::ServerStart(out.stderr));
+        return Err(ImportError::ServerStart(format!(
+            "preparing the database failed (exit {}): {}",
+            out.exit_code,
+            out.stderr.trim()
+        )));
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<bytes::Bytes>>(8);
     let producer = tokio::task::spawn_blocking(move || loop {
@@ -510,7 +537,11 @@ async fn query_rows(
         )
         .await?;
     if out.exit_code != 0 {
-        return Err(ImportError::ServerStart(out.stderr));
+        return Err(ImportError::ServerStart(format!(
+            "listing the loaded tables failed (exit {}): {}",
+            out.exit_code,
+            out.stderr.trim()
+        )));
     }
     Ok(out
         .stdout
@@ -563,16 +594,24 @@ async fn report_progress(read: Arc<AtomicU64>, total: u64, dump: String) {
     }
 }
 
+/// What a new version records about where it came from.
+struct Origin {
+    source: String,
+    database: String,
+    elapsed: Duration,
+    dump_bytes: u64,
+}
+
+/// Publishes the datadir `work` (in `tmp/`, cleanly shut down) as
+/// `version` of `t` and makes it current.
 fn publish(
     ctx: &Context,
-    d: &Dump,
+    t: &TemplateName,
     image: &ImageInfo,
     version: &VersionName,
     work: &Path,
-    database: String,
-    elapsed: Duration,
+    origin: Origin,
 ) -> Result<VersionMeta, ImportError> {
-    let t = &d.template;
     // Clones must not load a buffer pool dump nor see a stale pid file.
     for f in ["ib_buffer_pool", "mysqld.pid", dbserver::INIT_FILE] {
         let _ = fs::remove_file(work.join(f));
@@ -581,10 +620,10 @@ fn publish(
     let meta = VersionMeta {
         version: version.clone(),
         created_at: Utc::now(),
-        source_dump: d.path.display().to_string(),
-        database,
-        import_seconds: elapsed.as_secs_f64(),
-        dump_bytes: d.input_bytes(),
+        source_dump: origin.source,
+        database: origin.database,
+        import_seconds: origin.elapsed.as_secs_f64(),
+        dump_bytes: origin.dump_bytes,
         size_bytes: clone::tree_size(work),
         image: ctx.settings.image.clone(),
         server_version: image.version.clone(),
@@ -602,6 +641,49 @@ fn publish(
         .map_err(io_ctx("create the current link"))?;
     fs::rename(&link_tmp, ctx.layout.template_current(t)).map_err(io_ctx("switch current"))?;
     Ok(meta)
+}
+
+/// Publishes a copy of a cleanly shut down datadir (a snapshot) as the new
+/// current version of `t`: `promote`.
+pub async fn publish_datadir(
+    ctx: &Context,
+    t: &TemplateName,
+    src: &Path,
+    source: String,
+    database: String,
+) -> Result<VersionMeta, ImportError> {
+    let _lock = ImportLock::try_acquire(ctx, t)?;
+    let image = ctx.image().await?.clone();
+    let version = new_version_name(ctx, t);
+    let work = ctx.layout.import_work(t, &version);
+    let started = Instant::now();
+    let (from, to, mode) = (src.to_path_buf(), work.clone(), ctx.clone_mode);
+    let cloned =
+        tokio::task::spawn_blocking(move || clone::clone_tree(&from, &to, mode, image.owner))
+            .await
+            .map_err(|e| io_ctx("clone")(io::Error::other(e)))
+            .and_then(|r| r.map_err(io_ctx("clone the snapshot")));
+    let result = cloned.and_then(|()| {
+        publish(
+            ctx,
+            t,
+            &image,
+            &version,
+            &work,
+            Origin {
+                source,
+                database,
+                elapsed: started.elapsed(),
+                dump_bytes: 0,
+            },
+        )
+    });
+    if result.is_err() {
+        let _ = remove_tree(&work);
+    } else {
+        info!(template = %t, version = %version, "template version published from a snapshot");
+    }
+    result
 }
 
 /// Writes JSON to `path` through a temporary file in `tmp` and a rename.

@@ -115,6 +115,7 @@ fn v1_instance(state: &AppState, i: Instance) -> dolly_types::v1::Instance {
         state: i.state,
         created_at: i.meta.created_at,
         expires_at: i.meta.expires_at,
+        protected: i.meta.protected,
     }
 }
 

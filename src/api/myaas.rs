@@ -184,7 +184,7 @@ async fn create(
     let result = async {
         let (t, n) = names(&path.0, &path.1)?;
         let ttl = parse_ttl(&req, &body)?;
-        match state.manager.create(&t, &n, ttl).await {
+        match state.manager.create(&t, &n, ttl, None).await {
             Ok(i) => Ok(HttpResponse::Created().json(database(&state, i))),
             // myaas: 304 with no body when it exists.
             Err(InstanceError::AlreadyExists(..)) => Ok(HttpResponse::NotModified().finish()),
@@ -198,7 +198,7 @@ async fn create(
 async fn remove(state: web::Data<AppState>, path: web::Path<(String, String)>) -> HttpResponse {
     let result = async {
         let (t, n) = names(&path.0, &path.1)?;
-        state.manager.delete(&t, &n).await?;
+        state.manager.delete(&t, &n, false).await?;
         Ok::<_, ApiError>(HttpResponse::NoContent().finish())
     }
     .await;

@@ -5,16 +5,18 @@ use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
 use dolly_types::v1::{
-    CreateInstance, ErrorBody, ImportResult, Instance, InstanceList, InstanceState,
-    InstanceSummary, Readiness, Template, TemplateList, TemplateVersion,
+    CreateInstance, CreateSnapshot, DiskUsage, DiskUse, ErrorBody, Extend, ImportResult, Instance,
+    InstanceList, InstanceState, InstanceSummary, Promote, Readiness, Reap, ReapReport, Reaped,
+    Reset, Snapshot, SnapshotList, Template, TemplateList, TemplateVersion,
 };
-use dolly_types::TemplateName;
+use dolly_types::{InstanceName, SnapshotName, TemplateName};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use utoipa::OpenApi;
 
 use super::{names, v1_instance, AppState};
 use crate::error::ApiError;
-use crate::instance::Instance as DomainInstance;
+use crate::instance::{Instance as DomainInstance, ResetTarget, SnapshotMeta};
 use crate::template;
 
 #[derive(OpenApi)]
@@ -31,7 +33,20 @@ use crate::template;
         create_instance,
         get_instance,
         delete_instance,
-        inspect_container
+        inspect_container,
+        extend_instance,
+        protect_instance,
+        unprotect_instance,
+        stop_instance,
+        start_instance,
+        reset_instance,
+        list_snapshots,
+        create_snapshot,
+        delete_snapshot,
+        restore_snapshot,
+        promote_snapshot,
+        disk_usage,
+        reap
     ),
     components(schemas(
         ErrorBody,
@@ -44,7 +59,18 @@ use crate::template;
         InstanceSummary,
         InstanceState,
         CreateInstance,
-        Readiness
+        Readiness,
+        Extend,
+        Reset,
+        CreateSnapshot,
+        Snapshot,
+        SnapshotList,
+        Promote,
+        Reap,
+        Reaped,
+        ReapReport,
+        DiskUse,
+        DiskUsage
     ))
 )]
 pub struct ApiDoc;
@@ -73,7 +99,80 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/templates/{template}/instances/{name}/container",
             web::get().to(inspect_container),
-        );
+        )
+        .route(
+            "/templates/{template}/instances/{name}/extend",
+            web::post().to(extend_instance),
+        )
+        .route(
+            "/templates/{template}/instances/{name}/protect",
+            web::post().to(protect_instance),
+        )
+        .route(
+            "/templates/{template}/instances/{name}/unprotect",
+            web::post().to(unprotect_instance),
+        )
+        .route(
+            "/templates/{template}/instances/{name}/stop",
+            web::post().to(stop_instance),
+        )
+        .route(
+            "/templates/{template}/instances/{name}/start",
+            web::post().to(start_instance),
+        )
+        .route(
+            "/templates/{template}/instances/{name}/reset",
+            web::post().to(reset_instance),
+        )
+        .route(
+            "/templates/{template}/instances/{name}/snapshots",
+            web::get().to(list_snapshots),
+        )
+        .route(
+            "/templates/{template}/instances/{name}/snapshots/{snapshot}",
+            web::post().to(create_snapshot),
+        )
+        .route(
+            "/templates/{template}/instances/{name}/snapshots/{snapshot}",
+            web::delete().to(delete_snapshot),
+        )
+        .route(
+            "/templates/{template}/instances/{name}/snapshots/{snapshot}/restore",
+            web::post().to(restore_snapshot),
+        )
+        .route(
+            "/templates/{template}/instances/{name}/snapshots/{snapshot}/promote",
+            web::post().to(promote_snapshot),
+        )
+        .route("/df", web::get().to(disk_usage))
+        .route("/reap", web::post().to(reap));
+}
+
+/// A JSON body, or the default when the body is empty.
+fn json_body<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+}
+
+fn snapshot_names(
+    path: &(String, String, String),
+) -> Result<(TemplateName, InstanceName, SnapshotName), ApiError> {
+    let (t, n) = names(&path.0, &path.1)?;
+    Ok((t, n, SnapshotName::parse(&path.2)?))
+}
+
+fn v1_snapshot(s: SnapshotMeta) -> Snapshot {
+    Snapshot {
+        name: s.name,
+        created_at: s.created_at,
+        message: s.message,
+        size_bytes: s.size_bytes,
+        template_version: s.template_version,
+        pause_seconds: s.pause_seconds,
+    }
 }
 
 async fn openapi() -> HttpResponse {
@@ -88,7 +187,7 @@ fn io_err(e: std::io::Error) -> ApiError {
 #[utoipa::path(get, path = "/api/v1/templates", responses((status = 200, body = TemplateList)))]
 async fn list_templates(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let ctx = state.manager.context();
-    let templates = template::list(ctx)
+    let templates = template::list_all(ctx)
         .map_err(io_err)?
         .iter()
         .map(|t| template::describe(ctx, t))
@@ -130,6 +229,7 @@ fn summary(i: DomainInstance) -> InstanceSummary {
         state: i.state,
         created_at: i.meta.created_at,
         expires_at: i.meta.expires_at,
+        protected: i.meta.protected,
     }
 }
 
@@ -202,14 +302,18 @@ async fn create_instance(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let (t, n) = names(&path.0, &path.1)?;
-    let request: CreateInstance = if body.iter().all(u8::is_ascii_whitespace) {
-        CreateInstance::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?
-    };
+    let request: CreateInstance = json_body(&body)?;
     let ttl = request.ttl.map(Duration::from_secs);
-    let i = state.manager.create(&t, &n, ttl).await?;
+    let from = match request.from.as_deref() {
+        None => None,
+        Some(f) => {
+            let (src, snap) = f
+                .split_once('@')
+                .ok_or_else(|| ApiError::BadRequest(format!("from {f:?} is not NAME@SNAPSHOT")))?;
+            Some((InstanceName::parse(src)?, SnapshotName::parse(snap)?))
+        }
+    };
+    let i = state.manager.create(&t, &n, ttl, from).await?;
     Ok(HttpResponse::Created().json(v1_instance(&state, i)))
 }
 
@@ -229,19 +333,30 @@ async fn get_instance(
     Ok(HttpResponse::Ok().json(v1_instance(&state, i)))
 }
 
-/// Removes an instance: its container and its data.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct DeleteQuery {
+    /// Remove even a protected instance.
+    force: Option<bool>,
+}
+
+/// Removes an instance: its container, its data and its snapshots.
 #[utoipa::path(
     delete,
     path = "/api/v1/templates/{template}/instances/{name}",
-    params(("template" = String, Path), ("name" = String, Path)),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
+    params(("template" = String, Path), ("name" = String, Path), DeleteQuery),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
 )]
 async fn delete_instance(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
+    query: web::Query<DeleteQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (t, n) = names(&path.0, &path.1)?;
-    state.manager.delete(&t, &n).await?;
+    state
+        .manager
+        .delete(&t, &n, query.force.unwrap_or(false))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -259,4 +374,233 @@ async fn inspect_container(
     let (t, n) = names(&path.0, &path.1)?;
     let c = state.manager.inspect_container(&t, &n).await?;
     Ok(HttpResponse::Ok().json(c))
+}
+
+/// Adds `ttl` seconds to the expiry; `0` removes it (where `max_ttl` allows).
+#[utoipa::path(
+    post,
+    path = "/api/v1/templates/{template}/instances/{name}/extend",
+    params(("template" = String, Path), ("name" = String, Path)),
+    request_body = Extend,
+    responses((status = 200, body = Instance), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+async fn extend_instance(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (t, n) = names(&path.0, &path.1)?;
+    let request: Extend = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
+    let i = state
+        .manager
+        .extend(&t, &n, Duration::from_secs(request.ttl))
+        .await?;
+    Ok(HttpResponse::Ok().json(v1_instance(&state, i)))
+}
+
+/// Never reap nor clean up this instance.
+#[utoipa::path(
+    post,
+    path = "/api/v1/templates/{template}/instances/{name}/protect",
+    params(("template" = String, Path), ("name" = String, Path)),
+    responses((status = 200, body = Instance), (status = 404, body = ErrorBody))
+)]
+async fn protect_instance(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (t, n) = names(&path.0, &path.1)?;
+    let i = state.manager.protect(&t, &n, true).await?;
+    Ok(HttpResponse::Ok().json(v1_instance(&state, i)))
+}
+
+/// Lifts `protect`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/templates/{template}/instances/{name}/unprotect",
+    params(("template" = String, Path), ("name" = String, Path)),
+    responses((status = 200, body = Instance), (status = 404, body = ErrorBody))
+)]
+async fn unprotect_instance(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (t, n) = names(&path.0, &path.1)?;
+    let i = state.manager.protect(&t, &n, false).await?;
+    Ok(HttpResponse::Ok().json(v1_instance(&state, i)))
+}
+
+/// Stops the server; datadir, port and credentials stay.
+#[utoipa::path(
+    post,
+    path = "/api/v1/templates/{template}/instances/{name}/stop",
+    params(("template" = String, Path), ("name" = String, Path)),
+    responses((status = 200, body = Instance), (status = 404, body = ErrorBody))
+)]
+async fn stop_instance(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (t, n) = names(&path.0, &path.1)?;
+    let i = state.manager.stop(&t, &n).await?;
+    Ok(HttpResponse::Ok().json(v1_instance(&state, i)))
+}
+
+/// Starts a stopped instance on its port.
+#[utoipa::path(
+    post,
+    path = "/api/v1/templates/{template}/instances/{name}/start",
+    params(("template" = String, Path), ("name" = String, Path)),
+    responses((status = 200, body = Instance), (status = 404, body = ErrorBody), (status = 504, body = ErrorBody))
+)]
+async fn start_instance(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (t, n) = names(&path.0, &path.1)?;
+    let i = state.manager.start(&t, &n).await?;
+    Ok(HttpResponse::Ok().json(v1_instance(&state, i)))
+}
+
+/// A fresh clone under the same name, port and password: of the version it
+/// was cloned from, the template's latest, or one of its snapshots.
+#[utoipa::path(
+    post,
+    path = "/api/v1/templates/{template}/instances/{name}/reset",
+    params(("template" = String, Path), ("name" = String, Path)),
+    request_body(content = Option<Reset>),
+    responses((status = 200, body = Instance), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
+)]
+async fn reset_instance(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (t, n) = names(&path.0, &path.1)?;
+    let request: Reset = json_body(&body)?;
+    let target = match (request.to, request.latest) {
+        (Some(_), true) => {
+            return Err(ApiError::BadRequest(
+                "give either `to` or `latest`, not both".to_owned(),
+            ))
+        }
+        (Some(s), false) => ResetTarget::Snapshot(s),
+        (None, true) => ResetTarget::Latest,
+        (None, false) => ResetTarget::Original,
+    };
+    let i = state.manager.reset(&t, &n, target).await?;
+    Ok(HttpResponse::Ok().json(v1_instance(&state, i)))
+}
+
+/// The instance's snapshots, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/templates/{template}/instances/{name}/snapshots",
+    params(("template" = String, Path), ("name" = String, Path)),
+    responses((status = 200, body = SnapshotList), (status = 404, body = ErrorBody))
+)]
+async fn list_snapshots(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (t, n) = names(&path.0, &path.1)?;
+    let snapshots = state.manager.list_snapshots(&t, &n)?;
+    Ok(HttpResponse::Ok().json(SnapshotList {
+        snapshots: snapshots.into_iter().map(v1_snapshot).collect(),
+    }))
+}
+
+/// Saves the instance's datadir (a brief clean stop, then a clone).
+#[utoipa::path(
+    post,
+    path = "/api/v1/templates/{template}/instances/{name}/snapshots/{snapshot}",
+    params(("template" = String, Path), ("name" = String, Path), ("snapshot" = String, Path)),
+    request_body(content = Option<CreateSnapshot>),
+    responses((status = 201, body = Snapshot), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
+)]
+async fn create_snapshot(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (t, n, s) = snapshot_names(&path)?;
+    let request: CreateSnapshot = json_body(&body)?;
+    let snap = state.manager.snapshot(&t, &n, &s, request.message).await?;
+    Ok(HttpResponse::Created().json(v1_snapshot(snap)))
+}
+
+/// Removes a snapshot.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/templates/{template}/instances/{name}/snapshots/{snapshot}",
+    params(("template" = String, Path), ("name" = String, Path), ("snapshot" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody))
+)]
+async fn delete_snapshot(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (t, n, s) = snapshot_names(&path)?;
+    state.manager.remove_snapshot(&t, &n, &s).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Resets the instance to the snapshot (as `reset` with `to`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/templates/{template}/instances/{name}/snapshots/{snapshot}/restore",
+    params(("template" = String, Path), ("name" = String, Path), ("snapshot" = String, Path)),
+    responses((status = 200, body = Instance), (status = 404, body = ErrorBody))
+)]
+async fn restore_snapshot(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (t, n, s) = snapshot_names(&path)?;
+    let i = state
+        .manager
+        .reset(&t, &n, ResetTarget::Snapshot(s))
+        .await?;
+    Ok(HttpResponse::Ok().json(v1_instance(&state, i)))
+}
+
+/// Publishes the snapshot as the new current version of a template.
+#[utoipa::path(
+    post,
+    path = "/api/v1/templates/{template}/instances/{name}/snapshots/{snapshot}/promote",
+    params(("template" = String, Path), ("name" = String, Path), ("snapshot" = String, Path)),
+    request_body = Promote,
+    responses((status = 201, body = Template), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
+)]
+async fn promote_snapshot(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (t, n, s) = snapshot_names(&path)?;
+    let request: Promote = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
+    state.manager.promote(&t, &n, &s, &request.template).await?;
+    let described =
+        template::describe(state.manager.context(), &request.template).map_err(io_err)?;
+    Ok(HttpResponse::Created().json(described))
+}
+
+/// Disk used by template versions, instances and snapshots (apparent sizes).
+#[utoipa::path(get, path = "/api/v1/df", responses((status = 200, body = DiskUsage)))]
+async fn disk_usage(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.manager.disk_usage().await?))
+}
+
+/// Removes expired, dead or unhealthy instances (or lists them: `dry_run`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/reap",
+    request_body(content = Option<Reap>),
+    responses((status = 200, body = ReapReport), (status = 400, body = ErrorBody))
+)]
+async fn reap(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let request: Reap = json_body(&body)?;
+    Ok(HttpResponse::Ok().json(state.manager.reap(&request).await?))
 }

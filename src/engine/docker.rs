@@ -218,12 +218,12 @@ impl Engine for DockerEngine {
             })
             .collect::<Vec<_>>();
         let (exposed, port_bindings) = match spec.publish {
-            Some((port, ip)) => {
-                let key = format!("{port}/tcp");
+            Some(p) => {
+                let key = format!("{}/tcp", p.container_port);
                 let binding = PortBinding {
-                    host_ip: Some(ip.to_string()),
+                    host_ip: Some(p.host_ip.to_string()),
                     // Empty: the engine picks a free port, so no races.
-                    host_port: Some(String::new()),
+                    host_port: Some(p.host_port.map(|h| h.to_string()).unwrap_or_default()),
                 };
                 (
                     Some(vec![key.clone()]),

@@ -45,6 +45,15 @@ pub enum RestartPolicy {
     UnlessStopped,
 }
 
+/// A container's TCP port published on the host.
+#[derive(Debug, Clone, Copy)]
+pub struct Publish {
+    pub container_port: u16,
+    pub host_ip: IpAddr,
+    /// `None`: the engine picks a free port (no races).
+    pub host_port: Option<u16>,
+}
+
 /// Everything needed to create and start one container.
 #[derive(Debug, Clone)]
 pub struct ContainerSpec {
@@ -55,8 +64,7 @@ pub struct ContainerSpec {
     /// `uid:gid` to run as.
     pub user: Option<String>,
     pub binds: Vec<Bind>,
-    /// Publish this TCP port on an engine-chosen host port at this address.
-    pub publish: Option<(u16, IpAddr)>,
+    pub publish: Option<Publish>,
     pub labels: BTreeMap<String, String>,
     pub memory_bytes: Option<u64>,
     pub restart: RestartPolicy,

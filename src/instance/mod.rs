@@ -14,22 +14,30 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use dolly_types::v1::InstanceState;
-use dolly_types::{InstanceName, TemplateName, VersionName};
+use dolly_types::v1::{InstanceState, Reap, ReapReport, Reaped};
+use dolly_types::{InstanceName, SnapshotName, TemplateName, VersionName};
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::clone::{clone_tree, remove_tree};
 use crate::context::{Context, LABEL_KIND};
 use crate::dbserver::{self, init_sql};
-use crate::engine::{Bind, ContainerInfo, ContainerSpec, EngineError, RestartPolicy, RunState};
+use crate::engine::{
+    Bind, ContainerInfo, ContainerSpec, EngineError, Publish, RestartPolicy, RunState,
+};
 use crate::layout::list_names;
 use crate::template;
+
+mod lifecycle;
+pub use lifecycle::ResetTarget;
+mod snapshot;
+
+pub use snapshot::SnapshotMeta;
 
 pub const LABEL_TEMPLATE: &str = "dolly.template";
 pub const LABEL_VERSION: &str = "dolly.template-version";
@@ -63,6 +71,18 @@ pub enum InstanceError {
         timeout: Duration,
         log: String,
     },
+    #[error("snapshot '{0}/{1}@{2}' does not exist")]
+    SnapshotNotFound(TemplateName, InstanceName, SnapshotName),
+    #[error("snapshot '{0}/{1}@{2}' already exists")]
+    SnapshotExists(TemplateName, InstanceName, SnapshotName),
+    #[error("instance '{0}/{1}' is protected: unprotect it or remove it with force")]
+    Protected(TemplateName, InstanceName),
+    #[error("the time to live may not exceed max_ttl ({})", humantime::format_duration(*.0))]
+    TtlTooLong(Duration),
+    #[error("template version '{0}@{1}' no longer exists; reset to the latest version instead")]
+    VersionGone(TemplateName, VersionName),
+    #[error("{0}")]
+    Conflict(String),
     #[error(transparent)]
     Engine(#[from] EngineError),
     #[error("{context}: {source}")]
@@ -103,6 +123,12 @@ pub struct InstanceMeta {
     pub port: Option<u16>,
     /// Set once the instance answered `SELECT 1`.
     pub ready: bool,
+    /// Never reaped nor removed by cleanup.
+    #[serde(default)]
+    pub protected: bool,
+    /// Stopped on purpose (`stop`): not dead.
+    #[serde(default)]
+    pub stopped: bool,
 }
 
 /// An instance as dolly sees it: its metadata and its container.
@@ -123,7 +149,8 @@ impl Instance {
                     RunState::Running | RunState::Paused => InstanceState::Running,
                     RunState::Restarting => InstanceState::Restarting,
                     RunState::Created => InstanceState::Stopped,
-                    RunState::Exited if c.exit_code == Some(0) => InstanceState::Stopped,
+                    // Stopped through dolly; anything else that exited is dead.
+                    RunState::Exited if meta.stopped => InstanceState::Stopped,
                     RunState::Exited | RunState::Dead | RunState::Other => InstanceState::Dead,
                 },
                 c.status.clone(),
@@ -199,20 +226,36 @@ impl Manager {
         fs::rename(&staging, &path).map_err(io_ctx(format!("write {}", path.display())))
     }
 
-    /// Creates `t/n` from the current version of `t` and waits until it
-    /// answers `SELECT 1` with its own credentials.
+    /// Creates `t/n` from the current version of `t` (or, with `from`, from
+    /// a snapshot of another instance of `t`) and waits until it answers
+    /// `SELECT 1` with its own credentials.
     pub async fn create(
         &self,
         t: &TemplateName,
         n: &InstanceName,
         ttl: Option<Duration>,
+        from: Option<(InstanceName, SnapshotName)>,
     ) -> Result<Instance, InstanceError> {
         let span = info_span!("create", template = %t, instance = %n);
         async {
+            let lease = self.lease_for(ttl)?;
             let lock = self.key_lock(t, n);
             let _guard = lock.lock().await;
             let started = Instant::now();
-            let version = self.resolve_template(t)?;
+            let (version, database) = match &from {
+                None => {
+                    let v = self.resolve_template(t)?;
+                    let db = template::version_meta(&self.ctx, t, &v)
+                        .map(|m| m.database)
+                        .unwrap_or_else(|| self.ctx.settings.database.clone());
+                    (v, db)
+                }
+                Some((src, snap)) => {
+                    let m = self.ready_meta(t, src)?;
+                    let s = self.snapshot_meta(t, src, snap)?;
+                    (s.template_version, m.database)
+                }
+            };
             let dir = self.ctx.layout.instance(t, n);
             let parent = self.ctx.layout.instance_parent(t);
             fs::create_dir_all(&parent).map_err(io_ctx(format!("create {}", parent.display())))?;
@@ -223,7 +266,24 @@ impl Manager {
                 }
                 Err(e) => return Err(io_ctx(format!("create {}", dir.display()))(e)),
             }
-            let result = self.build(t, n, version, ttl).await;
+            let created_at = Utc::now();
+            let expires_at =
+                lease.and_then(|d| chrono::Duration::from_std(d).ok().map(|d| created_at + d));
+            let meta = InstanceMeta {
+                template: t.clone(),
+                name: n.clone(),
+                version,
+                password: new_password(),
+                database,
+                container: self.container_name(t, n),
+                created_at,
+                expires_at,
+                port: None,
+                ready: false,
+                protected: false,
+                stopped: false,
+            };
+            let result = self.build(meta, from).await;
             match &result {
                 Ok(_) => info!(
                     ms = started.elapsed().as_millis() as u64,
@@ -241,6 +301,22 @@ impl Manager {
         .await
     }
 
+    /// The lease of an instance asking for `ttl` (`Some(0)`: none), within
+    /// `max_ttl`.
+    fn lease_for(&self, ttl: Option<Duration>) -> Result<Option<Duration>, InstanceError> {
+        let settings = &self.ctx.settings;
+        let ttl = match ttl {
+            Some(d) if d.is_zero() => None,
+            Some(d) => Some(d),
+            None => settings.default_ttl,
+        };
+        match (ttl, settings.max_ttl) {
+            (None, Some(max)) => Err(InstanceError::TtlTooLong(max)),
+            (Some(d), Some(max)) if d > max => Err(InstanceError::TtlTooLong(max)),
+            (d, _) => Ok(d),
+        }
+    }
+
     fn resolve_template(&self, t: &TemplateName) -> Result<VersionName, InstanceError> {
         match template::current_version(&self.ctx, t) {
             Some(v) => Ok(v),
@@ -254,76 +330,97 @@ impl Manager {
         }
     }
 
-    async fn build(
+    /// The metadata of a ready instance, or `NotFound`.
+    fn ready_meta(
         &self,
         t: &TemplateName,
         n: &InstanceName,
-        mut version: VersionName,
-        ttl: Option<Duration>,
+    ) -> Result<InstanceMeta, InstanceError> {
+        self.read_meta(t, n)
+            .filter(|m| m.ready)
+            .ok_or_else(|| InstanceError::NotFound(t.clone(), n.clone()))
+    }
+
+    async fn build(
+        &self,
+        mut meta: InstanceMeta,
+        from: Option<(InstanceName, SnapshotName)>,
+    ) -> Result<Instance, InstanceError> {
+        let (t, n) = (meta.template.clone(), meta.name.clone());
+        self.write_meta(&meta)?;
+        let data = self.ctx.layout.instance_data(&t, &n);
+        match from {
+            Some((src, snap)) => {
+                let source = self.ctx.layout.snapshot_data(&t, &src, &snap);
+                self.clone_into(source, &data).await?;
+            }
+            None => {
+                // If an update removed the version meanwhile, take the new one.
+                let source = self.ctx.layout.template_version(&t, &meta.version);
+                match self.clone_into(source, &data).await {
+                    Err(InstanceError::Io { source, .. })
+                        if source.kind() == io::ErrorKind::NotFound =>
+                    {
+                        let _ = remove_tree(&data);
+                        meta.version = self.resolve_template(&t)?;
+                        self.write_meta(&meta)?;
+                        let source = self.ctx.layout.template_version(&t, &meta.version);
+                        self.clone_into(source, &data).await?;
+                    }
+                    other => other?,
+                }
+            }
+        }
+        debug!(version = %meta.version, "cloned");
+        self.start_container(&mut meta, None).await
+    }
+
+    /// Clones a datadir (template version or snapshot) to `dst`, owned by
+    /// the image's mysql user.
+    async fn clone_into(&self, src: PathBuf, dst: &Path) -> Result<(), InstanceError> {
+        let owner = self.ctx.image().await?.owner;
+        let (dst, mode) = (dst.to_path_buf(), self.ctx.clone_mode);
+        tokio::task::spawn_blocking(move || clone_tree(&src, &dst, mode, owner))
+            .await
+            .map_err(|e| io_ctx("clone")(io::Error::other(e)))?
+            .map_err(io_ctx("clone the datadir"))
+    }
+
+    /// Starts a container on the instance's datadir (which must exist), on
+    /// `port` when given (so stop/start and reset keep it), sets the
+    /// password through the init file and waits for `SELECT 1`.
+    async fn start_container(
+        &self,
+        meta: &mut InstanceMeta,
+        port: Option<u16>,
     ) -> Result<Instance, InstanceError> {
         let ctx = &self.ctx;
         let image = ctx.image().await?.clone();
-        let password = new_password();
-        let now = Utc::now();
-        let ttl = ttl.or(ctx.settings.default_ttl);
-        let expires_at = ttl.and_then(|d| chrono::Duration::from_std(d).ok().map(|d| now + d));
-        let container = self.container_name(t, n);
-        let database = template::version_meta(ctx, t, &version)
-            .map(|m| m.database)
-            .unwrap_or_else(|| ctx.settings.database.clone());
-        let mut meta = InstanceMeta {
-            template: t.clone(),
-            name: n.clone(),
-            version: version.clone(),
-            password: password.clone(),
-            database,
-            container: container.clone(),
-            created_at: now,
-            expires_at,
-            port: None,
-            ready: false,
-        };
-        self.write_meta(&meta)?;
-
-        // Clone; if an update removed the version meanwhile, take the new one.
-        let data = ctx.layout.instance_data(t, n);
-        let mut attempts = 0;
-        loop {
-            let src = ctx.layout.template_version(t, &version);
-            let (dst, mode, owner) = (data.clone(), ctx.clone_mode, image.owner);
-            let cloned = tokio::task::spawn_blocking(move || clone_tree(&src, &dst, mode, owner))
-                .await
-                .map_err(|e| io_ctx("clone")(io::Error::other(e)))?;
-            match cloned {
-                Ok(()) => break,
-                Err(e) if e.kind() == io::ErrorKind::NotFound && attempts == 0 => {
-                    attempts += 1;
-                    let _ = remove_tree(&data);
-                    version = self.resolve_template(t)?;
-                    meta.version = version.clone();
-                    self.write_meta(&meta)?;
-                }
-                Err(e) => return Err(io_ctx("clone the template")(e)),
-            }
-        }
-        debug!(version = %version, "cloned");
-
+        let (t, n) = (meta.template.clone(), meta.name.clone());
+        let data = ctx.layout.instance_data(&t, &n);
         let init = data.join(dbserver::INIT_FILE);
-        write_private(&init, init_sql(&password).as_bytes(), Some(image.owner))
-            .map_err(io_ctx("write the init file"))?;
+        write_private(
+            &init,
+            init_sql(&meta.password).as_bytes(),
+            Some(image.owner),
+        )
+        .map_err(io_ctx("write the init file"))?;
 
         let mut labels = ctx.labels("instance");
         labels.extend([
             (LABEL_TEMPLATE.to_owned(), t.to_string()),
-            (LABEL_VERSION.to_owned(), version.to_string()),
+            (LABEL_VERSION.to_owned(), meta.version.to_string()),
             (LABEL_NAME.to_owned(), n.to_string()),
-            (LABEL_CREATED.to_owned(), now.timestamp().to_string()),
+            (
+                LABEL_CREATED.to_owned(),
+                meta.created_at.timestamp().to_string(),
+            ),
         ]);
-        if let Some(e) = expires_at {
+        if let Some(e) = meta.expires_at {
             labels.insert(LABEL_EXPIRES.to_owned(), e.timestamp().to_string());
         }
-        let spec = ContainerSpec {
-            name: container.clone(),
+        let mut spec = ContainerSpec {
+            name: meta.container.clone(),
             image: ctx.settings.image.clone(),
             cmd: image.instance_command(),
             user: Some(image.user()),
@@ -332,29 +429,46 @@ impl Manager {
                 container: dbserver::DATADIR.to_owned(),
                 read_only: false,
             }],
-            publish: Some((dbserver::PORT, ctx.settings.instance_bind)),
+            publish: Some(Publish {
+                container_port: dbserver::PORT,
+                host_ip: ctx.settings.instance_bind,
+                host_port: port,
+            }),
             labels,
             memory_bytes: Some(ctx.settings.instance_memory),
             restart: RestartPolicy::UnlessStopped,
         };
-        ctx.engine.run(&spec).await?;
+        ctx.engine.remove(&meta.container).await?;
+        if let Err(e) = ctx.engine.run(&spec).await {
+            // The old port was taken meanwhile: take any.
+            if port.is_none() {
+                return Err(e.into());
+            }
+            warn!(error = %e, port, "cannot publish the previous port; taking a new one");
+            ctx.engine.remove(&meta.container).await?;
+            if let Some(p) = spec.publish.as_mut() {
+                p.host_port = None;
+            }
+            ctx.engine.run(&spec).await?;
+        }
         let info = ctx
             .engine
-            .inspect(&container)
+            .inspect(&meta.container)
             .await?
-            .ok_or_else(|| EngineError::NotFound(container.clone()))?;
-        let port = info
-            .host_port
-            .ok_or_else(|| EngineError::Other(format!("{container} has no published port")))?;
-        self.wait_ready(&meta, port).await?;
+            .ok_or_else(|| EngineError::NotFound(meta.container.clone()))?;
+        let port = info.host_port.ok_or_else(|| {
+            EngineError::Other(format!("{} has no published port", meta.container))
+        })?;
+        self.wait_ready(meta, port).await?;
         // The server reads this file at every start: keep it, emptied.
         write_private(&init, INIT_DONE, Some(image.owner))
             .map_err(io_ctx("empty the init file"))?;
         meta.port = Some(port);
         meta.ready = true;
-        self.write_meta(&meta)?;
-        let info = ctx.engine.inspect(&container).await?;
-        Ok(Instance::new(meta, info.as_ref()))
+        meta.stopped = false;
+        self.write_meta(meta)?;
+        let info = ctx.engine.inspect(&meta.container).await?;
+        Ok(Instance::new(meta.clone(), info.as_ref()))
     }
 
     /// Polls with a real authenticated `SELECT 1`, backing off from 20 ms.
@@ -410,10 +524,7 @@ impl Manager {
 
     /// One instance with its container's state.
     pub async fn get(&self, t: &TemplateName, n: &InstanceName) -> Result<Instance, InstanceError> {
-        let meta = self
-            .read_meta(t, n)
-            .filter(|m| m.ready)
-            .ok_or_else(|| InstanceError::NotFound(t.clone(), n.clone()))?;
+        let meta = self.ready_meta(t, n)?;
         let info = self.ctx.engine.inspect(&meta.container).await?;
         Ok(Instance::new(meta, info.as_ref()))
     }
@@ -424,10 +535,7 @@ impl Manager {
         t: &TemplateName,
         n: &InstanceName,
     ) -> Result<serde_json::Value, InstanceError> {
-        let meta = self
-            .read_meta(t, n)
-            .filter(|m| m.ready)
-            .ok_or_else(|| InstanceError::NotFound(t.clone(), n.clone()))?;
+        let meta = self.ready_meta(t, n)?;
         self.ctx
             .engine
             .inspect_raw(&meta.container)
@@ -478,14 +586,23 @@ impl Manager {
         Ok(out)
     }
 
-    /// Removes the container and the datadir of `t/n`.
-    pub async fn delete(&self, t: &TemplateName, n: &InstanceName) -> Result<(), InstanceError> {
+    /// Removes the container and the datadir of `t/n` (and its
+    /// snapshots). A protected instance needs `force`.
+    pub async fn delete(
+        &self,
+        t: &TemplateName,
+        n: &InstanceName,
+        force: bool,
+    ) -> Result<(), InstanceError> {
         let span = info_span!("delete", template = %t, instance = %n);
         async {
             let lock = self.key_lock(t, n);
             let _guard = lock.lock().await;
             let dir = self.ctx.layout.instance(t, n);
             let container = self.container_name(t, n);
+            if self.read_meta(t, n).is_some_and(|m| m.protected) && !force {
+                return Err(InstanceError::Protected(t.clone(), n.clone()));
+            }
             let exists = self.ctx.engine.inspect(&container).await?.is_some();
             if !dir.exists() && !exists {
                 return Err(InstanceError::NotFound(t.clone(), n.clone()));
@@ -503,36 +620,97 @@ impl Manager {
         .await
     }
 
-    /// Template versions that instances were cloned from.
+    /// Template versions that instances or their snapshots come from.
     pub fn versions_in_use(&self, t: &TemplateName) -> HashSet<VersionName> {
-        self.instance_dirs(Some(t))
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|(t, n)| self.read_meta(&t, &n))
-            .map(|m| m.version)
-            .collect()
-    }
-
-    /// Removes instances whose expiry has passed. Returns how many.
-    pub async fn reap_expired(&self) -> Result<usize, InstanceError> {
-        let now = Utc::now();
-        let mut removed = 0;
-        for (t, n) in self.instance_dirs(None)? {
-            let Some(meta) = self.read_meta(&t, &n) else {
-                continue;
-            };
-            if meta.ready && meta.expires_at.is_some_and(|e| e <= now) {
-                match self.delete(&t, &n).await {
-                    Ok(()) => {
-                        info!(template = %t, instance = %n, "expired instance removed");
-                        removed += 1;
-                    }
-                    Err(InstanceError::NotFound(..)) => {}
-                    Err(e) => warn!(template = %t, instance = %n, error = %e, "cannot reap"),
-                }
+        let mut used = HashSet::new();
+        for (t, n) in self.instance_dirs(Some(t)).unwrap_or_default() {
+            if let Some(m) = self.read_meta(&t, &n) {
+                used.insert(m.version);
+            }
+            for s in self.snapshots(&t, &n).unwrap_or_default() {
+                used.insert(s.template_version);
             }
         }
-        Ok(removed)
+        used
+    }
+
+    /// What `serve` does every `reap_interval`: removes expired instances.
+    pub async fn reap_expired(&self) -> Result<usize, InstanceError> {
+        let report = self
+            .reap(&Reap {
+                expired: true,
+                ..Reap::default()
+            })
+            .await?;
+        Ok(report.instances.iter().filter(|r| r.removed).count())
+    }
+
+    /// Removes (or with `dry_run`, lists) instances that are expired, dead
+    /// (exited without a `stop`) or unhealthy (running, not answering).
+    /// Protected instances are never reaped.
+    pub async fn reap(&self, what: &Reap) -> Result<ReapReport, InstanceError> {
+        let now = Utc::now();
+        let mut out = Vec::new();
+        for i in self.list(None).await? {
+            let m = &i.meta;
+            if m.protected {
+                continue;
+            }
+            let reason = if what.expired && m.expires_at.is_some_and(|e| e <= now) {
+                Some("expired")
+            } else if what.dead
+                && !m.stopped
+                && matches!(i.state, InstanceState::Dead | InstanceState::Missing)
+            {
+                Some("dead")
+            } else if what.unhealthy
+                && i.state == InstanceState::Running
+                && self.unhealthy(&i).await
+            {
+                Some("unhealthy")
+            } else {
+                None
+            };
+            let Some(reason) = reason else { continue };
+            let removed = if what.dry_run {
+                false
+            } else {
+                match self.delete(&m.template, &m.name, false).await {
+                    Ok(()) => {
+                        info!(template = %m.template, instance = %m.name, reason, "instance reaped");
+                        true
+                    }
+                    Err(e) => {
+                        warn!(template = %m.template, instance = %m.name, error = %e, "cannot reap");
+                        false
+                    }
+                }
+            };
+            out.push(Reaped {
+                template: m.template.clone(),
+                name: m.name.clone(),
+                reason: reason.to_owned(),
+                removed,
+            });
+        }
+        Ok(ReapReport { instances: out })
+    }
+
+    /// Running but not answering `SELECT 1`, twice, a second apart.
+    async fn unhealthy(&self, i: &Instance) -> bool {
+        let Some(port) = i.port else { return true };
+        for attempt in 0..2 {
+            if ping(&self.ctx.settings.connect_host, port, &i.meta.password)
+                .await
+                .is_ok()
+            {
+                return false;
+            }
+            if attempt == 0 {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        true
     }
 
     /// At start: matches containers with datadirs and removes what is

@@ -7,4 +7,4 @@ pub mod myaas;
 pub mod names;
 pub mod v1;
 
-pub use names::{InstanceName, NameError, TemplateName, VersionName};
+pub use names::{InstanceName, NameError, SnapshotName, TemplateName, VersionName};

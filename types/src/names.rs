@@ -123,6 +123,12 @@ name_type!(
     "version"
 );
 
+name_type!(
+    /// A snapshot's name, unique within its instance.
+    SnapshotName,
+    "snapshot"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{InstanceName, TemplateName, VersionName};
+use crate::{InstanceName, SnapshotName, TemplateName, VersionName};
 
 /// Every error answer: `{"error": {"code", "message"}}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -53,6 +53,9 @@ pub struct Instance {
     pub state: InstanceState,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// Never reaped nor removed by cleanup.
+    #[serde(default)]
+    pub protected: bool,
 }
 
 /// An instance in a list: no credentials.
@@ -69,6 +72,8 @@ pub struct InstanceSummary {
     pub state: InstanceState,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub protected: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -82,9 +87,14 @@ pub struct InstanceList {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateInstance {
-    /// Seconds until the instance expires; the server's default when absent.
+    /// Seconds until the instance expires; the server's default when absent,
+    /// `0` for no expiry (where the server's `max_ttl` allows).
     #[serde(default)]
     pub ttl: Option<u64>,
+    /// Branch from a snapshot of another instance of the same template:
+    /// `NAME@SNAPSHOT`.
+    #[serde(default)]
+    pub from: Option<String>,
 }
 
 /// One published version of a template.
@@ -144,4 +154,122 @@ pub struct Readiness {
     pub ready: bool,
     pub engine: String,
     pub data_dir: String,
+}
+
+/// `POST .../extend`: adds `ttl` seconds to the expiry (counted from now if
+/// it already passed); `ttl: 0` removes the expiry where `max_ttl` allows.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Extend {
+    pub ttl: u64,
+}
+
+/// `POST .../reset`: back to the template version the instance was cloned
+/// from; `latest` to the template's current version; `to` a snapshot.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Reset {
+    #[serde(default)]
+    pub latest: bool,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub to: Option<SnapshotName>,
+}
+
+/// `POST .../snapshots/{snapshot}`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateSnapshot {
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Snapshot {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub name: SnapshotName,
+    pub created_at: DateTime<Utc>,
+    pub message: Option<String>,
+    /// Apparent size of the saved datadir.
+    pub size_bytes: u64,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub template_version: VersionName,
+    /// Seconds the instance was stopped to take it.
+    pub pause_seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SnapshotList {
+    pub snapshots: Vec<Snapshot>,
+}
+
+/// `POST .../snapshots/{snapshot}/promote`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Promote {
+    /// The template that gets the snapshot as its new current version.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub template: TemplateName,
+}
+
+/// `POST /api/v1/reap`: what to remove; with `dry_run`, only list it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Reap {
+    #[serde(default)]
+    pub expired: bool,
+    /// The server exited without being stopped.
+    #[serde(default)]
+    pub dead: bool,
+    /// Running, but not answering `SELECT 1`.
+    #[serde(default)]
+    pub unhealthy: bool,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Reaped {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub template: TemplateName,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub name: InstanceName,
+    /// `expired`, `dead` or `unhealthy`.
+    pub reason: String,
+    /// False in a dry run.
+    pub removed: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReapReport {
+    pub instances: Vec<Reaped>,
+}
+
+/// One line of `GET /api/v1/df`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DiskUse {
+    /// `template`, `instance` or `snapshot`.
+    pub kind: String,
+    /// `shop@20261123t020000z`, `shop/alice`, `shop/alice@before`.
+    pub name: String,
+    /// Apparent size: blocks shared by reflinks are counted in each owner.
+    pub apparent_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DiskUsage {
+    pub entries: Vec<DiskUse>,
+    pub filesystem_free_bytes: u64,
+    pub filesystem_total_bytes: u64,
 }
