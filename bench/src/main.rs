@@ -414,7 +414,7 @@ impl Bench {
         for d in &specs {
             self.import(d, &counts[d.template]).await?;
         }
-        let mut dollyd = Dollyd::spawn(self, false, "auto").await?;
+        let mut dollyd = Dollyd::spawn(self, &self.data, false, "auto").await?;
         self.report.dollyd.idle_rss_mib = dollyd.rss_mib();
         self.report.dollyd.list_ms.push(ListCost {
             instances: 0,
@@ -431,12 +431,33 @@ impl Bench {
             self.report.floors.push(floor);
         }
         {
-            let copy = Dollyd::spawn(self, true, "copy").await?;
+            // DOLLY_CLONE=copy on the same (XFS) data folder.
+            let copy = Dollyd::spawn(self, &self.data, true, "copy").await?;
             for d in &specs {
                 let seq = self.sequential(&copy, d.template, "cp").await?;
                 self.report.creates.push(seq);
             }
             copy.stop().await;
+        }
+        {
+            // A real full copy: the templates on a filesystem with no
+            // reflinks (the root filesystem, ext4 here).
+            let dir = self.copy_data_dir()?;
+            let copy = Dollyd::spawn(self, &dir, true, "copy-ext4").await?;
+            let mut r = Ok(());
+            for d in &specs {
+                match self.sequential(&copy, d.template, "fc").await {
+                    Ok(seq) => self.report.creates.push(seq),
+                    Err(e) => {
+                        r = Err(e);
+                        break;
+                    }
+                }
+            }
+            copy.stop().await;
+            let _ = sweep(self.engine.as_ref()).await;
+            remove_tree(&dir)?;
+            r?;
         }
         for d in &specs {
             for n in [8, 32] {
@@ -955,6 +976,31 @@ impl Bench {
             create_ms,
             delete_ms,
         })
+    }
+
+    /// A data folder on the root filesystem (no reflinks) holding a copy of
+    /// the templates (`cp -a`, which keeps the `current` links and owners).
+    fn copy_data_dir(&self) -> anyhow::Result<PathBuf> {
+        let dir = PathBuf::from("/var/tmp/dolly-bench-copy");
+        remove_tree(&dir)?;
+        std::fs::create_dir_all(&dir)?;
+        log(format!("copying the templates to {}", dir.display()));
+        let out = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(self.data.join("templates"))
+            .arg(&dir)
+            .output()
+            .context("run cp")?;
+        if !out.status.success() {
+            bail!("cp -a failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        if CloneMode::detect(&dir.join("tmp"))? == CloneMode::Reflink {
+            log(format!(
+                "{} has reflinks too: the copy-ext4 figures are not full copies",
+                dir.display()
+            ));
+        }
+        Ok(dir)
     }
 
     fn template_dir(&self, template: &str) -> anyhow::Result<PathBuf> {
@@ -1529,7 +1575,12 @@ struct Dollyd {
 }
 
 impl Dollyd {
-    async fn spawn(bench: &Bench, force_copy: bool, mode: &'static str) -> anyhow::Result<Self> {
+    async fn spawn(
+        bench: &Bench,
+        data_dir: &Path,
+        force_copy: bool,
+        mode: &'static str,
+    ) -> anyhow::Result<Self> {
         let s = &bench.settings;
         let exe = std::env::current_exe()?;
         let logs = workspace_dir().join("target/bench");
@@ -1537,7 +1588,7 @@ impl Dollyd {
         let log_file = std::fs::File::create(logs.join(format!("dollyd-{mode}.log")))?;
         let mut child = tokio::process::Command::new(exe)
             .arg("__dollyd")
-            .env("DOLLY_DATA_DIR", &s.data_dir)
+            .env("DOLLY_DATA_DIR", data_dir)
             .env("DOLLY_LISTEN", "127.0.0.1:0")
             .env("DOLLY_PUBLIC_HOST", &s.public_host)
             .env("DOLLY_INSTANCE_BIND", s.instance_bind.to_string())

@@ -120,7 +120,8 @@ pub struct ParallelExperiment {
 #[derive(Debug, Serialize)]
 pub struct Creates {
     pub template: String,
-    /// `auto` (reflinks) or `copy` (forced full copy).
+    /// `auto` (reflinks), `copy` (`DOLLY_CLONE=copy` on the reflink data
+    /// folder) or `copy-ext4` (a data folder with no reflinks).
     pub mode: String,
     /// The warm-up create, not in the figures.
     pub first_ms: f64,
@@ -541,10 +542,10 @@ impl Report {
                 s,
                 "| {} | {} | {} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms |",
                 c.template,
-                if c.mode == "copy" {
-                    "forced full copy"
-                } else {
-                    "auto (reflink)"
+                match c.mode.as_str() {
+                    "copy" => "DOLLY_CLONE=copy on the XFS data folder",
+                    "copy-ext4" => "full copy (data folder on ext4)",
+                    _ => "auto (reflink)",
                 },
                 c.create.n,
                 c.create.p50,
@@ -569,7 +570,7 @@ impl Report {
         );
         for f in &self.floors {
             let auto = self.create(&f.template, "auto").map(|c| c.create.p50);
-            let copy = self.create(&f.template, "copy").map(|c| c.create.p50);
+            let copy = self.create(&f.template, "copy-ext4").map(|c| c.create.p50);
             let _ = writeln!(
                 s,
                 "| {} | {} | {:.0} ms | {:.0} ms | {:.1} ms | {} | {} |",
