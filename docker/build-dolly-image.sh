@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Build the dolly image (dollyd + the dolly CLI) without a container registry.
+#
+# debootstrap a minimal Debian bookworm (plus ca-certificates) from the mirror
+# this machine's apt already uses, copy in the locally built release binaries
+# and `docker import` it. One image for every subcommand: the entrypoint is
+# dollyd, the default command `serve`; run `update` or `reap` by giving the
+# command (`docker run ... dolly:latest update`).
+# Idempotent: does nothing when the image already exists (FORCE=1 rebuilds;
+# rebuild after changing the binaries).
+#
+# Machines with a registry can use docker/Dockerfile instead.
+#
+# Usage: docker/build-dolly-image.sh [IMAGE]   (default: dolly:latest)
+set -euo pipefail
+
+IMAGE="${1:-${DOLLY_SELF_IMAGE:-dolly:latest}}"
+SUITE="${SUITE:-bookworm}"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+
+if [[ "${FORCE:-0}" != 1 ]] && docker image inspect "$IMAGE" >/dev/null 2>&1; then
+    echo "image $IMAGE already present"
+    exit 0
+fi
+
+# The mirror apt is configured with: deb822 sources first, then one-line lists.
+# (Same as docker/build-mariadb-image.sh.)
+mirror() {
+    local uri=""
+    if compgen -G "/etc/apt/sources.list.d/*.sources" >/dev/null; then
+        uri=$(awk '/^URIs:/ {print $2}' /etc/apt/sources.list.d/*.sources | grep -v -- '-security' | head -n1 || true)
+    fi
+    if [[ -z "$uri" && -f /etc/apt/sources.list ]]; then
+        uri=$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; exit } }' /etc/apt/sources.list \
+            | grep -v -- '-security' | head -n1 || true)
+    fi
+    if [[ -z "$uri" ]]; then
+        echo "cannot find a Debian mirror in apt's configuration" >&2
+        exit 1
+    fi
+    echo "$uri"
+}
+
+if ! command -v debootstrap >/dev/null; then
+    echo "debootstrap is missing: apt-get install debootstrap" >&2
+    exit 1
+fi
+
+DOLLYD="$TARGET_DIR/release/dollyd"
+DOLLY="$TARGET_DIR/release/dolly"
+if [[ ! -x "$DOLLYD" || ! -x "$DOLLY" || "${BUILD:-0}" == 1 ]]; then
+    echo "building the release binaries"
+    (cd "$ROOT" && cargo build --release -p dolly -p dolly-cli)
+fi
+
+MIRROR="$(mirror)"
+WORK="$(mktemp -d /var/tmp/dolly-image.XXXXXX)"
+trap 'rm -rf "$WORK"' EXIT
+ROOTFS="$WORK/rootfs"
+
+echo "building $IMAGE from $SUITE packages at $MIRROR"
+debootstrap --variant=minbase --include=ca-certificates \
+    "$SUITE" "$ROOTFS" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 || {
+    tail -n 40 "$WORK/debootstrap.log" >&2
+    exit 1
+}
+
+rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/* \
+       "$ROOTFS"/usr/share/doc/* "$ROOTFS"/usr/share/man/* "$ROOTFS"/usr/share/info/*
+install -m 0755 "$DOLLYD" "$ROOTFS/usr/local/bin/dollyd"
+install -m 0755 "$DOLLY" "$ROOTFS/usr/local/bin/dolly"
+mkdir -p "$ROOTFS/var/lib/dolly" "$ROOTFS/etc/dolly"
+
+# dollyd runs as root inside: it gives datadirs to the MariaDB image's mysql
+# user (chown) and removes them again, and talks to the engine socket.
+tar --numeric-owner -C "$ROOTFS" -c . | docker import \
+    --change 'ENV LANG=C.UTF-8' \
+    --change 'ENV DOLLY_DATA_DIR=/var/lib/dolly' \
+    --change 'EXPOSE 5001' \
+    --change 'ENTRYPOINT ["/usr/local/bin/dollyd"]' \
+    --change 'CMD ["serve"]' \
+    --change 'LABEL org.opencontainers.image.title=dolly' \
+    - "$IMAGE" >/dev/null
+echo "built $IMAGE ($(docker image inspect -f '{{.Size}}' "$IMAGE") bytes)"
