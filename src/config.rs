@@ -25,6 +25,22 @@ pub enum ConfigError {
     Source(#[from] config::ConfigError),
 }
 
+/// A secret setting: never printed, not even by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -74,6 +90,12 @@ pub struct Settings {
     /// `auto` (reflinks when the filesystem has them) or `copy` (always a
     /// full copy; for comparisons).
     pub force_copy: bool,
+    /// Bearer token every route but `/healthz` and `/readyz` requires.
+    pub auth_token: Option<Secret>,
+    /// Most instances at once (`None`: no limit); beyond it creates get 429.
+    pub max_instances: Option<usize>,
+    /// Creates and imports refuse (507) below this much free disk.
+    pub min_free_disk: u64,
     /// Extra labels put on every container dolly creates.
     pub labels: BTreeMap<String, String>,
     pub log_format: LogFormat,
@@ -164,6 +186,37 @@ impl Settings {
                 "auto" => Ok(false),
                 "copy" => Ok(true),
                 _ => Err("expected \"auto\" or \"copy\"".into()),
+            })?,
+            auth_token: match p.optional("auth_token", |v| Ok(v.to_owned()))? {
+                Some(t) => Some(Secret(t)),
+                None => p
+                    .optional("auth_token_file", |v| {
+                        std::fs::read_to_string(v)
+                            .map(|t| t.trim().to_owned())
+                            .map_err(|e| format!("cannot read the token file: {e}"))
+                            .and_then(|t| {
+                                if t.is_empty() {
+                                    Err("the token file is empty".into())
+                                } else {
+                                    Ok(t)
+                                }
+                            })
+                    })?
+                    .map(Secret),
+            },
+            max_instances: p.parse("max_instances", "none", |v| match v {
+                "" | "none" | "0" => Ok(None),
+                _ => v
+                    .parse::<usize>()
+                    .map(Some)
+                    .map_err(|_| "expected a whole number or \"none\"".into()),
+            })?,
+            min_free_disk: p.parse("min_free_disk", "1GiB", |v| {
+                if v == "0" {
+                    Ok(0)
+                } else {
+                    byte_size(v)
+                }
             })?,
             labels: p.parse("labels", "", labels)?,
             log_format: p.parse("log_format", "human", |v| match v {

@@ -23,6 +23,8 @@ pub enum ApiError {
     Engine(#[from] EngineError),
     #[error("{0}")]
     Internal(String),
+    #[error("missing or wrong bearer token (Authorization: Bearer ...)")]
+    Unauthorized,
 }
 
 impl ApiError {
@@ -43,11 +45,14 @@ impl ApiError {
                 InstanceError::TtlTooLong(_) => "ttl_too_long",
                 InstanceError::VersionGone(..) => "version_gone",
                 InstanceError::Conflict(_) => "conflict",
+                InstanceError::TooMany(_) => "too_many_instances",
+                InstanceError::DiskFull { .. } => "insufficient_storage",
                 InstanceError::Engine(e) => engine_code(e),
                 InstanceError::Io { .. } => "io_error",
             },
             ApiError::Engine(e) => engine_code(e),
             ApiError::Internal(_) => "internal",
+            ApiError::Unauthorized => "unauthorized",
         }
     }
 
@@ -78,6 +83,8 @@ impl ResponseError for ApiError {
                 | InstanceError::VersionGone(..)
                 | InstanceError::Conflict(_) => StatusCode::CONFLICT,
                 InstanceError::TtlTooLong(_) => StatusCode::BAD_REQUEST,
+                InstanceError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+                InstanceError::DiskFull { .. } => StatusCode::INSUFFICIENT_STORAGE,
                 InstanceError::TemplateImporting(_) => StatusCode::LOCKED,
                 InstanceError::AlreadyExists(..) => StatusCode::CONFLICT,
                 InstanceError::NotReady { .. } => StatusCode::GATEWAY_TIMEOUT,
@@ -86,6 +93,7 @@ impl ResponseError for ApiError {
             },
             ApiError::Engine(e) => engine_status(e),
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
         }
     }
 

@@ -51,16 +51,21 @@ impl Application {
             }
             Err(e) => warn!(error = %e, "engine unreachable at start; serving anyway"),
         }
-        if !ctx.settings.listen.ip().is_loopback() {
-            info!(listen = %ctx.settings.listen, "listening on a non-loopback address");
+        if !ctx.settings.listen.ip().is_loopback() && ctx.settings.auth_token.is_none() {
+            warn!(
+                listen = %ctx.settings.listen,
+                "listening beyond loopback with no auth_token: anyone who reaches this port can create and remove databases (set DOLLY_AUTH_TOKEN)"
+            );
         }
         let listener = TcpListener::bind(ctx.settings.listen)?;
         let address = listener.local_addr()?;
         let state = web::Data::new(AppState {
             manager: Arc::clone(&manager),
+            auth_token: ctx.settings.auth_token.clone(),
         });
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(api::require_token))
                 .wrap(tracing_actix())
                 .app_data(state.clone())
                 .configure(api::configure)

@@ -47,6 +47,8 @@ pub enum ImportError {
     Truncated(String),
     #[error("dump {0} did not finish within {1:?} (import_timeout)")]
     Timeout(String, Duration),
+    #[error("only {} free in the data folder, below min_free_disk ({})", bytesize::ByteSize(*.free), bytesize::ByteSize(*.min))]
+    DiskFull { free: u64, min: u64 },
     #[error("the import server did not start: {0}")]
     ServerStart(String),
     #[error("{context}: {source}")]
@@ -278,6 +280,13 @@ pub async fn update(
 pub async fn import(ctx: &Context, d: &Dump) -> Result<VersionMeta, ImportError> {
     let t = &d.template;
     let _lock = ImportLock::try_acquire(ctx, t)?;
+    let (free, _) = crate::instance::filesystem_space(ctx.layout.root());
+    if free < ctx.settings.min_free_disk {
+        return Err(ImportError::DiskFull {
+            free,
+            min: ctx.settings.min_free_disk,
+        });
+    }
     let image = ctx.image().await?.clone();
     let version = new_version_name(ctx, t);
     let work = ctx.layout.import_work(t, &version);

@@ -154,3 +154,34 @@ async fn kill_9_then_restart_finds_every_instance_and_cleans_orphans() {
         .unwrap();
     assert_eq!(r.status(), 201);
 }
+
+#[tokio::test]
+async fn sigterm_shuts_down_gracefully_and_instances_keep_running() {
+    let app = TestApp::new_stopped(|_| {}).await;
+    app.write_dump("shop.sql", simple_dump("t", 2).as_bytes());
+    app.update_ok(&[]).await;
+    let mut d = Dollyd::start(&app).await;
+    let r = app
+        .client
+        .post(format!("{}/db/shop/survivor", d.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let body: Value = r.json().await.unwrap();
+    let (port, pw, db) = creds(&body);
+
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(d.child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let status = loop {
+        if let Some(status) = d.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "dollyd did not stop on SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "clean exit: {status:?}");
+    // The instance outlives the service.
+    assert_eq!(scalar(port, &pw, &db, "SELECT COUNT(*) FROM t").await, "2");
+}

@@ -10,11 +10,16 @@ mod v1;
 
 use std::sync::Arc;
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
 use dolly_types::v1::{ErrorBody, ErrorDetail, Readiness};
 use dolly_types::{InstanceName, TemplateName};
 use serde::Serialize;
+use subtle::ConstantTimeEq;
 
+use crate::config::Secret;
 use crate::error::ApiError;
 use crate::instance::{Instance, Manager};
 
@@ -26,6 +31,35 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// What handlers share.
 pub struct AppState {
     pub manager: Arc<Manager>,
+    pub auth_token: Option<Secret>,
+}
+
+/// Routes anyone may call, token or not (probes).
+const OPEN_ROUTES: [&str; 2] = ["/healthz", "/readyz"];
+
+/// With a configured token, every other route needs
+/// `Authorization: Bearer TOKEN`, compared in constant time.
+pub async fn require_token(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if !OPEN_ROUTES.contains(&req.path()) {
+        let expected = req
+            .app_data::<web::Data<AppState>>()
+            .and_then(|s| s.auth_token.clone());
+        if let Some(expected) = expected {
+            let given = req
+                .headers()
+                .get(actix_web::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or("");
+            if !bool::from(given.as_bytes().ct_eq(expected.expose().as_bytes())) {
+                return Err(ApiError::Unauthorized.into());
+            }
+        }
+    }
+    next.call(req).await
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

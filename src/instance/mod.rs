@@ -37,7 +37,7 @@ mod lifecycle;
 pub use lifecycle::ResetTarget;
 mod snapshot;
 
-pub use snapshot::SnapshotMeta;
+pub use snapshot::{filesystem_space, SnapshotMeta};
 
 pub const LABEL_TEMPLATE: &str = "dolly.template";
 pub const LABEL_VERSION: &str = "dolly.template-version";
@@ -83,6 +83,10 @@ pub enum InstanceError {
     VersionGone(TemplateName, VersionName),
     #[error("{0}")]
     Conflict(String),
+    #[error("dolly already runs {0} instances, its max_instances; remove some first")]
+    TooMany(usize),
+    #[error("only {} free in the data folder, below min_free_disk ({})", bytesize::ByteSize(*.free), bytesize::ByteSize(*.min))]
+    DiskFull { free: u64, min: u64 },
     #[error(transparent)]
     Engine(#[from] EngineError),
     #[error("{context}: {source}")]
@@ -239,6 +243,7 @@ impl Manager {
         let span = info_span!("create", template = %t, instance = %n);
         async {
             let lease = self.lease_for(ttl)?;
+            self.check_limits()?;
             let lock = self.key_lock(t, n);
             let _guard = lock.lock().await;
             let started = Instant::now();
@@ -315,6 +320,25 @@ impl Manager {
             (Some(d), Some(max)) if d > max => Err(InstanceError::TtlTooLong(max)),
             (d, _) => Ok(d),
         }
+    }
+
+    /// `max_instances` and `min_free_disk`.
+    fn check_limits(&self) -> Result<(), InstanceError> {
+        let settings = &self.ctx.settings;
+        if let Some(max) = settings.max_instances {
+            let count = self.instance_dirs(None)?.len();
+            if count >= max {
+                return Err(InstanceError::TooMany(max));
+            }
+        }
+        let (free, _) = snapshot::filesystem_space(self.ctx.layout.root());
+        if free < settings.min_free_disk {
+            return Err(InstanceError::DiskFull {
+                free,
+                min: settings.min_free_disk,
+            });
+        }
+        Ok(())
     }
 
     fn resolve_template(&self, t: &TemplateName) -> Result<VersionName, InstanceError> {

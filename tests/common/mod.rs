@@ -75,6 +75,8 @@ pub fn test_settings(data_dir: &Path) -> Settings {
     s.container_prefix = format!("dt{}-", &random_suffix()[..8]);
     s.labels = BTreeMap::from([("dolly-test".to_owned(), "1".to_owned())]);
     s.import_buffer_pool = 256 * 1024 * 1024;
+    // Tests assert on limits explicitly; the shared test disk must not.
+    s.min_free_disk = 0;
     s.ready_timeout = Duration::from_secs(60);
     s
 }
