@@ -345,17 +345,18 @@ async fn every_command_against_a_real_dollyd() {
     let r = dolly(&url, &["show", "shop", "alice"]).await;
     r.ok();
     for needle in [
-        "template  shop\n",
-        "name      alice\n",
-        "state     running\n",
-        &format!("version   {version}\n"),
-        "host      127.0.0.1\n",
-        &format!("port      {}\n", alice["port"]),
-        "user      root\n",
-        &format!("password  {password}\n"),
-        "database  ",
-        "created   just now (",
-        "expires   in 2h (",
+        "template   shop\n",
+        "name       alice\n",
+        "state      running\n",
+        &format!("version    {version}\n"),
+        "host       127.0.0.1\n",
+        &format!("port       {}\n", alice["port"]),
+        "user       root\n",
+        &format!("password   {password}\n"),
+        "database   ",
+        "created    just now (",
+        "expires    in 2h (",
+        "protected  no\n",
     ] {
         assert!(r.stdout.contains(needle), "{needle:?} in {r:#?}");
     }

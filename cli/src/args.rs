@@ -3,9 +3,10 @@
 use std::ffi::OsString;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::error::ErrorKind;
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use clap_complete::Shell;
-use dolly_types::{InstanceName, TemplateName};
+use dolly_types::{InstanceName, SnapshotName, TemplateName};
 
 use crate::duration::parse_ttl;
 
@@ -14,13 +15,21 @@ Exit codes:
   0  success
   1  any error: dollyd unreachable, a server error, an unexpected answer
   2  usage error: unknown command or option, a missing or invalid argument
-  3  not found: the template or the instance does not exist
-  4  already exists: `dolly new` on a name that is taken
+  3  not found: the template, the instance or the snapshot does not exist
+  4  already exists: `dolly new` on a name that is taken, `dolly snapshot`
+     on a snapshot name that is taken
+  (an instance that is protected: exit 1; `dolly rm --force` removes it)
 
 In CI:
   eval \"$(dolly env shop ci-$JOB --ttl 1h)\"   # creates it unless it exists
   ...run the tests against $DATABASE_URL or $MYSQL_HOST:$MYSQL_PORT...
-  dolly rm shop ci-$JOB";
+  dolly rm shop ci-$JOB
+
+Saving and sharing states:
+  dolly snapshot shop alice before -m \"before the migration\"
+  dolly restore shop alice before            # back to it, same port and password
+  dolly new shop bob --from alice@before     # a branch of it
+  dolly promote shop alice@before shop-bug   # a template others can clone";
 
 /// Throwaway MySQL/MariaDB databases from dollyd.
 #[derive(Debug, Parser)]
@@ -60,7 +69,7 @@ pub struct Cli {
 }
 
 /// A template and an instance of it.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub struct Target {
     /// The template (a dump's name), e.g. `shop`.
     #[arg(value_name = "TEMPLATE")]
@@ -68,6 +77,113 @@ pub struct Target {
     /// The instance's name, unique within its template, e.g. `ci-1234`.
     #[arg(value_name = "NAME")]
     pub name: InstanceName,
+}
+
+/// A snapshot of an instance: `NAME@SNAP`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapRef {
+    pub name: InstanceName,
+    pub snapshot: SnapshotName,
+}
+
+impl std::fmt::Display for SnapRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}", self.name, self.snapshot)
+    }
+}
+
+/// Parses `NAME@SNAP`, both names checked with the server's rules.
+pub fn parse_snap_ref(s: &str) -> Result<SnapRef, String> {
+    let (name, snapshot) = s
+        .split_once('@')
+        .ok_or_else(|| format!("{s:?} is not NAME@SNAPSHOT (e.g. alice@before)"))?;
+    Ok(SnapRef {
+        name: InstanceName::parse(name).map_err(|e| e.to_string())?,
+        snapshot: SnapshotName::parse(snapshot).map_err(|e| e.to_string())?,
+    })
+}
+
+/// What `dolly snapshot` was asked: take a snapshot or remove one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotAction {
+    Take {
+        target: Target,
+        snapshot: SnapshotName,
+        message: Option<String>,
+    },
+    Remove {
+        target: Target,
+        snapshot: SnapshotName,
+    },
+}
+
+/// `dolly snapshot [rm] TEMPLATE NAME SNAP`: three words take a snapshot,
+/// four starting with `rm` remove one, so a template named `rm` needs no
+/// escaping (`dolly snapshot rm NAME SNAP` takes one of it).
+#[derive(Debug, Clone, Args)]
+pub struct SnapshotArgs {
+    /// `TEMPLATE NAME SNAP` to take one; `rm TEMPLATE NAME SNAP` to remove one.
+    #[arg(value_name = "WORDS", num_args = 3..=4, required = true)]
+    pub words: Vec<String>,
+
+    /// A note kept with the snapshot, shown by `dolly snapshots`.
+    #[arg(short, long, value_name = "MESSAGE")]
+    pub message: Option<String>,
+}
+
+impl SnapshotArgs {
+    /// The action, or a usage error (exit 2) as clap would report it.
+    pub fn action(&self) -> Result<SnapshotAction, clap::Error> {
+        let usage = |kind: ErrorKind, msg: String| {
+            let mut cmd = Cli::command();
+            let sub = cmd.find_subcommand_mut("snapshot").cloned();
+            sub.unwrap_or(cmd).error(kind, msg)
+        };
+        let invalid = |what: &str, e: dolly_types::NameError| {
+            usage(
+                ErrorKind::ValueValidation,
+                format!("invalid value for {what}: {e}"),
+            )
+        };
+        let (remove, words) = match self.words.as_slice() {
+            [rm, rest @ ..] if rest.len() == 3 && rm == "rm" => (true, rest),
+            [_, _, _, _] => {
+                return Err(usage(
+                    ErrorKind::InvalidValue,
+                    format!(
+                        "{:?} is not a subcommand: use `dolly snapshot TEMPLATE NAME SNAP` to take a snapshot or `dolly snapshot rm TEMPLATE NAME SNAP` to remove one",
+                        self.words[0]
+                    ),
+                ))
+            }
+            rest => (false, rest),
+        };
+        let [t, n, s] = words else {
+            return Err(usage(
+                ErrorKind::WrongNumberOfValues,
+                "expected TEMPLATE NAME SNAP".to_owned(),
+            ));
+        };
+        let target = Target {
+            template: TemplateName::parse(t).map_err(|e| invalid("TEMPLATE", e))?,
+            name: InstanceName::parse(n).map_err(|e| invalid("NAME", e))?,
+        };
+        let snapshot = SnapshotName::parse(s).map_err(|e| invalid("SNAP", e))?;
+        if remove {
+            if self.message.is_some() {
+                return Err(usage(
+                    ErrorKind::ArgumentConflict,
+                    "--message is for taking a snapshot, not removing one".to_owned(),
+                ));
+            }
+            return Ok(SnapshotAction::Remove { target, snapshot });
+        }
+        Ok(SnapshotAction::Take {
+            target,
+            snapshot,
+            message: self.message.clone(),
+        })
+    }
 }
 
 /// How `url`, `env` and `shell` obtain their instance.
@@ -96,12 +212,17 @@ pub enum Command {
         /// dollyd's max_ttl allows); dollyd's default when absent.
         #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
         ttl: Option<Duration>,
+        /// Branch from a snapshot of another instance of the same template:
+        /// the new instance starts with that data, and has its own port and
+        /// password.
+        #[arg(long, value_name = "NAME@SNAP", value_parser = parse_snap_ref)]
+        from: Option<SnapRef>,
     },
 
     /// Show an instance's connection, state and expiry (fab db.info)
     ///
-    /// Prints the same fields as `new` plus the state, when it was created
-    /// and the template version it was cloned from.
+    /// Prints the same fields as `new` plus the state, when it was created,
+    /// the template version it was cloned from and whether it is protected.
     #[command(visible_alias = "info")]
     Show {
         #[command(flatten)]
@@ -138,10 +259,118 @@ pub enum Command {
         /// One or more instance names.
         #[arg(value_name = "NAME", required = true, num_args = 1..)]
         names: Vec<InstanceName>,
-        /// Succeed for instances that do not exist (exit 0 instead of 3).
+        /// Remove protected instances too, and succeed for instances that
+        /// do not exist (exit 0 instead of 3).
         #[arg(short, long)]
         force: bool,
     },
+
+    /// Push an instance's expiry back: `dolly extend shop alice 1h`
+    ///
+    /// Adds DURATION to the expiry (counted from now if it already passed);
+    /// `0`, `none` or `never` removes the expiry, where dollyd's max_ttl
+    /// allows it.
+    Extend {
+        #[command(flatten)]
+        target: Target,
+        /// 30s, 15m, 2h, 3d, 1h30m, seconds, or 0/none/never.
+        #[arg(value_name = "DURATION", value_parser = parse_ttl)]
+        duration: Duration,
+    },
+
+    /// Keep an instance from the reaper and from cleanup
+    ///
+    /// A protected instance never expires away and `dolly rm` refuses it
+    /// unless given --force.
+    Protect {
+        #[command(flatten)]
+        target: Target,
+    },
+
+    /// Lift `protect`
+    Unprotect {
+        #[command(flatten)]
+        target: Target,
+    },
+
+    /// Stop an instance's server; its data, port and password stay
+    Stop {
+        #[command(flatten)]
+        target: Target,
+    },
+
+    /// Start a stopped instance again, on the same port with the same password
+    Start {
+        #[command(flatten)]
+        target: Target,
+    },
+
+    /// Put an instance back to its template's data (or a snapshot's)
+    ///
+    /// By default back to the template version it was cloned from; with
+    /// --latest to the template's current version; with --to to one of its
+    /// snapshots. The name, port and password stay, so clients only
+    /// reconnect.
+    Reset {
+        #[command(flatten)]
+        target: Target,
+        /// To the template's current version.
+        #[arg(long, conflicts_with = "to")]
+        latest: bool,
+        /// To this snapshot of the instance (as `dolly restore`).
+        #[arg(long, value_name = "SNAP")]
+        to: Option<SnapshotName>,
+    },
+
+    /// Save an instance's data as SNAP, or remove a snapshot
+    ///
+    /// `dolly snapshot TEMPLATE NAME SNAP [-m MESSAGE]` takes one: the
+    /// instance's server stops for a moment so the copy is consistent, then
+    /// runs again on the same port. `dolly snapshot rm TEMPLATE NAME SNAP`
+    /// removes one. Three names take, `rm` and three names remove, so a
+    /// template may even be called `rm`.
+    #[command(
+        override_usage = "dolly snapshot [OPTIONS] TEMPLATE NAME SNAP\n       dolly snapshot rm TEMPLATE NAME SNAP"
+    )]
+    Snapshot(SnapshotArgs),
+
+    /// List an instance's snapshots: name, when, message, size
+    Snapshots {
+        #[command(flatten)]
+        target: Target,
+    },
+
+    /// Put an instance back to one of its snapshots (reset --to SNAP)
+    Restore {
+        #[command(flatten)]
+        target: Target,
+        /// The snapshot.
+        #[arg(value_name = "SNAP")]
+        snapshot: SnapshotName,
+    },
+
+    /// Publish a snapshot as the new current version of a template
+    ///
+    /// `dolly promote shop alice@bug shop-bug` makes a template `shop-bug`
+    /// (or a new version of it) from alice's snapshot `bug`, that anyone can
+    /// clone with `dolly new shop-bug NAME`.
+    Promote {
+        /// The template of the instance.
+        #[arg(value_name = "TEMPLATE")]
+        template: TemplateName,
+        /// The instance and its snapshot.
+        #[arg(value_name = "NAME@SNAP", value_parser = parse_snap_ref)]
+        from: SnapRef,
+        /// The template to publish it as.
+        #[arg(value_name = "NEWTEMPLATE")]
+        to: TemplateName,
+    },
+
+    /// Disk used by template versions, instances and snapshots
+    ///
+    /// Apparent sizes: blocks that reflink clones share are counted in each
+    /// owner, so the sum can exceed what the disk really holds.
+    Df,
 
     /// List instances, of every template or of one (fab db.ls)
     #[command(visible_alias = "list")]
@@ -260,6 +489,107 @@ mod tests {
         assert!(
             matches!(cli.command, Command::Rm { ref names, force: true, .. } if names.len() == 2)
         );
+    }
+
+    fn snapshot_action(args: &[&str]) -> Result<SnapshotAction, clap::Error> {
+        let cli = parse(args)?;
+        let Command::Snapshot(words) = cli.command else {
+            panic!("not snapshot");
+        };
+        words.action()
+    }
+
+    #[test]
+    fn snapshot_takes_with_three_names_and_removes_with_rm() {
+        let take =
+            snapshot_action(&["snapshot", "shop", "alice", "before", "-m", "m"]).expect("take");
+        let SnapshotAction::Take {
+            target,
+            snapshot,
+            message,
+        } = take
+        else {
+            panic!("not a take: {take:?}");
+        };
+        assert_eq!(
+            (target.template.as_str(), target.name.as_str()),
+            ("shop", "alice")
+        );
+        assert_eq!(snapshot.as_str(), "before");
+        assert_eq!(message.as_deref(), Some("m"));
+
+        let rm = snapshot_action(&["snapshot", "rm", "shop", "alice", "before"]).expect("rm");
+        assert!(
+            matches!(rm, SnapshotAction::Remove { ref target, ref snapshot }
+                if target.template.as_str() == "shop" && snapshot.as_str() == "before"),
+            "{rm:?}"
+        );
+        // A template named `rm`: three names still take a snapshot of it.
+        let of_rm = snapshot_action(&["snapshot", "rm", "alice", "before"]).expect("take");
+        assert!(
+            matches!(of_rm, SnapshotAction::Take { ref target, .. } if target.template.as_str() == "rm"),
+            "{of_rm:?}"
+        );
+        let rm_of_rm = snapshot_action(&["snapshot", "rm", "rm", "alice", "x"]).expect("rm");
+        assert!(matches!(rm_of_rm, SnapshotAction::Remove { .. }));
+
+        for bad in [
+            &["snapshot", "shop", "alice"][..],
+            &["snapshot", "del", "shop", "alice", "x"],
+            &["snapshot", "rm", "shop", "alice", "x", "-m", "no"],
+            &["snapshot", "shop", "alice", "Bad"],
+            &["snapshot", "rm", "shop", "alice", "x", "y"],
+        ] {
+            let e = snapshot_action(bad).expect_err("usage error");
+            assert_eq!(e.exit_code(), 2, "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn lifecycle_commands_parse() {
+        let cli = parse(&["new", "shop", "bob", "--from", "alice@before"]).expect("parse");
+        let Command::New { from: Some(f), .. } = cli.command else {
+            panic!("no --from");
+        };
+        assert_eq!(f.to_string(), "alice@before");
+        for bad in ["alice", "alice@", "@x", "Alice@x", "a@b@c"] {
+            let e = parse(&["new", "shop", "bob", "--from", bad]).expect_err(bad);
+            assert_eq!(e.exit_code(), 2, "{bad}");
+        }
+        for (arg, secs) in [("1h", 3600), ("0", 0), ("none", 0), ("never", 0)] {
+            let cli = parse(&["extend", "shop", "a", arg]).expect("parse");
+            assert!(
+                matches!(cli.command, Command::Extend { duration, .. } if duration.as_secs() == secs),
+                "{arg}"
+            );
+        }
+        let cli = parse(&["reset", "shop", "a", "--to", "before"]).expect("parse");
+        assert!(matches!(
+            cli.command,
+            Command::Reset {
+                latest: false,
+                to: Some(_),
+                ..
+            }
+        ));
+        assert!(parse(&["reset", "shop", "a", "--latest", "--to", "x"]).is_err());
+        let cli = parse(&["promote", "shop", "alice@bug", "shop-bug"]).expect("parse");
+        assert!(
+            matches!(cli.command, Command::Promote { ref to, ref from, .. }
+                if to.as_str() == "shop-bug" && from.snapshot.as_str() == "bug")
+        );
+        for args in [
+            &["protect", "shop", "a"][..],
+            &["unprotect", "shop", "a"],
+            &["stop", "shop", "a"],
+            &["start", "shop", "a"],
+            &["snapshots", "shop", "a"],
+            &["restore", "shop", "a", "before"],
+            &["df"],
+            &["rm", "--force", "shop", "a"],
+        ] {
+            parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        }
     }
 
     #[test]

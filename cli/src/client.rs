@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
-use dolly_types::v1::{ErrorBody, Instance, InstanceList, Template, TemplateList};
-use dolly_types::{InstanceName, TemplateName};
+use dolly_types::v1::{
+    DiskUsage, ErrorBody, Instance, InstanceList, Snapshot, SnapshotList, Template, TemplateList,
+};
+use dolly_types::{InstanceName, SnapshotName, TemplateName};
 use reqwest::blocking::{Client as Http, RequestBuilder};
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
@@ -96,26 +98,117 @@ impl Client {
         self.json(Method::GET, &path, None)
     }
 
+    /// Creates an instance; `from` (`NAME@SNAP`) branches it from a
+    /// snapshot.
     pub fn create(
         &self,
         t: &TemplateName,
         n: &InstanceName,
         ttl_seconds: Option<u64>,
+        from: Option<&str>,
     ) -> Result<Answer<Instance>, Error> {
         self.json(
             Method::POST,
             &instance_path(t, n),
-            Some(create_body(ttl_seconds)),
+            Some(create_body(ttl_seconds, from)),
         )
+    }
+
+    /// A lifecycle action on an instance (`extend`, `protect`, `stop`,
+    /// `reset`...) that answers with the instance.
+    pub fn act(
+        &self,
+        t: &TemplateName,
+        n: &InstanceName,
+        action: &str,
+        body: Option<Value>,
+    ) -> Result<Answer<Instance>, Error> {
+        self.json(
+            Method::POST,
+            &format!("{}/{action}", instance_path(t, n)),
+            body,
+        )
+    }
+
+    pub fn snapshots(
+        &self,
+        t: &TemplateName,
+        n: &InstanceName,
+    ) -> Result<Answer<SnapshotList>, Error> {
+        self.json(
+            Method::GET,
+            &format!("{}/snapshots", instance_path(t, n)),
+            None,
+        )
+    }
+
+    pub fn snapshot(
+        &self,
+        t: &TemplateName,
+        n: &InstanceName,
+        s: &SnapshotName,
+        message: Option<&str>,
+    ) -> Result<Answer<Snapshot>, Error> {
+        let body = match message {
+            Some(m) => serde_json::json!({ "message": m }),
+            None => serde_json::json!({}),
+        };
+        self.json(Method::POST, &snapshot_path(t, n, s), Some(body))
+    }
+
+    pub fn delete_snapshot(
+        &self,
+        t: &TemplateName,
+        n: &InstanceName,
+        s: &SnapshotName,
+    ) -> Result<(), Error> {
+        self.send(Method::DELETE, &snapshot_path(t, n, s), None)
+            .map(|_| ())
+    }
+
+    pub fn restore(
+        &self,
+        t: &TemplateName,
+        n: &InstanceName,
+        s: &SnapshotName,
+    ) -> Result<Answer<Instance>, Error> {
+        self.json(
+            Method::POST,
+            &format!("{}/restore", snapshot_path(t, n, s)),
+            None,
+        )
+    }
+
+    /// Publishes the snapshot as the current version of template `to`.
+    pub fn promote(
+        &self,
+        t: &TemplateName,
+        n: &InstanceName,
+        s: &SnapshotName,
+        to: &TemplateName,
+    ) -> Result<Answer<Template>, Error> {
+        self.json(
+            Method::POST,
+            &format!("{}/promote", snapshot_path(t, n, s)),
+            Some(serde_json::json!({ "template": to })),
+        )
+    }
+
+    pub fn df(&self) -> Result<Answer<DiskUsage>, Error> {
+        self.json(Method::GET, "api/v1/df", None)
     }
 
     pub fn instance(&self, t: &TemplateName, n: &InstanceName) -> Result<Answer<Instance>, Error> {
         self.json(Method::GET, &instance_path(t, n), None)
     }
 
-    pub fn delete(&self, t: &TemplateName, n: &InstanceName) -> Result<(), Error> {
-        self.send(Method::DELETE, &instance_path(t, n), None)
-            .map(|_| ())
+    /// Removes an instance; `force` removes a protected one too.
+    pub fn delete(&self, t: &TemplateName, n: &InstanceName, force: bool) -> Result<(), Error> {
+        let mut path = instance_path(t, n);
+        if force {
+            path.push_str("?force=true");
+        }
+        self.send(Method::DELETE, &path, None).map(|_| ())
     }
 
     /// The engine's inspection of the instance's container.
@@ -231,15 +324,41 @@ impl Client {
 /// The body of a create: `dolly_types::v1::CreateInstance`'s shape, with
 /// only the fields this CLI sets (the type may grow; the tests check the
 /// server's type still accepts it).
-fn create_body(ttl_seconds: Option<u64>) -> Value {
-    match ttl_seconds {
-        Some(ttl) => serde_json::json!({ "ttl": ttl }),
-        None => serde_json::json!({}),
+fn create_body(ttl_seconds: Option<u64>, from: Option<&str>) -> Value {
+    let mut body = serde_json::Map::new();
+    if let Some(ttl) = ttl_seconds {
+        body.insert("ttl".to_owned(), ttl.into());
     }
+    if let Some(from) = from {
+        body.insert("from".to_owned(), from.into());
+    }
+    Value::Object(body)
 }
 
+// Names hold only [a-z0-9_-]: nothing to encode in paths.
 fn instance_path(t: &TemplateName, n: &InstanceName) -> String {
     format!("api/v1/templates/{t}/instances/{n}")
+}
+
+fn snapshot_path(t: &TemplateName, n: &InstanceName, s: &SnapshotName) -> String {
+    format!("{}/snapshots/{s}", instance_path(t, n))
+}
+
+/// The body of `extend`: `dolly_types::v1::Extend`.
+pub fn extend_body(ttl_seconds: u64) -> Value {
+    serde_json::json!({ "ttl": ttl_seconds })
+}
+
+/// The body of `reset`: `dolly_types::v1::Reset`, only what is set.
+pub fn reset_body(latest: bool, to: Option<&SnapshotName>) -> Value {
+    let mut body = serde_json::Map::new();
+    if latest {
+        body.insert("latest".to_owned(), true.into());
+    }
+    if let Some(to) = to {
+        body.insert("to".to_owned(), to.as_str().into());
+    }
+    Value::Object(body)
 }
 
 /// The innermost cause of a transport error, in words: "connection refused"
@@ -323,10 +442,37 @@ mod tests {
     fn create_bodies_are_what_the_server_accepts() {
         use dolly_types::v1::CreateInstance;
         let with: CreateInstance =
-            serde_json::from_value(create_body(Some(3600))).expect("accepted");
+            serde_json::from_value(create_body(Some(3600), None)).expect("accepted");
         assert_eq!(with.ttl, Some(3600));
-        let without: CreateInstance = serde_json::from_value(create_body(None)).expect("accepted");
+        assert_eq!(with.from, None);
+        let without: CreateInstance =
+            serde_json::from_value(create_body(None, None)).expect("accepted");
         assert_eq!(without.ttl, None);
+        let branch: CreateInstance =
+            serde_json::from_value(create_body(Some(0), Some("alice@before"))).expect("accepted");
+        assert_eq!(branch.ttl, Some(0));
+        assert_eq!(branch.from.as_deref(), Some("alice@before"));
+    }
+
+    #[test]
+    fn lifecycle_bodies_are_what_the_server_accepts() {
+        use dolly_types::v1::{CreateSnapshot, Extend, Promote, Reset};
+        let e: Extend = serde_json::from_value(extend_body(3600)).expect("extend");
+        assert_eq!(e.ttl, 3600);
+        let r: Reset = serde_json::from_value(reset_body(true, None)).expect("reset");
+        assert!(r.latest && r.to.is_none());
+        let snap = SnapshotName::parse("before").expect("name");
+        let r: Reset = serde_json::from_value(reset_body(false, Some(&snap))).expect("reset");
+        assert_eq!(r.to, Some(snap));
+        let r: Reset = serde_json::from_value(reset_body(false, None)).expect("reset");
+        assert!(!r.latest && r.to.is_none());
+        let c: CreateSnapshot =
+            serde_json::from_value(serde_json::json!({ "message": "m" })).expect("snapshot");
+        assert_eq!(c.message.as_deref(), Some("m"));
+        let t = TemplateName::parse("shop-bug").expect("name");
+        let p: Promote =
+            serde_json::from_value(serde_json::json!({ "template": t })).expect("promote");
+        assert_eq!(p.template.as_str(), "shop-bug");
     }
 
     #[test]

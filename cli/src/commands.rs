@@ -9,8 +9,8 @@ use clap::CommandFactory;
 use dolly_types::v1::Instance;
 use dolly_types::{InstanceName, TemplateName};
 
-use crate::args::{Cli, Command, Obtain, Target};
-use crate::client::{Answer, Client};
+use crate::args::{Cli, Command, Obtain, SnapRef, SnapshotAction, Target};
+use crate::client::{extend_body, reset_body, Answer, Client};
 use crate::connection::Connection;
 use crate::duration::whole_seconds;
 use crate::error::{exit, Error};
@@ -64,11 +64,16 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
         std::io::stdout().lock().write_all(&buf)?;
         return Ok(exit::OK);
     }
+    // `snapshot`'s words are checked before anything else, as clap's own.
+    let snapshot_action = match &cli.command {
+        Command::Snapshot(words) => Some(words.action()?),
+        _ => None,
+    };
     let client = Client::new(&cli.url, cli.token.as_deref())?;
     let now = Utc::now();
     match cli.command {
-        Command::New { target, ttl } => {
-            let a = create(&client, &target, ttl, mode)?;
+        Command::New { target, ttl, from } => {
+            let a = create(&client, &target, ttl, from.as_ref(), mode)?;
             if mode.json {
                 print(&output::json(&a.raw))?;
             } else if !mode.quiet {
@@ -119,9 +124,165 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
                 print(&connection(&a.value)?.env_lines())?;
             }
         }
+        Command::Extend { target, duration } => {
+            let a = client.act(
+                &target.template,
+                &target.name,
+                "extend",
+                Some(extend_body(whole_seconds(duration))),
+            )?;
+            answer(&a, mode, || output::extended(&a.value, Utc::now()))?;
+        }
+        Command::Protect { target } => {
+            let a = client.act(&target.template, &target.name, "protect", None)?;
+            answer(&a, mode, || format!("protected {}\n", at(&target)))?;
+        }
+        Command::Unprotect { target } => {
+            let a = client.act(&target.template, &target.name, "unprotect", None)?;
+            answer(&a, mode, || format!("unprotected {}\n", at(&target)))?;
+        }
+        Command::Stop { target } => {
+            let a = slow(mode, format!("stopping {}", at(&target)), || {
+                client.act(&target.template, &target.name, "stop", None)
+            })?;
+            answer(&a, mode, || {
+                format!(
+                    "stopped {} (its data, port and password stay; dolly start {} {})\n",
+                    at(&target),
+                    target.template,
+                    target.name
+                )
+            })?;
+        }
+        Command::Start { target } => {
+            let a = slow(mode, format!("starting {}", at(&target)), || {
+                client.act(&target.template, &target.name, "start", None)
+            })?;
+            answer(&a, mode, || output::instance(&a.value, Utc::now()))?;
+        }
+        Command::Reset { target, latest, to } => {
+            let a = slow(mode, format!("resetting {}", at(&target)), || {
+                client.act(
+                    &target.template,
+                    &target.name,
+                    "reset",
+                    Some(reset_body(latest, to.as_ref())),
+                )
+            })?;
+            answer(&a, mode, || output::instance(&a.value, Utc::now()))?;
+        }
+        Command::Restore { target, snapshot } => {
+            let a = slow(
+                mode,
+                format!("restoring {}@{snapshot}", at(&target)),
+                || client.restore(&target.template, &target.name, &snapshot),
+            )?;
+            answer(&a, mode, || output::instance(&a.value, Utc::now()))?;
+        }
+        Command::Snapshot(_) => match snapshot_action {
+            Some(SnapshotAction::Take {
+                target,
+                snapshot,
+                message,
+            }) => {
+                let a = slow(mode, format!("saving {}@{snapshot}", at(&target)), || {
+                    client.snapshot(
+                        &target.template,
+                        &target.name,
+                        &snapshot,
+                        message.as_deref(),
+                    )
+                })?;
+                answer(&a, mode, || {
+                    output::snapshot_taken(target.template.as_str(), target.name.as_str(), &a.value)
+                })?;
+            }
+            Some(SnapshotAction::Remove { target, snapshot }) => {
+                client.delete_snapshot(&target.template, &target.name, &snapshot)?;
+                if !mode.quiet && !mode.json {
+                    print(&format!("removed snapshot {}@{snapshot}\n", at(&target)))?;
+                }
+            }
+            None => {}
+        },
+        Command::Snapshots { target } => {
+            let a = client.snapshots(&target.template, &target.name)?;
+            let list = &a.value.snapshots;
+            if mode.json {
+                print(&output::json(&a.raw))?;
+            } else if mode.quiet {
+                let names: String = list.iter().map(|s| format!("{}\n", s.name)).collect();
+                print(&names)?;
+            } else if list.is_empty() {
+                mode.note(&format!(
+                    "{} has no snapshots; take one with: dolly snapshot {} {} SNAP",
+                    at(&target),
+                    target.template,
+                    target.name
+                ));
+            } else {
+                print(&output::snapshots(list, now))?;
+            }
+        }
+        Command::Promote { template, from, to } => {
+            let a = slow(
+                mode,
+                format!("promoting {template}/{from} as template {to}"),
+                || client.promote(&template, &from.name, &from.snapshot, &to),
+            )?;
+            answer(&a, mode, || {
+                let version = a
+                    .value
+                    .current_version
+                    .as_ref()
+                    .map_or_else(|| "?".to_owned(), |v| v.to_string());
+                format!(
+                    "promoted {template}/{from} as template {to}, version {version}; clone it with: dolly new {to} NAME\n"
+                )
+            })?;
+        }
+        Command::Df => {
+            let a = client.df()?;
+            if mode.json {
+                print(&output::json(&a.raw))?;
+            } else if !mode.quiet {
+                print(&output::disk_usage(&a.value))?;
+            }
+        }
         Command::Completions { .. } => {}
     }
     Ok(exit::OK)
+}
+
+/// `template/name`, for messages.
+fn at(target: &Target) -> String {
+    format!("{}/{}", target.template, target.name)
+}
+
+/// Prints an answer: its JSON with `--json`, nothing with `--quiet`, else
+/// the text `human` makes.
+fn answer<T>(a: &Answer<T>, mode: Mode, human: impl FnOnce() -> String) -> Result<(), Error> {
+    if mode.json {
+        print(&output::json(&a.raw))
+    } else if mode.quiet {
+        Ok(())
+    } else {
+        print(&human())
+    }
+}
+
+/// Runs a request that can take seconds under a spinner (on a terminal).
+fn slow<T>(
+    mode: Mode,
+    message: String,
+    request: impl FnOnce() -> Result<T, Error>,
+) -> Result<T, Error> {
+    let spinner = mode.spinner(message);
+    let result = request();
+    if let Some(s) = spinner {
+        s.finish_and_clear();
+    }
+    result
 }
 
 /// Connection details, or why there are none.
@@ -140,17 +301,25 @@ fn create(
     client: &Client,
     target: &Target,
     ttl: Option<Duration>,
+    from: Option<&SnapRef>,
     mode: Mode,
 ) -> Result<Answer<Instance>, Error> {
-    let spinner = mode.spinner(format!(
-        "creating {}/{} (waiting for its server to accept connections)",
-        target.template, target.name
-    ));
-    let result = client.create(&target.template, &target.name, ttl.map(whole_seconds));
-    if let Some(s) = spinner {
-        s.finish_and_clear();
-    }
-    result
+    let from = from.map(SnapRef::to_string);
+    slow(
+        mode,
+        format!(
+            "creating {} (waiting for its server to accept connections)",
+            at(target)
+        ),
+        || {
+            client.create(
+                &target.template,
+                &target.name,
+                ttl.map(whole_seconds),
+                from.as_deref(),
+            )
+        },
+    )
 }
 
 /// The instance, created first unless it exists (or `--no-create`).
@@ -172,7 +341,7 @@ fn obtain_instance(
             Ok(a)
         }
         Err(e) if e.is_instance_not_found() && !obtain.no_create => {
-            match create(client, target, obtain.ttl, mode) {
+            match create(client, target, obtain.ttl, None, mode) {
                 Ok(a) => {
                     mode.note(&format!(
                         "created {t}/{n} (expires {}); remove it with: dolly rm {t} {n}",
@@ -198,7 +367,7 @@ fn remove(
 ) -> Result<i32, Error> {
     let mut failures: Vec<Error> = Vec::new();
     for n in names {
-        match client.delete(template, n) {
+        match client.delete(template, n, force) {
             Ok(()) => {
                 if !mode.quiet && !mode.json {
                     print(&format!("removed {template}/{n}\n"))?;

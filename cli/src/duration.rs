@@ -1,16 +1,16 @@
-//! `--ttl` values: `30s`, `15m`, `2h`, `3d`, `1h30m`, plain seconds, or
-//! `never`.
+//! `--ttl` and `extend` values: `30s`, `15m`, `2h`, `3d`, `1h30m`, plain
+//! seconds, or `never`/`none`.
 
 use std::time::Duration;
 
 /// Parses a TTL for clap: humantime's syntax, a whole number of seconds, or
-/// `never` (also `0`): no expiry, which the API spells `ttl: 0` and allows
+/// `never` or `none` (also `0`): no expiry, which the API spells `ttl: 0` and allows
 /// unless dollyd's `max_ttl` forbids it.
 ///
 /// The API counts whole seconds, so a fraction is rounded up.
 pub fn parse_ttl(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    if s.eq_ignore_ascii_case("never") {
+    if s.eq_ignore_ascii_case("never") || s.eq_ignore_ascii_case("none") {
         return Ok(Duration::ZERO);
     }
     let d = if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
@@ -61,7 +61,7 @@ mod tests {
 
     #[test]
     fn never_is_zero() {
-        for never in ["never", "NEVER", "0", "0s"] {
+        for never in ["never", "NEVER", "none", "0", "0s"] {
             assert_eq!(secs(never), 0, "{never}");
         }
     }

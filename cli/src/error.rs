@@ -10,14 +10,19 @@ pub mod exit {
     pub const FAILURE: i32 = 1;
     /// Bad command line (clap's own code).
     pub const USAGE: i32 = 2;
-    /// The template or instance does not exist.
+    /// The template, instance or snapshot does not exist.
     pub const NOT_FOUND: i32 = 3;
-    /// `new` on a name that already exists.
+    /// `new` or `snapshot` on a name that already exists.
     pub const EXISTS: i32 = 4;
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A command line clap could not check by itself (`dolly snapshot`'s
+    /// words): printed as clap prints its own, exit 2.
+    #[error("{0}")]
+    Usage(#[from] clap::Error),
+
     /// No connection to dollyd at all.
     #[error("cannot reach dollyd at {url}: {reason} (set DOLLY_URL)")]
     Unreachable { url: String, reason: String },
@@ -87,14 +92,21 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Api { code, status, .. } => match code.as_str() {
-                "template_not_found" | "instance_not_found" => exit::NOT_FOUND,
-                "instance_exists" => exit::EXISTS,
+                "template_not_found" | "instance_not_found" | "snapshot_not_found" => {
+                    exit::NOT_FOUND
+                }
+                "instance_exists" | "snapshot_exists" => exit::EXISTS,
+                // 409s that are not "already exists": a protected instance
+                // (`rm --force` removes it), a template version gone, a
+                // concurrent operation.
+                "instance_protected" | "version_gone" | "conflict" => exit::FAILURE,
                 // A 404 or 409 with a code we do not know yet: trust the status.
                 _ if *status == 404 => exit::NOT_FOUND,
                 _ if *status == 409 => exit::EXISTS,
                 _ => exit::FAILURE,
             },
             Error::Several { code, .. } => *code,
+            Error::Usage(_) => exit::USAGE,
             _ => exit::FAILURE,
         }
     }
@@ -135,6 +147,12 @@ mod tests {
         assert_eq!(api(500, "internal").exit_code(), 1);
         assert_eq!(api(400, "invalid_name").exit_code(), 1);
         assert_eq!(api(423, "template_importing").exit_code(), 1);
+        assert_eq!(api(404, "snapshot_not_found").exit_code(), 3);
+        assert_eq!(api(409, "snapshot_exists").exit_code(), 4);
+        assert_eq!(api(409, "instance_protected").exit_code(), 1);
+        assert_eq!(api(409, "version_gone").exit_code(), 1);
+        assert_eq!(api(409, "conflict").exit_code(), 1);
+        assert_eq!(api(409, "some_future_exists").exit_code(), 4);
         let unreachable = Error::Unreachable {
             url: "http://x".into(),
             reason: "connection refused".into(),

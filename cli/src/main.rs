@@ -31,6 +31,10 @@ fn main() {
         Err(error::Error::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
             error::exit::FAILURE
         }
+        Err(error::Error::Usage(e)) => {
+            let _ = e.print();
+            error::exit::USAGE
+        }
         Err(e) => {
             eprintln!("dolly: {e}");
             e.exit_code()

@@ -2,7 +2,7 @@
 //! 80-column terminal. Every renderer takes `now` so tests can pin it.
 
 use chrono::{DateTime, Utc};
-use dolly_types::v1::{Instance, InstanceState, InstanceSummary, Template};
+use dolly_types::v1::{DiskUsage, Instance, InstanceState, InstanceSummary, Snapshot, Template};
 
 use crate::humanize;
 
@@ -89,7 +89,12 @@ pub fn created(i: &Instance, now: DateTime<Utc>) -> String {
     ])
 }
 
-/// What `show` prints: the same, plus state, creation and version.
+fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_owned()
+}
+
+/// What `show` prints: the same, plus state, creation, version and
+/// protection.
 pub fn instance(i: &Instance, now: DateTime<Utc>) -> String {
     block(&[
         ("template", i.template.to_string()),
@@ -110,7 +115,74 @@ pub fn instance(i: &Instance, now: DateTime<Utc>) -> String {
             ),
         ),
         ("expires", expires(i.expires_at, now)),
+        ("protected", yes_no(i.protected)),
     ])
+}
+
+/// What `extend` prints.
+pub fn extended(i: &Instance, now: DateTime<Utc>) -> String {
+    format!(
+        "{}/{} expires {}\n",
+        i.template,
+        i.name,
+        expires(i.expires_at, now)
+    )
+}
+
+/// What `snapshot` prints.
+pub fn snapshot_taken(t: &str, n: &str, s: &Snapshot) -> String {
+    format!(
+        "saved {t}/{n}@{} ({}, the server paused {})\n",
+        s.name,
+        humanize::bytes(s.size_bytes),
+        humanize::seconds(s.pause_seconds)
+    )
+}
+
+/// `snapshots`: one snapshot a line, oldest first.
+pub fn snapshots(list: &[Snapshot], now: DateTime<Utc>) -> String {
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|s| {
+            vec![
+                s.name.to_string(),
+                humanize::ago(s.created_at, now),
+                humanize::bytes(s.size_bytes),
+                s.message
+                    .as_deref()
+                    .and_then(|m| m.lines().next())
+                    .unwrap_or("")
+                    .to_owned(),
+            ]
+        })
+        .collect();
+    table(&["NAME", "CREATED", "SIZE", "MESSAGE"], &rows)
+}
+
+/// `df`: every template version, instance and snapshot with its apparent
+/// size, then the filesystem's free space.
+pub fn disk_usage(d: &DiskUsage) -> String {
+    let rows: Vec<Vec<String>> = d
+        .entries
+        .iter()
+        .map(|e| {
+            vec![
+                e.kind.clone(),
+                e.name.clone(),
+                humanize::bytes(e.apparent_bytes),
+            ]
+        })
+        .collect();
+    let mut out = table(&["KIND", "NAME", "APPARENT SIZE"], &rows);
+    let total: u64 = d.entries.iter().map(|e| e.apparent_bytes).sum();
+    out.push_str(&format!(
+        "\napparent total {} (blocks shared by clones count in each owner)\n\
+         filesystem     {} free of {}\n",
+        humanize::bytes(total),
+        humanize::bytes(d.filesystem_free_bytes),
+        humanize::bytes(d.filesystem_total_bytes)
+    ));
+    out
 }
 
 /// `ls`: one instance a line.
@@ -301,13 +373,54 @@ mod tests {
     #[test]
     fn show_adds_state_version_and_creation() {
         let text = instance(&sample(), at(0));
-        assert!(text.contains("state     running\n"), "{text}");
-        assert!(text.contains("version   20270115t075000z\n"), "{text}");
+        assert!(text.contains("state      running\n"), "{text}");
+        assert!(text.contains("version    20270115t075000z\n"), "{text}");
         assert!(
-            text.contains("created   3 minutes ago (2027-01-15 07:57 UTC)\n"),
+            text.contains("created    3 minutes ago (2027-01-15 07:57 UTC)\n"),
             "{text}"
         );
+        assert!(text.contains("protected  no\n"), "{text}");
         assert!(text.lines().all(|l| l.len() <= 80), "{text}");
+    }
+
+    #[test]
+    fn snapshots_and_df_are_tables() {
+        let s: Snapshot = serde_json::from_value(serde_json::json!({
+            "name": "before",
+            "created_at": at(-120),
+            "message": "before the migration\nsecond line",
+            "size_bytes": 2048,
+            "template_version": "20270115t075000z",
+            "pause_seconds": 1.25,
+        }))
+        .expect("a Snapshot");
+        assert_eq!(
+            snapshots(std::slice::from_ref(&s), at(0)),
+            "NAME    CREATED        SIZE     MESSAGE\n\
+             before  2 minutes ago  2.0 KiB  before the migration\n"
+        );
+        assert_eq!(
+            snapshot_taken("shop", "alice", &s),
+            "saved shop/alice@before (2.0 KiB, the server paused 1.2s)\n"
+        );
+        let d: DiskUsage = serde_json::from_value(serde_json::json!({
+            "entries": [
+                {"kind": "template", "name": "shop@20270115t075000z", "apparent_bytes": 1024},
+                {"kind": "snapshot", "name": "shop/alice@before", "apparent_bytes": 2048},
+            ],
+            "filesystem_free_bytes": 1024 * 1024,
+            "filesystem_total_bytes": 2 * 1024 * 1024,
+        }))
+        .expect("a DiskUsage");
+        assert_eq!(
+            disk_usage(&d),
+            "KIND      NAME                   APPARENT SIZE\n\
+             template  shop@20270115t075000z  1.0 KiB\n\
+             snapshot  shop/alice@before      2.0 KiB\n\
+             \n\
+             apparent total 3.0 KiB (blocks shared by clones count in each owner)\n\
+             filesystem     1.0 MiB free of 2.0 MiB\n"
+        );
     }
 
     #[test]
