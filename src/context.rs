@@ -24,6 +24,7 @@ pub struct Context {
     pub layout: Layout,
     pub engine: Arc<dyn Engine>,
     pub clone_mode: CloneMode,
+    pub metrics: crate::metrics::Metrics,
     image: OnceCell<ImageInfo>,
 }
 
@@ -42,6 +43,7 @@ impl Context {
             layout,
             engine,
             clone_mode,
+            metrics: crate::metrics::Metrics::new(),
             image: OnceCell::new(),
         })
     }

@@ -102,6 +102,9 @@ impl ResponseError for ApiError {
         if status.is_server_error() {
             tracing::error!(code = self.code(), error = %self, "request failed");
         }
+        if self.code().starts_with("engine") {
+            crate::metrics::ENGINE_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         HttpResponse::build(status).json(ErrorBody {
             error: ErrorDetail {
                 code: self.code().to_owned(),

@@ -13,6 +13,7 @@ pub mod engine;
 pub mod error;
 pub mod instance;
 pub mod layout;
+pub mod metrics;
 pub mod startup;
 pub mod telemetry;
 pub mod template;

@@ -105,6 +105,16 @@ async fn myaas_routes_answer_as_myaas_did() {
     assert!(alice["created"].is_i64());
     assert!(alice["expires_at"].is_string());
 
+    // /metrics counts them, in Prometheus text.
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"dolly_instances{template="shop",state="running"} 2"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"dolly_operations_total{operation="create",outcome="ok"} 2"#));
+    assert!(metrics.contains("dolly_create_to_ready_seconds_count 2"));
+    assert!(metrics.contains(r#"dolly_last_successful_import_timestamp_seconds{template="shop"}"#));
+
     // GET / lists "template,name".
     let index = app.get_json("/").await;
     let mut names: Vec<String> = index["databases"]

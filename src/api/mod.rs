@@ -73,6 +73,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .app_data(web::PathConfig::default().error_handler(|e, _| bad_request(e.to_string())))
     .route("/healthz", web::get().to(healthz))
     .route("/readyz", web::get().to(readyz))
+    .route("/metrics", web::get().to(metrics))
     .configure(myaas::configure)
     .service(web::scope("/api/v1").configure(v1::configure))
     .default_service(web::to(not_found));
@@ -113,6 +114,37 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     } else {
         HttpResponse::ServiceUnavailable().json(body)
     }
+}
+
+/// Prometheus text format.
+async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let ctx = state.manager.context();
+    let mut snap = crate::metrics::Snapshot::default();
+    for i in state.manager.list(None).await? {
+        let state = serde_json::to_value(i.state)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        *snap
+            .instances
+            .entry((i.meta.template.to_string(), state))
+            .or_default() += 1;
+    }
+    snap.free_disk = crate::instance::filesystem_space(ctx.layout.root()).0;
+    for t in crate::template::list(ctx).unwrap_or_default() {
+        let current = crate::template::current_version(ctx, &t);
+        if let Some(m) = current.and_then(|v| crate::template::version_meta(ctx, &t, &v)) {
+            snap.templates.push(crate::metrics::TemplateFigures {
+                name: t.to_string(),
+                imported_at: m.created_at.timestamp(),
+                import_seconds: m.import_seconds,
+                dump_bytes: m.dump_bytes,
+            });
+        }
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(ctx.metrics.render(snap)))
 }
 
 #[derive(Serialize)]

@@ -173,6 +173,7 @@ impl Manager {
             self.write_meta(&meta)?;
             let port = meta.port;
             let result = self.start_container(&mut meta, port).await;
+            self.ctx.metrics.operation("reset", result.is_ok());
             tokio::task::spawn_blocking(move || remove_tree(&trash));
             let i = result?;
             info!(

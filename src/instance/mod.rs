@@ -289,6 +289,12 @@ impl Manager {
                 stopped: false,
             };
             let result = self.build(meta, from).await;
+            self.ctx.metrics.operation("create", result.is_ok());
+            if result.is_ok() {
+                self.ctx
+                    .metrics
+                    .create_ready(started.elapsed().as_secs_f64());
+            }
             match &result {
                 Ok(_) => info!(
                     ms = started.elapsed().as_millis() as u64,
@@ -631,7 +637,9 @@ impl Manager {
             if !dir.exists() && !exists {
                 return Err(InstanceError::NotFound(t.clone(), n.clone()));
             }
-            self.ctx.engine.remove(&container).await?;
+            let removed = self.ctx.engine.remove(&container).await;
+            self.ctx.metrics.operation("delete", removed.is_ok());
+            removed?;
             let d = dir.clone();
             tokio::task::spawn_blocking(move || remove_tree(&d))
                 .await
@@ -701,6 +709,7 @@ impl Manager {
             } else {
                 match self.delete(&m.template, &m.name, false).await {
                     Ok(()) => {
+                        self.ctx.metrics.reaped(reason);
                         info!(template = %m.template, instance = %m.name, reason, "instance reaped");
                         true
                     }
