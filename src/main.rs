@@ -118,6 +118,8 @@ async fn update(settings: Settings, names: &[String]) -> anyhow::Result<ExitCode
         .ping()
         .await
         .context("the container engine is needed for an update")?;
+    let mut settings = settings;
+    dolly::context::discover_host_data_dir(&mut settings, engine.as_ref()).await;
     let ctx = Arc::new(Context::new(settings, engine)?);
     let manager = Manager::new(Arc::clone(&ctx));
     let outcomes = template::update(&ctx, &only, |t| manager.versions_in_use(t)).await?;

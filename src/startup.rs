@@ -30,9 +30,10 @@ impl Application {
 
     /// As [`Application::build`], with any engine.
     pub async fn build_with_engine(
-        settings: Settings,
+        mut settings: Settings,
         engine: Arc<dyn Engine>,
     ) -> anyhow::Result<Self> {
+        crate::context::discover_host_data_dir(&mut settings, engine.as_ref()).await;
         let ctx = Arc::new(Context::new(settings, engine)?);
         info!(
             data_dir = %ctx.settings.data_dir.display(),
