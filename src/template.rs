@@ -725,7 +725,7 @@ pub fn clean_interrupted_imports(ctx: &Context) -> io::Result<Vec<PathBuf>> {
         let (Some(kind), Some(template)) = (parts.next(), parts.next()) else {
             continue;
         };
-        if kind != "import" && kind != "trash" {
+        if kind != "import" && kind != "trash" && kind != "archive" {
             continue;
         }
         if TemplateName::parse(template).is_ok_and(|t| is_importing(ctx, &t)) {

@@ -312,3 +312,52 @@ async fn reap_on_demand_dead_and_dry_run() {
     assert!(names.iter().any(|n| n.starts_with("shop@")), "{names:?}");
     assert!(df["filesystem_free_bytes"].as_u64().unwrap() > 0);
 }
+
+#[tokio::test]
+async fn export_then_import_round_trips_the_data() {
+    let app = app().await;
+    let base = "/api/v1/templates/shop/instances/origin";
+    let (port, pw, db, _) = create(&app, "origin", json!({})).await;
+    query(port, &pw, &db, "INSERT INTO t VALUES (42, 'travels')").await;
+    let (status, _) = post_json(&app, &format!("{base}/snapshots/share"), json!({})).await;
+    assert_eq!(status, 201);
+
+    let r = app.get(&format!("{base}/snapshots/share/export")).await;
+    assert_eq!(r.status(), 200);
+    let archive = r.bytes().await.unwrap();
+    assert!(archive.len() > 1000);
+
+    let r = app
+        .client
+        .post(app.url("/api/v1/templates/shop/instances/copy/import?ttl=600"))
+        .header("content-type", "application/zstd")
+        .body(archive.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let i: Value = r.json().await.unwrap();
+    let (cport, cpw) = (
+        i["port"].as_u64().unwrap() as u16,
+        i["password"].as_str().unwrap(),
+    );
+    assert_ne!(cpw, pw, "its own password");
+    assert_eq!(ids(cport, cpw, &db).await, "1,2,3,42");
+
+    // A damaged archive is refused and leaves nothing behind.
+    let r = app
+        .client
+        .post(app.url("/api/v1/templates/shop/instances/broken/import"))
+        .body(archive.slice(..archive.len() / 2))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    assert!(!app.data_dir().join("instances/shop/broken").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(app.data_dir().join("tmp"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("archive."))
+        .collect();
+    assert!(leftovers.is_empty());
+}

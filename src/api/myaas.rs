@@ -184,7 +184,11 @@ async fn create(
     let result = async {
         let (t, n) = names(&path.0, &path.1)?;
         let ttl = parse_ttl(&req, &body)?;
-        match state.manager.create(&t, &n, ttl, None).await {
+        match state
+            .manager
+            .create(&t, &n, ttl, crate::instance::Source::Template)
+            .await
+        {
             Ok(i) => Ok(HttpResponse::Created().json(database(&state, i))),
             // myaas: 304 with no body when it exists.
             Err(InstanceError::AlreadyExists(..)) => Ok(HttpResponse::NotModified().finish()),

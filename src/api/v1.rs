@@ -16,7 +16,7 @@ use utoipa::OpenApi;
 
 use super::{names, v1_instance, AppState};
 use crate::error::ApiError;
-use crate::instance::{Instance as DomainInstance, ResetTarget, SnapshotMeta};
+use crate::instance::{Instance as DomainInstance, ResetTarget, SnapshotMeta, Source};
 use crate::template;
 
 #[derive(OpenApi)]
@@ -46,7 +46,9 @@ use crate::template;
         restore_snapshot,
         promote_snapshot,
         disk_usage,
-        reap
+        reap,
+        export_snapshot,
+        import_archive
     ),
     components(schemas(
         ErrorBody,
@@ -143,6 +145,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/templates/{template}/instances/{name}/snapshots/{snapshot}/promote",
             web::post().to(promote_snapshot),
+        )
+        .route(
+            "/templates/{template}/instances/{name}/snapshots/{snapshot}/export",
+            web::get().to(export_snapshot),
+        )
+        .route(
+            "/templates/{template}/instances/{name}/import",
+            web::post().to(import_archive),
         )
         .route("/df", web::get().to(disk_usage))
         .route("/reap", web::post().to(reap));
@@ -305,12 +315,12 @@ async fn create_instance(
     let request: CreateInstance = json_body(&body)?;
     let ttl = request.ttl.map(Duration::from_secs);
     let from = match request.from.as_deref() {
-        None => None,
+        None => Source::Template,
         Some(f) => {
             let (src, snap) = f
                 .split_once('@')
                 .ok_or_else(|| ApiError::BadRequest(format!("from {f:?} is not NAME@SNAPSHOT")))?;
-            Some((InstanceName::parse(src)?, SnapshotName::parse(snap)?))
+            Source::Snapshot(InstanceName::parse(src)?, SnapshotName::parse(snap)?)
         }
     };
     let i = state.manager.create(&t, &n, ttl, from).await?;
@@ -603,4 +613,69 @@ async fn disk_usage(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 async fn reap(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     let request: Reap = json_body(&body)?;
     Ok(HttpResponse::Ok().json(state.manager.reap(&request).await?))
+}
+
+/// The snapshot as a portable archive (tar + zstd, manifest first), streamed.
+#[utoipa::path(
+    get,
+    path = "/api/v1/templates/{template}/instances/{name}/snapshots/{snapshot}/export",
+    params(("template" = String, Path), ("name" = String, Path), ("snapshot" = String, Path)),
+    responses((status = 200, content_type = "application/zstd"), (status = 404, body = ErrorBody))
+)]
+async fn export_snapshot(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (t, n, s) = snapshot_names(&path)?;
+    let rx = state.manager.export(&t, &n, &s).await?;
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("application/zstd")
+        .insert_header((
+            "content-disposition",
+            format!("attachment; filename=\"{t}-{n}-{s}.tar.zst\""),
+        ))
+        .streaming(stream))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct ImportQuery {
+    /// Seconds until the new instance expires.
+    ttl: Option<u64>,
+}
+
+/// Creates an instance from an archive made by `export` (the request body,
+/// streamed). The archive's server version must be this server's.
+#[utoipa::path(
+    post,
+    path = "/api/v1/templates/{template}/instances/{name}/import",
+    params(("template" = String, Path), ("name" = String, Path), ImportQuery),
+    request_body(content = Vec<u8>, content_type = "application/zstd"),
+    responses((status = 201, body = Instance), (status = 409, body = ErrorBody))
+)]
+async fn import_archive(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    query: web::Query<ImportQuery>,
+    mut payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    use futures_util::StreamExt;
+    let (t, n) = names(&path.0, &path.1)?;
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    // Feed the body to the unpacking thread as it arrives.
+    actix_web::rt::spawn(async move {
+        while let Some(chunk) = payload.next().await {
+            let item = chunk.map_err(|e| std::io::Error::other(e.to_string()));
+            let failed = item.is_err();
+            if tx.send(item).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    let ttl = query.ttl.map(Duration::from_secs);
+    let i = state.manager.import_archive(&t, &n, ttl, rx).await?;
+    Ok(HttpResponse::Created().json(v1_instance(&state, i)))
 }

@@ -33,10 +33,12 @@ use crate::engine::{
 use crate::layout::list_names;
 use crate::template;
 
+mod archive;
 mod lifecycle;
 pub use lifecycle::ResetTarget;
 mod snapshot;
 
+pub use archive::Manifest;
 pub use snapshot::{filesystem_space, SnapshotMeta};
 
 pub const LABEL_TEMPLATE: &str = "dolly.template";
@@ -173,6 +175,21 @@ impl Instance {
 
 type InstanceKey = (TemplateName, InstanceName);
 
+/// What a new instance is cloned from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// The template's current version.
+    Template,
+    /// A snapshot of another instance of the same template (a branch).
+    Snapshot(InstanceName, SnapshotName),
+    /// A datadir unpacked from an exported archive.
+    Archive {
+        data: PathBuf,
+        version: VersionName,
+        database: String,
+    },
+}
+
 /// Creates, finds and removes instances.
 pub struct Manager {
     ctx: Arc<Context>,
@@ -238,7 +255,7 @@ impl Manager {
         t: &TemplateName,
         n: &InstanceName,
         ttl: Option<Duration>,
-        from: Option<(InstanceName, SnapshotName)>,
+        source: Source,
     ) -> Result<Instance, InstanceError> {
         let span = info_span!("create", template = %t, instance = %n);
         async {
@@ -247,15 +264,18 @@ impl Manager {
             let lock = self.key_lock(t, n);
             let _guard = lock.lock().await;
             let started = Instant::now();
-            let (version, database) = match &from {
-                None => {
+            let (version, database) = match &source {
+                Source::Archive {
+                    version, database, ..
+                } => (version.clone(), database.clone()),
+                Source::Template => {
                     let v = self.resolve_template(t)?;
                     let db = template::version_meta(&self.ctx, t, &v)
                         .map(|m| m.database)
                         .unwrap_or_else(|| self.ctx.settings.database.clone());
                     (v, db)
                 }
-                Some((src, snap)) => {
+                Source::Snapshot(src, snap) => {
                     let m = self.ready_meta(t, src)?;
                     let s = self.snapshot_meta(t, src, snap)?;
                     (s.template_version, m.database)
@@ -288,7 +308,7 @@ impl Manager {
                 protected: false,
                 stopped: false,
             };
-            let result = self.build(meta, from).await;
+            let result = self.build(meta, source).await;
             self.ctx.metrics.operation("create", result.is_ok());
             if result.is_ok() {
                 self.ctx
@@ -374,17 +394,18 @@ impl Manager {
     async fn build(
         &self,
         mut meta: InstanceMeta,
-        from: Option<(InstanceName, SnapshotName)>,
+        source: Source,
     ) -> Result<Instance, InstanceError> {
         let (t, n) = (meta.template.clone(), meta.name.clone());
         self.write_meta(&meta)?;
         let data = self.ctx.layout.instance_data(&t, &n);
-        match from {
-            Some((src, snap)) => {
+        match source {
+            Source::Archive { data: src, .. } => self.clone_into(src, &data).await?,
+            Source::Snapshot(src, snap) => {
                 let source = self.ctx.layout.snapshot_data(&t, &src, &snap);
                 self.clone_into(source, &data).await?;
             }
-            None => {
+            Source::Template => {
                 // If an update removed the version meanwhile, take the new one.
                 let source = self.ctx.layout.template_version(&t, &meta.version);
                 match self.clone_into(source, &data).await {
