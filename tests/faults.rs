@@ -360,7 +360,7 @@ async fn disk_full_during_a_clone_fails_cleanly_and_keeps_serving() {
         &["-l", &(free - leave).to_string(), filler.to_str().unwrap()],
     );
     let free_now = free_bytes(app.data_dir());
-    eprintln!("template {template_size} bytes; free before fill {free}, after {free_now}");
+    eprintln!("template {template_size} bytes ({template_blocks} allocated); free before fill {free}, after {free_now}");
 
     let started = Instant::now();
     let r = app.post("/db/shop/nospace").await;
