@@ -73,6 +73,8 @@ pub struct Settings {
     /// Longest time to live an instance may ask for (`None`: no limit, and
     /// instances may live forever).
     pub max_ttl: Option<Duration>,
+    /// Stop an instance no client used for this long (`None`: never).
+    pub idle_ttl: Option<Duration>,
     /// Template versions kept besides those instances still use.
     pub keep_versions: usize,
     /// Database a dump with no `CREATE DATABASE` is loaded into.
@@ -168,6 +170,7 @@ impl Settings {
             })?,
             default_ttl: p.parse("default_ttl", "24h", optional_duration)?,
             max_ttl: p.parse("max_ttl", "none", optional_duration)?,
+            idle_ttl: p.parse("idle_ttl", "none", optional_duration)?,
             keep_versions: p.parse("keep_versions", "2", |v| match v.parse::<usize>() {
                 Ok(n) if n >= 1 => Ok(n),
                 _ => Err("expected a whole number, at least 1".into()),

@@ -361,3 +361,38 @@ async fn export_then_import_round_trips_the_data() {
         .collect();
     assert!(leftovers.is_empty());
 }
+
+#[tokio::test]
+async fn idle_instances_are_stopped_when_idle_ttl_is_set() {
+    let app = TestApp::spawn_with(|s| {
+        s.reap_interval = Duration::from_millis(500);
+        s.idle_ttl = Some(Duration::from_secs(3));
+    })
+    .await;
+    app.write_dump("shop.sql", simple_dump("t", 3).as_bytes());
+    app.update_ok(&[]).await;
+    create(&app, "idle", json!({})).await;
+    let (port, pw, db, _) = create(&app, "busy", json!({})).await;
+    // A client keeps a connection open to `busy`.
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(port)
+        .user(Some("root"))
+        .pass(Some(pw.clone()))
+        .db_name(Some(db));
+    let conn = mysql_async::Conn::new(opts).await.unwrap();
+
+    let mut stopped = false;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let i = app.get_json("/api/v1/templates/shop/instances/idle").await;
+        if i["state"] == "stopped" {
+            stopped = true;
+            break;
+        }
+    }
+    assert!(stopped, "the idle instance was stopped");
+    let busy = app.get_json("/api/v1/templates/shop/instances/busy").await;
+    assert_eq!(busy["state"], "running", "an instance in use keeps running");
+    drop(conn);
+}

@@ -34,6 +34,7 @@ use crate::layout::list_names;
 use crate::template;
 
 mod archive;
+mod idle;
 mod lifecycle;
 pub use lifecycle::ResetTarget;
 mod snapshot;
@@ -196,6 +197,9 @@ pub struct Manager {
     /// One lock per (template, name): same-name requests queue, others run
     /// in parallel.
     locks: Mutex<HashMap<InstanceKey, Arc<tokio::sync::Mutex<()>>>>,
+    /// For `idle_ttl`: per instance, the server's `Connections` counter at
+    /// the last look and when a client was last seen.
+    activity: Mutex<HashMap<InstanceKey, idle::Activity>>,
 }
 
 impl Manager {
@@ -203,6 +207,7 @@ impl Manager {
         Self {
             ctx,
             locks: Mutex::new(HashMap::new()),
+            activity: Mutex::new(HashMap::new()),
         }
     }
 
@@ -695,6 +700,9 @@ impl Manager {
                 ..Reap::default()
             })
             .await?;
+        if self.ctx.settings.idle_ttl.is_some() {
+            self.stop_idle().await?;
+        }
         Ok(report.instances.iter().filter(|r| r.removed).count())
     }
 

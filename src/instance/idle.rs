@@ -1,0 +1,102 @@
+//! Optional idle expiry (`idle_ttl`): stop instances no client uses.
+//!
+//! Detection is cheap: at each reaper pass, one short connection per
+//! running instance reads `Threads_connected` and `Connections`. A client
+//! is present if another thread is connected, or if `Connections` grew by
+//! more than our own look since the previous pass (someone came and went).
+//! Stopping keeps the datadir, port and password; `start` brings it back.
+
+use std::time::Instant;
+
+use dolly_types::v1::InstanceState;
+use mysql_async::prelude::Queryable;
+use tracing::{info, warn};
+
+use super::{Instance, InstanceError, Manager, USER};
+
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Activity {
+    connections: u64,
+    last_active: Instant,
+}
+
+impl Manager {
+    /// Stops running, unprotected instances idle for longer than `idle_ttl`.
+    pub async fn stop_idle(&self) -> Result<Vec<Instance>, InstanceError> {
+        let Some(idle_ttl) = self.ctx.settings.idle_ttl else {
+            return Ok(Vec::new());
+        };
+        let mut stopped = Vec::new();
+        for i in self.list(None).await? {
+            if i.state != InstanceState::Running || i.meta.protected {
+                continue;
+            }
+            let Some(port) = i.port else { continue };
+            let key = (i.meta.template.clone(), i.meta.name.clone());
+            let Ok((threads, connections)) =
+                counters(&self.ctx.settings.connect_host, port, &i.meta.password).await
+            else {
+                continue;
+            };
+            let now = Instant::now();
+            let idle_for = {
+                let mut activity = self.activity.lock().unwrap_or_else(|p| p.into_inner());
+                let entry = activity.entry(key.clone()).or_insert(Activity {
+                    connections,
+                    last_active: now,
+                });
+                // Our own connection counts once in each figure.
+                if threads > 1 || connections > entry.connections + 1 {
+                    entry.last_active = now;
+                }
+                entry.connections = connections;
+                now.duration_since(entry.last_active)
+            };
+            if idle_for >= idle_ttl {
+                match self.stop(&key.0, &key.1).await {
+                    Ok(s) => {
+                        info!(template = %key.0, instance = %key.1, idle_secs = idle_for.as_secs(), "idle instance stopped");
+                        stopped.push(s);
+                    }
+                    Err(e) => {
+                        warn!(template = %key.0, instance = %key.1, error = %e, "cannot stop idle instance")
+                    }
+                }
+                self.activity
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&key);
+            }
+        }
+        Ok(stopped)
+    }
+}
+
+/// `Threads_connected` and `Connections` of a server.
+async fn counters(host: &str, port: u16, password: &str) -> Result<(u64, u64), String> {
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname(host.to_owned())
+        .tcp_port(port)
+        .user(Some(USER))
+        .pass(Some(password.to_owned()))
+        .prefer_socket(false);
+    let look = async {
+        let mut conn = mysql_async::Conn::new(opts).await?;
+        let rows: Vec<(String, String)> = conn
+            .query("SHOW GLOBAL STATUS WHERE Variable_name IN ('Threads_connected', 'Connections')")
+            .await?;
+        conn.disconnect().await?;
+        Ok::<_, mysql_async::Error>(rows)
+    };
+    let rows = tokio::time::timeout(std::time::Duration::from_secs(2), look)
+        .await
+        .map_err(|_| "timed out".to_owned())?
+        .map_err(|e| e.to_string())?;
+    let get = |name: &str| {
+        rows.iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Ok((get("Threads_connected"), get("Connections")))
+}
