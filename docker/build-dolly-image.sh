@@ -24,28 +24,9 @@ if [[ "${FORCE:-0}" != 1 ]] && docker image inspect "$IMAGE" >/dev/null 2>&1; th
     exit 0
 fi
 
-# The mirror apt is configured with: deb822 sources first, then one-line lists.
-# (Same as docker/build-mariadb-image.sh.)
-mirror() {
-    local uri=""
-    if compgen -G "/etc/apt/sources.list.d/*.sources" >/dev/null; then
-        uri=$(awk '/^URIs:/ {print $2}' /etc/apt/sources.list.d/*.sources | grep -v -- '-security' | head -n1 || true)
-    fi
-    if [[ -z "$uri" && -f /etc/apt/sources.list ]]; then
-        uri=$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; exit } }' /etc/apt/sources.list \
-            | grep -v -- '-security' | head -n1 || true)
-    fi
-    if [[ -z "$uri" ]]; then
-        echo "cannot find a Debian mirror in apt's configuration" >&2
-        exit 1
-    fi
-    echo "$uri"
-}
-
-if ! command -v debootstrap >/dev/null; then
-    echo "debootstrap is missing: apt-get install debootstrap" >&2
-    exit 1
-fi
+# shellcheck source=docker/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+require_debootstrap
 
 DOLLYD="$TARGET_DIR/release/dollyd"
 DOLLY="$TARGET_DIR/release/dolly"

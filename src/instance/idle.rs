@@ -12,7 +12,7 @@ use dolly_types::v1::InstanceState;
 use mysql_async::prelude::Queryable;
 use tracing::{info, warn};
 
-use super::{Instance, InstanceError, Manager, USER};
+use super::{Instance, InstanceError, Manager};
 
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Activity {
@@ -74,12 +74,7 @@ impl Manager {
 
 /// `Threads_connected` and `Connections` of a server.
 async fn counters(host: &str, port: u16, password: &str) -> Result<(u64, u64), String> {
-    let opts = mysql_async::OptsBuilder::default()
-        .ip_or_hostname(host.to_owned())
-        .tcp_port(port)
-        .user(Some(USER))
-        .pass(Some(password.to_owned()))
-        .prefer_socket(false);
+    let opts = super::connect_opts(host, port, password);
     let look = async {
         let mut conn = mysql_async::Conn::new(opts).await?;
         let rows: Vec<(String, String)> = conn

@@ -890,15 +890,20 @@ fn write_private(path: &Path, data: &[u8], owner: Option<crate::clone::Owner>) -
     Ok(())
 }
 
-/// One authenticated `SELECT 1` over TCP, bounded in time.
-pub async fn ping(host: &str, port: u16, password: &str) -> Result<(), String> {
-    use mysql_async::prelude::Queryable;
-    let opts = mysql_async::OptsBuilder::default()
+/// Connection options for an instance's root user over TCP.
+fn connect_opts(host: &str, port: u16, password: &str) -> mysql_async::OptsBuilder {
+    mysql_async::OptsBuilder::default()
         .ip_or_hostname(host.to_owned())
         .tcp_port(port)
         .user(Some(USER))
         .pass(Some(password.to_owned()))
-        .prefer_socket(false);
+        .prefer_socket(false)
+}
+
+/// One authenticated `SELECT 1` over TCP, bounded in time.
+pub async fn ping(host: &str, port: u16, password: &str) -> Result<(), String> {
+    use mysql_async::prelude::Queryable;
+    let opts = connect_opts(host, port, password);
     let attempt = async {
         let mut conn = mysql_async::Conn::new(opts).await?;
         conn.query_drop("SELECT 1").await?;
