@@ -1,6 +1,7 @@
 //! The command line: every command, option and help text.
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::error::ErrorKind;
@@ -16,8 +17,8 @@ Exit codes:
   1  any error: dollyd unreachable, a server error, an unexpected answer
   2  usage error: unknown command or option, a missing or invalid argument
   3  not found: the template, the instance or the snapshot does not exist
-  4  already exists: `dolly new` on a name that is taken, `dolly snapshot`
-     on a snapshot name that is taken
+  4  already exists: `dolly new` or `dolly import` on a name that is taken,
+     `dolly snapshot` on a snapshot name that is taken
   (an instance that is protected: exit 1; `dolly rm --force` removes it)
 
 In CI:
@@ -29,7 +30,9 @@ Saving and sharing states:
   dolly snapshot shop alice before -m \"before the migration\"
   dolly restore shop alice before            # back to it, same port and password
   dolly new shop bob --from alice@before     # a branch of it
-  dolly promote shop alice@before shop-bug   # a template others can clone";
+  dolly promote shop alice@before shop-bug   # a template others can clone
+  dolly export shop alice@before a.tar.zst   # a file, for another dollyd:
+  dolly --url http://other:5001 import a.tar.zst shop alice";
 
 /// Throwaway MySQL/MariaDB databases from dollyd.
 #[derive(Debug, Parser)]
@@ -366,6 +369,46 @@ pub enum Command {
         to: TemplateName,
     },
 
+    /// Save a snapshot as an archive file, to import on another dollyd
+    ///
+    /// `dolly export shop alice@before alice.tar.zst` writes the snapshot's
+    /// data with a manifest (tar + zstd), streamed as it comes: to a
+    /// temporary file next to FILE, renamed to FILE once complete, so FILE
+    /// is never half written. `-` writes to stdout (the summary then goes
+    /// to stderr). Prints the size written; --json prints {"file", "bytes"}.
+    Export {
+        /// The template of the instance.
+        #[arg(value_name = "TEMPLATE")]
+        template: TemplateName,
+        /// The instance and its snapshot.
+        #[arg(value_name = "NAME@SNAP", value_parser = parse_snap_ref)]
+        from: SnapRef,
+        /// Where to write the archive, or `-` for stdout.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+
+    /// Create an instance from an archive made by `dolly export`
+    ///
+    /// `dolly --url http://other:5001 import alice.tar.zst shop alice`
+    /// sends the archive (streamed; `-` reads stdin) and prints the new
+    /// instance as `new` does: the same data, its own port and password.
+    /// The template need not exist on that dollyd, but its server version
+    /// must be the one that exported it: a damaged archive or another
+    /// version is refused (exit 1, with dollyd's reason); a taken NAME is
+    /// exit 4.
+    Import {
+        /// The archive, or `-` for stdin.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        #[command(flatten)]
+        target: Target,
+        /// When it expires: 30s, 15m, 2h, 3d, 1h30m, seconds, or never (where
+        /// dollyd's max_ttl allows); dollyd's default when absent.
+        #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
+        ttl: Option<Duration>,
+    },
+
     /// Disk used by template versions, instances and snapshots
     ///
     /// Apparent sizes: blocks that reflink clones share are counted in each
@@ -587,8 +630,38 @@ mod tests {
             &["restore", "shop", "a", "before"],
             &["df"],
             &["rm", "--force", "shop", "a"],
+            &["export", "shop", "a@b", "-"],
+            &["import", "a.tar.zst", "shop", "b", "--ttl", "1h"],
         ] {
             parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        }
+    }
+
+    #[test]
+    fn export_and_import_check_names() {
+        let cli = parse(&["export", "shop", "alice@one", "out.tar.zst"]).expect("parse");
+        let Command::Export { from, file, .. } = cli.command else {
+            panic!("not export");
+        };
+        assert_eq!(from.to_string(), "alice@one");
+        assert_eq!(file, PathBuf::from("out.tar.zst"));
+        let cli = parse(&["import", "-", "shop", "bob", "--ttl", "2h"]).expect("parse");
+        let Command::Import { file, target, ttl } = cli.command else {
+            panic!("not import");
+        };
+        assert_eq!(file, PathBuf::from("-"));
+        assert_eq!(target.name.as_str(), "bob");
+        assert_eq!(ttl, Some(Duration::from_secs(7200)));
+        for bad in [
+            &["export", "shop", "alice", "f"][..],
+            &["export", "Shop", "alice@one", "f"],
+            &["export", "shop", "alice@one"],
+            &["import", "f", "shop", "Bob"],
+            &["import", "f", "shop"],
+            &["import", "f", "shop", "bob", "--ttl", "soon"],
+        ] {
+            let e = parse(bad).expect_err("usage error");
+            assert_eq!(e.exit_code(), 2, "{bad:?}: {e}");
         }
     }
 

@@ -1,13 +1,14 @@
 //! A blocking client of dollyd's `/api/v1`, and the only place that knows
 //! its paths, status codes and error shape.
 
+use std::io::Read;
 use std::time::Duration;
 
 use dolly_types::v1::{
     DiskUsage, ErrorBody, Instance, InstanceList, Snapshot, SnapshotList, Template, TemplateList,
 };
 use dolly_types::{InstanceName, SnapshotName, TemplateName};
-use reqwest::blocking::{Client as Http, RequestBuilder};
+use reqwest::blocking::{Body, Client as Http, RequestBuilder, Response};
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -21,6 +22,13 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a create may take: dollyd answers once the server inside the
 /// new container accepts its credentials.
 const CREATE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// How an archive is sent to `import`: a file of known length, or a stream
+/// (stdin) sent chunked.
+pub enum Upload {
+    Sized(Box<dyn Read + Send>, u64),
+    Stream(Box<dyn Read + Send>),
+}
 
 /// An answer: the typed body, and the JSON exactly as the API sent it (for
 /// `--json`, so fields this CLI does not know yet are kept).
@@ -36,6 +44,17 @@ pub struct Client {
     base: Url,
     token: Option<String>,
     http: Http,
+}
+
+/// The client for archive transfers: no limit on the whole request, since
+/// an archive of many gigabytes takes as long as it takes (only the
+/// connection is timed).
+fn transfer_http() -> Result<Http, reqwest::Error> {
+    Http::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(None)
+        .user_agent(concat!("dolly-cli/", env!("CARGO_PKG_VERSION")))
+        .build()
 }
 
 impl Client {
@@ -79,6 +98,11 @@ impl Client {
             token: token.filter(|t| !t.is_empty()).map(str::to_owned),
             http,
         })
+    }
+
+    /// The base URL as the user gave it, for messages.
+    pub fn shown(&self) -> &str {
+        &self.shown
     }
 
     pub fn templates(&self) -> Result<Answer<TemplateList>, Error> {
@@ -194,6 +218,73 @@ impl Client {
         )
     }
 
+    /// Starts the download of snapshot `s` as an archive (tar + zstd): the
+    /// response, to read the archive from.
+    pub fn export(
+        &self,
+        t: &TemplateName,
+        n: &InstanceName,
+        s: &SnapshotName,
+    ) -> Result<Response, Error> {
+        let http = transfer_http().map_err(|e| self.transport(e))?;
+        let req = self.request(
+            &http,
+            Method::GET,
+            &format!("{}/export", snapshot_path(t, n, s)),
+        )?;
+        let response = req.send().map_err(|e| self.transport(e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let text = response.text().map_err(|e| self.transport(e))?;
+            return Err(self.failure(status, &text));
+        }
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        if !content_type.starts_with("application/zstd") {
+            return Err(self.unexpected(
+                status.as_u16(),
+                &format!("content-type {content_type:?} instead of an archive"),
+            ));
+        }
+        Ok(response)
+    }
+
+    /// Creates `t/n` from an archive made by `export`, sent as the body as
+    /// it is read.
+    pub fn import(
+        &self,
+        t: &TemplateName,
+        n: &InstanceName,
+        ttl_seconds: Option<u64>,
+        archive: Upload,
+    ) -> Result<Answer<Instance>, Error> {
+        let mut path = format!("{}/import", instance_path(t, n));
+        if let Some(ttl) = ttl_seconds {
+            path.push_str(&format!("?ttl={ttl}"));
+        }
+        let body = match archive {
+            Upload::Sized(r, len) => Body::sized(r, len),
+            Upload::Stream(r) => Body::new(r),
+        };
+        let http = transfer_http().map_err(|e| self.transport(e))?;
+        let req = self
+            .request(&http, Method::POST, &path)?
+            .header(reqwest::header::CONTENT_TYPE, "application/zstd")
+            .body(body);
+        let response = req.send().map_err(|e| self.transport(e))?;
+        let (status, raw) = self.answer(response)?;
+        let Some(raw) = raw else {
+            return Err(self.unexpected(status.as_u16(), "an empty body"));
+        };
+        let value = serde_json::from_value(raw.clone())
+            .map_err(|e| self.unexpected(status.as_u16(), &format!("unexpected JSON: {e}")))?;
+        Ok(Answer { value, raw })
+    }
+
     pub fn df(&self) -> Result<Answer<DiskUsage>, Error> {
         self.json(Method::GET, "api/v1/df", None)
     }
@@ -243,22 +334,34 @@ impl Client {
         path: &str,
         body: Option<Value>,
     ) -> Result<(StatusCode, Option<Value>), Error> {
-        let url = self
-            .base
-            .join(path)
-            .map_err(|e| self.unexpected(0, &e.to_string()))?;
         let is_create = method == Method::POST;
-        let mut req: RequestBuilder = self.http.request(method, url);
+        let mut req = self.request(&self.http, method, path)?;
         if is_create {
             req = req.timeout(CREATE_TIMEOUT);
-        }
-        if let Some(token) = &self.token {
-            req = req.bearer_auth(token);
         }
         if let Some(body) = &body {
             req = req.json(body);
         }
         let response = req.send().map_err(|e| self.transport(e))?;
+        self.answer(response)
+    }
+
+    /// A request to `path` (relative to the base URL), with the token.
+    fn request(&self, http: &Http, method: Method, path: &str) -> Result<RequestBuilder, Error> {
+        let url = self
+            .base
+            .join(path)
+            .map_err(|e| self.unexpected(0, &e.to_string()))?;
+        let mut req: RequestBuilder = http.request(method, url);
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        Ok(req)
+    }
+
+    /// A 2xx answer's JSON body (`None` when empty), or the error the
+    /// answer stands for.
+    fn answer(&self, response: Response) -> Result<(StatusCode, Option<Value>), Error> {
         let status = response.status();
         let text = response.text().map_err(|e| self.transport(e))?;
         if status.is_success() {
@@ -269,28 +372,33 @@ impl Client {
                 .map_err(|_| self.unexpected(status.as_u16(), &snippet(&text)))?;
             return Ok((status, Some(value)));
         }
-        let parsed: Option<ErrorBody> = serde_json::from_str(&text).ok();
+        Err(self.failure(status, &text))
+    }
+
+    /// The error a non-2xx answer with body `text` stands for.
+    fn failure(&self, status: StatusCode, text: &str) -> Error {
+        let parsed: Option<ErrorBody> = serde_json::from_str(text).ok();
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            return Err(Error::Unauthorized {
+            return Error::Unauthorized {
                 url: self.shown.clone(),
                 status: status.as_u16(),
                 message: parsed
                     .map(|b| b.error.message)
-                    .unwrap_or_else(|| snippet(&text)),
-            });
+                    .unwrap_or_else(|| snippet(text)),
+            };
         }
         match parsed {
             // dollyd's answer for a path it has no route for: this is not
             // the dollyd we expect (or not its /api/v1).
             Some(b) if b.error.code == "not_found" => {
-                Err(self.unexpected(status.as_u16(), &b.error.message))
+                self.unexpected(status.as_u16(), &b.error.message)
             }
-            Some(b) => Err(Error::Api {
+            Some(b) => Error::Api {
                 status: status.as_u16(),
                 code: b.error.code,
                 message: b.error.message,
-            }),
-            None => Err(self.unexpected(status.as_u16(), &snippet(&text))),
+            },
+            None => self.unexpected(status.as_u16(), &snippet(text)),
         }
     }
 

@@ -1,7 +1,9 @@
 //! What each command does: requests through [`Client`], output through
 //! [`output`], notes on stderr.
 
-use std::io::{IsTerminal, Write};
+use std::fs::File;
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -10,7 +12,7 @@ use dolly_types::v1::Instance;
 use dolly_types::{InstanceName, TemplateName};
 
 use crate::args::{Cli, Command, Obtain, SnapRef, SnapshotAction, Target};
-use crate::client::{extend_body, reset_body, Answer, Client};
+use crate::client::{extend_body, reset_body, Answer, Client, Upload};
 use crate::connection::Connection;
 use crate::duration::whole_seconds;
 use crate::error::{exit, Error};
@@ -241,6 +243,19 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
                 )
             })?;
         }
+        Command::Export {
+            template,
+            from,
+            file,
+        } => export(&client, &template, &from, &file, mode)?,
+        Command::Import { file, target, ttl } => {
+            let a = import(&client, &file, &target, ttl, mode)?;
+            if mode.json {
+                print(&output::json(&a.raw))?;
+            } else if !mode.quiet {
+                print(&output::created(&a.value, Utc::now()))?;
+            }
+        }
         Command::Df => {
             let a = client.df()?;
             if mode.json {
@@ -319,6 +334,203 @@ fn create(
                 from.as_deref(),
             )
         },
+    )
+}
+
+/// Whether FILE is `-`: stdout for `export`, stdin for `import`.
+fn is_dash(file: &Path) -> bool {
+    file.as_os_str() == "-"
+}
+
+/// `export`: the snapshot's archive into `file` (`-`: stdout). A file is
+/// written under a temporary name next to it and renamed once complete, so
+/// FILE is either the whole archive or untouched.
+fn export(
+    client: &Client,
+    template: &TemplateName,
+    from: &SnapRef,
+    file: &Path,
+    mode: Mode,
+) -> Result<(), Error> {
+    let to_stdout = is_dash(file);
+    if to_stdout && std::io::stdout().is_terminal() {
+        return Err(Error::Terminal(
+            "refusing to write an archive to a terminal: give a FILE or redirect stdout",
+        ));
+    }
+    let mut response = client.export(template, &from.name, &from.snapshot)?;
+    let spinner = mode.spinner(format!("exporting {template}/{from}"));
+    if let Some(s) = &spinner {
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg}: {bytes}") {
+            s.set_style(style);
+        }
+    }
+    let shown = if to_stdout {
+        "stdout".to_owned()
+    } else {
+        file.display().to_string()
+    };
+    let result = if to_stdout {
+        let mut out = std::io::stdout().lock();
+        copy_archive(client, &mut response, &mut out, spinner.as_ref(), "stdout")
+            .and_then(|n| out.flush().map(|()| n).map_err(Error::Output))
+    } else {
+        write_file(client, &mut response, file, spinner.as_ref())
+    };
+    if let Some(s) = spinner {
+        s.finish_and_clear();
+    }
+    let bytes = result?;
+    let summary = if mode.json {
+        output::json(&serde_json::json!({ "file": shown, "bytes": bytes }))
+    } else {
+        format!(
+            "exported {template}/{from} to {shown} ({}); import it with: dolly import {} {template} NAME\n",
+            humanize::bytes(bytes),
+            if to_stdout { "FILE" } else { shown.as_str() }
+        )
+    };
+    if mode.quiet && !mode.json {
+        return Ok(());
+    }
+    if to_stdout {
+        // stdout is the archive: the summary goes to stderr.
+        eprint!("{summary}");
+        Ok(())
+    } else {
+        print(&summary)
+    }
+}
+
+/// Writes the archive to a temporary file next to `file`, then renames it.
+fn write_file(
+    client: &Client,
+    from: &mut impl Read,
+    file: &Path,
+    spinner: Option<&indicatif::ProgressBar>,
+) -> Result<u64, Error> {
+    let shown = file.display().to_string();
+    let file_error = |action: &'static str| {
+        let path = shown.clone();
+        move |source| Error::File {
+            action,
+            path,
+            source,
+        }
+    };
+    let name = file
+        .file_name()
+        .ok_or_else(|| {
+            file_error("write")(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a file name",
+            ))
+        })?
+        .to_string_lossy()
+        .into_owned();
+    let dir = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let temp = dir.join(format!(".{name}.dolly-{}.part", std::process::id()));
+    let mut out = File::options()
+        .write(true)
+        .create_new(true)
+        .open(&temp)
+        .map_err(file_error("create"))?;
+    let written = copy_archive(client, from, &mut out, spinner, &shown).and_then(|n| {
+        out.sync_all().map_err(file_error("write"))?;
+        drop(out);
+        std::fs::rename(&temp, file).map_err(file_error("write"))?;
+        Ok(n)
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written
+}
+
+/// Copies the archive as it arrives; a read error is the server's (or the
+/// network's), a write error ours.
+fn copy_archive(
+    client: &Client,
+    from: &mut impl Read,
+    to: &mut impl Write,
+    spinner: Option<&indicatif::ProgressBar>,
+    shown: &str,
+) -> Result<u64, Error> {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total: u64 = 0;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(Error::Interrupted {
+                    url: client.shown().to_owned(),
+                    bytes: total,
+                    reason: e.to_string(),
+                })
+            }
+        };
+        to.write_all(&buf[..n]).map_err(|source| Error::File {
+            action: "write",
+            path: shown.to_owned(),
+            source,
+        })?;
+        total += n as u64;
+        if let Some(s) = spinner {
+            s.set_position(total);
+        }
+    }
+}
+
+/// `import`: a new instance from an archive file (`-`: stdin), streamed.
+fn import(
+    client: &Client,
+    file: &Path,
+    target: &Target,
+    ttl: Option<Duration>,
+    mode: Mode,
+) -> Result<Answer<Instance>, Error> {
+    let (t, n) = (&target.template, &target.name);
+    let (upload, size) = if is_dash(file) {
+        let stdin = std::io::stdin();
+        if stdin.is_terminal() {
+            return Err(Error::Terminal(
+                "refusing to read an archive from a terminal: give a FILE or redirect stdin",
+            ));
+        }
+        (Upload::Stream(Box::new(stdin)), None)
+    } else {
+        let file_error = |source| Error::File {
+            action: "read",
+            path: file.display().to_string(),
+            source,
+        };
+        let f = File::open(file).map_err(file_error)?;
+        let meta = f.metadata().map_err(file_error)?;
+        if meta.is_dir() {
+            return Err(file_error(std::io::Error::other("it is a directory")));
+        }
+        (Upload::Sized(Box::new(f), meta.len()), Some(meta.len()))
+    };
+    // Ask first: the server refuses a taken name without reading the
+    // archive, but its answer can then be lost in a connection it closes
+    // while the upload still runs (and there is no point in sending it).
+    if client.instance(t, n).is_ok() {
+        return Err(Error::Api {
+            status: 409,
+            code: "instance_exists".to_owned(),
+            message: format!("instance '{t}/{n}' already exists"),
+        });
+    }
+    let size = size.map_or_else(String::new, |b| format!(", {}", humanize::bytes(b)));
+    slow(
+        mode,
+        format!("importing {} as {} (sending it{size}, then waiting for its server to accept connections)", file.display(), at(target)),
+        || client.import(t, n, ttl.map(whole_seconds), upload),
     )
 }
 

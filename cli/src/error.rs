@@ -75,6 +75,27 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A local file of `export` or `import`.
+    #[error("cannot {action} {path}: {source}")]
+    File {
+        action: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The archive stream broke off while `export` was reading it.
+    #[error("the export from dollyd at {url} broke off after {bytes} bytes: {reason}; nothing was written")]
+    Interrupted {
+        url: String,
+        bytes: u64,
+        reason: String,
+    },
+
+    /// An archive would go to, or come from, a terminal.
+    #[error("{0}")]
+    Terminal(&'static str),
+
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
 
@@ -106,7 +127,7 @@ impl Error {
                 _ => exit::FAILURE,
             },
             Error::Several { code, .. } => *code,
-            Error::Usage(_) => exit::USAGE,
+            Error::Usage(_) | Error::Terminal(_) => exit::USAGE,
             _ => exit::FAILURE,
         }
     }
