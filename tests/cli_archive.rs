@@ -8,45 +8,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::TestApp;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
-/// Builds the CLI once and returns its path, as cargo reports it (the same
-/// helper as tests/cli.rs and tests/cli_lifecycle.rs).
-fn dolly_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let mut cmd = std::process::Command::new(env!("CARGO"));
-        cmd.args([
-            "build",
-            "-p",
-            "dolly-cli",
-            "--bin",
-            "dolly",
-            "--message-format=json-render-diagnostics",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit());
-        if !cfg!(debug_assertions) {
-            cmd.arg("--release");
-        }
-        let out = cmd.output().expect("run cargo build -p dolly-cli");
-        assert!(out.status.success(), "cargo build -p dolly-cli failed");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "dolly")
-            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-            .expect("cargo reported no `dolly` executable")
-    })
-}
+use common::dolly_bin;
 
 #[derive(Debug)]
 struct Run {
