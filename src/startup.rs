@@ -49,6 +49,13 @@ impl Application {
         match ctx.engine.ping().await {
             Ok(()) => {
                 manager.reconcile().await?;
+                let healed = manager.heal(true).await?;
+                if healed > 0 {
+                    info!(
+                        healed,
+                        "instances whose server had exited were started again"
+                    );
+                }
             }
             Err(e) => warn!(error = %e, "engine unreachable at start; serving anyway"),
         }

@@ -118,15 +118,21 @@ fn summary_info(c: ContainerSummary) -> ContainerInfo {
         .next()
         .map(|n| n.trim_start_matches('/').to_owned())
         .unwrap_or_default();
+    let status = c.status.unwrap_or_default();
+    // The list has no exit code field, only "Exited (137) 2 seconds ago".
+    let exit_code = status
+        .strip_prefix("Exited (")
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|code| code.parse().ok());
     ContainerInfo {
         id: c.id.unwrap_or_default(),
         name,
         labels: label_map(c.labels),
         state,
-        status: c.status.unwrap_or_default(),
+        status,
         created: c.created.unwrap_or_default(),
         host_port,
-        exit_code: None,
+        exit_code,
     }
 }
 

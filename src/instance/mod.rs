@@ -492,7 +492,9 @@ impl Manager {
             }),
             labels,
             memory_bytes: Some(ctx.settings.instance_memory),
-            restart: RestartPolicy::UnlessStopped,
+            // dolly restarts crashed servers itself, on the same host port
+            // (an engine restart would publish a new one): see `heal`.
+            restart: RestartPolicy::No,
         };
         ctx.engine.remove(&meta.container).await?;
         if let Err(e) = ctx.engine.run(&spec).await {
@@ -542,7 +544,7 @@ impl Manager {
             let exited = if now.duration_since(last_state_check) > Duration::from_millis(500) {
                 last_state_check = now;
                 let info = self.ctx.engine.inspect(&meta.container).await?;
-                !info.is_some_and(|i| matches!(i.state, RunState::Running | RunState::Restarting))
+                !info.is_some_and(|i| i.state == RunState::Running)
             } else {
                 false
             };
@@ -553,6 +555,13 @@ impl Manager {
                     .logs_tail(&meta.container, 20)
                     .await
                     .unwrap_or_default();
+                if log.contains("errno: 28") || log.contains("No space left on device") {
+                    let (free, _) = filesystem_space(self.ctx.layout.root());
+                    return Err(InstanceError::DiskFull {
+                        free,
+                        min: self.ctx.settings.min_free_disk,
+                    });
+                }
                 return Err(InstanceError::NotReady {
                     template: meta.template.clone(),
                     name: meta.name.clone(),
@@ -700,10 +709,41 @@ impl Manager {
                 ..Reap::default()
             })
             .await?;
+        self.heal(false).await?;
         if self.ctx.settings.idle_ttl.is_some() {
             self.stop_idle().await?;
         }
         Ok(report.instances.iter().filter(|r| r.removed).count())
+    }
+
+    /// Starts again, on their own port, instances whose server crashed
+    /// (exited non-zero) without a `stop`; with `all`, any that exited
+    /// (at dollyd's start: the engine may have been restarted meanwhile).
+    pub async fn heal(&self, all: bool) -> Result<usize, InstanceError> {
+        let containers = self.containers().await?;
+        let mut healed = 0;
+        for (t, n) in self.instance_dirs(None)? {
+            let Some(meta) = self.read_meta(&t, &n).filter(|m| m.ready && !m.stopped) else {
+                continue;
+            };
+            let Some(c) = containers.get(&meta.container) else {
+                continue;
+            };
+            let crashed = match c.state {
+                RunState::Exited => all || c.exit_code.is_some_and(|code| code != 0),
+                RunState::Dead => true,
+                _ => false,
+            };
+            if !crashed {
+                continue;
+            }
+            warn!(template = %t, instance = %n, status = %c.status, "server exited: starting it again on its port");
+            match self.start(&t, &n).await {
+                Ok(_) => healed += 1,
+                Err(e) => warn!(template = %t, instance = %n, error = %e, "cannot start it again"),
+            }
+        }
+        Ok(healed)
     }
 
     /// Removes (or with `dry_run`, lists) instances that are expired, dead
