@@ -194,7 +194,7 @@ fn io_err(e: std::io::Error) -> ApiError {
 }
 
 /// Every template with its versions.
-#[utoipa::path(get, path = "/api/v1/templates", responses((status = 200, body = TemplateList)))]
+#[utoipa::path(get, path = "/api/v1/templates", responses((status = 400, body = ErrorBody), (status = 200, body = TemplateList)))]
 async fn list_templates(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let ctx = state.manager.context();
     let templates = template::list_all(ctx)
@@ -210,7 +210,7 @@ async fn list_templates(state: web::Data<AppState>) -> Result<HttpResponse, ApiE
 #[utoipa::path(
     get,
     path = "/api/v1/templates/{template}",
-    params(("template" = String, Path)),
+    params(("template" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
     responses((status = 200, body = Template), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody))
 )]
 async fn get_template(
@@ -276,7 +276,7 @@ async fn list_instances(
 #[utoipa::path(
     get,
     path = "/api/v1/templates/{template}/instances",
-    params(("template" = String, Path)),
+    params(("template" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
     responses((status = 200, body = InstanceList), (status = 400, body = ErrorBody))
 )]
 async fn list_template_instances(
@@ -294,7 +294,7 @@ async fn list_template_instances(
 #[utoipa::path(
     post,
     path = "/api/v1/templates/{template}/instances/{name}",
-    params(("template" = String, Path), ("name" = String, Path)),
+    params(("template" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
     request_body(content = Option<CreateInstance>),
     responses(
         (status = 201, body = Instance),
@@ -302,8 +302,10 @@ async fn list_template_instances(
         (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody),
         (status = 423, body = ErrorBody),
+        (status = 429, body = ErrorBody),
         (status = 503, body = ErrorBody),
-        (status = 504, body = ErrorBody)
+        (status = 504, body = ErrorBody),
+        (status = 507, body = ErrorBody)
     )
 )]
 async fn create_instance(
@@ -331,7 +333,7 @@ async fn create_instance(
 #[utoipa::path(
     get,
     path = "/api/v1/templates/{template}/instances/{name}",
-    params(("template" = String, Path), ("name" = String, Path)),
+    params(("template" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
     responses((status = 200, body = Instance), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
 async fn get_instance(
@@ -354,7 +356,7 @@ struct DeleteQuery {
 #[utoipa::path(
     delete,
     path = "/api/v1/templates/{template}/instances/{name}",
-    params(("template" = String, Path), ("name" = String, Path), DeleteQuery),
+    params(("template" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), DeleteQuery),
     responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
 )]
 async fn delete_instance(
@@ -374,7 +376,7 @@ async fn delete_instance(
 #[utoipa::path(
     get,
     path = "/api/v1/templates/{template}/instances/{name}/container",
-    params(("template" = String, Path), ("name" = String, Path)),
+    params(("template" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
     responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
 async fn inspect_container(
@@ -390,7 +392,7 @@ async fn inspect_container(
 #[utoipa::path(
     post,
     path = "/api/v1/templates/{template}/instances/{name}/extend",
-    params(("template" = String, Path), ("name" = String, Path)),
+    params(("template" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
     request_body = Extend,
     responses((status = 200, body = Instance), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
@@ -413,8 +415,8 @@ async fn extend_instance(
 #[utoipa::path(
     post,
     path = "/api/v1/templates/{template}/instances/{name}/protect",
-    params(("template" = String, Path), ("name" = String, Path)),
-    responses((status = 200, body = Instance), (status = 404, body = ErrorBody))
+    params(("template" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
+    responses((status = 400, body = ErrorBody), (status = 200, body = Instance), (status = 404, body = ErrorBody))
 )]
 async fn protect_instance(
     state: web::Data<AppState>,
@@ -429,8 +431,8 @@ async fn protect_instance(
 #[utoipa::path(
     post,
     path = "/api/v1/templates/{template}/instances/{name}/unprotect",
-    params(("template" = String, Path), ("name" = String, Path)),
-    responses((status = 200, body = Instance), (status = 404, body = ErrorBody))
+    params(("template" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
+    responses((status = 400, body = ErrorBody), (status = 200, body = Instance), (status = 404, body = ErrorBody))
 )]
 async fn unprotect_instance(
     state: web::Data<AppState>,
@@ -445,8 +447,8 @@ async fn unprotect_instance(
 #[utoipa::path(
     post,
     path = "/api/v1/templates/{template}/instances/{name}/stop",
-    params(("template" = String, Path), ("name" = String, Path)),
-    responses((status = 200, body = Instance), (status = 404, body = ErrorBody))
+    params(("template" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
+    responses((status = 400, body = ErrorBody), (status = 200, body = Instance), (status = 404, body = ErrorBody))
 )]
 async fn stop_instance(
     state: web::Data<AppState>,
@@ -461,8 +463,8 @@ async fn stop_instance(
 #[utoipa::path(
     post,
     path = "/api/v1/templates/{template}/instances/{name}/start",
-    params(("template" = String, Path), ("name" = String, Path)),
-    responses((status = 200, body = Instance), (status = 404, body = ErrorBody), (status = 504, body = ErrorBody))
+    params(("template" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
+    responses((status = 400, body = ErrorBody), (status = 200, body = Instance), (status = 404, body = ErrorBody), (status = 504, body = ErrorBody))
 )]
 async fn start_instance(
     state: web::Data<AppState>,
@@ -478,9 +480,9 @@ async fn start_instance(
 #[utoipa::path(
     post,
     path = "/api/v1/templates/{template}/instances/{name}/reset",
-    params(("template" = String, Path), ("name" = String, Path)),
+    params(("template" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
     request_body(content = Option<Reset>),
-    responses((status = 200, body = Instance), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
+    responses((status = 400, body = ErrorBody), (status = 200, body = Instance), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
 )]
 async fn reset_instance(
     state: web::Data<AppState>,
@@ -507,8 +509,8 @@ async fn reset_instance(
 #[utoipa::path(
     get,
     path = "/api/v1/templates/{template}/instances/{name}/snapshots",
-    params(("template" = String, Path), ("name" = String, Path)),
-    responses((status = 200, body = SnapshotList), (status = 404, body = ErrorBody))
+    params(("template" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
+    responses((status = 400, body = ErrorBody), (status = 200, body = SnapshotList), (status = 404, body = ErrorBody))
 )]
 async fn list_snapshots(
     state: web::Data<AppState>,
@@ -525,9 +527,9 @@ async fn list_snapshots(
 #[utoipa::path(
     post,
     path = "/api/v1/templates/{template}/instances/{name}/snapshots/{snapshot}",
-    params(("template" = String, Path), ("name" = String, Path), ("snapshot" = String, Path)),
+    params(("template" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("snapshot" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
     request_body(content = Option<CreateSnapshot>),
-    responses((status = 201, body = Snapshot), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
+    responses((status = 400, body = ErrorBody), (status = 201, body = Snapshot), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
 )]
 async fn create_snapshot(
     state: web::Data<AppState>,
@@ -544,8 +546,8 @@ async fn create_snapshot(
 #[utoipa::path(
     delete,
     path = "/api/v1/templates/{template}/instances/{name}/snapshots/{snapshot}",
-    params(("template" = String, Path), ("name" = String, Path), ("snapshot" = String, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody))
+    params(("template" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("snapshot" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
+    responses((status = 400, body = ErrorBody), (status = 204), (status = 404, body = ErrorBody))
 )]
 async fn delete_snapshot(
     state: web::Data<AppState>,
@@ -560,8 +562,8 @@ async fn delete_snapshot(
 #[utoipa::path(
     post,
     path = "/api/v1/templates/{template}/instances/{name}/snapshots/{snapshot}/restore",
-    params(("template" = String, Path), ("name" = String, Path), ("snapshot" = String, Path)),
-    responses((status = 200, body = Instance), (status = 404, body = ErrorBody))
+    params(("template" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("snapshot" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
+    responses((status = 400, body = ErrorBody), (status = 200, body = Instance), (status = 404, body = ErrorBody))
 )]
 async fn restore_snapshot(
     state: web::Data<AppState>,
@@ -579,9 +581,9 @@ async fn restore_snapshot(
 #[utoipa::path(
     post,
     path = "/api/v1/templates/{template}/instances/{name}/snapshots/{snapshot}/promote",
-    params(("template" = String, Path), ("name" = String, Path), ("snapshot" = String, Path)),
+    params(("template" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("snapshot" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
     request_body = Promote,
-    responses((status = 201, body = Template), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
+    responses((status = 400, body = ErrorBody), (status = 201, body = Template), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
 )]
 async fn promote_snapshot(
     state: web::Data<AppState>,
@@ -598,7 +600,7 @@ async fn promote_snapshot(
 }
 
 /// Disk used by template versions, instances and snapshots (apparent sizes).
-#[utoipa::path(get, path = "/api/v1/df", responses((status = 200, body = DiskUsage)))]
+#[utoipa::path(get, path = "/api/v1/df", responses((status = 400, body = ErrorBody), (status = 200, body = DiskUsage)))]
 async fn disk_usage(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(state.manager.disk_usage().await?))
 }
@@ -619,8 +621,8 @@ async fn reap(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpRespon
 #[utoipa::path(
     get,
     path = "/api/v1/templates/{template}/instances/{name}/snapshots/{snapshot}/export",
-    params(("template" = String, Path), ("name" = String, Path), ("snapshot" = String, Path)),
-    responses((status = 200, content_type = "application/zstd"), (status = 404, body = ErrorBody))
+    params(("template" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("snapshot" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
+    responses((status = 400, body = ErrorBody), (status = 200, content_type = "application/zstd"), (status = 404, body = ErrorBody))
 )]
 async fn export_snapshot(
     state: web::Data<AppState>,
@@ -652,9 +654,9 @@ struct ImportQuery {
 #[utoipa::path(
     post,
     path = "/api/v1/templates/{template}/instances/{name}/import",
-    params(("template" = String, Path), ("name" = String, Path), ImportQuery),
-    request_body(content = Vec<u8>, content_type = "application/zstd"),
-    responses((status = 201, body = Instance), (status = 409, body = ErrorBody))
+    params(("template" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ImportQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 400, body = ErrorBody), (status = 201, body = Instance), (status = 409, body = ErrorBody))
 )]
 async fn import_archive(
     state: web::Data<AppState>,
