@@ -16,7 +16,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VENV="$ROOT/target/fuzz-venv"
-DOLLYD="${DOLLYD:-$ROOT/target/debug/dollyd}"
+DOLLYD="${DOLLYD:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/dollyd}"
 IMAGE="${DOLLY_TEST_IMAGE:-dolly-mariadb:10.11}"
 MAX_EXAMPLES="${FUZZ_MAX_EXAMPLES:-20}"
 MAX_TIME="${FUZZ_MAX_TIME:-300}"
