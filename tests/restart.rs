@@ -185,3 +185,67 @@ async fn sigterm_shuts_down_gracefully_and_instances_keep_running() {
     // The instance outlives the service.
     assert_eq!(scalar(port, &pw, &db, "SELECT COUNT(*) FROM t").await, "2");
 }
+
+#[tokio::test]
+async fn kill_9_during_an_import_leaves_nothing_half_published() {
+    let app = TestApp::new_stopped(|_| {}).await;
+    // Big enough to be mid-load when the kill comes.
+    app.write_dump("shop.sql", simple_dump("t", 400_000).as_bytes());
+    let mut update = Command::new(env!("CARGO_BIN_EXE_dollyd"))
+        .arg("update")
+        .envs(app.env())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn dollyd update");
+    // Wait until the import is under way (its work folder exists).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let tmp = app.data_dir().join("tmp");
+    loop {
+        let busy = std::fs::read_dir(&tmp)
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with("import."))
+            })
+            .unwrap_or(false);
+        if busy {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the import never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    update.kill().expect("kill -9");
+    let _ = update.wait();
+
+    // A restart of the service cleans the interrupted import up.
+    let d = Dollyd::start(&app).await;
+    let leftovers: Vec<String> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("import."))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(app
+        .containers()
+        .await
+        .iter()
+        .all(|c| !c.name.ends_with("._import")));
+    assert!(
+        !app.data_dir().join("templates/shop/current").exists(),
+        "no version half-published"
+    );
+    let r = app
+        .client
+        .post(format!("{}/db/shop/x", d.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    drop(d);
+
+    // And the import can run again.
+    app.write_dump("shop.sql", simple_dump("t", 10).as_bytes());
+    app.update_ok(&["shop"]).await;
+}
