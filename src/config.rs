@@ -89,8 +89,9 @@ pub struct Settings {
     pub import_buffer_pool: u64,
     /// How often `serve` removes expired instances.
     pub reap_interval: Duration,
-    /// `auto` (reflinks when the filesystem has them) or `copy` (always a
-    /// full copy; for comparisons).
+    /// `auto` (FICLONE reflinks when the filesystem has them) or `copy` (a
+    /// plain copy, which XFS/btrfs may still turn into shared blocks through
+    /// `copy_file_range`; a full copy on ext4).
     pub force_copy: bool,
     /// Bearer token every route but `/healthz` and `/readyz` requires.
     pub auth_token: Option<Secret>,
