@@ -4,98 +4,9 @@
 
 mod common;
 
-use std::process::Stdio;
-use std::time::Duration;
-
-use chrono::{DateTime, Utc};
 use common::TestApp;
-use serde_json::Value;
 
-use common::dolly_bin;
-
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    #[track_caller]
-    fn ok(&self) -> &Self {
-        assert_eq!(self.code, 0, "expected success: {self:#?}");
-        self
-    }
-
-    #[track_caller]
-    fn fails(&self, code: i32, stderr_has: &str) -> &Self {
-        assert_eq!(self.code, code, "expected exit {code}: {self:#?}");
-        assert!(
-            self.stderr.contains(stderr_has),
-            "stderr lacks {stderr_has:?}: {self:#?}"
-        );
-        assert_eq!(
-            self.stderr.trim().lines().count(),
-            1,
-            "one sentence on stderr: {self:#?}"
-        );
-        self
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"))
-    }
-}
-
-/// Runs `dolly args` against `url` (via DOLLY_URL), without blocking the
-/// in-process server.
-async fn dolly(url: &str, args: &[&str]) -> Run {
-    dolly_env(url, args, &[]).await
-}
-
-async fn dolly_env(url: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = tokio::process::Command::new(dolly_bin());
-    cmd.args(args)
-        .env_remove("DOLLY_TOKEN")
-        .env("DOLLY_URL", url)
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(300), cmd.output())
-        .await
-        .unwrap_or_else(|_| panic!("dolly {args:?} did not finish in 300s"))
-        .expect("run dolly");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-async fn bash(script: &str, env: &[(&str, &str)]) -> Run {
-    let out = tokio::process::Command::new("bash")
-        .args(["-c", script])
-        .envs(env.iter().copied())
-        .env_remove("DOLLY_TOKEN")
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("run bash");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn time(v: &Value) -> DateTime<Utc> {
-    v.as_str()
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_else(|| panic!("not an RFC 3339 time: {v}"))
-}
+use common::cli::{bash, dolly, dolly_bin, dolly_run, time};
 
 /// A port nothing listens on.
 fn closed_port() -> u16 {
@@ -189,7 +100,7 @@ async fn unreachable_or_foreign_servers_are_plain_errors() {
         &["env", "shop", "x"],
     ] {
         let r = dolly(&nowhere, args).await;
-        r.fails(
+        r.fails_in_one_line(
             1,
             &format!("cannot reach dollyd at {nowhere}: connection refused (set DOLLY_URL)"),
         );
@@ -198,11 +109,11 @@ async fn unreachable_or_foreign_servers_are_plain_errors() {
     // --url wins over DOLLY_URL.
     dolly("http://127.0.0.1:1", &["--url", &nowhere, "ls"])
         .await
-        .fails(1, &nowhere);
+        .fails_in_one_line(1, &nowhere);
     // A URL we cannot use.
     dolly("https://dolly.example", &["ls"])
         .await
-        .fails(1, "only http:// works");
+        .fails_in_one_line(1, "only http:// works");
 
     // Something that answers, but is not dollyd: exit 1, and the token was
     // sent as a bearer token.
@@ -229,9 +140,9 @@ async fn unreachable_or_foreign_servers_are_plain_errors() {
         .expect("write");
         String::from_utf8_lossy(&request).into_owned()
     });
-    dolly_env(&url, &["ls"], &[("DOLLY_TOKEN", "s3cret-token")])
+    dolly_run(&url, &["ls"], &[("DOLLY_TOKEN", "s3cret-token")], None)
         .await
-        .fails(1, "not dolly's API");
+        .fails_in_one_line(1, "not dolly's API");
     let request = server.await.expect("fake server");
     assert!(
         request.starts_with("GET /api/v1/instances HTTP/1.1"),
@@ -276,7 +187,7 @@ async fn every_command_against_a_real_dollyd() {
     assert!(r.ok().stdout.contains(&version), "{r:#?}");
     dolly(&url, &["templates", "nope"])
         .await
-        .fails(3, "template 'nope' does not exist (known: shop)");
+        .fails_in_one_line(3, "template 'nope' does not exist (known: shop)");
 
     // ls with nothing yet.
     assert_eq!(dolly(&url, &["ls"]).await.ok().stdout, "");
@@ -284,7 +195,7 @@ async fn every_command_against_a_real_dollyd() {
     assert_eq!(empty["instances"], serde_json::json!([]));
     dolly(&url, &["ls", "nope"])
         .await
-        .fails(3, "template 'nope' does not exist");
+        .fails_in_one_line(3, "template 'nope' does not exist");
 
     // new: JSON is the API's Instance, with the TTL applied; no spinner or
     // note in a pipe.
@@ -305,10 +216,10 @@ async fn every_command_against_a_real_dollyd() {
     // server's list of templates.
     dolly(&url, &["new", "shop", "alice"])
         .await
-        .fails(4, "instance 'shop/alice' already exists");
+        .fails_in_one_line(4, "instance 'shop/alice' already exists");
     dolly(&url, &["create", "nope", "x"])
         .await
-        .fails(3, "template 'nope' does not exist (known: shop)");
+        .fails_in_one_line(3, "template 'nope' does not exist (known: shop)");
 
     // show / info: the key/value block, JSON, not found.
     let r = dolly(&url, &["show", "shop", "alice"]).await;
@@ -338,7 +249,7 @@ async fn every_command_against_a_real_dollyd() {
     assert_eq!(shown["port"], alice["port"]);
     dolly(&url, &["show", "shop", "ghost"])
         .await
-        .fails(3, "instance 'shop/ghost' does not exist");
+        .fails_in_one_line(3, "instance 'shop/ghost' does not exist");
 
     // url: one line; --no-create keeps a missing instance missing.
     let r = dolly(&url, &["url", "shop", "alice"]).await;
@@ -352,10 +263,10 @@ async fn every_command_against_a_real_dollyd() {
     );
     dolly(&url, &["url", "shop", "ghost", "--no-create"])
         .await
-        .fails(3, "instance 'shop/ghost' does not exist");
+        .fails_in_one_line(3, "instance 'shop/ghost' does not exist");
     dolly(&url, &["env", "--no-create", "shop", "ghost"])
         .await
-        .fails(3, "does not exist");
+        .fails_in_one_line(3, "does not exist");
 
     // The CI recipe: eval "$(dolly env ...)" creates the instance, then a
     // real query through the mariadb client with the exported variables.
@@ -447,10 +358,11 @@ async fn every_command_against_a_real_dollyd() {
             .expect("chmod");
     }
     let path = format!("{}:/usr/bin:/bin", fake.path().display());
-    let r = dolly_env(
+    let r = dolly_run(
         &url,
         &["shell", "shop", "ci-1", "-e", "select 1"],
         &[("PATH", &path)],
+        None,
     )
     .await;
     r.ok();
@@ -468,13 +380,14 @@ async fn every_command_against_a_real_dollyd() {
     assert!(args_line.ends_with("-e select 1"), "{r:#?}");
     // No client at all: a clear message, exit 1.
     let empty = tempfile::tempdir().expect("temp dir");
-    dolly_env(
+    dolly_run(
         &url,
         &["shell", "shop", "ci-1"],
         &[("PATH", &empty.path().display().to_string())],
+        None,
     )
     .await
-    .fails(1, "no MySQL client found: install `mariadb`");
+    .fails_in_one_line(1, "no MySQL client found: install `mariadb`");
 
     // ls: table, names, JSON, one template.
     let r = dolly(&url, &["ls"]).await;
@@ -513,14 +426,14 @@ async fn every_command_against_a_real_dollyd() {
     );
     dolly(&url, &["container", "shop", "ghost"])
         .await
-        .fails(3, "does not exist");
+        .fails_in_one_line(3, "does not exist");
 
     // rm: several names; missing ones are 3 unless --force.
     let r = dolly(&url, &["rm", "shop", "alice", "ci-1"]).await;
     assert_eq!(r.ok().stdout, "removed shop/alice\nremoved shop/ci-1\n");
     dolly(&url, &["rm", "shop", "alice"])
         .await
-        .fails(3, "instance 'shop/alice' does not exist");
+        .fails_in_one_line(3, "instance 'shop/alice' does not exist");
     let r = dolly(&url, &["rm", "shop", "alice", "bob"]).await;
     assert_eq!(r.code, 3, "{r:#?}");
     assert!(r.stderr.contains("2 of 2 removals failed"), "{r:#?}");

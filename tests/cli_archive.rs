@@ -8,107 +8,12 @@
 
 mod common;
 
-use std::process::Stdio;
-use std::time::Duration;
-
 use common::TestApp;
-use serde_json::Value;
-use tokio::io::AsyncWriteExt;
 
-use common::dolly_bin;
+use common::cli::{added, dolly, dolly_bin, dolly_run};
 
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: Vec<u8>,
-    stderr: String,
-}
-
-impl Run {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.stdout).into_owned()
-    }
-
-    #[track_caller]
-    fn ok(&self) -> &Self {
-        assert_eq!(self.code, 0, "expected success: {self:#?}");
-        self
-    }
-
-    #[track_caller]
-    fn fails(&self, code: i32, stderr_has: &str) -> &Self {
-        assert_eq!(self.code, code, "expected exit {code}: {self:#?}");
-        assert!(
-            self.stderr.contains(stderr_has),
-            "stderr lacks {stderr_has:?}: {self:#?}"
-        );
-        self
-    }
-
-    #[track_caller]
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"))
-    }
-}
-
-/// Runs `dolly args` against `url` (via DOLLY_URL), `stdin` as its input,
-/// without blocking the in-process server.
-async fn dolly_with(url: &str, args: &[&str], stdin: Option<&[u8]>) -> Run {
-    let mut cmd = tokio::process::Command::new(dolly_bin());
-    cmd.args(args)
-        .env_remove("DOLLY_TOKEN")
-        .env("DOLLY_URL", url)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let mut child = cmd.spawn().expect("run dolly");
-    if let Some(input) = stdin {
-        let mut pipe = child.stdin.take().expect("stdin");
-        let input = input.to_vec();
-        tokio::spawn(async move {
-            // The CLI may stop reading early (a refused archive): fine.
-            let _ = pipe.write_all(&input).await;
-        });
-    }
-    let out = tokio::time::timeout(Duration::from_secs(300), child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("dolly {args:?} did not finish in 300s"))
-        .expect("run dolly");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: out.stdout,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-async fn dolly(url: &str, args: &[&str]) -> Run {
-    dolly_with(url, args, None).await
-}
-
-/// The customers a test added (the dump has ids 1 to 3), through
-/// `dolly shell`, so the real client and the instance's credentials are used.
-async fn added(url: &str, t: &str, n: &str) -> Vec<String> {
-    let r = dolly(
-        url,
-        &[
-            "shell",
-            "--no-create",
-            t,
-            n,
-            "-N",
-            "-B",
-            "-e",
-            "SELECT name FROM customers WHERE id > 3 ORDER BY id",
-        ],
-    )
-    .await;
-    r.ok().text().lines().map(str::to_owned).collect()
+async fn dolly_with(url: &str, args: &[&str], stdin: Option<&[u8]>) -> common::cli::Run {
+    dolly_run(url, args, &[], stdin).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,10 +41,13 @@ async fn usage_errors_of_export_and_import_need_no_server() {
     .fails(1, "cannot read /nonexistent/a.tar.zst");
     let help = dolly(nowhere, &["--help"]).await;
     for needle in ["export", "import", "Save a snapshot as an archive file"] {
-        assert!(help.ok().text().contains(needle), "{needle}: {help:#?}");
+        assert!(
+            help.ok().stdout.clone().contains(needle),
+            "{needle}: {help:#?}"
+        );
     }
     let help = dolly(nowhere, &["import", "--help"]).await;
-    assert!(help.ok().text().contains("exit 4"), "{help:#?}");
+    assert!(help.ok().stdout.clone().contains("exit 4"), "{help:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -170,7 +78,8 @@ async fn a_snapshot_moves_through_an_archive_file() {
     let r = dolly(url, &["export", "shop", "alice@one", file_arg]).await;
     assert!(
         r.ok()
-            .text()
+            .stdout
+            .clone()
             .starts_with(&format!("exported shop/alice@one to {file_arg} (")),
         "{r:#?}"
     );
@@ -194,7 +103,7 @@ async fn a_snapshot_moves_through_an_archive_file() {
     // To stdout: the archive there, the summary on stderr.
     let r = dolly(url, &["export", "shop", "alice@one", "-"]).await;
     r.ok();
-    assert!(r.stdout.len() > 1000 && r.stdout.starts_with(b"\x28\xb5\x2f\xfd"));
+    assert!(r.stdout_bytes.len() > 1000 && r.stdout_bytes.starts_with(b"\x28\xb5\x2f\xfd"));
     assert!(
         r.stderr.starts_with("exported shop/alice@one to stdout ("),
         "{r:#?}"

@@ -7,85 +7,10 @@
 
 mod common;
 
-use std::process::Stdio;
-use std::time::Duration;
-
-use chrono::{DateTime, Utc};
 use common::TestApp;
 use serde_json::Value;
 
-use common::dolly_bin;
-
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    #[track_caller]
-    fn ok(&self) -> &Self {
-        assert_eq!(self.code, 0, "expected success: {self:#?}");
-        self
-    }
-
-    #[track_caller]
-    fn fails(&self, code: i32, stderr_has: &str) -> &Self {
-        assert_eq!(self.code, code, "expected exit {code}: {self:#?}");
-        assert!(
-            self.stderr.contains(stderr_has),
-            "stderr lacks {stderr_has:?}: {self:#?}"
-        );
-        self
-    }
-
-    #[track_caller]
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"))
-    }
-}
-
-/// Runs `dolly args` against `url` (via DOLLY_URL), without blocking the
-/// in-process server.
-async fn dolly(url: &str, args: &[&str]) -> Run {
-    let mut cmd = tokio::process::Command::new(dolly_bin());
-    cmd.args(args)
-        .env_remove("DOLLY_TOKEN")
-        .env("DOLLY_URL", url)
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(300), cmd.output())
-        .await
-        .unwrap_or_else(|_| panic!("dolly {args:?} did not finish in 300s"))
-        .expect("run dolly");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-/// The customers a test added (the dump has ids 1 to 3), through
-/// `dolly shell`, so the real client and the instance's credentials are used.
-async fn added(url: &str, t: &str, n: &str) -> Vec<String> {
-    let r = dolly(
-        url,
-        &[
-            "shell",
-            "--no-create",
-            t,
-            n,
-            "-N",
-            "-B",
-            "-e",
-            "SELECT name FROM customers WHERE id > 3 ORDER BY id",
-        ],
-    )
-    .await;
-    r.ok().stdout.lines().map(str::to_owned).collect()
-}
+use common::cli::{added, dolly, dolly_bin, time};
 
 async fn insert(url: &str, t: &str, n: &str, name: &str) {
     let sql =
@@ -93,13 +18,6 @@ async fn insert(url: &str, t: &str, n: &str, name: &str) {
     dolly(url, &["shell", "--no-create", t, n, "-e", &sql])
         .await
         .ok();
-}
-
-fn time(v: &Value) -> DateTime<Utc> {
-    v.as_str()
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_else(|| panic!("not an RFC 3339 time: {v}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,8 @@
 //! failed test leaves nothing behind.
 #![allow(dead_code)]
 
+pub mod cli;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -388,34 +390,4 @@ pub fn simple_dump(table: &str, rows: usize) -> String {
     }
     s.push_str("-- Dump completed on 2026-11-23\n");
     s
-}
-
-/// Builds the `dolly` CLI once and returns its path, as cargo reports it.
-pub fn dolly_bin() -> &'static Path {
-    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BIN.get_or_init(|| {
-        let mut cmd = std::process::Command::new(env!("CARGO"));
-        cmd.args([
-            "build",
-            "-p",
-            "dolly-cli",
-            "--bin",
-            "dolly",
-            "--message-format=json-render-diagnostics",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit());
-        if !cfg!(debug_assertions) {
-            cmd.arg("--release");
-        }
-        let out = cmd.output().expect("run cargo build -p dolly-cli");
-        assert!(out.status.success(), "cargo build -p dolly-cli failed");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "dolly")
-            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-            .expect("cargo reported no `dolly` executable")
-    })
 }
