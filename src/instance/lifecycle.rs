@@ -59,8 +59,7 @@ impl Manager {
         };
         self.write_meta(&meta)?;
         info!(template = %t, instance = %n, expires_at = ?meta.expires_at, "instance lease extended");
-        let info = self.ctx.engine.inspect(&meta.container).await?;
-        Ok(Instance::new(meta, info.as_ref()))
+        self.view(meta).await
     }
 
     /// Marks an instance as never to be reaped (or lifts that).
@@ -76,8 +75,7 @@ impl Manager {
         meta.protected = protected;
         self.write_meta(&meta)?;
         info!(template = %t, instance = %n, protected, "instance protection changed");
-        let info = self.ctx.engine.inspect(&meta.container).await?;
-        Ok(Instance::new(meta, info.as_ref()))
+        self.view(meta).await
     }
 
     /// Stops the server cleanly; the datadir, port and password stay.
@@ -93,8 +91,7 @@ impl Manager {
         self.write_meta(&meta)?;
         self.ctx.engine.stop(&meta.container, 120).await?;
         info!(template = %t, instance = %n, "instance stopped");
-        let info = self.ctx.engine.inspect(&meta.container).await?;
-        Ok(Instance::new(meta, info.as_ref()))
+        self.view(meta).await
     }
 
     /// Starts a stopped (or dead) instance on its port; a running one is
@@ -107,8 +104,7 @@ impl Manager {
         let lock = self.key_lock(t, n);
         let _guard = lock.lock().await;
         let mut meta = self.ready_meta(t, n)?;
-        let info = self.ctx.engine.inspect(&meta.container).await?;
-        let current = Instance::new(meta.clone(), info.as_ref());
+        let current = self.view(meta.clone()).await?;
         if current.state == dolly_types::v1::InstanceState::Running {
             return Ok(current);
         }

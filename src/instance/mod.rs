@@ -525,8 +525,7 @@ impl Manager {
         meta.ready = true;
         meta.stopped = false;
         self.write_meta(meta)?;
-        let info = ctx.engine.inspect(&meta.container).await?;
-        Ok(Instance::new(meta.clone(), info.as_ref()))
+        self.view(meta.clone()).await
     }
 
     /// Polls with a real authenticated `SELECT 1`, backing off from 20 ms.
@@ -587,11 +586,16 @@ impl Manager {
         }
     }
 
+    /// An instance with its container's state as the engine reports it now.
+    async fn view(&self, meta: InstanceMeta) -> Result<Instance, InstanceError> {
+        let info = self.ctx.engine.inspect(&meta.container).await?;
+        Ok(Instance::new(meta, info.as_ref()))
+    }
+
     /// One instance with its container's state.
     pub async fn get(&self, t: &TemplateName, n: &InstanceName) -> Result<Instance, InstanceError> {
         let meta = self.ready_meta(t, n)?;
-        let info = self.ctx.engine.inspect(&meta.container).await?;
-        Ok(Instance::new(meta, info.as_ref()))
+        self.view(meta).await
     }
 
     /// The engine's inspection of an instance's container.

@@ -72,9 +72,7 @@ impl Manager {
                 }
                 Err(e) => return Err(io_ctx("create the snapshot folder")(e)),
             }
-            let info = self.ctx.engine.inspect(&meta.container).await?;
-            let running =
-                super::Instance::new(meta.clone(), info.as_ref()).state == InstanceState::Running;
+            let running = self.view(meta.clone()).await?.state == InstanceState::Running;
             let paused = Instant::now();
             if running {
                 self.ctx.engine.stop(&meta.container, 120).await?;
