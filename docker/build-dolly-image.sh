@@ -32,7 +32,7 @@ DOLLYD="$TARGET_DIR/release/dollyd"
 DOLLY="$TARGET_DIR/release/dolly"
 if [[ ! -x "$DOLLYD" || ! -x "$DOLLY" || "${BUILD:-0}" == 1 ]]; then
     echo "building the release binaries"
-    (cd "$ROOT" && cargo build --release -p dolly -p dolly-cli)
+    (cd "$ROOT" && cargo build --release -p dolly-server -p dolly-cli)
 fi
 
 MIRROR="$(mirror)"

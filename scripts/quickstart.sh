@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 export DOLLY_IMAGE="${DOLLY_IMAGE:-dolly-mariadb:10.11}"
 docker/build-mariadb-image.sh "$DOLLY_IMAGE"
-cargo build --release -p dolly -p dolly-cli
+cargo build --release -p dolly-server -p dolly-cli
 
 export DOLLY_DATA_DIR="${DOLLY_DATA_DIR:-/srv/dolly}"
 if [[ $(id -u) == 0 ]] && ! mountpoint -q "$DOLLY_DATA_DIR"; then

@@ -26,12 +26,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
-use dolly::clone::{clone_tree, own_tree, remove_tree, CloneMode};
-use dolly::config::Settings;
-use dolly::context::Context;
-use dolly::dbserver::{self, ImageInfo};
-use dolly::engine::{Bind, ContainerSpec, DockerEngine, Engine, Publish, RestartPolicy};
-use dolly::types::TemplateName;
+use dolly_core::clone::{clone_tree, own_tree, remove_tree, CloneMode};
+use dolly_core::config::Settings;
+use dolly_core::context::Context;
+use dolly_core::dbserver::{self, ImageInfo};
+use dolly_engine::{Bind, ContainerSpec, DockerEngine, Engine, Publish, RestartPolicy};
+use dolly_types::TemplateName;
 use futures_util::future::join_all;
 use mysql_async::prelude::Queryable;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -150,7 +150,7 @@ fn child_dollyd() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    dolly::telemetry::init(settings.log_format);
+    dolly_server::telemetry::init(settings.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -159,7 +159,7 @@ fn child_dollyd() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let app = dolly::startup::Application::build(settings).await?;
+        let app = dolly_server::startup::Application::build(settings).await?;
         println!("LISTENING {}", app.address());
         app.run_until_stopped().await.context("server failed")
     });
@@ -561,7 +561,7 @@ impl Bench {
             cache.join(format!("{}-{}-{SEED:x}.sql", large.template, large.bytes)),
             dir.join("plain-large.sql"),
         )?;
-        let dumps = dolly::dump::discover(&dir)?;
+        let dumps = dolly_core::dump::discover(&dir)?;
         for d in dumps {
             let input = d.input_bytes();
             let form = match d.template.as_str() {
@@ -624,7 +624,8 @@ impl Bench {
         let jiffies0 = sys::machine_jiffies();
         let started = Instant::now();
         let outcomes =
-            dolly::template::update(&ctx, std::slice::from_ref(&t), |_| HashSet::new()).await?;
+            dolly_core::template::update(&ctx, std::slice::from_ref(&t), |_| HashSet::new())
+                .await?;
         let dolly_s = started.elapsed().as_secs_f64();
         let feed_cpu = sys::self_cpu() - cpu0;
         let engine_cpu = sys::engine_cpu() - engine0;
@@ -1090,7 +1091,7 @@ impl Bench {
             .ok_or_else(|| anyhow!("{name} has no published port"))?;
         // Bounded: 60 s at 10 ms.
         for _ in 0..6000 {
-            if dolly::instance::ping("127.0.0.1", port, &password)
+            if dolly_core::instance::ping("127.0.0.1", port, &password)
                 .await
                 .is_ok()
             {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dolly::engine::Engine;
+use dolly_engine::Engine;
 use serde::Serialize;
 
 fn clk_tck() -> f64 {

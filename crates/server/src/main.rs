@@ -6,14 +6,12 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use dolly::config::Settings;
-use dolly::context::Context;
-use dolly::engine::{DockerEngine, Engine};
-use dolly::instance::Manager;
-use dolly::startup::Application;
-use dolly::template;
-use dolly::types::v1::Reap;
-use dolly::types::TemplateName;
+use dolly_core::config::Settings;
+use dolly_core::instance::Manager;
+use dolly_core::template;
+use dolly_server::startup::{command_context, Application};
+use dolly_types::v1::Reap;
+use dolly_types::TemplateName;
 
 #[derive(Parser)]
 #[command(
@@ -65,7 +63,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    dolly::telemetry::init(settings.log_format);
+    dolly_server::telemetry::init(settings.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -113,14 +111,7 @@ async fn update(settings: Settings, names: &[String]) -> anyhow::Result<ExitCode
         .iter()
         .map(|n| TemplateName::parse(n))
         .collect::<Result<Vec<_>, _>>()?;
-    let engine: Arc<dyn Engine> = Arc::new(DockerEngine::connect().await?);
-    engine
-        .ping()
-        .await
-        .context("the container engine is needed for an update")?;
-    let mut settings = settings;
-    dolly::context::discover_host_data_dir(&mut settings, engine.as_ref()).await;
-    let ctx = Arc::new(Context::new(settings, engine)?);
+    let ctx = command_context(settings, "for an update").await?;
     let manager = Manager::new(Arc::clone(&ctx));
     let outcomes = template::update(&ctx, &only, |t| manager.versions_in_use(t)).await?;
     let mut failed = 0;
@@ -151,12 +142,7 @@ async fn update(settings: Settings, names: &[String]) -> anyhow::Result<ExitCode
 }
 
 async fn reap(settings: Settings, what: Reap) -> anyhow::Result<ExitCode> {
-    let engine: Arc<dyn Engine> = Arc::new(DockerEngine::connect().await?);
-    engine
-        .ping()
-        .await
-        .context("the container engine is needed to reap")?;
-    let ctx = Arc::new(Context::new(settings, engine)?);
+    let ctx = command_context(settings, "to reap").await?;
     let manager = Manager::new(ctx);
     let report = manager.reap(&what).await?;
     for r in &report.instances {

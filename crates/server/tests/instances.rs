@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::{creds, query, scalar, simple_dump, TestApp};
 use serde_json::Value;
 
-async fn app_with(configure: impl FnOnce(&mut dolly::config::Settings)) -> TestApp {
+async fn app_with(configure: impl FnOnce(&mut dolly_core::config::Settings)) -> TestApp {
     let app = TestApp::spawn_with(configure).await;
     app.write_dump("shop.sql", simple_dump("t", 10).as_bytes());
     app.update_ok(&[]).await;
@@ -224,7 +224,7 @@ async fn the_engine_never_sees_a_password() {
     let init = std::fs::read_to_string(
         app.data_dir()
             .join("instances/shop/secret/data")
-            .join(dolly::dbserver::INIT_FILE),
+            .join(dolly_core::dbserver::INIT_FILE),
     )
     .unwrap();
     assert!(!init.contains(password));

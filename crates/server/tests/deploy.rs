@@ -9,7 +9,7 @@ use std::process::Command;
 use serde_norway::Value;
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 }
 
 fn compose_file() -> PathBuf {

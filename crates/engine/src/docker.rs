@@ -1,6 +1,7 @@
 //! [`Engine`] on the Docker Engine API, through bollard.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use bollard::errors::Error as BollardError;
@@ -49,6 +50,33 @@ impl DockerEngine {
             }
         };
         Ok(Self { docker })
+    }
+
+    /// When this process runs in a container of this engine (with the
+    /// engine's socket mounted), `path` as the engine sees it: read from our
+    /// own container's mounts. `None` outside a container, or when `path`
+    /// is not under a mount (then it is the same path on both sides).
+    pub async fn host_path_of(&self, path: &Path) -> Option<PathBuf> {
+        if !Path::new("/.dockerenv").exists() {
+            return None;
+        }
+        let me = gethostname::gethostname().to_string_lossy().into_owned();
+        let inspection = match self.docker.inspect_container(&me, None).await {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::warn!(error = %e, "running in a container that the engine does not know by its host name; set DOLLY_HOST_DATA_DIR if bind mounts fail");
+                return None;
+            }
+        };
+        let best = inspection
+            .mounts
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|m| Some((PathBuf::from(m.destination?), PathBuf::from(m.source?))))
+            .filter(|(dest, _)| path.starts_with(dest))
+            .max_by_key(|(dest, _)| dest.as_os_str().len())?;
+        let host = best.1.join(path.strip_prefix(&best.0).ok()?);
+        (host != path).then_some(host)
     }
 }
 

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{simple_dump, TestApp};
-use dolly::config::Settings;
+use dolly_core::config::Settings;
 use serde_json::Value;
 
 #[tokio::test]

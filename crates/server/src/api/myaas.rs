@@ -12,8 +12,8 @@ use serde_json::json;
 
 use super::{error_body, names, public_host, AppState};
 use crate::error::ApiError;
-use crate::instance::{Instance, InstanceError};
-use crate::template;
+use dolly_core::instance::{Instance, InstanceError};
+use dolly_core::template;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(index))
@@ -104,7 +104,7 @@ fn database(state: &AppState, i: Instance) -> Database {
         host: public_host(state).to_owned(),
         name: i.meta.name.to_string(),
         port: i.port.map(|p| p.to_string()).unwrap_or_default(),
-        user: crate::instance::USER.to_owned(),
+        user: dolly_core::instance::USER.to_owned(),
         password: i.meta.password,
         running: i.state == InstanceState::Running,
         status: i.status,
@@ -186,7 +186,7 @@ async fn create(
         let ttl = parse_ttl(&req, &body)?;
         match state
             .manager
-            .create(&t, &n, ttl, crate::instance::Source::Template)
+            .create(&t, &n, ttl, dolly_core::instance::Source::Template)
             .await
         {
             Ok(i) => Ok(HttpResponse::Created().json(database(&state, i))),

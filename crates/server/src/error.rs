@@ -8,8 +8,8 @@ use actix_web::{HttpResponse, ResponseError};
 use dolly_types::v1::{ErrorBody, ErrorDetail};
 use dolly_types::NameError;
 
-use crate::engine::EngineError;
-use crate::instance::InstanceError;
+use dolly_core::instance::InstanceError;
+use dolly_engine::EngineError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -103,7 +103,7 @@ impl ResponseError for ApiError {
             tracing::error!(code = self.code(), error = %self, "request failed");
         }
         if self.code().starts_with("engine") {
-            crate::metrics::ENGINE_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            dolly_core::metrics::ENGINE_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         HttpResponse::build(status).json(ErrorBody {
             error: ErrorDetail {

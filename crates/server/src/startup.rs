@@ -7,13 +7,14 @@ use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
+use anyhow::Context as _;
 use tracing::{info, warn};
 
 use crate::api::{self, AppState};
-use crate::config::Settings;
-use crate::context::Context;
-use crate::engine::{DockerEngine, Engine};
-use crate::instance::Manager;
+use dolly_core::config::Settings;
+use dolly_core::context::Context;
+use dolly_core::instance::Manager;
+use dolly_engine::{DockerEngine, Engine};
 
 pub struct Application {
     address: SocketAddr,
@@ -23,25 +24,24 @@ pub struct Application {
 
 impl Application {
     /// Connects to the Docker Engine, reconciles state and binds.
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let engine: Arc<dyn Engine> = Arc::new(DockerEngine::connect().await?);
+    pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
+        let engine = connect_engine(&mut settings).await?;
         Self::build_with_engine(settings, engine).await
     }
 
     /// As [`Application::build`], with any engine.
     pub async fn build_with_engine(
-        mut settings: Settings,
+        settings: Settings,
         engine: Arc<dyn Engine>,
     ) -> anyhow::Result<Self> {
-        crate::context::discover_host_data_dir(&mut settings, engine.as_ref()).await;
         let ctx = Arc::new(Context::new(settings, engine)?);
         info!(
             data_dir = %ctx.settings.data_dir.display(),
             clone = ctx.clone_mode.as_str(),
             "data folder ready ({})",
             match ctx.clone_mode {
-                crate::clone::CloneMode::Reflink => "copy-on-write clones",
-                crate::clone::CloneMode::Copy =>
+                dolly_core::clone::CloneMode::Reflink => "copy-on-write clones",
+                dolly_core::clone::CloneMode::Copy =>
                     "no reflinks on this filesystem: instances are full copies",
             }
         );
@@ -115,6 +115,30 @@ impl Application {
         reaper.abort();
         result
     }
+}
+
+/// Connects to the Docker Engine. When dollyd runs in a container and
+/// `host_data_dir` is not set, it is read from our own container's mounts.
+pub async fn connect_engine(settings: &mut Settings) -> anyhow::Result<Arc<dyn Engine>> {
+    let engine = DockerEngine::connect().await?;
+    if settings.host_data_dir.is_none() {
+        if let Some(host) = engine.host_path_of(&settings.data_dir).await {
+            info!(host_data_dir = %host.display(), "data folder as the engine sees it, from our own container's mounts");
+            settings.host_data_dir = Some(host);
+        }
+    }
+    Ok(Arc::new(engine))
+}
+
+/// What the one-shot commands (`update`, `reap`) work with: the engine,
+/// which must answer, and the context over the data folder.
+pub async fn command_context(mut settings: Settings, what: &str) -> anyhow::Result<Arc<Context>> {
+    let engine = connect_engine(&mut settings).await?;
+    engine
+        .ping()
+        .await
+        .with_context(|| format!("the container engine is needed {what}"))?;
+    Ok(Arc::new(Context::new(settings, engine)?))
 }
 
 /// A request log line with method, path, status and duration.

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use crate::clone::Owner;
-use crate::engine::{ContainerSpec, Engine, EngineError, RestartPolicy};
+use dolly_engine::{ContainerSpec, Engine, EngineError, RestartPolicy};
 
 /// Where the datadir is mounted inside containers.
 pub const DATADIR: &str = "/var/lib/mysql";

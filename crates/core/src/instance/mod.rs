@@ -27,11 +27,11 @@ use tracing::{debug, info, info_span, warn, Instrument};
 use crate::clone::{clone_tree, remove_tree};
 use crate::context::{Context, LABEL_KIND};
 use crate::dbserver::{self, init_sql};
-use crate::engine::{
-    Bind, ContainerInfo, ContainerSpec, EngineError, Publish, RestartPolicy, RunState,
-};
 use crate::layout::list_names;
 use crate::template;
+use dolly_engine::{
+    Bind, ContainerInfo, ContainerSpec, EngineError, Publish, RestartPolicy, RunState,
+};
 
 mod archive;
 mod idle;

@@ -13,13 +13,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dolly::config::Settings;
-use dolly::context::{Context, LABEL_ROOT};
-use dolly::engine::{DockerEngine, Engine};
-use dolly::instance::Manager;
-use dolly::startup::Application;
-use dolly::template::{self, ImportOutcome};
-use dolly::types::TemplateName;
+use dolly_core::config::Settings;
+use dolly_core::context::{Context, LABEL_ROOT};
+use dolly_core::instance::Manager;
+use dolly_core::template::{self, ImportOutcome};
+use dolly_engine::{DockerEngine, Engine};
+use dolly_server::startup::Application;
+use dolly_types::TemplateName;
 use mysql_async::prelude::Queryable;
 use serde_json::Value;
 
@@ -56,7 +56,7 @@ pub async fn require_engine() -> Arc<dyn Engine> {
 }
 
 pub fn init_logs() {
-    dolly::telemetry::init(dolly::config::LogFormat::Human);
+    dolly_server::telemetry::init(dolly_core::config::LogFormat::Human);
 }
 
 pub struct TestApp {
@@ -272,7 +272,7 @@ impl TestApp {
     }
 
     /// Containers this app's data folder owns.
-    pub async fn containers(&self) -> Vec<dolly::engine::ContainerInfo> {
+    pub async fn containers(&self) -> Vec<dolly_engine::ContainerInfo> {
         let labels = BTreeMap::from([(
             LABEL_ROOT.to_owned(),
             self.settings.data_dir.display().to_string(),
@@ -371,7 +371,7 @@ pub async fn scalar(port: u16, password: &str, db: &str, sql: &str) -> String {
 pub fn shop_dump() -> Vec<u8> {
     std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/examples/dumps/shop.sql"
+        "/../../examples/dumps/shop.sql"
     ))
     .expect("examples/dumps/shop.sql")
 }

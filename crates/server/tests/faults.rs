@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use common::{creds, scalar, simple_dump, TestApp};
-use dolly::engine::{ContainerInfo, ContainerSpec, Engine, EngineError, ExecOutput, Stdin};
-use dolly::startup::Application;
+use dolly_engine::{ContainerInfo, ContainerSpec, Engine, EngineError, ExecOutput, Stdin};
+use dolly_server::startup::Application;
 use serde_json::Value;
 
 // ---------------------------------------------------------------------------

@@ -8,8 +8,8 @@ use tokio::sync::OnceCell;
 use crate::clone::CloneMode;
 use crate::config::Settings;
 use crate::dbserver::ImageInfo;
-use crate::engine::{Engine, EngineError};
 use crate::layout::Layout;
+use dolly_engine::{Engine, EngineError};
 
 /// Label put on every container dolly creates.
 pub const LABEL_MANAGED_BY: &str = "managed-by";
@@ -83,34 +83,5 @@ impl Context {
         labels.extend(self.ownership_labels());
         labels.insert(LABEL_KIND.to_owned(), kind.to_owned());
         labels
-    }
-}
-
-/// When dollyd itself runs in a container with the engine's socket, the
-/// data folder's path as the engine sees it differs from ours: read it from
-/// our own container's mounts (unless `host_data_dir` is set).
-pub async fn discover_host_data_dir(settings: &mut crate::config::Settings, engine: &dyn Engine) {
-    if settings.host_data_dir.is_some() || !std::path::Path::new("/.dockerenv").exists() {
-        return;
-    }
-    let me = gethostname::gethostname().to_string_lossy().into_owned();
-    let Ok(Some(inspection)) = engine.inspect_raw(&me).await else {
-        tracing::warn!("running in a container that the engine does not know by its host name; set DOLLY_HOST_DATA_DIR if bind mounts fail");
-        return;
-    };
-    let mounts = inspection["Mounts"].as_array().cloned().unwrap_or_default();
-    let best = mounts
-        .iter()
-        .filter_map(|m| Some((m["Destination"].as_str()?, m["Source"].as_str()?)))
-        .filter(|(dest, _)| settings.data_dir.starts_with(dest))
-        .max_by_key(|(dest, _)| dest.len());
-    if let Some((dest, source)) = best {
-        if let Ok(rest) = settings.data_dir.strip_prefix(dest) {
-            let host = std::path::Path::new(source).join(rest);
-            if host != settings.data_dir {
-                tracing::info!(host_data_dir = %host.display(), "data folder as the engine sees it, from our own container's mounts");
-                settings.host_data_dir = Some(host);
-            }
-        }
     }
 }

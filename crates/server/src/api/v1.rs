@@ -16,8 +16,8 @@ use utoipa::OpenApi;
 
 use super::{names, v1_instance, AppState};
 use crate::error::ApiError;
-use crate::instance::{Instance as DomainInstance, ResetTarget, SnapshotMeta, Source};
-use crate::template;
+use dolly_core::instance::{Instance as DomainInstance, ResetTarget, SnapshotMeta, Source};
+use dolly_core::template;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -221,7 +221,7 @@ async fn get_template(
     let t = TemplateName::parse(&path)?;
     let described = template::describe(ctx, &t).map_err(io_err)?;
     if described.versions.is_empty() && described.last_import.is_none() && !described.importing {
-        return Err(crate::instance::InstanceError::TemplateNotFound {
+        return Err(dolly_core::instance::InstanceError::TemplateNotFound {
             name: t,
             known: template::list(ctx).unwrap_or_default(),
         }

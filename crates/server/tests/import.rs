@@ -6,8 +6,8 @@ mod common;
 use std::io::Write;
 
 use common::{creds, query, scalar, simple_dump, TestApp};
-use dolly::template::{self, ImportError};
-use dolly::types::TemplateName;
+use dolly_core::template::{self, ImportError};
+use dolly_types::TemplateName;
 
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -272,8 +272,8 @@ fn only_error(outcomes: &[template::ImportOutcome]) -> &ImportError {
     outcomes[0].result.as_ref().unwrap_err()
 }
 
-fn context(app: &TestApp) -> dolly::context::Context {
-    dolly::context::Context::new(app.settings.clone(), app.engine.clone()).unwrap()
+fn context(app: &TestApp) -> dolly_core::context::Context {
+    dolly_core::context::Context::new(app.settings.clone(), app.engine.clone()).unwrap()
 }
 
 #[tokio::test]
@@ -307,7 +307,7 @@ async fn an_update_never_touches_running_instances() {
 
     // v1 stays while an instance was cloned from it, and goes after.
     let ctx = context(&app);
-    let versions = |ctx: &dolly::context::Context| {
+    let versions = |ctx: &dolly_core::context::Context| {
         template::versions(ctx, &tpl("shop"))
             .unwrap()
             .into_iter()
@@ -345,7 +345,10 @@ async fn removing_a_version_under_a_reflink_clone_is_safe() {
     let port = info.host_port.unwrap();
     let mut ok = false;
     for _ in 0..100 {
-        if dolly::instance::ping("127.0.0.1", port, &pw).await.is_ok() {
+        if dolly_core::instance::ping("127.0.0.1", port, &pw)
+            .await
+            .is_ok()
+        {
             ok = true;
             break;
         }

@@ -19,9 +19,9 @@ use dolly_types::{InstanceName, TemplateName};
 use serde::Serialize;
 use subtle::ConstantTimeEq;
 
-use crate::config::Secret;
 use crate::error::ApiError;
-use crate::instance::{Instance, Manager};
+use dolly_core::config::Secret;
+use dolly_core::instance::{Instance, Manager};
 
 pub use v1::ApiDoc;
 
@@ -119,7 +119,7 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 /// Prometheus text format.
 async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let ctx = state.manager.context();
-    let mut snap = crate::metrics::Snapshot::default();
+    let mut snap = dolly_core::metrics::Snapshot::default();
     for i in state.manager.list(None).await? {
         let state = serde_json::to_value(i.state)
             .ok()
@@ -130,11 +130,11 @@ async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
             .entry((i.meta.template.to_string(), state))
             .or_default() += 1;
     }
-    snap.free_disk = crate::instance::filesystem_space(ctx.layout.root()).0;
-    for t in crate::template::list(ctx).unwrap_or_default() {
-        let current = crate::template::current_version(ctx, &t);
-        if let Some(m) = current.and_then(|v| crate::template::version_meta(ctx, &t, &v)) {
-            snap.templates.push(crate::metrics::TemplateFigures {
+    snap.free_disk = dolly_core::instance::filesystem_space(ctx.layout.root()).0;
+    for t in dolly_core::template::list(ctx).unwrap_or_default() {
+        let current = dolly_core::template::current_version(ctx, &t);
+        if let Some(m) = current.and_then(|v| dolly_core::template::version_meta(ctx, &t, &v)) {
+            snap.templates.push(dolly_core::metrics::TemplateFigures {
                 name: t.to_string(),
                 imported_at: m.created_at.timestamp(),
                 import_seconds: m.import_seconds,
@@ -175,7 +175,7 @@ fn v1_instance(state: &AppState, i: Instance) -> dolly_types::v1::Instance {
         template_version: i.meta.version,
         host: public_host(state).to_owned(),
         port: i.port.unwrap_or(0),
-        user: crate::instance::USER.to_owned(),
+        user: dolly_core::instance::USER.to_owned(),
         password: i.meta.password,
         database: i.meta.database,
         state: i.state,

@@ -157,7 +157,9 @@ async fn stop_and_start_keep_port_and_credentials() {
     let (status, stopped) = post_json(&app, &format!("{base}/stop"), json!({})).await;
     assert_eq!(status, 200);
     assert_eq!(stopped["state"], "stopped");
-    assert!(dolly::instance::ping("127.0.0.1", port, &pw).await.is_err());
+    assert!(dolly_core::instance::ping("127.0.0.1", port, &pw)
+        .await
+        .is_err());
     // A stopped instance is not dead: the reaper leaves it.
     let (_, reaped) = post_json(&app, "/api/v1/reap", json!({"dead": true})).await;
     assert_eq!(reaped["instances"], json!([]));

@@ -28,8 +28,8 @@ use crate::clone::{self, own_tree, remove_tree};
 use crate::context::Context;
 use crate::dbserver::{self, ImageInfo};
 use crate::dump::{self, Dump, DumpError};
-use crate::engine::{Bind, ContainerSpec, EngineError, RestartPolicy};
 use crate::layout::list_names;
+use dolly_engine::{Bind, ContainerSpec, EngineError, RestartPolicy};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {

@@ -376,7 +376,10 @@ mod tests {
 
     #[test]
     fn the_example_file_holds_every_default() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/dolly.toml.example");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/dolly.toml.example"
+        );
         let cfg = config::Config::builder()
             .add_source(config::File::new(path, config::FileFormat::Toml))
             .build()

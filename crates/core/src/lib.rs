@@ -1,0 +1,17 @@
+//! dolly's domain: the data folder, templates and their imports, instances
+//! and their lifecycle. No HTTP here; the engine only through
+//! [`dolly_engine::Engine`].
+//!
+//! See ARCHITECTURE.md for the bird's-eye view.
+
+pub mod clone;
+pub mod config;
+pub mod context;
+pub mod dbserver;
+pub mod dump;
+pub mod instance;
+pub mod layout;
+pub mod metrics;
+pub mod template;
+
+pub use dolly_types as types;
