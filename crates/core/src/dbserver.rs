@@ -6,9 +6,11 @@
 //! image's own configuration files cannot change what dolly relies on.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
 
 use crate::clone::Owner;
-use dolly_engine::{ContainerSpec, Engine, EngineError, RestartPolicy};
+use dolly_engine::{Bind, ContainerSpec, Engine, EngineError, Publish, RestartPolicy};
 
 /// Where the datadir is mounted inside containers.
 pub const DATADIR: &str = "/var/lib/mysql";
@@ -221,6 +223,76 @@ impl ImageInfo {
         ];
         cmd.extend(extra.iter().map(|s| s.to_string()));
         cmd
+    }
+}
+
+/// A server container on a datadir: what every server dolly starts (an
+/// instance, an import, the benchmark's baselines) has in common.
+#[derive(Debug, Clone)]
+pub struct ServerContainer {
+    /// The container's name.
+    pub name: String,
+    /// The image to run.
+    pub image: String,
+    /// The datadir, as the engine sees it, mounted at [`DATADIR`].
+    pub datadir: PathBuf,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl ImageInfo {
+    /// The one place a server's [`ContainerSpec`] is built: `cmd` runs as
+    /// the image's mysql user on the datadir, with no engine restart policy
+    /// (dolly restarts crashed servers itself, on the same host port: an
+    /// engine restart would publish a new one).
+    pub fn server_spec(
+        &self,
+        c: ServerContainer,
+        cmd: Vec<String>,
+        publish: Option<Publish>,
+        memory_bytes: Option<u64>,
+    ) -> ContainerSpec {
+        ContainerSpec {
+            name: c.name,
+            image: c.image,
+            cmd,
+            user: Some(self.user()),
+            binds: vec![Bind {
+                host: c.datadir,
+                container: DATADIR.to_owned(),
+                read_only: false,
+            }],
+            publish,
+            labels: c.labels,
+            memory_bytes,
+            restart: RestartPolicy::No,
+        }
+    }
+
+    /// An instance's server, published on `bind` (`port`, or one the engine
+    /// picks), within `memory_bytes`.
+    pub fn instance_spec(
+        &self,
+        c: ServerContainer,
+        bind: IpAddr,
+        port: Option<u16>,
+        memory_bytes: u64,
+    ) -> ContainerSpec {
+        let publish = Publish {
+            container_port: PORT,
+            host_ip: bind,
+            host_port: port,
+        };
+        self.server_spec(
+            c,
+            self.instance_command(),
+            Some(publish),
+            Some(memory_bytes),
+        )
+    }
+
+    /// The import server: socket only, no memory limit.
+    pub fn import_spec(&self, c: ServerContainer, buffer_pool: u64) -> ContainerSpec {
+        self.server_spec(c, self.import_command(buffer_pool), None, None)
     }
 }
 

@@ -29,7 +29,7 @@ use crate::context::Context;
 use crate::dbserver::{self, ImageInfo};
 use crate::dump::{self, Dump, DumpError};
 use crate::layout::list_names;
-use dolly_engine::{Bind, ContainerSpec, EngineError, RestartPolicy};
+use dolly_engine::EngineError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -368,25 +368,17 @@ async fn run_import(
     own_tree(work, image.owner, true).map_err(io_ctx("chown import datadir"))?;
     // A container left by a crashed import.
     ctx.engine.remove(container).await?;
-    let spec = ContainerSpec {
+    let server = dbserver::ServerContainer {
         name: container.to_owned(),
         image: ctx.settings.image.clone(),
-        cmd: image.import_command(ctx.settings.import_buffer_pool),
-        user: Some(image.user()),
-        binds: vec![Bind {
-            host: ctx.layout.for_engine(work),
-            container: dbserver::DATADIR.to_owned(),
-            read_only: false,
-        }],
-        publish: None,
+        datadir: ctx.layout.for_engine(work),
         labels: {
             let mut l = ctx.labels("import");
             l.insert("dolly.template".into(), d.template.to_string());
             l
         },
-        memory_bytes: None,
-        restart: RestartPolicy::No,
     };
+    let spec = image.import_spec(server, ctx.settings.import_buffer_pool);
     ctx.engine.run(&spec).await?;
     let up = ctx
         .engine

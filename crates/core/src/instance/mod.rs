@@ -29,9 +29,7 @@ use crate::context::{Context, LABEL_KIND};
 use crate::dbserver::{self, init_sql};
 use crate::layout::list_names;
 use crate::template;
-use dolly_engine::{
-    Bind, ContainerInfo, ContainerSpec, EngineError, Publish, RestartPolicy, RunState,
-};
+use dolly_engine::{ContainerInfo, EngineError, RunState};
 
 mod archive;
 mod idle;
@@ -475,27 +473,18 @@ impl Manager {
         if let Some(e) = meta.expires_at {
             labels.insert(LABEL_EXPIRES.to_owned(), e.timestamp().to_string());
         }
-        let mut spec = ContainerSpec {
+        let server = dbserver::ServerContainer {
             name: meta.container.clone(),
             image: ctx.settings.image.clone(),
-            cmd: image.instance_command(),
-            user: Some(image.user()),
-            binds: vec![Bind {
-                host: ctx.layout.for_engine(&data),
-                container: dbserver::DATADIR.to_owned(),
-                read_only: false,
-            }],
-            publish: Some(Publish {
-                container_port: dbserver::PORT,
-                host_ip: ctx.settings.instance_bind,
-                host_port: port,
-            }),
+            datadir: ctx.layout.for_engine(&data),
             labels,
-            memory_bytes: Some(ctx.settings.instance_memory),
-            // dolly restarts crashed servers itself, on the same host port
-            // (an engine restart would publish a new one): see `heal`.
-            restart: RestartPolicy::No,
         };
+        let mut spec = image.instance_spec(
+            server,
+            ctx.settings.instance_bind,
+            port,
+            ctx.settings.instance_memory,
+        );
         ctx.engine.remove(&meta.container).await?;
         if let Err(e) = ctx.engine.run(&spec).await {
             // The old port was taken meanwhile: take any.
