@@ -3,7 +3,6 @@
 //! baseline), the parallel-load experiment, and the check that both give
 //! the same rows and checksums.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -60,9 +59,12 @@ impl Bench {
         let engine0 = sys::engine_cpu();
         let jiffies0 = sys::machine_jiffies();
         let started = Instant::now();
-        let outcomes =
-            dolly_core::template::update(&ctx, std::slice::from_ref(&t), |_| HashSet::new())
-                .await?;
+        let outcomes = dolly_core::template::update(
+            &ctx,
+            std::slice::from_ref(&t),
+            &dolly_core::template::NothingInUse,
+        )
+        .await?;
         let dolly_s = started.elapsed().as_secs_f64();
         let feed_cpu = sys::self_cpu() - cpu0;
         let engine_cpu = sys::engine_cpu() - engine0;

@@ -120,7 +120,11 @@ impl Error {
                 // 409s that are not "already exists": a protected instance
                 // (`rm --force` removes it), a template version gone, a
                 // concurrent operation.
-                "instance_protected" | "version_gone" | "conflict" => exit::FAILURE,
+                "instance_protected"
+                | "version_gone"
+                | "conflict"
+                | "template_busy"
+                | "archive_server_mismatch" => exit::FAILURE,
                 // A 404 or 409 with a code we do not know yet: trust the status.
                 _ if *status == 404 => exit::NOT_FOUND,
                 _ if *status == 409 => exit::EXISTS,

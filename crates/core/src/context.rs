@@ -1,15 +1,16 @@
-//! What every operation needs: settings, the data folder, the engine.
+//! What every operation needs: settings, the store, the engine.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use dolly_engine::{Engine, EngineError};
 use tokio::sync::OnceCell;
 
 use crate::clone::CloneMode;
 use crate::config::Settings;
 use crate::dbserver::ImageInfo;
-use crate::layout::Layout;
-use dolly_engine::{Engine, EngineError};
+use crate::instance::{MysqlProber, Prober};
+use crate::store::{Store, StoreError};
 
 /// Label put on every container dolly creates.
 pub const LABEL_MANAGED_BY: &str = "managed-by";
@@ -21,31 +22,58 @@ pub const LABEL_KIND: &str = "dolly.kind";
 
 pub struct Context {
     pub settings: Settings,
-    pub layout: Layout,
+    pub store: Store,
     pub engine: Arc<dyn Engine>,
     pub clone_mode: CloneMode,
     pub metrics: crate::metrics::Metrics,
+    /// Asks a server whether it accepts credentials (MySQL's protocol;
+    /// tests over a fake engine swap it).
+    pub prober: Arc<dyn Prober>,
     image: OnceCell<ImageInfo>,
 }
 
 impl Context {
-    /// Creates the data folder and detects how it clones.
-    pub fn new(settings: Settings, engine: Arc<dyn Engine>) -> std::io::Result<Self> {
-        let layout = Layout::new(&settings.data_dir, settings.engine_data_dir());
-        layout.create()?;
+    /// Opens the data folder and detects how it clones. Blocking: call it
+    /// before serving, or from a blocking thread.
+    pub fn new(settings: Settings, engine: Arc<dyn Engine>) -> Result<Self, StoreError> {
+        let store = Store::open(&settings.data_dir, settings.engine_data_dir())?;
         let clone_mode = if settings.force_copy {
             CloneMode::Copy
         } else {
-            CloneMode::detect(&layout.tmp())?
+            store.detect_clone_mode()?
         };
         Ok(Self {
             settings,
-            layout,
+            store,
             engine,
             clone_mode,
             metrics: crate::metrics::Metrics::new(),
+            prober: Arc::new(MysqlProber),
             image: OnceCell::new(),
         })
+    }
+
+    /// The same context with another prober (tests over a fake engine).
+    pub fn with_prober(mut self, prober: Arc<dyn Prober>) -> Self {
+        self.prober = prober;
+        self
+    }
+
+    /// Runs store (filesystem) work on the blocking pool, never on an async
+    /// worker.
+    pub async fn blocking<T, F>(&self, f: F) -> T
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> T + Send + 'static,
+    {
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || f(&store)).await {
+            Ok(v) => v,
+            Err(e) => match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(_) => panic!("a blocking store task was cancelled at shutdown"),
+            },
+        }
     }
 
     /// The image's server flavour and mysql user, probed once.
@@ -64,6 +92,11 @@ impl Context {
                 Ok(info)
             })
             .await
+    }
+
+    /// Sets what the image probe would find (tests over a fake engine).
+    pub fn set_image(&self, info: ImageInfo) {
+        let _ = self.image.set(info);
     }
 
     /// The labels that mark a container as this dolly's.

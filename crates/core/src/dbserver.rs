@@ -86,9 +86,10 @@ impl ImageInfo {
         })();
         match (code, parsed) {
             (0, Some(info)) => Ok(info),
-            _ => Err(EngineError::Other(format!(
-                "image {image} has no mysql user or server binary (exit {code}): {out}"
-            ))),
+            _ => Err(EngineError::ImageUnusable {
+                image: image.to_owned(),
+                reason: format!("no mysql user or server binary (exit {code}): {out}"),
+            }),
         }
     }
 

@@ -10,8 +10,9 @@ pub mod context;
 pub mod dbserver;
 pub mod dump;
 pub mod instance;
-pub mod layout;
+
 pub mod metrics;
+pub mod store;
 pub mod template;
 
 pub use dolly_types as types;

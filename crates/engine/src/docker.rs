@@ -80,6 +80,8 @@ impl DockerEngine {
     }
 }
 
+/// Classifies a bollard error by its variant and the engine's HTTP
+/// status, never by its text.
 fn map_err(e: BollardError) -> EngineError {
     match e {
         BollardError::DockerResponseServerError {
@@ -93,20 +95,20 @@ fn map_err(e: BollardError) -> EngineError {
         BollardError::DockerResponseServerError {
             status_code,
             message,
-        } => EngineError::Other(format!("{status_code}: {message}")),
-        BollardError::IOError { err } => EngineError::Unavailable(err.to_string()),
-        BollardError::HyperResponseError { err } => EngineError::Unavailable(err.to_string()),
-        BollardError::RequestTimeoutError => {
-            EngineError::Unavailable("request timed out".to_owned())
+        } => EngineError::Rejected {
+            status: status_code,
+            message,
+        },
+        e @ (BollardError::IOError { .. }
+        | BollardError::HyperResponseError { .. }
+        | BollardError::HyperLegacyError { .. }
+        | BollardError::HttpClientError { .. }
+        | BollardError::RequestTimeoutError
+        | BollardError::SocketNotFoundError(_)
+        | BollardError::UnsupportedURISchemeError { .. }) => {
+            EngineError::Unavailable(e.to_string())
         }
-        other => {
-            let text = other.to_string();
-            if text.contains("connect") || text.contains("No such file") {
-                EngineError::Unavailable(text)
-            } else {
-                EngineError::Other(text)
-            }
-        }
+        other => EngineError::Protocol(other.to_string()),
     }
 }
 
@@ -318,7 +320,7 @@ impl Engine for DockerEngine {
         match not_found_is_none(self.docker.inspect_container(name, None).await)? {
             Some(c) => serde_json::to_value(c)
                 .map(Some)
-                .map_err(|e| EngineError::Other(e.to_string())),
+                .map_err(|e| EngineError::Protocol(e.to_string())),
             None => Ok(None),
         }
     }
@@ -376,8 +378,8 @@ impl Engine for DockerEngine {
             Ok(()) => Ok(()),
             Err(e) => match map_err(e) {
                 EngineError::NotFound(_) => Ok(()),
-                // Already being removed by someone else.
-                EngineError::Conflict(m) if m.contains("in progress") => Ok(()),
+                // 409 on a forced removal: already being removed.
+                EngineError::Conflict(_) => Ok(()),
                 other => Err(other),
             },
         }
@@ -389,7 +391,7 @@ impl Engine for DockerEngine {
             Some(Ok(r)) => Ok(r.status_code),
             Some(Err(BollardError::DockerContainerWaitError { code, .. })) => Ok(code),
             Some(Err(e)) => Err(map_err(e)),
-            None => Err(EngineError::Other(format!("no exit status for {name}"))),
+            None => Err(EngineError::Protocol(format!("no exit status for {name}"))),
         }
     }
 
@@ -443,7 +445,7 @@ impl Engine for DockerEngine {
             mut input,
         } = started
         else {
-            return Err(EngineError::Other("exec started detached".to_owned()));
+            return Err(EngineError::Protocol("exec started detached".to_owned()));
         };
         let feed = async move {
             if let Some(mut stdin) = stdin {

@@ -6,6 +6,8 @@
 //! API layer.
 
 mod docker;
+#[cfg(feature = "fake")]
+pub mod fake;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -19,16 +21,31 @@ pub use docker::DockerEngine;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
+    /// The engine cannot be reached (socket missing, connection refused or
+    /// cut, timeout).
     #[error("the container engine is unreachable: {0}")]
     Unavailable(String),
+    /// The engine answered 404.
     #[error("no such container: {0}")]
     NotFound(String),
+    /// The engine answered 409 (a name in use, a removal in progress).
     #[error("container name already in use: {0}")]
     Conflict(String),
     #[error("image {0} is not available and cannot be pulled")]
     ImageMissing(String),
-    #[error("container engine error: {0}")]
-    Other(String),
+    /// The image runs but lacks what the caller needs.
+    #[error("image {image} cannot be used: {reason}")]
+    ImageUnusable { image: String, reason: String },
+    /// The engine refused the request with this HTTP status (a port
+    /// already allocated, a bad mount, an internal error).
+    #[error("the container engine refused the request ({status}): {message}")]
+    Rejected { status: u16, message: String },
+    /// A container that should publish a port has none.
+    #[error("container {0} has no published port")]
+    NoPort(String),
+    /// The engine's answer was not what its API promises.
+    #[error("unexpected answer from the container engine: {0}")]
+    Protocol(String),
 }
 
 /// A bind mount: a host folder (as the engine sees it) into the container.

@@ -1,15 +1,17 @@
 //! The one mapping from domain errors to HTTP: status, stable code, message.
 //!
-//! Every error answer is `{"error": {"code", "message"}}`, except on the
-//! myaas-compatible routes, whose 404 keeps myaas's `{"status": "Not found"}`.
+//! Every error answer is `{"error": {"code", "message"}}`. The
+//! myaas-compatible routes use the same status and code, and shape the body
+//! as myaas did ([`crate::api`]'s `myaas` module).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+use dolly_core::instance::InstanceError;
+use dolly_core::store::StoreError;
+use dolly_core::template::ImportError;
+use dolly_engine::EngineError;
 use dolly_types::v1::{ErrorBody, ErrorDetail};
 use dolly_types::NameError;
-
-use dolly_core::instance::InstanceError;
-use dolly_engine::EngineError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -21,102 +23,245 @@ pub enum ApiError {
     Instance(#[from] InstanceError),
     #[error(transparent)]
     Engine(#[from] EngineError),
-    #[error("{0}")]
-    Internal(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("missing or wrong bearer token (Authorization: Bearer ...)")]
     Unauthorized,
 }
 
 impl ApiError {
-    /// A stable, machine-readable code.
-    pub fn code(&self) -> &'static str {
+    /// The status and the stable, machine-readable code: the one mapping.
+    pub fn classify(&self) -> (StatusCode, &'static str) {
+        use StatusCode as S;
         match self {
-            ApiError::BadName(_) => "invalid_name",
-            ApiError::BadRequest(_) => "bad_request",
+            ApiError::BadName(_) => (S::BAD_REQUEST, "invalid_name"),
+            ApiError::BadRequest(_) => (S::BAD_REQUEST, "bad_request"),
+            ApiError::Unauthorized => (S::UNAUTHORIZED, "unauthorized"),
+            ApiError::Engine(e) => engine(e),
+            ApiError::Store(e) => store(e),
             ApiError::Instance(e) => match e {
-                InstanceError::TemplateNotFound { .. } => "template_not_found",
-                InstanceError::TemplateImporting(_) => "template_importing",
-                InstanceError::AlreadyExists(..) => "instance_exists",
-                InstanceError::NotFound(..) => "instance_not_found",
-                InstanceError::NotReady { .. } => "instance_not_ready",
-                InstanceError::SnapshotNotFound(..) => "snapshot_not_found",
-                InstanceError::SnapshotExists(..) => "snapshot_exists",
-                InstanceError::Protected(..) => "instance_protected",
-                InstanceError::TtlTooLong(_) => "ttl_too_long",
-                InstanceError::VersionGone(..) => "version_gone",
-                InstanceError::Conflict(_) => "conflict",
-                InstanceError::TooMany(_) => "too_many_instances",
-                InstanceError::DiskFull { .. } => "insufficient_storage",
-                InstanceError::Engine(e) => engine_code(e),
-                InstanceError::Io { .. } => "io_error",
+                InstanceError::TemplateNotFound { .. } => (S::NOT_FOUND, "template_not_found"),
+                InstanceError::NotFound(..) => (S::NOT_FOUND, "instance_not_found"),
+                InstanceError::SnapshotNotFound(..) => (S::NOT_FOUND, "snapshot_not_found"),
+                InstanceError::TemplateImporting(_) => (S::LOCKED, "template_importing"),
+                InstanceError::TemplateBusy(_) => (S::CONFLICT, "template_busy"),
+                InstanceError::AlreadyExists(..) => (S::CONFLICT, "instance_exists"),
+                InstanceError::SnapshotExists(..) => (S::CONFLICT, "snapshot_exists"),
+                InstanceError::Protected(..) => (S::CONFLICT, "instance_protected"),
+                InstanceError::VersionGone(..) => (S::CONFLICT, "version_gone"),
+                InstanceError::ArchiveServerMismatch { .. } => {
+                    (S::CONFLICT, "archive_server_mismatch")
+                }
+                InstanceError::ArchiveDamaged(_) => (S::BAD_REQUEST, "archive_damaged"),
+                InstanceError::TtlTooLong(_) => (S::BAD_REQUEST, "ttl_too_long"),
+                InstanceError::TtlOutOfRange => (S::BAD_REQUEST, "bad_request"),
+                InstanceError::TooMany(_) => (S::TOO_MANY_REQUESTS, "too_many_instances"),
+                InstanceError::DiskFull { .. } | InstanceError::OutOfSpace(_) => {
+                    (S::INSUFFICIENT_STORAGE, "insufficient_storage")
+                }
+                InstanceError::NotReady { .. } => (S::GATEWAY_TIMEOUT, "instance_not_ready"),
+                InstanceError::Engine(e) => engine(e),
+                InstanceError::Store(e) => store(e),
+                InstanceError::Datadir { .. } => (S::INTERNAL_SERVER_ERROR, "io_error"),
+                InstanceError::Promote(e) => import(e),
             },
-            ApiError::Engine(e) => engine_code(e),
-            ApiError::Internal(_) => "internal",
-            ApiError::Unauthorized => "unauthorized",
         }
     }
 
-    /// Whether this is a "not found" of any kind.
-    pub fn is_not_found(&self) -> bool {
-        self.status_code() == StatusCode::NOT_FOUND
+    pub fn code(&self) -> &'static str {
+        self.classify().1
+    }
+
+    /// The answer's body.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code().to_owned(),
+                message: self.to_string(),
+            },
+        }
     }
 }
 
-fn engine_code(e: &EngineError) -> &'static str {
+fn engine(e: &EngineError) -> (StatusCode, &'static str) {
     match e {
-        EngineError::Unavailable(_) => "engine_unavailable",
-        EngineError::ImageMissing(_) => "image_missing",
-        _ => "engine_error",
+        EngineError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "engine_unavailable"),
+        EngineError::ImageMissing(_) | EngineError::ImageUnusable { .. } => {
+            (StatusCode::BAD_GATEWAY, "image_missing")
+        }
+        _ => (StatusCode::BAD_GATEWAY, "engine_error"),
+    }
+}
+
+fn store(e: &StoreError) -> (StatusCode, &'static str) {
+    match e {
+        _ if e.is_disk_full() => (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage"),
+        StoreError::Corrupt { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "metadata_damaged"),
+        StoreError::Exists(_) => (StatusCode::CONFLICT, "conflict"),
+        StoreError::Locked(_) => (StatusCode::CONFLICT, "template_busy"),
+        StoreError::Io { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "io_error"),
+    }
+}
+
+fn import(e: &ImportError) -> (StatusCode, &'static str) {
+    match e {
+        ImportError::Busy(..) => (StatusCode::CONFLICT, "template_busy"),
+        ImportError::DiskFull { .. } => (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage"),
+        ImportError::Engine(e) => engine(e),
+        ImportError::Store(e) => store(e),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "import_failed"),
     }
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            ApiError::BadName(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Instance(e) => match e {
-                InstanceError::TemplateNotFound { .. }
-                | InstanceError::NotFound(..)
-                | InstanceError::SnapshotNotFound(..) => StatusCode::NOT_FOUND,
-                InstanceError::SnapshotExists(..)
-                | InstanceError::Protected(..)
-                | InstanceError::VersionGone(..)
-                | InstanceError::Conflict(_) => StatusCode::CONFLICT,
-                InstanceError::TtlTooLong(_) => StatusCode::BAD_REQUEST,
-                InstanceError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
-                InstanceError::DiskFull { .. } => StatusCode::INSUFFICIENT_STORAGE,
-                InstanceError::TemplateImporting(_) => StatusCode::LOCKED,
-                InstanceError::AlreadyExists(..) => StatusCode::CONFLICT,
-                InstanceError::NotReady { .. } => StatusCode::GATEWAY_TIMEOUT,
-                InstanceError::Engine(e) => engine_status(e),
-                InstanceError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-            },
-            ApiError::Engine(e) => engine_status(e),
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-        }
+        self.classify().0
     }
 
     fn error_response(&self) -> HttpResponse {
-        let status = self.status_code();
+        let (status, code) = self.classify();
         if status.is_server_error() {
-            tracing::error!(code = self.code(), error = %self, "request failed");
+            tracing::error!(code, error = %self, "request failed");
         }
-        if self.code().starts_with("engine") {
+        if code.starts_with("engine") {
             dolly_core::metrics::ENGINE_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        HttpResponse::build(status).json(ErrorBody {
-            error: ErrorDetail {
-                code: self.code().to_owned(),
-                message: self.to_string(),
-            },
-        })
+        HttpResponse::build(status).json(self.body())
     }
 }
 
-fn engine_status(e: &EngineError) -> StatusCode {
-    match e {
-        EngineError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::BAD_GATEWAY,
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use dolly_types::{InstanceName, TemplateName};
+
+    use super::*;
+
+    fn t() -> TemplateName {
+        TemplateName::parse("shop").unwrap()
+    }
+    fn n() -> InstanceName {
+        InstanceName::parse("a").unwrap()
+    }
+
+    #[test]
+    fn each_domain_error_has_its_status_and_code() {
+        let cases: Vec<(ApiError, u16, &str)> = vec![
+            (
+                InstanceError::NotFound(t(), n()).into(),
+                404,
+                "instance_not_found",
+            ),
+            (
+                InstanceError::TemplateNotFound {
+                    name: t(),
+                    known: vec![],
+                }
+                .into(),
+                404,
+                "template_not_found",
+            ),
+            (
+                InstanceError::AlreadyExists(t(), n()).into(),
+                409,
+                "instance_exists",
+            ),
+            (
+                InstanceError::Protected(t(), n()).into(),
+                409,
+                "instance_protected",
+            ),
+            (
+                InstanceError::TemplateImporting(t()).into(),
+                423,
+                "template_importing",
+            ),
+            (
+                InstanceError::TemplateBusy(t()).into(),
+                409,
+                "template_busy",
+            ),
+            (InstanceError::TooMany(3).into(), 429, "too_many_instances"),
+            (
+                InstanceError::DiskFull { free: 1, min: 2 }.into(),
+                507,
+                "insufficient_storage",
+            ),
+            (
+                InstanceError::OutOfSpace("x".into()).into(),
+                507,
+                "insufficient_storage",
+            ),
+            (
+                InstanceError::ArchiveDamaged("x".into()).into(),
+                400,
+                "archive_damaged",
+            ),
+            (
+                InstanceError::ArchiveServerMismatch {
+                    archive: "a".into(),
+                    server: "b".into(),
+                }
+                .into(),
+                409,
+                "archive_server_mismatch",
+            ),
+            (
+                EngineError::Unavailable("down".into()).into(),
+                503,
+                "engine_unavailable",
+            ),
+            (
+                InstanceError::Engine(EngineError::Rejected {
+                    status: 500,
+                    message: "port is already allocated".into(),
+                })
+                .into(),
+                502,
+                "engine_error",
+            ),
+            (ApiError::Unauthorized, 401, "unauthorized"),
+            (ApiError::BadRequest("x".into()), 400, "bad_request"),
+        ];
+        for (e, status, code) in cases {
+            assert_eq!(e.classify().0.as_u16(), status, "{e}");
+            assert_eq!(e.code(), code, "{e}");
+        }
+    }
+
+    #[test]
+    fn damaged_metadata_is_a_server_error_not_a_not_found() {
+        let e: ApiError = InstanceError::Store(StoreError::Corrupt {
+            path: PathBuf::from("/d/instances/shop/a/meta.json"),
+            reason: "EOF".into(),
+        })
+        .into();
+        assert_eq!(
+            e.classify(),
+            (StatusCode::INTERNAL_SERVER_ERROR, "metadata_damaged")
+        );
+    }
+
+    #[test]
+    fn a_full_disk_during_promote_is_507() {
+        let full = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        let e: ApiError = InstanceError::from(StoreError::Io {
+            action: "write",
+            path: PathBuf::from("/d"),
+            source: full,
+        })
+        .into();
+        assert_eq!(e.classify().0, StatusCode::INSUFFICIENT_STORAGE);
+        let e: ApiError = InstanceError::Promote(ImportError::DiskFull { free: 0, min: 1 }).into();
+        assert_eq!(e.classify().0, StatusCode::INSUFFICIENT_STORAGE);
+    }
+
+    #[test]
+    fn the_body_carries_code_and_message() {
+        let e: ApiError = InstanceError::NotFound(t(), n()).into();
+        let body = serde_json::to_value(e.body()).unwrap();
+        assert_eq!(body["error"]["code"], "instance_not_found");
+        assert_eq!(body["error"]["message"], "instance 'shop/a' does not exist");
     }
 }

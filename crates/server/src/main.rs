@@ -113,7 +113,7 @@ async fn update(settings: Settings, names: &[String]) -> anyhow::Result<ExitCode
         .collect::<Result<Vec<_>, _>>()?;
     let ctx = command_context(settings, "for an update").await?;
     let manager = Manager::new(Arc::clone(&ctx));
-    let outcomes = template::update(&ctx, &only, |t| manager.versions_in_use(t)).await?;
+    let outcomes = template::update(&ctx, &only, &manager).await?;
     let mut failed = 0;
     for o in &outcomes {
         match &o.result {
@@ -132,7 +132,7 @@ async fn update(settings: Settings, names: &[String]) -> anyhow::Result<ExitCode
         }
     }
     if outcomes.is_empty() {
-        println!("no dumps in {}", ctx.layout.dumps().display());
+        println!("no dumps in {}", ctx.store.dumps().display());
     }
     Ok(if failed > 0 {
         ExitCode::FAILURE

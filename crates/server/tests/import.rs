@@ -177,7 +177,11 @@ async fn a_failing_dump_leaves_the_previous_version_serving() {
     let app = TestApp::spawn().await;
     app.write_dump("shop.sql", simple_dump("t", 2).as_bytes());
     app.update_ok(&[]).await;
-    let before = template::current_version(&context(&app), &tpl("shop")).unwrap();
+    let before = context(&app)
+        .store
+        .current_version(&tpl("shop"))
+        .unwrap()
+        .unwrap();
 
     // Broken SQL, plus a good dump in the same run.
     app.write_dump(
@@ -204,7 +208,7 @@ async fn a_failing_dump_leaves_the_previous_version_serving() {
 
     // The previous version keeps serving, with its data.
     assert_eq!(
-        template::current_version(&context(&app), &tpl("shop")),
+        context(&app).store.current_version(&tpl("shop")).unwrap(),
         Some(before.clone())
     );
     let body = app.create("shop", "after-failure").await;
@@ -249,7 +253,7 @@ async fn a_failing_dump_leaves_the_previous_version_serving() {
         .iter()
         .all(|c| !c.name.ends_with("._import")));
     assert_eq!(
-        template::current_version(&context(&app), &tpl("shop")),
+        context(&app).store.current_version(&tpl("shop")).unwrap(),
         Some(before)
     );
     let last = app.get_json("/api/v1/templates/shop").await;
@@ -281,7 +285,11 @@ async fn an_update_never_touches_running_instances() {
     let app = TestApp::spawn().await;
     app.write_dump("shop.sql", simple_dump("t", 2).as_bytes());
     app.update_ok(&[]).await;
-    let v1 = template::current_version(&context(&app), &tpl("shop")).unwrap();
+    let v1 = context(&app)
+        .store
+        .current_version(&tpl("shop"))
+        .unwrap()
+        .unwrap();
     let old = app.create("shop", "old").await;
     let (port, pw, db) = creds(&old);
     query(port, &pw, &db, "INSERT INTO t VALUES (100, 'mine')").await;
@@ -289,7 +297,11 @@ async fn an_update_never_touches_running_instances() {
 
     app.write_dump("shop.sql", simple_dump("t", 7).as_bytes());
     app.update_ok(&[]).await;
-    let v2 = template::current_version(&context(&app), &tpl("shop")).unwrap();
+    let v2 = context(&app)
+        .store
+        .current_version(&tpl("shop"))
+        .unwrap()
+        .unwrap();
     assert_ne!(v1, v2);
 
     // The running instance kept its server, port and data.
@@ -308,7 +320,8 @@ async fn an_update_never_touches_running_instances() {
     // v1 stays while an instance was cloned from it, and goes after.
     let ctx = context(&app);
     let versions = |ctx: &dolly_core::context::Context| {
-        template::versions(ctx, &tpl("shop"))
+        ctx.store
+            .versions(&tpl("shop"))
             .unwrap()
             .into_iter()
             .map(|m| m.version)
@@ -329,12 +342,12 @@ async fn removing_a_version_under_a_reflink_clone_is_safe() {
     app.write_dump("shop.sql", simple_dump("t", 50).as_bytes());
     app.update_ok(&[]).await;
     let ctx = context(&app);
-    let v1 = template::current_version(&ctx, &tpl("shop")).unwrap();
+    let v1 = ctx.store.current_version(&tpl("shop")).unwrap().unwrap();
     let body = app.create("shop", "survivor").await;
     let (port, pw, db) = creds(&body);
 
     // Remove the version the instance was cloned from, blocks and all.
-    std::fs::remove_dir_all(ctx.layout.template_version(&tpl("shop"), &v1)).unwrap();
+    std::fs::remove_dir_all(ctx.store.version_data(&tpl("shop"), &v1)).unwrap();
     assert_eq!(scalar(port, &pw, &db, "SELECT COUNT(*) FROM t").await, "50");
     query(port, &pw, &db, "INSERT INTO t VALUES (51, 'x')").await;
     // Even a restart of its server reads only its own files.
@@ -364,7 +377,7 @@ async fn one_import_per_template_at_a_time() {
     app.write_dump("shop.sql", simple_dump("t", 1).as_bytes());
     let ctx = context(&app);
     // Another update holds the lock (as a second `dollyd update` would).
-    let lock = template::ImportLock::try_acquire(&ctx, &tpl("shop")).unwrap();
+    let lock = ctx.store.lock_import(&tpl("shop")).unwrap();
     let err = only_error(&app.update(&["shop"]).await).to_string();
     assert!(
         err.contains("another update of template 'shop' is running"),

@@ -17,8 +17,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tracing::info;
 
-use super::{io_ctx, Instance, InstanceError, Manager, Source};
+use super::{Instance, InstanceError, Manager, Source};
 use crate::clone::remove_tree;
+use crate::store::{nonce, Scratch};
 
 /// `manifest.json` of an archive.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -81,8 +82,8 @@ impl Manager {
         n: &InstanceName,
         s: &SnapshotName,
     ) -> Result<Chunks, InstanceError> {
-        let meta = self.ready_meta(t, n)?;
-        let snap = self.snapshot_meta(t, n, s)?;
+        let meta = self.ready_meta(t, n).await?;
+        let snap = self.snapshot_meta(t, n, s).await?;
         let image = self.ctx.image().await?.clone();
         let manifest = Manifest {
             format: 1,
@@ -95,7 +96,7 @@ impl Manager {
             server_version: image.version,
             created_at: Utc::now(),
         };
-        let data = self.ctx.layout.snapshot_data(t, n, s);
+        let data = self.ctx.store.snapshot_data(t, n, s);
         let (tx, rx) = mpsc::channel(16);
         let err_tx = tx.clone();
         tokio::task::spawn_blocking(move || {
@@ -128,28 +129,32 @@ impl Manager {
         ttl: Option<Duration>,
         chunks: Chunks,
     ) -> Result<Instance, InstanceError> {
-        if self.ctx.layout.instance(t, n).exists() {
+        if self.ctx.store.instance_exists(t, n) {
             return Err(InstanceError::AlreadyExists(t.clone(), n.clone()));
         }
         let image = self.ctx.image().await?.clone();
         let work = self
             .ctx
-            .layout
-            .tmp()
-            .join(format!("archive.{t}.{n}.{}", super::new_password()));
+            .store
+            .scratch(&Scratch::Archive(t.clone(), n.clone(), nonce()));
         let unpack_to = work.clone();
         let unpacked = tokio::task::spawn_blocking(move || unpack(chunks, &unpack_to))
             .await
-            .map_err(|e| io_ctx("unpack")(io::Error::other(e)))?;
+            .map_err(|e| io::Error::other(e.to_string()))
+            .and_then(|r| r);
         let result = async {
             let manifest = unpacked.map_err(|e| {
-                InstanceError::Conflict(format!("not a dolly archive, or a damaged one: {e}"))
+                if matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT)) {
+                    InstanceError::OutOfSpace(format!("cannot unpack the archive: {e}"))
+                } else {
+                    InstanceError::ArchiveDamaged(e.to_string())
+                }
             })?;
             if manifest.server_version != image.version {
-                return Err(InstanceError::Conflict(format!(
-                    "the archive was made by {:?}; this server runs {:?}",
-                    manifest.server_version, image.version
-                )));
+                return Err(InstanceError::ArchiveServerMismatch {
+                    archive: manifest.server_version,
+                    server: image.version.clone(),
+                });
             }
             let source = Source::Archive {
                 data: work.join("data"),

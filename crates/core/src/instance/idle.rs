@@ -74,7 +74,7 @@ impl Manager {
 
 /// `Threads_connected` and `Connections` of a server.
 async fn counters(host: &str, port: u16, password: &str) -> Result<(u64, u64), String> {
-    let opts = super::connect_opts(host, port, password);
+    let opts = super::server::connect_opts(host, port, password);
     let look = async {
         let mut conn = mysql_async::Conn::new(opts).await?;
         let rows: Vec<(String, String)> = conn

@@ -4,17 +4,14 @@
 //! container is re-created on the same host port (ports an engine picks
 //! change at every start), on the same or a freshly cloned datadir.
 
-use std::fs;
-use std::io;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use dolly_types::{InstanceName, SnapshotName, TemplateName};
 use tracing::{info, info_span, Instrument};
 
-use super::{io_ctx, Instance, InstanceError, Manager};
-use crate::clone::remove_tree;
-use crate::template;
+use super::{Instance, InstanceError, Manager};
+use crate::template::{self, ImportError};
 
 /// Where a reset takes an instance back to.
 #[derive(Debug, Clone)]
@@ -38,7 +35,7 @@ impl Manager {
     ) -> Result<Instance, InstanceError> {
         let lock = self.key_lock(t, n);
         let _guard = lock.lock().await;
-        let mut meta = self.ready_meta(t, n)?;
+        let mut meta = self.ready_meta(t, n).await?;
         let now = Utc::now();
         meta.expires_at = if add.is_zero() {
             if let Some(max) = self.ctx.settings.max_ttl {
@@ -47,8 +44,7 @@ impl Manager {
             None
         } else {
             let base = meta.expires_at.filter(|e| *e > now).unwrap_or(now);
-            let add = chrono::Duration::from_std(add)
-                .map_err(|_| InstanceError::Conflict("ttl out of range".to_owned()))?;
+            let add = chrono::Duration::from_std(add).map_err(|_| InstanceError::TtlOutOfRange)?;
             let new = base + add;
             if let Some(max) = self.ctx.settings.max_ttl {
                 if chrono::Duration::from_std(max).is_ok_and(|m| new - now > m) {
@@ -57,7 +53,7 @@ impl Manager {
             }
             Some(new)
         };
-        self.write_meta(&meta)?;
+        self.write_meta(&meta).await?;
         info!(template = %t, instance = %n, expires_at = ?meta.expires_at, "instance lease extended");
         self.view(meta).await
     }
@@ -71,9 +67,9 @@ impl Manager {
     ) -> Result<Instance, InstanceError> {
         let lock = self.key_lock(t, n);
         let _guard = lock.lock().await;
-        let mut meta = self.ready_meta(t, n)?;
+        let mut meta = self.ready_meta(t, n).await?;
         meta.protected = protected;
-        self.write_meta(&meta)?;
+        self.write_meta(&meta).await?;
         info!(template = %t, instance = %n, protected, "instance protection changed");
         self.view(meta).await
     }
@@ -86,9 +82,9 @@ impl Manager {
     ) -> Result<Instance, InstanceError> {
         let lock = self.key_lock(t, n);
         let _guard = lock.lock().await;
-        let mut meta = self.ready_meta(t, n)?;
+        let mut meta = self.ready_meta(t, n).await?;
         meta.stopped = true;
-        self.write_meta(&meta)?;
+        self.write_meta(&meta).await?;
         self.ctx.engine.stop(&meta.container, 120).await?;
         info!(template = %t, instance = %n, "instance stopped");
         self.view(meta).await
@@ -103,7 +99,7 @@ impl Manager {
     ) -> Result<Instance, InstanceError> {
         let lock = self.key_lock(t, n);
         let _guard = lock.lock().await;
-        let mut meta = self.ready_meta(t, n)?;
+        let mut meta = self.ready_meta(t, n).await?;
         let current = self.view(meta.clone()).await?;
         if current.state == dolly_types::v1::InstanceState::Running {
             return Ok(current);
@@ -130,47 +126,50 @@ impl Manager {
             let lock = self.key_lock(t, n);
             let _guard = lock.lock().await;
             let started = Instant::now();
-            let mut meta = self.ready_meta(t, n)?;
+            let mut meta = self.ready_meta(t, n).await?;
             let source = match &target {
                 ResetTarget::Original => {
-                    let path = self.ctx.layout.template_version(t, &meta.version);
+                    let path = self.ctx.store.version_data(t, &meta.version);
                     if !path.is_dir() {
                         return Err(InstanceError::VersionGone(t.clone(), meta.version.clone()));
                     }
                     path
                 }
                 ResetTarget::Latest => {
-                    meta.version = self.resolve_template(t)?;
-                    self.ctx.layout.template_version(t, &meta.version)
+                    meta.version = self.resolve_template(t).await?;
+                    self.ctx.store.version_data(t, &meta.version)
                 }
                 ResetTarget::Snapshot(s) => {
-                    let snap = self.snapshot_meta(t, n, s)?;
+                    let snap = self.snapshot_meta(t, n, s).await?;
                     meta.version = snap.template_version;
-                    self.ctx.layout.snapshot_data(t, n, s)
+                    self.ctx.store.snapshot_data(t, n, s)
                 }
             };
             // The old datadir goes aside first, and away once the new one runs.
             self.ctx.engine.remove(&meta.container).await?;
-            let data = self.ctx.layout.instance_data(t, n);
-            let trash = self
+            let (t2, n2) = (t.clone(), n.clone());
+            let aside = self
                 .ctx
-                .layout
-                .tmp()
-                .join(format!("trash.{t}.{n}.{}", super::new_password()));
-            fs::rename(&data, &trash).map_err(io_ctx("move the old datadir aside"))?;
+                .blocking(move |s| s.set_aside_data(&t2, &n2))
+                .await?;
+            let data = self.ctx.store.instance_data(t, n);
             if let Err(e) = self.clone_into(source, &data).await {
                 // Put the old one back, so the instance stays whole.
-                let _ = remove_tree(&data);
-                let _ = fs::rename(&trash, &data);
-                let port = meta.port;
-                let _ = self.start_container(&mut meta, port).await;
+                let (t2, n2, a) = (t.clone(), n.clone(), aside.clone());
+                if let Err(re) = self.ctx.blocking(move |s| s.restore_data(&t2, &n2, &a)).await {
+                    tracing::error!(error = %re, aside = %aside.display(), "cannot put the old datadir back; it stays aside and is restored at the next start");
+                }
+                let mut old = self.ready_meta(t, n).await?;
+                let port = old.port;
+                let _ = self.start_container(&mut old, port).await;
                 return Err(e);
             }
-            self.write_meta(&meta)?;
+            self.write_meta(&meta).await?;
             let port = meta.port;
             let result = self.start_container(&mut meta, port).await;
             self.ctx.metrics.operation("reset", result.is_ok());
-            tokio::task::spawn_blocking(move || remove_tree(&trash));
+            let ctx_store = self.ctx.store.clone();
+            tokio::task::spawn_blocking(move || ctx_store.discard_aside(&aside));
             let i = result?;
             info!(
                 target_state = ?target,
@@ -192,9 +191,9 @@ impl Manager {
         s: &SnapshotName,
         to: &TemplateName,
     ) -> Result<template::VersionMeta, InstanceError> {
-        let meta = self.ready_meta(t, n)?;
-        self.snapshot_meta(t, n, s)?;
-        let src = self.ctx.layout.snapshot_data(t, n, s);
+        let meta = self.ready_meta(t, n).await?;
+        self.snapshot_meta(t, n, s).await?;
+        let src = self.ctx.store.snapshot_data(t, n, s);
         template::publish_datadir(
             &self.ctx,
             to,
@@ -204,12 +203,11 @@ impl Manager {
         )
         .await
         .map_err(|e| match e {
-            template::ImportError::Busy(..) => InstanceError::Conflict(e.to_string()),
-            template::ImportError::Engine(e) => InstanceError::Engine(e),
-            other => InstanceError::Io {
-                context: "promote".to_owned(),
-                source: io::Error::other(other.to_string()),
-            },
+            ImportError::Busy(t, _) => InstanceError::TemplateBusy(t),
+            ImportError::Engine(e) => InstanceError::Engine(e),
+            ImportError::Store(e) => e.into(),
+            ImportError::Datadir { what, source } => InstanceError::datadir(what)(source),
+            other => InstanceError::Promote(other),
         })
     }
 }

@@ -7,42 +7,30 @@
 //! recovery, and non-transactional tables (MyISAM, which dumps may hold)
 //! could be torn. The stop costs about a second; restores start clean.
 
-use std::fs;
-use std::io;
 use std::time::Instant;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use dolly_types::v1::{DiskUsage, DiskUse, InstanceState};
-use dolly_types::{InstanceName, SnapshotName, TemplateName, VersionName};
-use serde::{Deserialize, Serialize};
+use dolly_types::{InstanceName, SnapshotName, TemplateName};
 use tracing::{info, info_span, Instrument};
 
-use super::{io_ctx, InstanceError, Manager};
-use crate::clone::{remove_tree, tree_size};
-use crate::layout::list_names;
-use crate::template;
-
-/// `instances/T/N/snapshots/S/meta.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SnapshotMeta {
-    pub name: SnapshotName,
-    pub created_at: DateTime<Utc>,
-    pub message: Option<String>,
-    pub size_bytes: u64,
-    pub template_version: VersionName,
-    pub pause_seconds: f64,
-}
+use super::{InstanceError, Manager, SnapshotMeta};
+use crate::clone::tree_size;
+use crate::store::StoreError;
 
 impl Manager {
-    pub(super) fn snapshot_meta(
+    /// The metadata of snapshot `s`, or `SnapshotNotFound`.
+    pub(super) async fn snapshot_meta(
         &self,
         t: &TemplateName,
         n: &InstanceName,
         s: &SnapshotName,
     ) -> Result<SnapshotMeta, InstanceError> {
-        let not_found = || InstanceError::SnapshotNotFound(t.clone(), n.clone(), s.clone());
-        let bytes = fs::read(self.ctx.layout.snapshot_meta(t, n, s)).map_err(|_| not_found())?;
-        serde_json::from_slice(&bytes).map_err(|_| not_found())
+        let (t2, n2, s2) = (t.clone(), n.clone(), s.clone());
+        self.ctx
+            .blocking(move |st| st.read_snapshot(&t2, &n2, &s2))
+            .await?
+            .ok_or_else(|| InstanceError::SnapshotNotFound(t.clone(), n.clone(), s.clone()))
     }
 
     /// Saves the instance's datadir as `s`.
@@ -57,30 +45,31 @@ impl Manager {
         async {
             let lock = self.key_lock(t, n);
             let _guard = lock.lock().await;
-            let mut meta = self.ready_meta(t, n)?;
-            let dir = self.ctx.layout.snapshot(t, n, s);
-            fs::create_dir_all(self.ctx.layout.snapshots(t, n))
-                .map_err(io_ctx("create the snapshots folder"))?;
-            match fs::create_dir(&dir) {
+            let mut meta = self.ready_meta(t, n).await?;
+            let (t2, n2, s2) = (t.clone(), n.clone(), s.clone());
+            match self
+                .ctx
+                .blocking(move |st| st.claim_snapshot(&t2, &n2, &s2))
+                .await
+            {
                 Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                Err(StoreError::Exists(_)) => {
                     return Err(InstanceError::SnapshotExists(
                         t.clone(),
                         n.clone(),
                         s.clone(),
-                    ));
+                    ))
                 }
-                Err(e) => return Err(io_ctx("create the snapshot folder")(e)),
+                Err(e) => return Err(e.into()),
             }
             let running = self.view(meta.clone()).await?.state == InstanceState::Running;
             let paused = Instant::now();
             if running {
                 self.ctx.engine.stop(&meta.container, 120).await?;
             }
-            let data = self.ctx.layout.instance_data(t, n);
-            let cloned = self
-                .clone_into(data, &self.ctx.layout.snapshot_data(t, n, s))
-                .await;
+            let data = self.ctx.store.instance_data(t, n);
+            let snap_data = self.ctx.store.snapshot_data(t, n, s);
+            let cloned = self.clone_into(data, &snap_data).await;
             let restarted = if running {
                 let port = meta.port;
                 self.start_container(&mut meta, port).await.map(|_| ())
@@ -88,24 +77,35 @@ impl Manager {
                 Ok(())
             };
             let pause_seconds = paused.elapsed().as_secs_f64();
-            if let Err(e) = cloned.and(restarted) {
-                let _ = remove_tree(&dir);
-                return Err(e);
-            }
-            let snap = SnapshotMeta {
-                name: s.clone(),
-                created_at: Utc::now(),
-                message,
-                size_bytes: tree_size(&self.ctx.layout.snapshot_data(t, n, s)),
-                template_version: meta.version.clone(),
-                pause_seconds,
+            let (t2, n2, s2) = (t.clone(), n.clone(), s.clone());
+            let saved = match cloned.and(restarted) {
+                Ok(()) => {
+                    let version = meta.version.clone();
+                    self.ctx
+                        .blocking(move |st| {
+                            let snap = SnapshotMeta {
+                                name: s2,
+                                created_at: Utc::now(),
+                                message,
+                                size_bytes: tree_size(&snap_data),
+                                template_version: version,
+                                pause_seconds,
+                            };
+                            st.write_snapshot(&t2, &n2, &snap).map(|()| snap)
+                        })
+                        .await
+                        .map_err(InstanceError::from)
+                }
+                Err(e) => Err(e),
             };
-            let text = serde_json::to_vec_pretty(&snap).map_err(|e| InstanceError::Io {
-                context: "serialize snapshot metadata".into(),
-                source: io::Error::other(e),
-            })?;
-            fs::write(self.ctx.layout.snapshot_meta(t, n, s), text)
-                .map_err(io_ctx("write snapshot metadata"))?;
+            if saved.is_err() {
+                let (t2, n2, s2) = (t.clone(), n.clone(), s.clone());
+                let _ = self
+                    .ctx
+                    .blocking(move |st| st.remove_snapshot(&t2, &n2, &s2))
+                    .await;
+            }
+            let snap = saved?;
             info!(pause_ms = (pause_seconds * 1000.0) as u64, "snapshot taken");
             Ok(snap)
         }
@@ -113,32 +113,15 @@ impl Manager {
         .await
     }
 
-    /// The instance's snapshots, oldest first.
-    pub fn snapshots(
+    /// The snapshots of a ready instance, oldest first.
+    pub async fn list_snapshots(
         &self,
         t: &TemplateName,
         n: &InstanceName,
     ) -> Result<Vec<SnapshotMeta>, InstanceError> {
-        let names = list_names(&self.ctx.layout.snapshots(t, n), |s| {
-            SnapshotName::parse(s).ok()
-        })
-        .map_err(io_ctx("list snapshots"))?;
-        let mut out: Vec<SnapshotMeta> = names
-            .iter()
-            .filter_map(|s| self.snapshot_meta(t, n, s).ok())
-            .collect();
-        out.sort_by_key(|s| s.created_at);
-        Ok(out)
-    }
-
-    /// The snapshots of a ready instance.
-    pub fn list_snapshots(
-        &self,
-        t: &TemplateName,
-        n: &InstanceName,
-    ) -> Result<Vec<SnapshotMeta>, InstanceError> {
-        self.ready_meta(t, n)?;
-        self.snapshots(t, n)
+        self.ready_meta(t, n).await?;
+        let (t, n) = (t.clone(), n.clone());
+        Ok(self.ctx.blocking(move |s| s.snapshots(&t, &n)).await?)
     }
 
     pub async fn remove_snapshot(
@@ -149,69 +132,63 @@ impl Manager {
     ) -> Result<(), InstanceError> {
         let lock = self.key_lock(t, n);
         let _guard = lock.lock().await;
-        self.ready_meta(t, n)?;
-        self.snapshot_meta(t, n, s)?;
-        let dir = self.ctx.layout.snapshot(t, n, s);
-        tokio::task::spawn_blocking(move || remove_tree(&dir))
-            .await
-            .map_err(|e| io_ctx("remove")(io::Error::other(e)))?
-            .map_err(io_ctx("remove the snapshot"))?;
+        self.ready_meta(t, n).await?;
+        self.snapshot_meta(t, n, s).await?;
+        let (t2, n2, s2) = (t.clone(), n.clone(), s.clone());
+        self.ctx
+            .blocking(move |st| st.remove_snapshot(&t2, &n2, &s2))
+            .await?;
         info!(template = %t, instance = %n, snapshot = %s, "snapshot removed");
         Ok(())
     }
 
     /// Disk used by template versions, instances and snapshots (apparent
-    /// sizes: blocks shared through reflinks count in each owner).
+    /// sizes: blocks shared through reflinks count in each owner), free
+    /// space, and what is in quarantine. Walks datadirs on the blocking
+    /// pool.
     pub async fn disk_usage(&self) -> Result<DiskUsage, InstanceError> {
-        let ctx = std::sync::Arc::clone(&self.ctx);
-        let mut entries = Vec::new();
-        for t in template::list(&ctx).map_err(io_ctx("list templates"))? {
-            for v in template::versions(&ctx, &t).map_err(io_ctx("list versions"))? {
-                entries.push(DiskUse {
-                    kind: "template".into(),
-                    name: format!("{t}@{}", v.version),
-                    apparent_bytes: v.size_bytes,
-                });
-            }
-        }
-        for (t, n) in self.instance_dirs(None)? {
-            let data = self.ctx.layout.instance_data(&t, &n);
-            let size = tokio::task::spawn_blocking(move || tree_size(&data))
-                .await
-                .unwrap_or(0);
-            entries.push(DiskUse {
-                kind: "instance".into(),
-                name: format!("{t}/{n}"),
-                apparent_bytes: size,
-            });
-            for s in self.snapshots(&t, &n)? {
-                entries.push(DiskUse {
-                    kind: "snapshot".into(),
-                    name: format!("{t}/{n}@{}", s.name),
-                    apparent_bytes: s.size_bytes,
-                });
-            }
-        }
-        let (free, total) = filesystem_space(self.ctx.layout.root());
-        Ok(DiskUsage {
-            entries,
-            filesystem_free_bytes: free,
-            filesystem_total_bytes: total,
-        })
+        let usage = self
+            .ctx
+            .blocking(|s| {
+                let mut entries = Vec::new();
+                for t in s.template_names()? {
+                    for v in s.versions(&t)? {
+                        entries.push(DiskUse {
+                            kind: "template".into(),
+                            name: format!("{t}@{}", v.version),
+                            apparent_bytes: v.size_bytes,
+                        });
+                    }
+                }
+                for (t, n) in s.instance_names(None)? {
+                    entries.push(DiskUse {
+                        kind: "instance".into(),
+                        name: format!("{t}/{n}"),
+                        apparent_bytes: tree_size(&s.instance_data(&t, &n)),
+                    });
+                    for snap in s.snapshots(&t, &n)? {
+                        entries.push(DiskUse {
+                            kind: "snapshot".into(),
+                            name: format!("{t}/{n}@{}", snap.name),
+                            apparent_bytes: snap.size_bytes,
+                        });
+                    }
+                }
+                for q in s.quarantined()? {
+                    entries.push(DiskUse {
+                        kind: "quarantine".into(),
+                        name: format!("{}/{}", q.template, q.name),
+                        apparent_bytes: tree_size(&q.path),
+                    });
+                }
+                let space = s.space()?;
+                Ok::<_, StoreError>(DiskUsage {
+                    entries,
+                    filesystem_free_bytes: space.free,
+                    filesystem_total_bytes: space.total,
+                })
+            })
+            .await?;
+        Ok(usage)
     }
-}
-
-/// Free and total bytes of the filesystem holding `path`.
-pub fn filesystem_space(path: &std::path::Path) -> (u64, u64) {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
-        return (0, 0);
-    };
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is a valid NUL-terminated path and `st` a valid buffer.
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return (0, 0);
-    }
-    let frsize = st.f_frsize;
-    (st.f_bavail * frsize, st.f_blocks * frsize)
 }

@@ -14,7 +14,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
-use dolly_types::v1::{ErrorBody, ErrorDetail, Readiness};
+use dolly_types::v1::{ErrorDetail, Readiness};
 use dolly_types::{InstanceName, TemplateName};
 use serde::Serialize;
 use subtle::ConstantTimeEq;
@@ -98,8 +98,7 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         Ok(()) => "ok".to_owned(),
         Err(e) => e.to_string(),
     };
-    let probe = ctx.layout.tmp().join(".readyz");
-    let data_dir = match std::fs::write(&probe, b"ok").and_then(|()| std::fs::remove_file(&probe)) {
+    let data_dir = match ctx.blocking(|s| s.probe_writable()).await {
         Ok(()) => "ok".to_owned(),
         Err(e) => format!("data folder not writable: {e}"),
     };
@@ -130,18 +129,30 @@ async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
             .entry((i.meta.template.to_string(), state))
             .or_default() += 1;
     }
-    snap.free_disk = dolly_core::instance::filesystem_space(ctx.layout.root()).0;
-    for t in dolly_core::template::list(ctx).unwrap_or_default() {
-        let current = dolly_core::template::current_version(ctx, &t);
-        if let Some(m) = current.and_then(|v| dolly_core::template::version_meta(ctx, &t, &v)) {
-            snap.templates.push(dolly_core::metrics::TemplateFigures {
-                name: t.to_string(),
-                imported_at: m.created_at.timestamp(),
-                import_seconds: m.import_seconds,
-                dump_bytes: m.dump_bytes,
-            });
-        }
-    }
+    let (space, templates) = ctx
+        .blocking(|s| {
+            let space = s.space()?;
+            let mut templates = Vec::new();
+            for t in s.template_names()? {
+                let current = s.current_version(&t)?;
+                if let Some(m) = current
+                    .map(|v| s.version_meta(&t, &v))
+                    .transpose()?
+                    .flatten()
+                {
+                    templates.push(dolly_core::metrics::TemplateFigures {
+                        name: t.to_string(),
+                        imported_at: m.created_at.timestamp(),
+                        import_seconds: m.import_seconds,
+                        dump_bytes: m.dump_bytes,
+                    });
+                }
+            }
+            Ok::<_, dolly_core::store::StoreError>((space, templates))
+        })
+        .await?;
+    snap.free_disk = space.free;
+    snap.templates = templates;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(ctx.metrics.render(snap)))
@@ -182,14 +193,5 @@ fn v1_instance(state: &AppState, i: Instance) -> dolly_types::v1::Instance {
         created_at: i.meta.created_at,
         expires_at: i.meta.expires_at,
         protected: i.meta.protected,
-    }
-}
-
-fn error_body(e: &ApiError) -> ErrorBody {
-    ErrorBody {
-        error: ErrorDetail {
-            code: e.code().to_owned(),
-            message: e.to_string(),
-        },
     }
 }

@@ -10,7 +10,7 @@ use dolly_types::v1::InstanceState;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{error_body, names, public_host, AppState};
+use super::{names, public_host, AppState};
 use crate::error::ApiError;
 use dolly_core::instance::{Instance, InstanceError};
 use dolly_core::template;
@@ -24,16 +24,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/db/{template}/{name}", web::delete().to(remove));
 }
 
-/// myaas's error shape: `{"status": "..."}`, plus dolly's `error` object.
+/// myaas's error shape through the one mapping ([`ApiError::classify`]):
+/// a missing instance is myaas's bare `{"status": "Not found"}`; bad input
+/// is dolly's JSON error; anything else is dolly's error object plus
+/// myaas's `status` message.
 fn myaas_error(e: ApiError) -> HttpResponse {
-    let status = e.status_code();
-    if status == StatusCode::NOT_FOUND
-        && matches!(e, ApiError::Instance(InstanceError::NotFound(..)))
-    {
+    let (status, _) = e.classify();
+    if matches!(e, ApiError::Instance(InstanceError::NotFound(..))) {
         return HttpResponse::NotFound().json(json!({"status": "Not found"}));
     }
     if status.is_client_error() && status != StatusCode::NOT_FOUND && status != StatusCode::LOCKED {
-        // Bad input: dolly's JSON error.
         return e.error_response();
     }
     let message = match &e {
@@ -46,21 +46,21 @@ fn myaas_error(e: ApiError) -> HttpResponse {
         other => other.to_string(),
     };
     if status.is_server_error() {
-        tracing::error!(code = e.code(), error = %e, "request failed");
+        // Logged and counted as every other error answer.
+        let _ = e.error_response();
     }
-    let mut body = serde_json::to_value(error_body(&e)).unwrap_or_else(|_| json!({}));
+    let mut body = serde_json::to_value(e.body()).unwrap_or_else(|_| json!({}));
     body["status"] = json!(message);
     HttpResponse::build(status).json(body)
 }
 
-fn template_names(state: &AppState) -> Result<Vec<String>, ApiError> {
-    let list = template::list(state.manager.context())
-        .map_err(|e| ApiError::Internal(format!("cannot list templates: {e}")))?;
+async fn template_names(state: &AppState) -> Result<Vec<String>, ApiError> {
+    let list = template::list(state.manager.context()).await?;
     Ok(list.into_iter().map(String::from).collect())
 }
 
 async fn index(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let templates = template_names(&state)?;
+    let templates = template_names(&state).await?;
     let databases = state
         .manager
         .list(None)
@@ -77,7 +77,7 @@ async fn index(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
 
 async fn templates(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(Templates {
-        templates: template_names(&state)?,
+        templates: template_names(&state).await?,
     }))
 }
 

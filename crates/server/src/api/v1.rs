@@ -189,20 +189,14 @@ async fn openapi() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
 }
 
-fn io_err(e: std::io::Error) -> ApiError {
-    ApiError::Internal(format!("cannot read the data folder: {e}"))
-}
-
 /// Every template with its versions.
 #[utoipa::path(get, path = "/api/v1/templates", responses((status = 400, body = ErrorBody), (status = 200, body = TemplateList)))]
 async fn list_templates(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let ctx = state.manager.context();
-    let templates = template::list_all(ctx)
-        .map_err(io_err)?
-        .iter()
-        .map(|t| template::describe(ctx, t))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(io_err)?;
+    let mut templates = Vec::new();
+    for t in template::list_all(ctx).await? {
+        templates.push(template::describe(ctx, &t).await?);
+    }
     Ok(HttpResponse::Ok().json(TemplateList { templates }))
 }
 
@@ -219,11 +213,11 @@ async fn get_template(
 ) -> Result<HttpResponse, ApiError> {
     let ctx = state.manager.context();
     let t = TemplateName::parse(&path)?;
-    let described = template::describe(ctx, &t).map_err(io_err)?;
+    let described = template::describe(ctx, &t).await?;
     if described.versions.is_empty() && described.last_import.is_none() && !described.importing {
         return Err(dolly_core::instance::InstanceError::TemplateNotFound {
             name: t,
-            known: template::list(ctx).unwrap_or_default(),
+            known: template::list(ctx).await.unwrap_or_default(),
         }
         .into());
     }
@@ -517,7 +511,7 @@ async fn list_snapshots(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (t, n) = names(&path.0, &path.1)?;
-    let snapshots = state.manager.list_snapshots(&t, &n)?;
+    let snapshots = state.manager.list_snapshots(&t, &n).await?;
     Ok(HttpResponse::Ok().json(SnapshotList {
         snapshots: snapshots.into_iter().map(v1_snapshot).collect(),
     }))
@@ -594,8 +588,7 @@ async fn promote_snapshot(
     let request: Promote = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
     state.manager.promote(&t, &n, &s, &request.template).await?;
-    let described =
-        template::describe(state.manager.context(), &request.template).map_err(io_err)?;
+    let described = template::describe(state.manager.context(), &request.template).await?;
     Ok(HttpResponse::Created().json(described))
 }
 

@@ -168,7 +168,7 @@ impl TestApp {
             .iter()
             .map(|n| TemplateName::parse(n).expect("name"))
             .collect();
-        template::update(&ctx, &only, |t| manager.versions_in_use(t))
+        template::update(&ctx, &only, &manager)
             .await
             .expect("update runs")
     }

@@ -11,7 +11,10 @@
 //! DATA/instances/TEMPLATE/NAME/data/         instance datadir
 //! DATA/instances/TEMPLATE/NAME/snapshots/S/  a snapshot: data/ and meta.json
 //! DATA/tmp/                                  work in progress, cleaned at start
+//! DATA/quarantine/T.N.WHEN/                  instances whose metadata was unreadable
 //! ```
+//!
+//! Private to [`crate::store`]: the rest of dolly asks the store.
 //!
 //! Every path is built from a validated name ([`TemplateName`],
 //! [`InstanceName`], [`VersionName`]), never from raw input.
@@ -21,7 +24,7 @@ use std::path::{Path, PathBuf};
 use dolly_types::{InstanceName, SnapshotName, TemplateName, VersionName};
 
 #[derive(Debug, Clone)]
-pub struct Layout {
+pub(super) struct Layout {
     root: PathBuf,
     /// The same folder as the container engine sees it.
     engine_root: PathBuf,
@@ -43,6 +46,7 @@ impl Layout {
             self.instances(),
             self.tmp(),
             self.locks(),
+            self.quarantine(),
         ] {
             std::fs::create_dir_all(dir)?;
         }
@@ -76,6 +80,13 @@ impl Layout {
     pub fn locks(&self) -> PathBuf {
         self.root.join("locks")
     }
+    pub fn quarantine(&self) -> PathBuf {
+        self.root.join("quarantine")
+    }
+    /// A scratch folder (or file) in `tmp/`, named after what it holds.
+    pub fn scratch(&self, s: &super::Scratch) -> PathBuf {
+        self.tmp().join(s.file_name())
+    }
 
     pub fn template(&self, t: &TemplateName) -> PathBuf {
         self.templates().join(t.as_str())
@@ -95,10 +106,6 @@ impl Layout {
     pub fn import_lock(&self, t: &TemplateName) -> PathBuf {
         self.locks().join(format!("{t}.lock"))
     }
-    /// Work folder of an import in progress; removed at start if left over.
-    pub fn import_work(&self, t: &TemplateName, v: &VersionName) -> PathBuf {
-        self.tmp().join(format!("import.{t}.{v}"))
-    }
 
     pub fn instance_parent(&self, t: &TemplateName) -> PathBuf {
         self.instances().join(t.as_str())
@@ -111,6 +118,10 @@ impl Layout {
     }
     pub fn instance_data(&self, t: &TemplateName, n: &InstanceName) -> PathBuf {
         self.instance(t, n).join("data")
+    }
+    /// The init file the server reads at every start (inside the datadir).
+    pub fn init_file(&self, t: &TemplateName, n: &InstanceName) -> PathBuf {
+        self.instance_data(t, n).join(crate::dbserver::INIT_FILE)
     }
     pub fn snapshots(&self, t: &TemplateName, n: &InstanceName) -> PathBuf {
         self.instance(t, n).join("snapshots")

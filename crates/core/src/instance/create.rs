@@ -1,0 +1,222 @@
+//! Creating an instance: claim the name, clone the datadir, start the
+//! server and wait until it answers with the instance's own credentials.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use dolly_types::{InstanceName, SnapshotName, TemplateName, VersionName};
+use tracing::{debug, info, info_span, warn, Instrument};
+
+use super::server::new_password;
+use super::{Instance, InstanceError, InstanceMeta, Manager};
+use crate::clone::{clone_tree, remove_tree};
+use crate::store::StoreError;
+use crate::template;
+
+/// What a new instance is cloned from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// The template's current version.
+    Template,
+    /// A snapshot of another instance of the same template (a branch).
+    Snapshot(InstanceName, SnapshotName),
+    /// A datadir unpacked from an exported archive.
+    Archive {
+        data: PathBuf,
+        version: VersionName,
+        database: String,
+    },
+}
+
+impl Manager {
+    /// Creates `t/n` from `source` and waits until it answers `SELECT 1`
+    /// with its own credentials. Anything made on the way is removed when
+    /// it fails.
+    pub async fn create(
+        &self,
+        t: &TemplateName,
+        n: &InstanceName,
+        ttl: Option<Duration>,
+        source: Source,
+    ) -> Result<Instance, InstanceError> {
+        let span = info_span!("create", template = %t, instance = %n);
+        async {
+            let lease = self.lease_for(ttl)?;
+            self.check_limits().await?;
+            let lock = self.key_lock(t, n);
+            let _guard = lock.lock().await;
+            let started = Instant::now();
+            let (version, database) = match &source {
+                Source::Archive {
+                    version, database, ..
+                } => (version.clone(), database.clone()),
+                Source::Template => {
+                    let v = self.resolve_template(t).await?;
+                    let db = template::version_meta(&self.ctx, t, &v)
+                        .await?
+                        .map(|m| m.database)
+                        .unwrap_or_else(|| self.ctx.settings.database.clone());
+                    (v, db)
+                }
+                Source::Snapshot(src, snap) => {
+                    let m = self.ready_meta(t, src).await?;
+                    let s = self.snapshot_meta(t, src, snap).await?;
+                    (s.template_version, m.database)
+                }
+            };
+            let (t2, n2) = (t.clone(), n.clone());
+            match self.ctx.blocking(move |s| s.claim_instance(&t2, &n2)).await {
+                Ok(()) => {}
+                Err(StoreError::Exists(_)) => {
+                    return Err(InstanceError::AlreadyExists(t.clone(), n.clone()))
+                }
+                Err(e) => return Err(e.into()),
+            }
+            let created_at = Utc::now();
+            let expires_at =
+                lease.and_then(|d| chrono::Duration::from_std(d).ok().map(|d| created_at + d));
+            let meta = InstanceMeta {
+                template: t.clone(),
+                name: n.clone(),
+                version,
+                password: new_password(),
+                database,
+                container: self.container_name(t, n),
+                created_at,
+                expires_at,
+                port: None,
+                ready: false,
+                protected: false,
+                stopped: false,
+            };
+            let result = self.build(meta, source).await;
+            self.ctx.metrics.operation("create", result.is_ok());
+            match &result {
+                Ok(_) => {
+                    self.ctx
+                        .metrics
+                        .create_ready(started.elapsed().as_secs_f64());
+                    info!(
+                        ms = started.elapsed().as_millis() as u64,
+                        clone = self.ctx.clone_mode.as_str(),
+                        "instance created"
+                    );
+                }
+                Err(e) => {
+                    warn!(error = %e, "create failed; removing what was made");
+                    self.teardown(t, n).await;
+                }
+            }
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// The lease of an instance asking for `ttl` (`Some(0)`: none), within
+    /// `max_ttl`.
+    pub(super) fn lease_for(
+        &self,
+        ttl: Option<Duration>,
+    ) -> Result<Option<Duration>, InstanceError> {
+        let settings = &self.ctx.settings;
+        let ttl = match ttl {
+            Some(d) if d.is_zero() => None,
+            Some(d) => Some(d),
+            None => settings.default_ttl,
+        };
+        match (ttl, settings.max_ttl) {
+            (None, Some(max)) => Err(InstanceError::TtlTooLong(max)),
+            (Some(d), Some(max)) if d > max => Err(InstanceError::TtlTooLong(max)),
+            (d, _) => Ok(d),
+        }
+    }
+
+    /// `max_instances` and `min_free_disk`. Free space that cannot be read
+    /// is an error, never "zero free".
+    async fn check_limits(&self) -> Result<(), InstanceError> {
+        let (count, space) = self
+            .ctx
+            .blocking(|s| Ok::<_, StoreError>((s.instance_names(None)?.len(), s.space()?)))
+            .await?;
+        let settings = &self.ctx.settings;
+        if let Some(max) = settings.max_instances {
+            if count >= max {
+                return Err(InstanceError::TooMany(max));
+            }
+        }
+        if space.free < settings.min_free_disk {
+            return Err(InstanceError::DiskFull {
+                free: space.free,
+                min: settings.min_free_disk,
+            });
+        }
+        Ok(())
+    }
+
+    /// The current version of `t`, or why there is none.
+    pub(super) async fn resolve_template(
+        &self,
+        t: &TemplateName,
+    ) -> Result<VersionName, InstanceError> {
+        if let Some(v) = template::current_version(&self.ctx, t).await? {
+            return Ok(v);
+        }
+        if self.ctx.store.is_importing(t) {
+            return Err(InstanceError::TemplateImporting(t.clone()));
+        }
+        Err(InstanceError::TemplateNotFound {
+            name: t.clone(),
+            known: template::list(&self.ctx).await.unwrap_or_default(),
+        })
+    }
+
+    async fn build(
+        &self,
+        mut meta: InstanceMeta,
+        source: Source,
+    ) -> Result<Instance, InstanceError> {
+        let (t, n) = (meta.template.clone(), meta.name.clone());
+        self.write_meta(&meta).await?;
+        let data = self.ctx.store.instance_data(&t, &n);
+        match source {
+            Source::Archive { data: src, .. } => self.clone_into(src, &data).await?,
+            Source::Snapshot(src, snap) => {
+                let source = self.ctx.store.snapshot_data(&t, &src, &snap);
+                self.clone_into(source, &data).await?;
+            }
+            Source::Template => {
+                // If an update removed the version meanwhile, take the new one.
+                let source = self.ctx.store.version_data(&t, &meta.version);
+                match self.clone_into(source, &data).await {
+                    Err(InstanceError::Datadir { source, .. })
+                        if source.kind() == std::io::ErrorKind::NotFound =>
+                    {
+                        let d = data.clone();
+                        let _ = tokio::task::spawn_blocking(move || remove_tree(&d)).await;
+                        meta.version = self.resolve_template(&t).await?;
+                        self.write_meta(&meta).await?;
+                        let source = self.ctx.store.version_data(&t, &meta.version);
+                        self.clone_into(source, &data).await?;
+                    }
+                    other => other?,
+                }
+            }
+        }
+        debug!(version = %meta.version, "cloned");
+        self.start_container(&mut meta, None).await
+    }
+
+    /// Clones a datadir (template version or snapshot) to `dst`, owned by
+    /// the image's mysql user, on the blocking pool.
+    pub(super) async fn clone_into(&self, src: PathBuf, dst: &Path) -> Result<(), InstanceError> {
+        let owner = self.ctx.image().await?.owner;
+        let (dst, mode) = (dst.to_path_buf(), self.ctx.clone_mode);
+        tokio::task::spawn_blocking(move || clone_tree(&src, &dst, mode, owner))
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))
+            .and_then(|r| r)
+            .map_err(InstanceError::datadir("clone the datadir"))
+    }
+}

@@ -1,0 +1,252 @@
+//! Matching the data folder with the engine at start, and healing.
+//!
+//! The rule: housekeeping never deletes what a user saved. Reconcile tells
+//! apart
+//! - a half-made instance (never answered `SELECT 1`, no snapshots): its
+//!   container and folder are removed;
+//! - a ready instance whose container is missing: kept; [`Manager::heal`]
+//!   re-creates its container from `meta.json` on its saved port (a
+//!   stopped instance stays stopped and needs none until `start`);
+//! - unreadable or damaged metadata: the folder goes to `quarantine/`,
+//!   logged as an error and listed by the API; nothing is removed.
+
+use dolly_engine::{ContainerInfo, RunState};
+use dolly_types::{InstanceName, TemplateName};
+use tracing::{error, info, warn};
+
+use super::server::INIT_DONE;
+use super::{InstanceError, InstanceMeta, Manager, LABEL_NAME, LABEL_TEMPLATE};
+use crate::context::LABEL_KIND;
+use crate::store::Cleaned;
+use crate::store::{Store, StoreError};
+
+/// What one instance folder holds, as far as reconcile is concerned.
+#[derive(Debug)]
+pub(super) enum Found {
+    /// Ready: answered its credentials once. Never removed here.
+    Ready(Box<InstanceMeta>),
+    /// Claimed but never ready, with no snapshots: safe to remove.
+    HalfMade,
+    /// Its metadata cannot be trusted: set aside, never removed.
+    Damaged(String),
+}
+
+/// Classifies the folder of `t/n`. Blocking.
+pub(super) fn classify(s: &Store, t: &TemplateName, n: &InstanceName) -> Found {
+    let meta = match s.read_instance(t, n) {
+        Ok(m) => m,
+        Err(e) => return Found::Damaged(e.to_string()),
+    };
+    if let Some(m) = meta.as_ref().filter(|m| m.ready) {
+        return Found::Ready(Box::new(m.clone()));
+    }
+    match s.has_snapshots(t, n) {
+        Ok(false) => Found::HalfMade,
+        Ok(true) => Found::Damaged(
+            "it has snapshots but no complete metadata (meta.json missing or not ready)".into(),
+        ),
+        Err(e) => Found::Damaged(e.to_string()),
+    }
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReconcileReport {
+    /// Ready instances found (with or without their container).
+    pub kept: usize,
+    /// Ready, not stopped instances whose container is missing (`heal`
+    /// re-creates them).
+    pub missing_containers: usize,
+    pub removed_containers: usize,
+    /// Half-made instances removed.
+    pub removed_folders: usize,
+    /// Instance folders set aside in `quarantine/`.
+    pub quarantined: usize,
+    /// Left-overs of interrupted work removed from `tmp/`.
+    pub removed_imports: usize,
+    /// Datadirs an interrupted reset left aside, put back.
+    pub restored: usize,
+}
+
+impl Manager {
+    /// At start: matches containers with instance folders (see the module
+    /// documentation for the rule), then sorts out `tmp/`.
+    pub async fn reconcile(&self) -> Result<ReconcileReport, InstanceError> {
+        let mut report = ReconcileReport::default();
+        let all = self.ctx.engine.list(&self.ctx.ownership_labels()).await?;
+        let found = self
+            .ctx
+            .blocking(|s| {
+                let mut out = Vec::new();
+                for (t, n) in s.instance_names(None)? {
+                    let f = classify(s, &t, &n);
+                    out.push((t, n, f));
+                }
+                Ok::<_, StoreError>(out)
+            })
+            .await?;
+        let mut ready = std::collections::HashSet::new();
+        for (t, n, f) in found {
+            match f {
+                Found::Ready(m) => {
+                    report.kept += 1;
+                    let container = all.iter().find(|c| c.name == m.container);
+                    if container.is_none() && !m.stopped {
+                        warn!(template = %t, instance = %n, "the instance's container is missing; it will be re-created on its port");
+                        report.missing_containers += 1;
+                    }
+                    if container.is_some() {
+                        self.settle_init_file(&t, &n).await;
+                    }
+                    ready.insert(m.container.clone());
+                }
+                Found::HalfMade => {
+                    warn!(template = %t, instance = %n, "removing a half-made instance (it never answered)");
+                    self.teardown(&t, &n).await;
+                    report.removed_folders += 1;
+                }
+                Found::Damaged(reason) => {
+                    self.set_aside(&t, &n, &reason).await?;
+                    report.quarantined += 1;
+                }
+            }
+        }
+        for c in &all {
+            if self.sort_out_container(c, &ready).await? {
+                report.removed_containers += 1;
+            }
+        }
+        let cleaned = self
+            .ctx
+            .blocking(|s| s.clean_scratch(|t| s.is_importing(t)))
+            .await?;
+        for c in &cleaned {
+            match c {
+                Cleaned::Removed(p) => {
+                    warn!(path = %p.display(), "removed interrupted work");
+                    report.removed_imports += 1;
+                }
+                Cleaned::Restored(_) => report.restored += 1,
+                Cleaned::Quarantined(_) => report.quarantined += 1,
+            }
+        }
+        info!(
+            kept = report.kept,
+            missing_containers = report.missing_containers,
+            removed_containers = report.removed_containers,
+            removed_folders = report.removed_folders,
+            quarantined = report.quarantined,
+            removed_imports = report.removed_imports,
+            restored = report.restored,
+            "state reconciled with the engine"
+        );
+        Ok(report)
+    }
+
+    /// Moves `t/n` to quarantine; its container (if any) is stopped
+    /// cleanly and removed, so the data set aside is consistent.
+    async fn set_aside(
+        &self,
+        t: &TemplateName,
+        n: &InstanceName,
+        reason: &str,
+    ) -> Result<(), InstanceError> {
+        let container = self.container_name(t, n);
+        if self.ctx.engine.inspect(&container).await?.is_some() {
+            self.ctx.engine.stop(&container, 120).await?;
+            self.ctx.engine.remove(&container).await?;
+        }
+        let (t2, n2, r) = (t.clone(), n.clone(), reason.to_owned());
+        let to = self
+            .ctx
+            .blocking(move |s| s.quarantine_instance(&t2, &n2, &r))
+            .await?;
+        error!(template = %t, instance = %n, reason, quarantine = %to.display(), "instance metadata unreadable: the instance was set aside, nothing was deleted; see GET /api/v1/quarantine");
+        Ok(())
+    }
+
+    /// Removes a container of ours that belongs to nothing ready: an
+    /// instance container without a ready instance, an interrupted
+    /// import's, a stopped probe. Returns whether it removed it.
+    async fn sort_out_container(
+        &self,
+        c: &ContainerInfo,
+        ready: &std::collections::HashSet<String>,
+    ) -> Result<bool, InstanceError> {
+        let remove = match c.labels.get(LABEL_KIND).map(String::as_str) {
+            Some("instance") => {
+                let named =
+                    c.labels.contains_key(LABEL_TEMPLATE) && c.labels.contains_key(LABEL_NAME);
+                if !named || !ready.contains(&c.name) {
+                    warn!(container = %c.name, "removing a container with no ready instance");
+                    true
+                } else {
+                    false
+                }
+            }
+            Some("import") => {
+                let importing = c
+                    .labels
+                    .get(LABEL_TEMPLATE)
+                    .and_then(|t| TemplateName::parse(t).ok())
+                    .is_some_and(|t| self.ctx.store.is_importing(&t));
+                if !importing {
+                    warn!(container = %c.name, "removing an interrupted import's container");
+                }
+                !importing
+            }
+            _ => c.state != RunState::Running,
+        };
+        if remove {
+            self.ctx.engine.remove(&c.id).await?;
+        }
+        Ok(remove)
+    }
+
+    /// A crash between readiness and emptying the init file left the
+    /// password in it: empty it.
+    async fn settle_init_file(&self, t: &TemplateName, n: &InstanceName) {
+        let init = self.ctx.store.init_file(t, n);
+        let _ = tokio::task::spawn_blocking(move || {
+            if std::fs::metadata(&init).is_ok_and(|m| m.len() > INIT_DONE.len() as u64) {
+                let _ = std::fs::write(&init, INIT_DONE);
+            }
+        })
+        .await;
+    }
+
+    /// Starts again, on their own port, ready instances not stopped on
+    /// purpose whose container is missing (re-created from `meta.json`) or
+    /// whose server crashed (exited non-zero); with `all`, any that exited
+    /// (at dollyd's start: the engine may have been restarted meanwhile).
+    pub async fn heal(&self, all: bool) -> Result<usize, InstanceError> {
+        let mut healed = 0;
+        for i in self.list(None).await? {
+            let m = &i.meta;
+            if m.stopped {
+                continue;
+            }
+            let why = match i.state {
+                dolly_types::v1::InstanceState::Missing => "its container is missing",
+                dolly_types::v1::InstanceState::Dead => "its server exited",
+                _ => continue,
+            };
+            let crashed_only = i.status.starts_with("Exited (0)") && !all;
+            if crashed_only {
+                continue;
+            }
+            warn!(template = %m.template, instance = %m.name, status = %i.status, "{why}: starting it again on its port");
+            match self.start(&m.template, &m.name).await {
+                Ok(s) => {
+                    if s.port != m.port {
+                        warn!(template = %m.template, instance = %m.name, old = ?m.port, new = ?s.port, "its port was taken: it has a new one");
+                    }
+                    healed += 1;
+                }
+                Err(e) => {
+                    warn!(template = %m.template, instance = %m.name, error = %e, "cannot start it again")
+                }
+            }
+        }
+        Ok(healed)
+    }
+}

@@ -1,0 +1,141 @@
+//! Removing instances: on request (`delete`) and by the reaper.
+//!
+//! The reaper removes what its user asked it to (an expiry, `--dead`,
+//! `--unhealthy`), never a protected instance, and never an instance it
+//! cannot read: a damaged `meta.json` fails the removal closed.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use dolly_types::v1::{InstanceState, Reap, ReapReport, Reaped};
+use dolly_types::{InstanceName, TemplateName};
+use tracing::{info, info_span, warn, Instrument};
+
+use super::{Instance, InstanceError, Manager};
+
+impl Manager {
+    /// Removes the container and the folder of `t/n` (its data and
+    /// snapshots). A protected instance needs `force`; so does one whose
+    /// metadata cannot be read (dolly will not guess it is unprotected).
+    pub async fn delete(
+        &self,
+        t: &TemplateName,
+        n: &InstanceName,
+        force: bool,
+    ) -> Result<(), InstanceError> {
+        let span = info_span!("delete", template = %t, instance = %n);
+        async {
+            let lock = self.key_lock(t, n);
+            let _guard = lock.lock().await;
+            let container = self.container_name(t, n);
+            match self.read_meta(t, n).await {
+                Ok(Some(m)) if m.protected && !force => {
+                    return Err(InstanceError::Protected(t.clone(), n.clone()))
+                }
+                Err(e) if !force => return Err(e.into()),
+                _ => {}
+            }
+            let exists = self.ctx.engine.inspect(&container).await?.is_some();
+            if !self.ctx.store.instance_exists(t, n) && !exists {
+                return Err(InstanceError::NotFound(t.clone(), n.clone()));
+            }
+            let removed = self.ctx.engine.remove(&container).await;
+            self.ctx.metrics.operation("delete", removed.is_ok());
+            removed?;
+            let (t2, n2) = (t.clone(), n.clone());
+            self.ctx
+                .blocking(move |s| s.remove_instance(&t2, &n2))
+                .await?;
+            info!("instance removed");
+            Ok(())
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// What `serve` does every `reap_interval`: removes expired instances,
+    /// heals crashed or lost servers, stops idle ones.
+    pub async fn reap_expired(&self) -> Result<usize, InstanceError> {
+        let report = self
+            .reap(&Reap {
+                expired: true,
+                ..Reap::default()
+            })
+            .await?;
+        self.heal(false).await?;
+        if self.ctx.settings.idle_ttl.is_some() {
+            self.stop_idle().await?;
+        }
+        Ok(report.instances.iter().filter(|r| r.removed).count())
+    }
+
+    /// Removes (or with `dry_run`, lists) instances that are expired, dead
+    /// (exited without a `stop`) or unhealthy (running, not answering).
+    /// Protected instances are never reaped; an instance whose container is
+    /// missing is not dead (dolly re-creates the container).
+    pub async fn reap(&self, what: &Reap) -> Result<ReapReport, InstanceError> {
+        let now = Utc::now();
+        let mut out = Vec::new();
+        for i in self.list(None).await? {
+            let m = &i.meta;
+            if m.protected {
+                continue;
+            }
+            let reason = if what.expired && m.expires_at.is_some_and(|e| e <= now) {
+                Some("expired")
+            } else if what.dead && !m.stopped && i.state == InstanceState::Dead {
+                Some("dead")
+            } else if what.unhealthy
+                && i.state == InstanceState::Running
+                && self.unhealthy(&i).await
+            {
+                Some("unhealthy")
+            } else {
+                None
+            };
+            let Some(reason) = reason else { continue };
+            let removed = if what.dry_run {
+                false
+            } else {
+                match self.delete(&m.template, &m.name, false).await {
+                    Ok(()) => {
+                        self.ctx.metrics.reaped(reason);
+                        info!(template = %m.template, instance = %m.name, reason, "instance reaped");
+                        true
+                    }
+                    Err(e) => {
+                        warn!(template = %m.template, instance = %m.name, error = %e, "cannot reap");
+                        false
+                    }
+                }
+            };
+            out.push(Reaped {
+                template: m.template.clone(),
+                name: m.name.clone(),
+                reason: reason.to_owned(),
+                removed,
+            });
+        }
+        Ok(ReapReport { instances: out })
+    }
+
+    /// Running but not answering `SELECT 1`, twice, a second apart.
+    async fn unhealthy(&self, i: &Instance) -> bool {
+        let Some(port) = i.port else { return true };
+        for attempt in 0..2 {
+            if self
+                .ctx
+                .prober
+                .ping(&self.ctx.settings.connect_host, port, &i.meta.password)
+                .await
+                .is_ok()
+            {
+                return false;
+            }
+            if attempt == 0 {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        true
+    }
+}

@@ -1,0 +1,259 @@
+//! An instance's server container: started on its datadir with the init
+//! file that sets its password, then polled with an authenticated
+//! `SELECT 1` until it answers.
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use dolly_engine::{EngineError, RunState};
+use dolly_types::{InstanceName, TemplateName};
+use tracing::{debug, warn};
+
+use super::{
+    Instance, InstanceError, InstanceMeta, Manager, LABEL_CREATED, LABEL_EXPIRES, LABEL_NAME,
+    LABEL_TEMPLATE, LABEL_VERSION,
+};
+use crate::clone::Owner;
+use crate::dbserver::{self, init_sql};
+
+/// What the init file holds once the password is set.
+pub(super) const INIT_DONE: &[u8] = b"-- dolly: the password was set at the first start\n";
+
+/// The user instances hand out.
+pub const USER: &str = "root";
+
+impl Manager {
+    /// Starts a container on the instance's datadir (which must exist), on
+    /// `port` when given (so stop/start and reset keep it; a port taken
+    /// meanwhile gets a new one, logged), sets the password through the
+    /// init file and waits for `SELECT 1`. Records the port and readiness.
+    pub(super) async fn start_container(
+        &self,
+        meta: &mut InstanceMeta,
+        port: Option<u16>,
+    ) -> Result<Instance, InstanceError> {
+        let ctx = &self.ctx;
+        let image = ctx.image().await?.clone();
+        let (t, n) = (meta.template.clone(), meta.name.clone());
+        let init = ctx.store.init_file(&t, &n);
+        let (init2, sql, owner) = (init.clone(), init_sql(&meta.password), image.owner);
+        tokio::task::spawn_blocking(move || write_private(&init2, sql.as_bytes(), Some(owner)))
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))
+            .and_then(|r| r)
+            .map_err(InstanceError::datadir("write the init file"))?;
+
+        let mut labels = ctx.labels("instance");
+        labels.extend([
+            (LABEL_TEMPLATE.to_owned(), t.to_string()),
+            (LABEL_VERSION.to_owned(), meta.version.to_string()),
+            (LABEL_NAME.to_owned(), n.to_string()),
+            (
+                LABEL_CREATED.to_owned(),
+                meta.created_at.timestamp().to_string(),
+            ),
+        ]);
+        if let Some(e) = meta.expires_at {
+            labels.insert(LABEL_EXPIRES.to_owned(), e.timestamp().to_string());
+        }
+        let server = dbserver::ServerContainer {
+            name: meta.container.clone(),
+            image: ctx.settings.image.clone(),
+            datadir: ctx.store.for_engine(&ctx.store.instance_data(&t, &n)),
+            labels,
+        };
+        let mut spec = image.instance_spec(
+            server,
+            ctx.settings.instance_bind,
+            port,
+            ctx.settings.instance_memory,
+        );
+        ctx.engine.remove(&meta.container).await?;
+        if let Err(e) = ctx.engine.run(&spec).await {
+            // The old port was taken meanwhile: take any.
+            if port.is_none() {
+                return Err(e.into());
+            }
+            warn!(error = %e, port, "cannot publish the previous port; taking a new one");
+            ctx.engine.remove(&meta.container).await?;
+            if let Some(p) = spec.publish.as_mut() {
+                p.host_port = None;
+            }
+            ctx.engine.run(&spec).await?;
+        }
+        let info = ctx
+            .engine
+            .inspect(&meta.container)
+            .await?
+            .ok_or_else(|| EngineError::NotFound(meta.container.clone()))?;
+        let port = info
+            .host_port
+            .ok_or_else(|| EngineError::NoPort(meta.container.clone()))?;
+        self.wait_ready(meta, port).await?;
+        // The server reads this file at every start: keep it, emptied.
+        tokio::task::spawn_blocking(move || write_private(&init, INIT_DONE, Some(owner)))
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))
+            .and_then(|r| r)
+            .map_err(InstanceError::datadir("empty the init file"))?;
+        meta.port = Some(port);
+        meta.ready = true;
+        meta.stopped = false;
+        self.write_meta(meta).await?;
+        self.view(meta.clone()).await
+    }
+
+    /// Polls with a real authenticated `SELECT 1`, backing off from 20 ms;
+    /// fails fast when the server exits.
+    async fn wait_ready(&self, meta: &InstanceMeta, port: u16) -> Result<(), InstanceError> {
+        let timeout = self.ctx.settings.ready_timeout;
+        let deadline = Instant::now() + timeout;
+        let mut delay = Duration::from_millis(20);
+        let mut last_state_check = Instant::now();
+        loop {
+            match self
+                .ctx
+                .prober
+                .ping(&self.ctx.settings.connect_host, port, &meta.password)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(e) => debug!(error = %e, "not ready yet"),
+            }
+            let now = Instant::now();
+            let exited = if now.duration_since(last_state_check) > Duration::from_millis(500) {
+                last_state_check = now;
+                let info = self.ctx.engine.inspect(&meta.container).await?;
+                !info.is_some_and(|i| i.state == RunState::Running)
+            } else {
+                false
+            };
+            if exited || now >= deadline {
+                let log = self
+                    .ctx
+                    .engine
+                    .logs_tail(&meta.container, 20)
+                    .await
+                    .unwrap_or_default();
+                if log.contains("errno: 28") || log.contains("No space left on device") {
+                    return Err(InstanceError::OutOfSpace(format!(
+                        "the server of '{}/{}' could not write its datadir",
+                        meta.template, meta.name
+                    )));
+                }
+                return Err(InstanceError::NotReady {
+                    template: meta.template.clone(),
+                    name: meta.name.clone(),
+                    timeout,
+                    log,
+                });
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 3 / 2).min(Duration::from_millis(250));
+        }
+    }
+
+    /// Removes the container and the folder of a half-made instance (or of
+    /// one a user removes), whatever is left of them.
+    pub(super) async fn teardown(&self, t: &TemplateName, n: &InstanceName) {
+        let container = self.container_name(t, n);
+        if let Err(e) = self.ctx.engine.remove(&container).await {
+            warn!(error = %e, container, "cannot remove container");
+        }
+        let (t, n) = (t.clone(), n.clone());
+        if let Err(e) = self.ctx.blocking(move |s| s.remove_instance(&t, &n)).await {
+            warn!(error = %e, "cannot remove the instance's folder");
+        }
+    }
+}
+
+/// 192 random bits, hex: nothing to quote anywhere.
+pub(super) fn new_password() -> String {
+    let bytes: [u8; 24] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes a 0600 file, owned by `owner` when given. Blocking.
+pub(super) fn write_private(path: &Path, data: &[u8], owner: Option<Owner>) -> io::Result<()> {
+    let mut f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(data)?;
+    if let Some(o) = owner {
+        std::os::unix::fs::chown(path, Some(o.uid), Some(o.gid))?;
+    }
+    Ok(())
+}
+
+/// Connection options for an instance's root user over TCP.
+pub(super) fn connect_opts(host: &str, port: u16, password: &str) -> mysql_async::OptsBuilder {
+    mysql_async::OptsBuilder::default()
+        .ip_or_hostname(host.to_owned())
+        .tcp_port(port)
+        .user(Some(USER))
+        .pass(Some(password.to_owned()))
+        .prefer_socket(false)
+}
+
+/// How dolly asks a server whether it accepts an instance's credentials:
+/// the seam that lets the logic above run over a fake engine.
+#[async_trait::async_trait]
+pub trait Prober: Send + Sync {
+    /// One authenticated `SELECT 1`, bounded in time.
+    async fn ping(&self, host: &str, port: u16, password: &str) -> Result<(), String>;
+}
+
+/// The real probe: MySQL's protocol through mysql_async.
+pub struct MysqlProber;
+
+#[async_trait::async_trait]
+impl Prober for MysqlProber {
+    async fn ping(&self, host: &str, port: u16, password: &str) -> Result<(), String> {
+        ping(host, port, password).await
+    }
+}
+
+/// One authenticated `SELECT 1` over TCP, bounded in time.
+pub async fn ping(host: &str, port: u16, password: &str) -> Result<(), String> {
+    use mysql_async::prelude::Queryable;
+    let opts = connect_opts(host, port, password);
+    let attempt = async {
+        let mut conn = mysql_async::Conn::new(opts).await?;
+        conn.query_drop("SELECT 1").await?;
+        conn.disconnect().await
+    };
+    match tokio::time::timeout(Duration::from_secs(2), attempt).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("timed out".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_192_random_bits_in_hex() {
+        let a = new_password();
+        assert_eq!(a.len(), 48);
+        assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(a, new_password());
+    }
+
+    #[test]
+    fn private_files_are_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("init.sql");
+        write_private(&path, b"x", None).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}

@@ -1,0 +1,3 @@
+//! Unit tests of instances over the fake engine: no Docker needed.
+
+mod housekeeping;

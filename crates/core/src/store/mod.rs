@@ -1,0 +1,230 @@
+//! The store: the one owner of the data folder.
+//!
+//! Every file and folder dolly keeps lives under one root (see
+//! [`layout`] for the tree). This module and its children are the only
+//! code that builds a path inside it, always from name types, and every
+//! write of metadata goes through one atomic, durable JSON writer
+//! ([`json`]).
+//!
+//! Invariants:
+//! - reading state never fails open: a missing file is `Ok(None)`, an
+//!   unreadable or damaged one is an error ([`StoreError::Corrupt`],
+//!   [`StoreError::Io`]), and callers keep the data when they see one;
+//! - nothing is deleted in place: a folder to remove is first renamed into
+//!   `tmp/` (it disappears atomically), then removed; what a crash leaves
+//!   there is sorted out by [`Store::clean_scratch`];
+//! - an instance folder whose metadata cannot be read is moved to
+//!   `quarantine/`, never removed ([`Store::quarantine_instance`]).
+//!
+//! Every operation is blocking: async callers run it through
+//! [`crate::context::Context::blocking`], off the async workers.
+
+mod instances;
+mod json;
+mod layout;
+mod scratch;
+mod snapshots;
+mod templates;
+
+use std::ffi::CString;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+pub use instances::{InstanceMeta, Quarantined};
+pub use scratch::{Cleaned, Scratch};
+pub use snapshots::SnapshotMeta;
+pub use templates::{ImportLock, LastImport, VersionMeta};
+
+use layout::Layout;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path} is damaged ({reason}); dolly keeps it as it is")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("{0} already exists")]
+    Exists(PathBuf),
+    #[error("another import of this template holds {0}")]
+    Locked(PathBuf),
+}
+
+impl StoreError {
+    pub(crate) fn io(action: &'static str, path: &Path, source: io::Error) -> Self {
+        StoreError::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// The filesystem is full (`ENOSPC`, `EDQUOT`).
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, StoreError::Io { source, .. }
+            if matches!(source.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT)))
+    }
+
+    /// What was not found (a folder the caller expected).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, StoreError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
+    }
+}
+
+/// Free and total bytes of the data folder's filesystem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Space {
+    pub free: u64,
+    pub total: u64,
+}
+
+/// The data folder.
+#[derive(Debug, Clone)]
+pub struct Store {
+    layout: Layout,
+}
+
+impl Store {
+    /// Opens the data folder at `root`, creating its top-level folders.
+    /// `engine_root` is the same folder as the container engine sees it.
+    pub fn open(root: &Path, engine_root: &Path) -> Result<Self, StoreError> {
+        let layout = Layout::new(root, engine_root);
+        layout
+            .create()
+            .map_err(|e| StoreError::io("create", root, e))?;
+        Ok(Self { layout })
+    }
+
+    pub fn root(&self) -> &Path {
+        self.layout.root()
+    }
+
+    /// `path` (inside the data folder) as the container engine sees it.
+    pub fn for_engine(&self, path: &Path) -> PathBuf {
+        self.layout.for_engine(path)
+    }
+
+    /// The folder `dollyd update` reads dumps from.
+    pub fn dumps(&self) -> PathBuf {
+        self.layout.dumps()
+    }
+
+    /// Free and total bytes of the data folder's filesystem.
+    pub fn space(&self) -> Result<Space, StoreError> {
+        let root = self.layout.root();
+        let c = CString::new(root.as_os_str().as_bytes())
+            .map_err(|e| StoreError::io("measure", root, io::Error::other(e)))?;
+        // SAFETY: a zeroed statvfs is a valid buffer for the call to fill.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: `c` is a valid NUL-terminated path and `st` a valid buffer.
+        if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+            return Err(StoreError::io("measure", root, io::Error::last_os_error()));
+        }
+        let frsize = st.f_frsize;
+        Ok(Space {
+            free: st.f_bavail * frsize,
+            total: st.f_blocks * frsize,
+        })
+    }
+
+    /// Writes and removes a small file in `tmp/`: the folder is writable.
+    pub fn probe_writable(&self) -> Result<(), StoreError> {
+        let probe = self.layout.tmp().join(".readyz");
+        std::fs::write(&probe, b"ok")
+            .and_then(|()| std::fs::remove_file(&probe))
+            .map_err(|e| StoreError::io("write", &probe, e))
+    }
+
+    /// Probes whether files in the data folder can be cloned with reflinks.
+    pub fn detect_clone_mode(&self) -> Result<crate::clone::CloneMode, StoreError> {
+        let tmp = self.layout.tmp();
+        crate::clone::CloneMode::detect(&tmp).map_err(|e| StoreError::io("probe", &tmp, e))
+    }
+
+    /// Renames `path` (inside the data folder) into `tmp/` under `scratch`,
+    /// then removes it: it disappears at once, and a crash mid-removal
+    /// leaves scratch, not a half-removed folder.
+    fn remove_via_scratch(&self, path: &Path, scratch: &Scratch) -> Result<(), StoreError> {
+        let aside = self.layout.scratch(scratch);
+        match std::fs::rename(path, &aside) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(StoreError::io("move aside", path, e)),
+        }
+        crate::clone::remove_tree(&aside).map_err(|e| StoreError::io("remove", &aside, e))
+    }
+}
+
+/// A short random suffix for scratch names.
+pub fn nonce() -> String {
+    let bytes: [u8; 6] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// A store in a fresh temporary folder.
+    pub fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path(), dir.path()).expect("open store");
+        (dir, store)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opening_creates_the_top_level_folders() {
+        let (dir, _store) = testing::store();
+        for sub in [
+            "dumps",
+            "templates",
+            "instances",
+            "tmp",
+            "locks",
+            "quarantine",
+        ] {
+            assert!(dir.path().join(sub).is_dir(), "{sub}");
+        }
+    }
+
+    #[test]
+    fn space_reports_the_filesystem() {
+        let (_dir, store) = testing::store();
+        let space = store.space().unwrap();
+        assert!(space.total > 0 && space.free <= space.total);
+    }
+
+    #[test]
+    fn space_of_a_vanished_folder_is_an_error_not_zero() {
+        let (dir, store) = testing::store();
+        drop(dir);
+        assert!(store.space().is_err());
+    }
+
+    #[test]
+    fn the_data_folder_is_probed_writable() {
+        let (_dir, store) = testing::store();
+        store.probe_writable().unwrap();
+    }
+
+    #[test]
+    fn engine_paths_follow_the_engine_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Path::new("/srv/host/data")).unwrap();
+        let inside = dir.path().join("instances/shop/a/data");
+        assert_eq!(
+            store.for_engine(&inside),
+            PathBuf::from("/srv/host/data/instances/shop/a/data")
+        );
+    }
+}

@@ -1,0 +1,258 @@
+//! Templates: versioned read-only datadirs imported from dumps.
+//!
+//! Invariants (the store enforces the first three):
+//! - a version folder under `templates/NAME/` is complete: imports happen in
+//!   `tmp/` and are renamed into place only after a clean shutdown;
+//! - `current` is switched with a rename, so readers see the old or the new
+//!   version, never neither;
+//! - at most one import per template runs at a time (`locks/NAME.lock`);
+//! - running instances are never touched: their datadirs are clones, which
+//!   share no mutable state with the version they came from (a reflink clone
+//!   shares blocks copy-on-write, so removing the version is safe);
+//! - a version is removed only when the versions in use are known: an error
+//!   listing them skips the cleanup.
+
+mod import;
+mod progress;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use dolly_engine::EngineError;
+use dolly_types::v1;
+use dolly_types::{TemplateName, VersionName};
+use tracing::{error, info, info_span, warn, Instrument};
+
+use crate::context::Context;
+use crate::dump::{self, DumpError};
+use crate::store::StoreError;
+pub use crate::store::{LastImport, VersionMeta};
+
+pub use import::{import, publish_datadir};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("another update of template '{0}' is running (lock {1})")]
+    Busy(TemplateName, PathBuf),
+    #[error(transparent)]
+    Dump(#[from] DumpError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("dump {dump} failed: {message}")]
+    Server { dump: String, message: String },
+    #[error("dump {0} is empty: it created no tables")]
+    Empty(String),
+    #[error("dump {0} is truncated: mysqldump's closing \"-- Dump completed\" line is missing")]
+    Truncated(String),
+    #[error("dump {0} did not finish within {1:?} (import_timeout)")]
+    Timeout(String, Duration),
+    #[error("only {} free in the data folder, below min_free_disk ({})", bytesize::ByteSize(*.free), bytesize::ByteSize(*.min))]
+    DiskFull { free: u64, min: u64 },
+    #[error("the import server did not start: {0}")]
+    ServerStart(String),
+    #[error(transparent)]
+    Store(StoreError),
+    #[error("cannot {what}: {source}")]
+    Datadir {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<StoreError> for ImportError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Locked(path) => {
+                // The template's name is in the lock's file name.
+                let name = path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .and_then(|s| TemplateName::parse(s).ok());
+                match name {
+                    Some(t) => ImportError::Busy(t, path),
+                    None => ImportError::Store(StoreError::Locked(path)),
+                }
+            }
+            other => ImportError::Store(other),
+        }
+    }
+}
+
+/// The live version of `t`, if it has one.
+pub async fn current_version(
+    ctx: &Context,
+    t: &TemplateName,
+) -> Result<Option<VersionName>, StoreError> {
+    let t = t.clone();
+    ctx.blocking(move |s| s.current_version(&t)).await
+}
+
+/// Templates that have a live version, sorted.
+pub async fn list(ctx: &Context) -> Result<Vec<TemplateName>, StoreError> {
+    ctx.blocking(|s| {
+        let mut out = Vec::new();
+        for t in s.template_names()? {
+            if s.current_version(&t)?.is_some() {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    })
+    .await
+}
+
+/// Every template with a folder: published, importing for the first time,
+/// or whose only import failed. Sorted.
+pub async fn list_all(ctx: &Context) -> Result<Vec<TemplateName>, StoreError> {
+    ctx.blocking(|s| s.template_names()).await
+}
+
+/// The metadata of one version.
+pub async fn version_meta(
+    ctx: &Context,
+    t: &TemplateName,
+    v: &VersionName,
+) -> Result<Option<VersionMeta>, StoreError> {
+    let (t, v) = (t.clone(), v.clone());
+    ctx.blocking(move |s| s.version_meta(&t, &v)).await
+}
+
+/// The API's view of a template.
+pub async fn describe(ctx: &Context, t: &TemplateName) -> Result<v1::Template, StoreError> {
+    let t = t.clone();
+    ctx.blocking(move |s| {
+        let current = s.current_version(&t)?;
+        let mut versions: Vec<v1::TemplateVersion> = s
+            .versions(&t)?
+            .into_iter()
+            .map(|m| v1::TemplateVersion {
+                current: Some(&m.version) == current.as_ref(),
+                version: m.version,
+                created_at: m.created_at,
+                size_bytes: m.size_bytes,
+                source_dump: m.source_dump,
+                database: m.database,
+                import_seconds: m.import_seconds,
+                dump_bytes: m.dump_bytes,
+            })
+            .collect();
+        versions.reverse();
+        let last_import = s.last_import(&t)?.map(|l| v1::ImportResult {
+            ok: l.ok,
+            finished_at: l.finished_at,
+            dump: l.dump,
+            message: l.message,
+            version: l.version,
+        });
+        Ok(v1::Template {
+            importing: s.is_importing(&t),
+            name: t,
+            current_version: current,
+            versions,
+            last_import,
+        })
+    })
+    .await
+}
+
+/// The outcome of one dump's import.
+#[derive(Debug)]
+pub struct ImportOutcome {
+    pub template: TemplateName,
+    pub result: Result<VersionMeta, ImportError>,
+}
+
+/// Who knows which versions of a template are still used (instances and
+/// their snapshots come from them): the instance manager. A trait, so that
+/// templates do not depend on instances.
+#[async_trait::async_trait]
+pub trait VersionsInUse: Send + Sync {
+    /// An error when that cannot be known for sure.
+    async fn versions_in_use(&self, t: &TemplateName) -> Result<HashSet<VersionName>, StoreError>;
+}
+
+/// For a data folder with no instances (the benchmark, first imports):
+/// no version is in use.
+pub struct NothingInUse;
+
+#[async_trait::async_trait]
+impl VersionsInUse for NothingInUse {
+    async fn versions_in_use(&self, _t: &TemplateName) -> Result<HashSet<VersionName>, StoreError> {
+        Ok(HashSet::new())
+    }
+}
+
+/// `dollyd update [NAME...]`: imports every dump (or the named ones), each
+/// into a new version. Failures do not stop the other dumps. Old versions
+/// are removed only when `in_use` answers.
+pub async fn update(
+    ctx: &Context,
+    only: &[TemplateName],
+    in_use: &dyn VersionsInUse,
+) -> Result<Vec<ImportOutcome>, ImportError> {
+    let dir = ctx.store.dumps();
+    let dumps = tokio::task::spawn_blocking(move || dump::discover(&dir))
+        .await
+        .map_err(|e| ImportError::Datadir {
+            what: "list the dumps",
+            source: std::io::Error::other(e),
+        })??;
+    for t in only {
+        if !dumps.iter().any(|d| &d.template == t) {
+            return Err(DumpError::NotFound(t.clone()).into());
+        }
+    }
+    let mut outcomes = Vec::new();
+    for d in dumps
+        .into_iter()
+        .filter(|d| only.is_empty() || only.contains(&d.template))
+    {
+        let span = info_span!("import", template = %d.template);
+        let result = import(ctx, &d).instrument(span.clone()).await;
+        match &result {
+            Ok(meta) => {
+                remove_unused_versions(ctx, &d.template, in_use)
+                    .instrument(span.clone())
+                    .await;
+                let _enter = span.enter();
+                info!(version = %meta.version, seconds = meta.import_seconds, "import finished");
+            }
+            Err(e) => {
+                let _enter = span.enter();
+                error!(error = %e, "import failed");
+            }
+        }
+        outcomes.push(ImportOutcome {
+            template: d.template,
+            result,
+        });
+    }
+    Ok(outcomes)
+}
+
+/// Removes versions of `t` beyond `keep_versions` that nothing uses. Any
+/// doubt (the versions in use cannot be listed, a version's metadata is
+/// damaged) keeps them all, and says so.
+pub async fn remove_unused_versions(ctx: &Context, t: &TemplateName, in_use: &dyn VersionsInUse) {
+    let used = match in_use.versions_in_use(t).await {
+        Ok(used) => used,
+        Err(e) => {
+            warn!(error = %e, "cannot tell which versions instances use; keeping every version");
+            return;
+        }
+    };
+    let (t2, keep) = (t.clone(), ctx.settings.keep_versions);
+    match ctx
+        .blocking(move |s| s.remove_unused_versions(&t2, keep, &used))
+        .await
+    {
+        Ok(removed) => {
+            for v in removed {
+                info!(template = %t, version = %v, "removed unused template version");
+            }
+        }
+        Err(e) => warn!(error = %e, "cannot remove old versions; keeping them"),
+    }
+}
