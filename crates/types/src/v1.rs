@@ -273,3 +273,25 @@ pub struct DiskUsage {
     pub filesystem_free_bytes: u64,
     pub filesystem_total_bytes: u64,
 }
+
+/// An instance folder dolly set aside because its metadata could not be
+/// read: kept under `DATA/quarantine/`, never deleted by dolly.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct QuarantinedInstance {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub template: TemplateName,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub name: InstanceName,
+    /// Why it was set aside.
+    pub reason: String,
+    pub quarantined_at: DateTime<Utc>,
+    /// Where it is now (on dollyd's host).
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct QuarantineList {
+    pub quarantined: Vec<QuarantinedInstance>,
+}

@@ -6,8 +6,9 @@ use std::time::Duration;
 use actix_web::{web, HttpResponse};
 use dolly_types::v1::{
     CreateInstance, CreateSnapshot, DiskUsage, DiskUse, ErrorBody, Extend, ImportResult, Instance,
-    InstanceList, InstanceState, InstanceSummary, Promote, Readiness, Reap, ReapReport, Reaped,
-    Reset, Snapshot, SnapshotList, Template, TemplateList, TemplateVersion,
+    InstanceList, InstanceState, InstanceSummary, Promote, QuarantineList, QuarantinedInstance,
+    Readiness, Reap, ReapReport, Reaped, Reset, Snapshot, SnapshotList, Template, TemplateList,
+    TemplateVersion,
 };
 use dolly_types::{InstanceName, SnapshotName, TemplateName};
 use serde::de::DeserializeOwned;
@@ -46,6 +47,7 @@ use dolly_core::template;
         restore_snapshot,
         promote_snapshot,
         disk_usage,
+        quarantine,
         reap,
         export_snapshot,
         import_archive
@@ -72,7 +74,9 @@ use dolly_core::template;
         Reaped,
         ReapReport,
         DiskUse,
-        DiskUsage
+        DiskUsage,
+        QuarantineList,
+        QuarantinedInstance
     ))
 )]
 pub struct ApiDoc;
@@ -155,6 +159,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(import_archive),
         )
         .route("/df", web::get().to(disk_usage))
+        .route("/quarantine", web::get().to(quarantine))
         .route("/reap", web::post().to(reap));
 }
 
@@ -596,6 +601,26 @@ async fn promote_snapshot(
 #[utoipa::path(get, path = "/api/v1/df", responses((status = 400, body = ErrorBody), (status = 200, body = DiskUsage)))]
 async fn disk_usage(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(state.manager.disk_usage().await?))
+}
+
+/// Instance folders set aside because their metadata could not be read
+/// (kept, never deleted by dolly): fix or remove them by hand.
+#[utoipa::path(get, path = "/api/v1/quarantine", responses((status = 200, body = QuarantineList), (status = 400, body = ErrorBody)))]
+async fn quarantine(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let quarantined = state
+        .manager
+        .quarantined()
+        .await?
+        .into_iter()
+        .map(|q| QuarantinedInstance {
+            template: q.template,
+            name: q.name,
+            reason: q.reason,
+            quarantined_at: q.at,
+            path: q.path.display().to_string(),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(QuarantineList { quarantined }))
 }
 
 /// Removes expired, dead or unhealthy instances (or lists them: `dry_run`).
