@@ -43,7 +43,16 @@ impl Manager {
         let span = info_span!("create", template = %t, instance = %n);
         async {
             let lease = self.lease_for(ttl)?;
-            self.check_limits().await?;
+            let created_at = Utc::now();
+            let expires_at = match lease {
+                None => None,
+                Some(d) => Some(
+                    chrono::Duration::from_std(d)
+                        .ok()
+                        .and_then(|d| created_at.checked_add_signed(d))
+                        .ok_or(InstanceError::TtlOutOfRange)?,
+                ),
+            };
             let lock = self.key_lock(t, n);
             let _guard = lock.lock().await;
             let started = Instant::now();
@@ -65,17 +74,23 @@ impl Manager {
                     (s.template_version, m.database)
                 }
             };
-            let (t2, n2) = (t.clone(), n.clone());
-            match self.ctx.blocking(move |s| s.claim_instance(&t2, &n2)).await {
-                Ok(()) => {}
-                Err(StoreError::Exists(_)) => {
-                    return Err(InstanceError::AlreadyExists(t.clone(), n.clone()))
+            {
+                // Counting and claiming under one gate: concurrent creates
+                // cannot both pass `max_instances`.
+                let _gate = self.create_gate.lock().await;
+                if self.ctx.store.instance_exists(t, n) {
+                    return Err(InstanceError::AlreadyExists(t.clone(), n.clone()));
                 }
-                Err(e) => return Err(e.into()),
+                self.check_limits().await?;
+                let (t2, n2) = (t.clone(), n.clone());
+                match self.ctx.blocking(move |s| s.claim_instance(&t2, &n2)).await {
+                    Ok(()) => {}
+                    Err(StoreError::Exists(_)) => {
+                        return Err(InstanceError::AlreadyExists(t.clone(), n.clone()))
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
-            let created_at = Utc::now();
-            let expires_at =
-                lease.and_then(|d| chrono::Duration::from_std(d).ok().map(|d| created_at + d));
             let meta = InstanceMeta {
                 template: t.clone(),
                 name: n.clone(),

@@ -45,7 +45,9 @@ impl Manager {
         } else {
             let base = meta.expires_at.filter(|e| *e > now).unwrap_or(now);
             let add = chrono::Duration::from_std(add).map_err(|_| InstanceError::TtlOutOfRange)?;
-            let new = base + add;
+            let new = base
+                .checked_add_signed(add)
+                .ok_or(InstanceError::TtlOutOfRange)?;
             if let Some(max) = self.ctx.settings.max_ttl {
                 if chrono::Duration::from_std(max).is_ok_and(|m| new - now > m) {
                     return Err(InstanceError::TtlTooLong(max));
@@ -83,9 +85,14 @@ impl Manager {
         let lock = self.key_lock(t, n);
         let _guard = lock.lock().await;
         let mut meta = self.ready_meta(t, n).await?;
+        // A lost container is stopped already: a stopped instance needs
+        // none until `start`.
+        match self.ctx.engine.stop(&meta.container, 120).await {
+            Ok(()) | Err(dolly_engine::EngineError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
         meta.stopped = true;
         self.write_meta(&meta).await?;
-        self.ctx.engine.stop(&meta.container, 120).await?;
         info!(template = %t, instance = %n, "instance stopped");
         self.view(meta).await
     }

@@ -192,6 +192,8 @@ pub struct Manager {
     /// For `idle_ttl`: per instance, the server's `Connections` counter at
     /// the last look and when a client was last seen.
     activity: Mutex<HashMap<InstanceKey, idle::Activity>>,
+    /// Held while a create counts instances and claims its name.
+    create_gate: tokio::sync::Mutex<()>,
 }
 
 impl Manager {
@@ -200,6 +202,7 @@ impl Manager {
             ctx,
             locks: Mutex::new(HashMap::new()),
             activity: Mutex::new(HashMap::new()),
+            create_gate: tokio::sync::Mutex::new(()),
         }
     }
 
