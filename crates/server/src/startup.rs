@@ -111,9 +111,18 @@ impl Application {
                 }
             }
         });
-        let result = self.server.await;
-        reaper.abort();
-        result
+        // Aborted also when this future is dropped (a test stopping it).
+        let _reaper = AbortOnDrop(reaper);
+        self.server.await
+    }
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

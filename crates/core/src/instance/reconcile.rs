@@ -85,6 +85,8 @@ impl Manager {
             })
             .await?;
         let mut ready = std::collections::HashSet::new();
+        // Containers already dealt with (those of quarantined instances).
+        let mut handled = std::collections::HashSet::new();
         for (t, n, f) in found {
             match f {
                 Found::Ready(m) => {
@@ -106,11 +108,12 @@ impl Manager {
                 }
                 Found::Damaged(reason) => {
                     self.set_aside(&t, &n, &reason).await?;
+                    handled.insert(self.container_name(&t, &n));
                     report.quarantined += 1;
                 }
             }
         }
-        for c in &all {
+        for c in all.iter().filter(|c| !handled.contains(&c.name)) {
             if self.sort_out_container(c, &ready).await? {
                 report.removed_containers += 1;
             }

@@ -105,6 +105,10 @@ async fn damaged_metadata_is_quarantined_not_deleted() {
     let report = m.reconcile().await.unwrap();
     assert_eq!(report.quarantined, 1);
     assert_eq!(report.removed_folders, 0);
+    assert_eq!(
+        report.removed_containers, 0,
+        "its container is counted once, as quarantined"
+    );
     assert!(!h.path("instances/shop/hurt").exists());
     let q = m.quarantined().await.unwrap();
     assert_eq!(q.len(), 1);
