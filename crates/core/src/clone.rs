@@ -23,8 +23,10 @@ impl CloneMode {
     /// Probes `scratch` (a folder on the data filesystem) with one reflink.
     pub fn detect(scratch: &Path) -> io::Result<Self> {
         fs::create_dir_all(scratch)?;
-        let src = scratch.join(".reflink-probe-src");
-        let dst = scratch.join(".reflink-probe-dst");
+        // Per process: a second dollyd probing at once must not remove ours.
+        let pid = std::process::id();
+        let src = scratch.join(format!(".reflink-probe-src.{pid}"));
+        let dst = scratch.join(format!(".reflink-probe-dst.{pid}"));
         let _ = fs::remove_file(&dst);
         fs::write(&src, b"dolly reflink probe")?;
         let mode = match reflink_copy::reflink(&src, &dst) {

@@ -9,6 +9,7 @@ pub mod config;
 pub mod context;
 pub mod dbserver;
 pub mod dump;
+pub mod faultpoint;
 pub mod instance;
 
 pub mod metrics;

@@ -99,6 +99,7 @@ fn store(e: &StoreError) -> (StatusCode, &'static str) {
         StoreError::Corrupt { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "metadata_damaged"),
         StoreError::Exists(_) => (StatusCode::CONFLICT, "conflict"),
         StoreError::Locked(_) => (StatusCode::CONFLICT, "template_busy"),
+        StoreError::InUse { .. } => (StatusCode::CONFLICT, "data_folder_in_use"),
         StoreError::Io { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "io_error"),
     }
 }

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use dolly_core::config::Settings;
 use dolly_core::instance::Manager;
 use dolly_core::template;
-use dolly_server::startup::{command_context, Application};
+use dolly_server::startup::{command_context, reap_context, Application};
 use dolly_types::v1::Reap;
 use dolly_types::TemplateName;
 
@@ -142,7 +142,7 @@ async fn update(settings: Settings, names: &[String]) -> anyhow::Result<ExitCode
 }
 
 async fn reap(settings: Settings, what: Reap) -> anyhow::Result<ExitCode> {
-    let ctx = command_context(settings, "to reap").await?;
+    let (ctx, _lock) = reap_context(settings).await?;
     let manager = Manager::new(ctx);
     let report = manager.reap(&what).await?;
     for r in &report.instances {

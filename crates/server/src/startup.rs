@@ -14,12 +14,15 @@ use crate::api::{self, AppState};
 use dolly_core::config::Settings;
 use dolly_core::context::Context;
 use dolly_core::instance::Manager;
+use dolly_core::store::FolderLock;
 use dolly_engine::{DockerEngine, Engine};
 
 pub struct Application {
     address: SocketAddr,
     server: Server,
     manager: Arc<Manager>,
+    /// One dollyd serves a data folder: held until the server ends.
+    _lock: FolderLock,
 }
 
 impl Application {
@@ -35,6 +38,8 @@ impl Application {
         engine: Arc<dyn Engine>,
     ) -> anyhow::Result<Self> {
         let ctx = Arc::new(Context::new(settings, engine)?);
+        // Before any cleanup: a second serve must not touch a live one's work.
+        let lock = ctx.store.lock_folder("serve")?;
         info!(
             data_dir = %ctx.settings.data_dir.display(),
             clone = ctx.clone_mode.as_str(),
@@ -86,6 +91,7 @@ impl Application {
             address,
             server,
             manager,
+            _lock: lock,
         })
     }
 
@@ -148,6 +154,17 @@ pub async fn command_context(mut settings: Settings, what: &str) -> anyhow::Resu
         .await
         .with_context(|| format!("the container engine is needed {what}"))?;
     Ok(Arc::new(Context::new(settings, engine)?))
+}
+
+/// `dollyd reap`: the context and the data folder's lock, so it never runs
+/// beside a `serve` (ask the serving process instead: `POST /api/v1/reap`,
+/// `dolly reap`) nor beside another `reap`.
+pub async fn reap_context(settings: Settings) -> anyhow::Result<(Arc<Context>, FolderLock)> {
+    let ctx = command_context(settings, "to reap").await?;
+    let lock = ctx.store.lock_folder("reap").map_err(|e| {
+        anyhow::anyhow!("{e}; while it serves, ask it to reap: POST /api/v1/reap (dolly reap)")
+    })?;
+    Ok((ctx, lock))
 }
 
 /// A request log line with method, path, status and duration.

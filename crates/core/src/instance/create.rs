@@ -104,6 +104,7 @@ impl Manager {
                 ready: false,
                 protected: false,
                 stopped: false,
+                pending: None,
             };
             let result = self.build(meta, source).await;
             self.ctx.metrics.operation("create", result.is_ok());

@@ -11,6 +11,7 @@ use dolly_types::{InstanceName, SnapshotName, TemplateName};
 use tracing::{info, info_span, Instrument};
 
 use super::{Instance, InstanceError, Manager};
+use crate::store::Pending;
 use crate::template::{self, ImportError};
 
 /// Where a reset takes an instance back to.
@@ -134,49 +135,69 @@ impl Manager {
             let _guard = lock.lock().await;
             let started = Instant::now();
             let mut meta = self.ready_meta(t, n).await?;
-            let source = match &target {
+            let (source, version) = match &target {
                 ResetTarget::Original => {
                     let path = self.ctx.store.version_data(t, &meta.version);
                     if !path.is_dir() {
                         return Err(InstanceError::VersionGone(t.clone(), meta.version.clone()));
                     }
-                    path
+                    (path, meta.version.clone())
                 }
                 ResetTarget::Latest => {
-                    meta.version = self.resolve_template(t).await?;
-                    self.ctx.store.version_data(t, &meta.version)
+                    let v = self.resolve_template(t).await?;
+                    (self.ctx.store.version_data(t, &v), v)
                 }
                 ResetTarget::Snapshot(s) => {
                     let snap = self.snapshot_meta(t, n, s).await?;
-                    meta.version = snap.template_version;
-                    self.ctx.store.snapshot_data(t, n, s)
+                    (self.ctx.store.snapshot_data(t, n, s), snap.template_version)
                 }
             };
-            // The old datadir goes aside first, and away once the new one runs.
-            self.ctx.engine.remove(&meta.container).await?;
-            let (t2, n2) = (t.clone(), n.clone());
-            let aside = self
-                .ctx
-                .blocking(move |s| s.set_aside_data(&t2, &n2))
-                .await?;
-            let data = self.ctx.store.instance_data(t, n);
-            if let Err(e) = self.clone_into(source, &data).await {
-                // Put the old one back, so the instance stays whole.
-                let (t2, n2, a) = (t.clone(), n.clone(), aside.clone());
-                if let Err(re) = self.ctx.blocking(move |s| s.restore_data(&t2, &n2, &a)).await {
-                    tracing::error!(error = %re, aside = %aside.display(), "cannot put the old datadir back; it stays aside and is restored at the next start");
-                }
-                let mut old = self.ready_meta(t, n).await?;
-                let port = old.port;
-                let _ = self.start_container(&mut old, port).await;
+            // 1. Clone the new datadir into tmp/ while the instance still
+            //    runs: a failure or a crash here changes nothing.
+            let new = self.ctx.store.reset_scratch(t, n);
+            if let Err(e) = self.clone_into(source, &new).await {
+                let _ = tokio::task::spawn_blocking(move || crate::clone::remove_tree(&new)).await;
                 return Err(e);
             }
+            crate::faultpoint::hit("reset.cloned");
+            // 2. Stop the server; 3. write the intent; 4. swap the datadirs
+            //    (two renames); 5. commit the new version. A crash after 3
+            //    is finished or rolled back at the next start
+            //    (`Store::recover_reset`), before the container is healed.
+            self.ctx.engine.remove(&meta.container).await?;
+            crate::faultpoint::hit("reset.stopped");
+            meta.pending = Some(Pending::Reset {
+                version: version.clone(),
+            });
             self.write_meta(&meta).await?;
+            crate::faultpoint::hit("reset.intent");
+            let (t2, n2, new2) = (t.clone(), n.clone(), new.clone());
+            let swapped = self
+                .ctx
+                .blocking(move |s| s.swap_in_data(&t2, &n2, &new2))
+                .await;
+            let aside = match swapped {
+                Ok(aside) => aside,
+                Err(e) => {
+                    // Roll back now, as a restart would.
+                    let mut m = meta.clone();
+                    let _ = self.ctx.blocking(move |s| s.recover_reset(&mut m)).await;
+                    let mut old = self.ready_meta(t, n).await?;
+                    let port = old.port;
+                    let _ = self.start_container(&mut old, port).await;
+                    return Err(e.into());
+                }
+            };
+            crate::faultpoint::hit("reset.swapped");
+            meta.version = version;
+            meta.pending = None;
+            self.write_meta(&meta).await?;
+            crate::faultpoint::hit("reset.committed");
             let port = meta.port;
             let result = self.start_container(&mut meta, port).await;
             self.ctx.metrics.operation("reset", result.is_ok());
-            let ctx_store = self.ctx.store.clone();
-            tokio::task::spawn_blocking(move || ctx_store.discard_aside(&aside));
+            let store = self.ctx.store.clone();
+            let _ = tokio::task::spawn_blocking(move || store.discard_aside(&aside)).await;
             let i = result?;
             info!(
                 target_state = ?target,

@@ -33,10 +33,29 @@ pub(super) enum Found {
 
 /// Classifies the folder of `t/n`. Blocking.
 pub(super) fn classify(s: &Store, t: &TemplateName, n: &InstanceName) -> Found {
-    let meta = match s.read_instance(t, n) {
+    let mut meta = match s.read_instance(t, n) {
         Ok(m) => m,
         Err(e) => return Found::Damaged(e.to_string()),
     };
+    // An operation interrupted by a crash is finished or rolled back first.
+    if let Some(m) = meta.as_mut().filter(|m| m.pending.is_some()) {
+        match s.recover_reset(m) {
+            Ok(Some(how)) => {
+                warn!(template = %t, instance = %n, ?how, "an interrupted reset was recovered")
+            }
+            Ok(None) => {}
+            Err(e) => return Found::Damaged(e.to_string()),
+        }
+    }
+    if meta.as_ref().is_some_and(|m| m.ready) {
+        match s.remove_half_made_snapshots(t, n) {
+            Ok(gone) if !gone.is_empty() => {
+                warn!(template = %t, instance = %n, snapshots = ?gone, "removed snapshots an interrupted snapshot left half-made")
+            }
+            Ok(_) => {}
+            Err(e) => return Found::Damaged(e.to_string()),
+        }
+    }
     if let Some(m) = meta.as_ref().filter(|m| m.ready) {
         return Found::Ready(Box::new(m.clone()));
     }
@@ -129,7 +148,6 @@ impl Manager {
                     report.removed_imports += 1;
                 }
                 Cleaned::Restored(_) => report.restored += 1,
-                Cleaned::Quarantined(_) => report.quarantined += 1,
             }
         }
         info!(

@@ -36,16 +36,25 @@ impl Manager {
                 _ => {}
             }
             let exists = self.ctx.engine.inspect(&container).await?.is_some();
-            if !self.ctx.store.instance_exists(t, n) && !exists {
+            // First the folder leaves `instances/` (one rename): from then
+            // on the instance is gone, and a crash at any later step is
+            // finished at the next start (orphan container, scratch).
+            let (t2, n2) = (t.clone(), n.clone());
+            let aside = self
+                .ctx
+                .blocking(move |s| s.unlink_instance(&t2, &n2))
+                .await?;
+            if aside.is_none() && !exists {
                 return Err(InstanceError::NotFound(t.clone(), n.clone()));
             }
+            crate::faultpoint::hit("delete.unlinked");
             let removed = self.ctx.engine.remove(&container).await;
             self.ctx.metrics.operation("delete", removed.is_ok());
             removed?;
-            let (t2, n2) = (t.clone(), n.clone());
-            self.ctx
-                .blocking(move |s| s.remove_instance(&t2, &n2))
-                .await?;
+            crate::faultpoint::hit("delete.container_removed");
+            if let Some(aside) = aside {
+                self.ctx.blocking(move |s| s.discard_aside(&aside)).await?;
+            }
             info!("instance removed");
             Ok(())
         }

@@ -46,30 +46,29 @@ impl Manager {
             let lock = self.key_lock(t, n);
             let _guard = lock.lock().await;
             let mut meta = self.ready_meta(t, n).await?;
-            let (t2, n2, s2) = (t.clone(), n.clone(), s.clone());
-            match self
-                .ctx
-                .blocking(move |st| st.claim_snapshot(&t2, &n2, &s2))
-                .await
-            {
-                Ok(()) => {}
-                Err(StoreError::Exists(_)) => {
-                    return Err(InstanceError::SnapshotExists(
-                        t.clone(),
-                        n.clone(),
-                        s.clone(),
-                    ))
-                }
-                Err(e) => return Err(e.into()),
+            if self.ctx.store.snapshot_exists(t, n, s) {
+                return Err(InstanceError::SnapshotExists(
+                    t.clone(),
+                    n.clone(),
+                    s.clone(),
+                ));
             }
+            // Built in tmp/ and published by one rename: a crash at any
+            // step leaves a complete snapshot or none.
+            let (t2, n2, s2) = (t.clone(), n.clone(), s.clone());
+            let scratch = self
+                .ctx
+                .blocking(move |st| st.snapshot_scratch(&t2, &n2, &s2))
+                .await?;
             let running = self.view(meta.clone()).await?.state == InstanceState::Running;
             let paused = Instant::now();
             if running {
                 self.ctx.engine.stop(&meta.container, 120).await?;
             }
+            crate::faultpoint::hit("snapshot.stopped");
             let data = self.ctx.store.instance_data(t, n);
-            let snap_data = self.ctx.store.snapshot_data(t, n, s);
-            let cloned = self.clone_into(data, &snap_data).await;
+            let cloned = self.clone_into(data, &scratch.join("data")).await;
+            crate::faultpoint::hit("snapshot.cloned");
             let restarted = if running {
                 let port = meta.port;
                 self.start_container(&mut meta, port).await.map(|_| ())
@@ -77,7 +76,7 @@ impl Manager {
                 Ok(())
             };
             let pause_seconds = paused.elapsed().as_secs_f64();
-            let (t2, n2, s2) = (t.clone(), n.clone(), s.clone());
+            let (t2, n2, s2, sc) = (t.clone(), n.clone(), s.clone(), scratch.clone());
             let saved = match cloned.and(restarted) {
                 Ok(()) => {
                     let version = meta.version.clone();
@@ -87,23 +86,25 @@ impl Manager {
                                 name: s2,
                                 created_at: Utc::now(),
                                 message,
-                                size_bytes: tree_size(&snap_data),
+                                size_bytes: tree_size(&sc.join("data")),
                                 template_version: version,
                                 pause_seconds,
                             };
-                            st.write_snapshot(&t2, &n2, &snap).map(|()| snap)
+                            st.publish_snapshot(&t2, &n2, &snap, &sc).map(|()| snap)
                         })
                         .await
-                        .map_err(InstanceError::from)
+                        .map_err(|e| match e {
+                            StoreError::Exists(_) => {
+                                InstanceError::SnapshotExists(t.clone(), n.clone(), s.clone())
+                            }
+                            other => other.into(),
+                        })
                 }
                 Err(e) => Err(e),
             };
             if saved.is_err() {
-                let (t2, n2, s2) = (t.clone(), n.clone(), s.clone());
-                let _ = self
-                    .ctx
-                    .blocking(move |st| st.remove_snapshot(&t2, &n2, &s2))
-                    .await;
+                let _ =
+                    tokio::task::spawn_blocking(move || crate::clone::remove_tree(&scratch)).await;
             }
             let snap = saved?;
             info!(pause_ms = (pause_seconds * 1000.0) as u64, "snapshot taken");

@@ -34,6 +34,28 @@ pub struct InstanceMeta {
     /// Stopped on purpose (`stop`): not dead.
     #[serde(default)]
     pub stopped: bool,
+    /// An operation that had begun its destructive steps: written
+    /// (durably) before the first of them, cleared after the last. The
+    /// next start finishes or rolls it back ([`Store::recover_reset`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Pending>,
+}
+
+/// An operation in progress on an instance (its intent, in `meta.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Pending {
+    /// A reset (or a restore) swapping in a datadir cloned from `version`.
+    Reset { version: VersionName },
+}
+
+/// What [`Store::recover_reset`] did with an interrupted reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetRecovery {
+    /// The new datadir was in place (or could be put in place): kept.
+    RolledForward,
+    /// The old datadir was still whole: the instance is as before.
+    RolledBack,
 }
 
 /// An instance folder set aside because its metadata could not be read.
@@ -130,8 +152,110 @@ impl Store {
     /// snapshots. Only for a removal a user asked for, or a half-made
     /// instance; a missing folder is fine.
     pub fn remove_instance(&self, t: &TemplateName, n: &InstanceName) -> Result<(), StoreError> {
+        if let Some(aside) = self.unlink_instance(t, n)? {
+            self.discard_aside(&aside)?;
+        }
+        Ok(())
+    }
+
+    /// The first step of a removal: the folder of `t/n` leaves
+    /// `instances/` at once (one rename into `tmp/`, where a crash leaves
+    /// it for the next start to remove). Returns where it went; `None` if
+    /// it did not exist.
+    pub fn unlink_instance(
+        &self,
+        t: &TemplateName,
+        n: &InstanceName,
+    ) -> Result<Option<PathBuf>, StoreError> {
         let dir = self.layout.instance(t, n);
-        self.remove_via_scratch(&dir, &Scratch::Removing(nonce()))
+        let aside = self.layout.scratch(&Scratch::Removing(nonce()));
+        match fs::rename(&dir, &aside) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::io("move aside", &dir, e)),
+        }
+        // The template's folder goes with its last instance (a failed
+        // create under an unknown template leaves nothing).
+        let _ = fs::remove_dir(self.layout.instance_parent(t));
+        Ok(Some(aside))
+    }
+
+    /// A fresh scratch path for the datadir a reset of `t/n` clones.
+    pub fn reset_scratch(&self, t: &TemplateName, n: &InstanceName) -> PathBuf {
+        self.layout
+            .scratch(&Scratch::ResetNew(t.clone(), n.clone(), nonce()))
+    }
+
+    /// Swaps `new` (a [`Store::reset_scratch`] clone) in as the datadir of
+    /// `t/n`: the current one moves into `tmp/` first (returned), then
+    /// `new` takes its place. Two renames; a crash between them is undone
+    /// by [`Store::recover_reset`].
+    pub fn swap_in_data(
+        &self,
+        t: &TemplateName,
+        n: &InstanceName,
+        new: &Path,
+    ) -> Result<PathBuf, StoreError> {
+        let aside = self.set_aside_data(t, n)?;
+        crate::faultpoint::hit("reset.half_swapped");
+        let data = self.layout.instance_data(t, n);
+        fs::rename(new, &data).map_err(|e| StoreError::io("swap in", new, e))?;
+        Ok(aside)
+    }
+
+    /// Finishes or rolls back a reset that `meta.pending` says was
+    /// interrupted, and clears the intent (written back). Rolls forward
+    /// once the new datadir is in place, back while the old one still is.
+    pub fn recover_reset(
+        &self,
+        meta: &mut InstanceMeta,
+    ) -> Result<Option<ResetRecovery>, StoreError> {
+        let Some(Pending::Reset { version }) = meta.pending.clone() else {
+            return Ok(None);
+        };
+        let (t, n) = (meta.template.clone(), meta.name.clone());
+        let data = self.layout.instance_data(&t, &n);
+        let (mut news, mut olds) = (Vec::new(), Vec::new());
+        let tmp = self.layout.tmp();
+        for entry in fs::read_dir(&tmp).map_err(|e| StoreError::io("list", &tmp, e))? {
+            let entry = entry.map_err(|e| StoreError::io("list", &tmp, e))?;
+            match Scratch::parse(&entry.file_name().to_string_lossy()) {
+                Some(Scratch::ResetNew(t2, n2, _)) if t2 == t && n2 == n => news.push(entry.path()),
+                Some(Scratch::ResetOld(t2, n2, _)) if t2 == t && n2 == n => olds.push(entry.path()),
+                _ => {}
+            }
+        }
+        let outcome = if !data.exists() {
+            // Between the two renames of the swap.
+            if let Some(new) = news.pop() {
+                fs::rename(&new, &data).map_err(|e| StoreError::io("swap in", &new, e))?;
+                ResetRecovery::RolledForward
+            } else if let Some(old) = olds.pop() {
+                fs::rename(&old, &data).map_err(|e| StoreError::io("restore", &old, e))?;
+                ResetRecovery::RolledBack
+            } else {
+                return Err(StoreError::Corrupt {
+                    path: data,
+                    reason: "a reset was interrupted and neither datadir is left".into(),
+                });
+            }
+        } else if !news.is_empty() {
+            // Before the swap: the old datadir is in place.
+            ResetRecovery::RolledBack
+        } else {
+            // After the swap.
+            ResetRecovery::RolledForward
+        };
+        for leftover in news {
+            crate::clone::remove_tree(&leftover)
+                .map_err(|e| StoreError::io("remove", &leftover, e))?;
+        }
+        if outcome == ResetRecovery::RolledForward {
+            meta.version = version;
+        }
+        meta.pending = None;
+        self.write_instance(meta)?;
+        Ok(Some(outcome))
     }
 
     /// Moves the datadir of `t/n` into `tmp/` (a reset: until the new one
@@ -272,6 +396,7 @@ pub(crate) mod tests {
             ready: true,
             protected: false,
             stopped: false,
+            pending: None,
         }
     }
 

@@ -19,6 +19,7 @@
 //! Every operation is blocking: async callers run it through
 //! [`crate::context::Context::blocking`], off the async workers.
 
+mod folder_lock;
 mod instances;
 mod json;
 mod layout;
@@ -31,7 +32,8 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-pub use instances::{InstanceMeta, Quarantined};
+pub use folder_lock::FolderLock;
+pub use instances::{InstanceMeta, Pending, Quarantined, ResetRecovery};
 pub use scratch::{Cleaned, Scratch};
 pub use snapshots::SnapshotMeta;
 pub use templates::{ImportLock, LastImport, VersionMeta};
@@ -53,6 +55,10 @@ pub enum StoreError {
     Exists(PathBuf),
     #[error("another import of this template holds {0}")]
     Locked(PathBuf),
+    #[error(
+        "the data folder {path} is in use by {holder}; one dollyd serves a data folder at a time"
+    )]
+    InUse { path: PathBuf, holder: String },
 }
 
 impl StoreError {

@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use dolly_types::{InstanceName, TemplateName, VersionName};
+use dolly_types::{InstanceName, SnapshotName, TemplateName, VersionName};
 use tracing::warn;
 
 use super::{Store, StoreError};
@@ -19,6 +19,10 @@ pub enum Scratch {
     /// An instance's datadir a reset set aside until the new one runs
     /// (`reset-old.T.N.X`).
     ResetOld(TemplateName, InstanceName, String),
+    /// The datadir a reset clones before swapping it in (`reset-new.T.N.X`).
+    ResetNew(TemplateName, InstanceName, String),
+    /// A snapshot being taken, published by rename (`snapshot.T.N.S.X`).
+    Snapshot(TemplateName, InstanceName, SnapshotName, String),
     /// An instance folder or snapshot being removed (`removing.X`).
     Removing(String),
     /// An archive being unpacked (`archive.T.N.X`).
@@ -31,6 +35,8 @@ impl Scratch {
             Scratch::Import(t, v) => format!("import.{t}.{v}"),
             Scratch::OldVersion(t, v) => format!("version-trash.{t}.{v}"),
             Scratch::ResetOld(t, n, x) => format!("reset-old.{t}.{n}.{x}"),
+            Scratch::ResetNew(t, n, x) => format!("reset-new.{t}.{n}.{x}"),
+            Scratch::Snapshot(t, n, s, x) => format!("snapshot.{t}.{n}.{s}.{x}"),
             Scratch::Removing(x) => format!("removing.{x}"),
             Scratch::Archive(t, n, x) => format!("archive.{t}.{n}.{x}"),
         }
@@ -48,6 +54,13 @@ impl Scratch {
             ("import", 3) => Some(Scratch::Import(t(1)?, v(2)?)),
             ("version-trash", 3) | ("trash", 3) => Some(Scratch::OldVersion(t(1)?, v(2)?)),
             ("reset-old", 4) | ("trash", 4) => Some(Scratch::ResetOld(t(1)?, n(2)?, x(3)?)),
+            ("reset-new", 4) => Some(Scratch::ResetNew(t(1)?, n(2)?, x(3)?)),
+            ("snapshot", 5) => Some(Scratch::Snapshot(
+                t(1)?,
+                n(2)?,
+                parts.get(3).and_then(|s| SnapshotName::parse(s).ok())?,
+                x(4)?,
+            )),
             ("removing", 2) => Some(Scratch::Removing(x(1)?)),
             ("archive", 4) => Some(Scratch::Archive(t(1)?, n(2)?, x(3)?)),
             _ => None,
@@ -62,9 +75,6 @@ pub enum Cleaned {
     /// A reset's old datadir put back under its instance, whose datadir
     /// was missing.
     Restored(PathBuf),
-    /// A reset's old datadir beside a datadir that may be half-cloned:
-    /// kept in `quarantine/` for the operator.
-    Quarantined(PathBuf),
 }
 
 impl Store {
@@ -94,6 +104,10 @@ impl Store {
             let path = entry.path();
             match kind {
                 Scratch::Import(t, _) if importing(&t) => continue,
+                // Run after reconcile finished every reset intent: an old
+                // datadir beside the instance's datadir is one a completed
+                // reset had not removed yet; one whose instance has no
+                // datadir is put back.
                 Scratch::ResetOld(t, n, _) => {
                     let data = self.layout.instance_data(&t, &n);
                     let meta = self.layout.instance_meta(&t, &n);
@@ -103,13 +117,9 @@ impl Store {
                         warn!(template = %t, instance = %n, "an interrupted reset left the datadir aside: put back");
                         out.push(Cleaned::Restored(data));
                     } else {
-                        let reason = "a reset was interrupted: this is the datadir from before it";
-                        let to = self.quarantine_path(&t, &n);
-                        fs::rename(&path, &to)
-                            .map_err(|e| StoreError::io("quarantine", &path, e))?;
-                        self.write_quarantine_note(&to, &t, &n, reason)?;
-                        warn!(template = %t, instance = %n, path = %to.display(), "{reason}; kept in quarantine");
-                        out.push(Cleaned::Quarantined(to));
+                        crate::clone::remove_tree(&path)
+                            .map_err(|e| StoreError::io("remove", &path, e))?;
+                        out.push(Cleaned::Removed(path));
                     }
                 }
                 _ => {
@@ -144,6 +154,8 @@ mod tests {
             Scratch::Import(t(), v()),
             Scratch::OldVersion(t(), v()),
             Scratch::ResetOld(t(), n(), "ab12".into()),
+            Scratch::ResetNew(t(), n(), "ab12".into()),
+            Scratch::Snapshot(t(), n(), SnapshotName::parse("s1").unwrap(), "ab12".into()),
             Scratch::Removing("ab12".into()),
             Scratch::Archive(t(), n(), "ab12".into()),
         ] {
@@ -185,7 +197,7 @@ mod tests {
     }
 
     #[test]
-    fn a_reset_interrupted_after_the_new_clone_keeps_the_old_data_in_quarantine() {
+    fn the_old_datadir_of_a_completed_reset_is_removed() {
         let (_dir, store) = testing::store();
         store.claim_instance(&t(), &n()).unwrap();
         store
@@ -196,10 +208,8 @@ mod tests {
         fs::create_dir_all(&aside).unwrap();
         fs::write(aside.join("ibdata1"), b"precious").unwrap();
         let cleaned = store.clean_scratch(|_| false).unwrap();
-        assert!(matches!(cleaned.as_slice(), [Cleaned::Quarantined(_)]));
-        let q = store.quarantined().unwrap();
-        assert_eq!(q.len(), 1);
-        assert!(q[0].reason.contains("reset was interrupted"));
-        assert_eq!(fs::read(q[0].path.join("ibdata1")).unwrap(), b"precious");
+        assert_eq!(cleaned, vec![Cleaned::Removed(aside.clone())]);
+        assert!(store.instance_data(&t(), &n()).exists());
+        assert!(!aside.exists());
     }
 }

@@ -40,6 +40,68 @@ impl Store {
         }
     }
 
+    /// Whether snapshot `s` of `t/n` exists (complete or not).
+    pub fn snapshot_exists(&self, t: &TemplateName, n: &InstanceName, s: &SnapshotName) -> bool {
+        self.layout.snapshot(t, n, s).exists()
+    }
+
+    /// A fresh scratch folder to build snapshot `s` of `t/n` in: its
+    /// `data/` and `meta.json` go there, then [`Store::publish_snapshot`].
+    pub fn snapshot_scratch(
+        &self,
+        t: &TemplateName,
+        n: &InstanceName,
+        s: &SnapshotName,
+    ) -> Result<PathBuf, StoreError> {
+        let dir = self
+            .layout
+            .scratch(&Scratch::Snapshot(t.clone(), n.clone(), s.clone(), nonce()));
+        fs::create_dir(&dir).map_err(|e| StoreError::io("create", &dir, e))?;
+        Ok(dir)
+    }
+
+    /// Writes `meta` into a snapshot being built in `scratch`, then moves
+    /// it into place with one rename: a snapshot is complete and listed,
+    /// or absent. [`StoreError::Exists`] if the name was taken meanwhile.
+    pub fn publish_snapshot(
+        &self,
+        t: &TemplateName,
+        n: &InstanceName,
+        meta: &SnapshotMeta,
+        scratch: &std::path::Path,
+    ) -> Result<(), StoreError> {
+        json::write(&scratch.join("meta.json"), meta)?;
+        let parent = self.layout.snapshots(t, n);
+        fs::create_dir_all(&parent).map_err(|e| StoreError::io("create", &parent, e))?;
+        let dir = self.layout.snapshot(t, n, &meta.name);
+        if dir.exists() {
+            return Err(StoreError::Exists(dir));
+        }
+        fs::rename(scratch, &dir).map_err(|e| StoreError::io("publish", &dir, e))?;
+        json::sync_dir(&parent).map_err(|e| StoreError::io("sync", &parent, e))
+    }
+
+    /// Removes snapshot folders of `t/n` that have no `meta.json`: made by
+    /// an older dolly that built snapshots in place and was interrupted.
+    /// They were never listed. Returns their names.
+    pub fn remove_half_made_snapshots(
+        &self,
+        t: &TemplateName,
+        n: &InstanceName,
+    ) -> Result<Vec<SnapshotName>, StoreError> {
+        let dir = self.layout.snapshots(t, n);
+        let names = list_names(&dir, |s| SnapshotName::parse(s).ok())
+            .map_err(|e| StoreError::io("list", &dir, e))?;
+        let mut removed = Vec::new();
+        for s in names {
+            if !self.layout.snapshot_meta(t, n, &s).exists() {
+                self.remove_snapshot(t, n, &s)?;
+                removed.push(s);
+            }
+        }
+        Ok(removed)
+    }
+
     /// The snapshot's datadir.
     pub fn snapshot_data(&self, t: &TemplateName, n: &InstanceName, s: &SnapshotName) -> PathBuf {
         self.layout.snapshot_data(t, n, s)
@@ -170,6 +232,40 @@ mod tests {
             store.snapshots(&t, &n),
             Err(StoreError::Corrupt { .. })
         ));
+    }
+
+    #[test]
+    fn a_snapshot_is_published_whole_by_rename() {
+        let (_dir, store) = testing::store();
+        let (t, n, s) = names();
+        let scratch = store.snapshot_scratch(&t, &n, &s).unwrap();
+        fs::create_dir(scratch.join("data")).unwrap();
+        assert!(!store.snapshot_exists(&t, &n, &s));
+        store
+            .publish_snapshot(&t, &n, &meta(&s, 1), &scratch)
+            .unwrap();
+        assert!(!scratch.exists());
+        assert_eq!(store.snapshots(&t, &n).unwrap().len(), 1);
+        let again = store.snapshot_scratch(&t, &n, &s).unwrap();
+        assert!(matches!(
+            store.publish_snapshot(&t, &n, &meta(&s, 2), &again),
+            Err(StoreError::Exists(_))
+        ));
+    }
+
+    #[test]
+    fn half_made_snapshots_are_removed_complete_ones_kept() {
+        let (_dir, store) = testing::store();
+        let (t, n, s) = names();
+        let half = SnapshotName::parse("half").unwrap();
+        store.claim_snapshot(&t, &n, &s).unwrap();
+        store.write_snapshot(&t, &n, &meta(&s, 1)).unwrap();
+        store.claim_snapshot(&t, &n, &half).unwrap();
+        assert_eq!(
+            store.remove_half_made_snapshots(&t, &n).unwrap(),
+            vec![half]
+        );
+        assert_eq!(store.snapshots(&t, &n).unwrap().len(), 1);
     }
 
     #[test]

@@ -65,6 +65,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub engine: Arc<dyn Engine>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// A server being stopped: awaited before the next one starts.
+    stopping: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -111,6 +113,7 @@ impl TestApp {
                 .expect("http client"),
             engine,
             server: None,
+            stopping: None,
             _dir: dir,
         }
     }
@@ -129,6 +132,11 @@ impl TestApp {
     /// Starts (or restarts) the in-process server on this data folder.
     pub async fn start(&mut self) {
         self.stop();
+        // The stopped server must be gone (and its data folder lock with
+        // it) before another one starts.
+        if let Some(s) = self.stopping.take() {
+            let _ = s.await;
+        }
         let app = Application::build_with_engine(self.settings.clone(), Arc::clone(&self.engine))
             .await
             .expect("dollyd starts");
@@ -139,6 +147,7 @@ impl TestApp {
     pub fn stop(&mut self) {
         if let Some(s) = self.server.take() {
             s.abort();
+            self.stopping = Some(s);
         }
     }
 

@@ -1,5 +1,6 @@
 //! Unit tests of instances over the fake engine: no Docker needed.
 
+mod crash;
 mod create;
 mod housekeeping;
 mod lifecycle;
