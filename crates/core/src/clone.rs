@@ -2,8 +2,8 @@
 //!
 //! [`CloneMode::detect`] tries one FICLONE in the data folder at start; with
 //! reflinks every file is cloned with the ioctl (so a silent full copy is
-//! impossible), otherwise the tree is copied with `fs_extra`. Cloning never
-//! fails because reflinks are missing.
+//! impossible), otherwise each file is copied. Cloning never fails because
+//! reflinks are missing, and never leaves part of a datadir out.
 
 use std::fs;
 use std::io;
@@ -55,30 +55,42 @@ pub struct Owner {
 
 /// Clones the tree `src` into `dst` (which must not exist), owned by `owner`
 /// and writable by it. Blocking: call from `spawn_blocking`.
+///
+/// A datadir is cloned whole or not at all: a symbolic link (a MyISAM
+/// table with `DATA DIRECTORY`, whose file lives outside the datadir) is an
+/// error naming it, never silently left out.
 pub fn clone_tree(src: &Path, dst: &Path, mode: CloneMode, owner: Owner) -> io::Result<()> {
-    match mode {
-        CloneMode::Reflink => reflink_tree(src, dst)?,
-        CloneMode::Copy => {
-            fs::create_dir(dst)?;
-            let opts = fs_extra::dir::CopyOptions::new().content_only(true);
-            fs_extra::dir::copy(src, dst, &opts).map_err(io::Error::other)?;
-        }
-    }
+    copy_tree(src, dst, mode)?;
     own_tree(dst, owner, true)
 }
 
-fn reflink_tree(src: &Path, dst: &Path) -> io::Result<()> {
+fn copy_tree(src: &Path, dst: &Path, mode: CloneMode) -> io::Result<()> {
     fs::create_dir(dst)?;
     for entry in fs::read_dir(src)? {
         let entry = entry?;
         let ty = entry.file_type()?;
         let to = dst.join(entry.file_name());
         if ty.is_dir() {
-            reflink_tree(&entry.path(), &to)?;
+            copy_tree(&entry.path(), &to, mode)?;
         } else if ty.is_file() {
-            reflink_copy::reflink(entry.path(), &to)?;
+            match mode {
+                CloneMode::Reflink => reflink_copy::reflink(entry.path(), &to)?,
+                // `std::fs::copy` (copy_file_range) may still share
+                // blocks where the filesystem can.
+                CloneMode::Copy => {
+                    fs::copy(entry.path(), &to)?;
+                }
+            }
+        } else if ty.is_symlink() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{} is a symbolic link (a MyISAM table with DATA DIRECTORY?): its data lives outside the datadir and cannot be cloned; move the table into the datadir",
+                    entry.path().display()
+                ),
+            ));
         }
-        // Symlinks and sockets are not part of a datadir: skipped.
+        // Sockets and fifos are not data: skipped.
     }
     Ok(())
 }
@@ -156,6 +168,30 @@ mod tests {
             // The clone is independent of its source.
             fs::write(dst.join("db/t.ibd"), b"changed").unwrap();
             assert_eq!(fs::read(src.join("db/t.ibd")).unwrap(), b"table");
+        }
+    }
+
+    #[test]
+    fn a_symlinked_table_file_fails_the_clone_with_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        fs::create_dir_all(src.join("db")).unwrap();
+        fs::write(dir.path().join("elsewhere.MYD"), b"rows").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("elsewhere.MYD"), src.join("db/t.MYD")).unwrap();
+        // SAFETY: plain libc getters.
+        let me = unsafe {
+            Owner {
+                uid: libc::getuid(),
+                gid: libc::getgid(),
+            }
+        };
+        for mode in [CloneMode::Copy, CloneMode::Reflink] {
+            let dst = dir.path().join(format!("dst-{}", mode.as_str()));
+            let err = clone_tree(&src, &dst, mode, me).unwrap_err().to_string();
+            assert!(
+                err.contains("t.MYD") && err.contains("symbolic link"),
+                "{err}"
+            );
         }
     }
 }

@@ -23,6 +23,12 @@ pub enum ConfigError {
     },
     #[error("cannot read configuration: {0}")]
     Source(#[from] config::ConfigError),
+    #[error("settings {a} and {b} contradict each other: {reason}")]
+    Contradiction {
+        a: &'static str,
+        b: &'static str,
+        reason: String,
+    },
 }
 
 /// A secret setting: never printed, not even by `Debug`.
@@ -140,7 +146,7 @@ impl Settings {
     /// Parses every key from `get` (which returns the raw text, if set).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let p = Parser { get: &get };
-        Ok(Settings {
+        let settings = Settings {
             listen: p.parse("listen", "0.0.0.0:5001", |v| {
                 v.parse::<SocketAddr>().map_err(|e| e.to_string())
             })?,
@@ -228,7 +234,37 @@ impl Settings {
                 "json" => Ok(LogFormat::Json),
                 _ => Err("expected \"human\" or \"json\"".into()),
             })?,
-        })
+        };
+        settings.check_consistency()?;
+        Ok(settings)
+    }
+
+    /// Settings that each parse but cannot hold together.
+    fn check_consistency(&self) -> Result<(), ConfigError> {
+        if let (Some(max), Some(default)) = (self.max_ttl, self.default_ttl) {
+            if max < default {
+                return Err(ConfigError::Contradiction {
+                    a: "max_ttl",
+                    b: "default_ttl",
+                    reason: format!(
+                        "max_ttl ({}) is below default_ttl ({}): every create without a ttl would be refused",
+                        humantime::format_duration(max),
+                        humantime::format_duration(default)
+                    ),
+                });
+            }
+        }
+        if let (Some(max), None) = (self.max_ttl, self.default_ttl) {
+            return Err(ConfigError::Contradiction {
+                a: "max_ttl",
+                b: "default_ttl",
+                reason: format!(
+                    "max_ttl ({}) is set but default_ttl is none: every create without a ttl would be refused",
+                    humantime::format_duration(max)
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// The data folder as the engine sees it (for bind mounts).
@@ -358,6 +394,22 @@ mod tests {
             "{err}"
         );
         let err = with(&[("default_ttl", "soon")]).unwrap_err().to_string();
+        assert!(err.contains("default_ttl"), "{err}");
+    }
+
+    #[test]
+    fn contradictory_ttls_stop_the_start_naming_both_keys() {
+        let err = with(&[("default_ttl", "24h"), ("max_ttl", "1h")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("max_ttl") && err.contains("default_ttl"),
+            "{err}"
+        );
+        assert!(with(&[("default_ttl", "1h"), ("max_ttl", "24h")]).is_ok());
+        let err = with(&[("default_ttl", "none"), ("max_ttl", "24h")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("default_ttl"), "{err}");
     }
 

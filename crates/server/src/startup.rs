@@ -79,6 +79,8 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(api::require_token))
+                .wrap(api::json_errors())
+                .wrap(actix_web::middleware::from_fn(api::head_as_get))
                 .wrap(tracing_actix())
                 .app_data(state.clone())
                 .configure(api::configure)

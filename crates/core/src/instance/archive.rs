@@ -137,14 +137,18 @@ impl Manager {
             .ctx
             .store
             .scratch(&Scratch::Archive(t.clone(), n.clone(), nonce()));
+        // What the archive may take: the free space above min_free_disk.
+        let budget = self.space_above_minimum().await?;
         let unpack_to = work.clone();
-        let unpacked = tokio::task::spawn_blocking(move || unpack(chunks, &unpack_to))
+        let unpacked = tokio::task::spawn_blocking(move || unpack(chunks, &unpack_to, budget))
             .await
             .map_err(|e| io::Error::other(e.to_string()))
             .and_then(|r| r);
         let result = async {
             let manifest = unpacked.map_err(|e| {
-                if matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT)) {
+                if e.kind() == io::ErrorKind::StorageFull
+                    || matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+                {
                     InstanceError::OutOfSpace(format!("cannot unpack the archive: {e}"))
                 } else {
                     InstanceError::ArchiveDamaged(e.to_string())
@@ -170,7 +174,11 @@ impl Manager {
 }
 
 /// Unpacks an archive into `dir`: `manifest.json` first, then `data/`.
-fn unpack(chunks: Chunks, dir: &Path) -> io::Result<Manifest> {
+/// Unpacks an archive into `dir`, refusing (`StorageFull`) as soon as the
+/// entries' declared sizes pass `budget` bytes: nothing is written beyond
+/// `min_free_disk`.
+fn unpack(chunks: Chunks, dir: &Path, budget: u64) -> io::Result<Manifest> {
+    let mut used: u64 = 0;
     std::fs::create_dir_all(dir)?;
     let reader = ChannelReader {
         rx: chunks,
@@ -194,6 +202,16 @@ fn unpack(chunks: Chunks, dir: &Path) -> io::Result<Manifest> {
                 "unexpected entry {}",
                 path.display()
             )));
+        }
+        used = used.saturating_add(entry.header().size()?);
+        if used > budget {
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                format!(
+                    "the archive needs more than the {} free above min_free_disk",
+                    bytesize::ByteSize(budget)
+                ),
+            ));
         }
         // `unpack_in` refuses anything that would land outside `dir`.
         entry.unpack_in(dir)?;

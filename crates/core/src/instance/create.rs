@@ -139,6 +139,7 @@ impl Manager {
         let settings = &self.ctx.settings;
         let ttl = match ttl {
             Some(d) if d.is_zero() => None,
+            Some(d) if d > super::TTL_CEILING => return Err(InstanceError::TtlOutOfRange),
             Some(d) => Some(d),
             None => settings.default_ttl,
         };
@@ -169,6 +170,20 @@ impl Manager {
             });
         }
         Ok(())
+    }
+
+    /// Bytes free in the data folder above `min_free_disk`; `DiskFull`
+    /// when there are none. Guards everything that writes datadirs.
+    pub(super) async fn space_above_minimum(&self) -> Result<u64, InstanceError> {
+        let space = self.ctx.blocking(|s| s.space()).await?;
+        let min = self.ctx.settings.min_free_disk;
+        if space.free < min {
+            return Err(InstanceError::DiskFull {
+                free: space.free,
+                min,
+            });
+        }
+        Ok(space.free - min)
     }
 
     /// The current version of `t`, or why there is none.

@@ -44,6 +44,9 @@ impl Manager {
             }
             None
         } else {
+            if add > super::TTL_CEILING {
+                return Err(InstanceError::TtlOutOfRange);
+            }
             let base = meta.expires_at.filter(|e| *e > now).unwrap_or(now);
             let add = chrono::Duration::from_std(add).map_err(|_| InstanceError::TtlOutOfRange)?;
             let new = base
@@ -152,6 +155,7 @@ impl Manager {
                     (self.ctx.store.snapshot_data(t, n, s), snap.template_version)
                 }
             };
+            self.space_above_minimum().await?;
             // 1. Clone the new datadir into tmp/ while the instance still
             //    runs: a failure or a crash here changes nothing.
             let new = self.ctx.store.reset_scratch(t, n);
@@ -221,6 +225,7 @@ impl Manager {
     ) -> Result<template::VersionMeta, InstanceError> {
         let meta = self.ready_meta(t, n).await?;
         self.snapshot_meta(t, n, s).await?;
+        self.space_above_minimum().await?;
         let src = self.ctx.store.snapshot_data(t, n, s);
         template::publish_datadir(
             &self.ctx,

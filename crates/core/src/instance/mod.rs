@@ -44,6 +44,10 @@ pub use lifecycle::ResetTarget;
 pub use reconcile::ReconcileReport;
 pub use server::{ping, MysqlProber, Prober, USER};
 
+/// No lease is longer than this: a larger `ttl` is a mistake, not a wish
+/// (`0` asks for no expiry).
+pub const TTL_CEILING: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 pub const LABEL_TEMPLATE: &str = "dolly.template";
 pub const LABEL_VERSION: &str = "dolly.template-version";
 pub const LABEL_NAME: &str = "dolly.name";
@@ -80,7 +84,7 @@ pub enum InstanceError {
     Protected(TemplateName, InstanceName),
     #[error("the time to live may not exceed max_ttl ({})", humantime::format_duration(*.0))]
     TtlTooLong(Duration),
-    #[error("the time to live is out of range")]
+    #[error("the time to live may not exceed 100 years")]
     TtlOutOfRange,
     #[error("template version '{0}@{1}' no longer exists; reset to the latest version instead")]
     VersionGone(TemplateName, VersionName),

@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -184,6 +184,9 @@ pub(super) fn write_private(path: &Path, data: &[u8], owner: Option<Owner>) -> i
         .write(true)
         .mode(0o600)
         .open(path)?;
+    // `mode` only applies to a new file: an existing one (a restored
+    // datadir's, 0640) is made private too.
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     f.write_all(data)?;
     if let Some(o) = owner {
         std::os::unix::fs::chown(path, Some(o.uid), Some(o.gid))?;

@@ -5,6 +5,7 @@
 //! segment into a name type before anything else happens, and turns errors
 //! into answers only through [`crate::error::ApiError`].
 
+mod conformance;
 mod myaas;
 mod v1;
 
@@ -23,6 +24,7 @@ use crate::error::ApiError;
 use dolly_core::config::Secret;
 use dolly_core::instance::{Instance, Manager};
 
+pub use conformance::{head_as_get, json_errors};
 pub use v1::ApiDoc;
 
 /// Largest request body accepted.
