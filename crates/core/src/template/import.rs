@@ -381,6 +381,7 @@ pub async fn publish_datadir(
             .map_err(|e| io::Error::other(e.to_string()))
             .and_then(|r| r)
             .map_err(datadir_err("clone the snapshot"));
+    crate::faultpoint::hit("promote.cloned");
     let result = match cloned {
         Ok(()) => {
             let origin = Origin {
