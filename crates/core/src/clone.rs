@@ -96,12 +96,14 @@ fn copy_tree(src: &Path, dst: &Path, mode: CloneMode) -> io::Result<()> {
 }
 
 /// Gives `root` and everything under it to `owner`; `writable` sets modes
-/// 0750/0640 (owner may write), otherwise 0550/0440 (read-only).
+/// 0700/0600 (the owner reads and writes, nobody else reads: a datadir
+/// holds password hashes and the users' data), otherwise 0500/0400
+/// (read-only templates).
 pub fn own_tree(root: &Path, owner: Owner, writable: bool) -> io::Result<()> {
     let (dir_mode, file_mode) = if writable {
-        (0o750, 0o640)
+        (0o700, 0o600)
     } else {
-        (0o550, 0o440)
+        (0o500, 0o400)
     };
     let meta = fs::symlink_metadata(root)?;
     chown(root, Some(owner.uid), Some(owner.gid))?;

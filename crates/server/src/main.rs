@@ -142,7 +142,13 @@ async fn update(settings: Settings, names: &[String]) -> anyhow::Result<ExitCode
 }
 
 async fn reap(settings: Settings, what: Reap) -> anyhow::Result<ExitCode> {
-    let (ctx, _lock) = reap_context(settings).await?;
+    // A dry run changes nothing: it may look beside a serving dollyd.
+    let (ctx, _lock) = if what.dry_run {
+        (command_context(settings, "to reap").await?, None)
+    } else {
+        let (ctx, lock) = reap_context(settings).await?;
+        (ctx, Some(lock))
+    };
     let manager = Manager::new(ctx);
     let report = manager.reap(&what).await?;
     for r in &report.instances {

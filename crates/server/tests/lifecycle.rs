@@ -246,7 +246,7 @@ async fn leases_protection_and_the_reaper() {
 
 #[tokio::test]
 async fn reap_on_demand_dead_and_dry_run() {
-    let app = app().await;
+    let mut app = app().await;
     create(&app, "victim", json!({})).await;
     create(&app, "fine", json!({})).await;
     // The server dies behind dolly's back (the engine stops it).
@@ -277,17 +277,29 @@ async fn reap_on_demand_dead_and_dry_run() {
         200
     );
 
-    // The real thing.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dollyd"))
-        .args(["reap", "--dead"])
-        .envs(app.env())
-        .output()
-        .unwrap();
+    // The real thing is refused while a dollyd serves the data folder...
+    let env = app.env();
+    let reap = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_dollyd"))
+            .args(["reap", "--dead"])
+            .envs(env.clone())
+            .output()
+            .unwrap()
+    };
+    let out = reap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("in use by dollyd serve (pid"), "{stderr}");
+    assert!(stderr.contains("POST /api/v1/reap"), "{stderr}");
+    // ... and works once it is stopped.
+    app.halt().await;
+    let out = reap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    app.start().await;
     assert_eq!(
         app.get("/api/v1/templates/shop/instances/victim")
             .await

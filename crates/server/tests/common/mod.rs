@@ -151,6 +151,15 @@ impl TestApp {
         }
     }
 
+    /// Stops the server and waits until it is gone (its data folder lock
+    /// released), so another process may take the folder.
+    pub async fn halt(&mut self) {
+        self.stop();
+        if let Some(s) = self.stopping.take() {
+            let _ = s.await;
+        }
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.settings.data_dir
     }
