@@ -6,7 +6,13 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::CertifiedKey;
 
 use dolly_types::NameError;
 
@@ -45,6 +51,101 @@ impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Secret(..)")
     }
+}
+
+/// HTTPS: the certificate chain and private key dollyd serves, from PEM
+/// files (`tls_cert`, `tls_key`), read and checked when the settings load
+/// and read again on SIGHUP.
+#[derive(Clone)]
+pub struct Tls {
+    /// The certificate chain, leaf first (certbot's `fullchain.pem`).
+    pub cert: PathBuf,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1 PEM).
+    pub key: PathBuf,
+    /// What the files held when they were last read.
+    pub identity: Arc<CertifiedKey>,
+}
+
+impl std::fmt::Debug for Tls {
+    // The paths only: never key material.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tls")
+            .field("cert", &self.cert)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The cryptography behind dolly's TLS: rustls with ring (no OpenSSL).
+pub fn tls_provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+impl Tls {
+    /// Reads both files and checks them: at least one certificate, one
+    /// private key, and the key is the one the first certificate certifies.
+    /// Errors name the key (`tls_cert`, `tls_key`) and the path.
+    pub fn load(cert: &Path, key: &Path) -> Result<Self, ConfigError> {
+        let identity = Arc::new(read_identity(cert, key)?);
+        Ok(Self {
+            cert: cert.to_owned(),
+            key: key.to_owned(),
+            identity,
+        })
+    }
+
+    /// The same files read again (a renewed certificate), checked as at
+    /// load.
+    pub fn reload(&self) -> Result<Arc<CertifiedKey>, ConfigError> {
+        read_identity(&self.cert, &self.key).map(Arc::new)
+    }
+}
+
+fn read_identity(cert: &Path, key: &Path) -> Result<CertifiedKey, ConfigError> {
+    let invalid = |key: &'static str, path: &Path, reason: String| ConfigError::Invalid {
+        key,
+        value: path.display().to_string(),
+        reason,
+    };
+    let pem_error = |e: rustls::pki_types::pem::Error| match e {
+        rustls::pki_types::pem::Error::Io(io) => format!("cannot read it: {io}"),
+        other => format!("not a PEM file ({other:?})"),
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| invalid("tls_cert", cert, pem_error(e)))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid("tls_cert", cert, pem_error(e)))?;
+    if chain.is_empty() {
+        return Err(invalid(
+            "tls_cert",
+            cert,
+            "no CERTIFICATE in it (a PEM file, leaf first, is expected)".into(),
+        ));
+    }
+    let private = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+        let reason = match e {
+            rustls::pki_types::pem::Error::NoItemsFound => {
+                "no PRIVATE KEY in it (a PEM file is expected)".to_owned()
+            }
+            other => pem_error(other),
+        };
+        invalid("tls_key", key, reason)
+    })?;
+    CertifiedKey::from_der(chain, private, &tls_provider()).map_err(|e| match e {
+        rustls::Error::InconsistentKeys(_) => ConfigError::Contradiction {
+            a: "tls_key",
+            b: "tls_cert",
+            reason: format!(
+                "the private key in {} does not belong to the first certificate in {} (the server's own certificate must come first, then its intermediates)",
+                key.display(),
+                cert.display()
+            ),
+        },
+        rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => {
+            invalid("tls_cert", cert, format!("the first certificate is unusable: {e}"))
+        }
+        other => invalid("tls_key", key, format!("unusable private key: {other}")),
+    })
 }
 
 /// Log line format.
@@ -101,6 +202,9 @@ pub struct Settings {
     pub force_copy: bool,
     /// Bearer token every route but `/healthz` and `/readyz` requires.
     pub auth_token: Option<Secret>,
+    /// HTTPS with this certificate and key (`tls_cert`, `tls_key`); plain
+    /// HTTP when `None`.
+    pub tls: Option<Tls>,
     /// Most instances at once (`None`: no limit); beyond it creates get 429.
     pub max_instances: Option<usize>,
     /// Creates and imports refuse (507) below this much free disk.
@@ -213,6 +317,35 @@ impl Settings {
                             })
                     })?
                     .map(Secret),
+            },
+            tls: {
+                let cert = p.optional("tls_cert", absolute_path)?;
+                let key = p.optional("tls_key", absolute_path)?;
+                if p.optional("tls_client_ca", |v| Ok(v.to_owned()))?.is_some() {
+                    return Err(ConfigError::Invalid {
+                        key: "tls_client_ca",
+                        value: (p.get)("tls_client_ca").unwrap_or_default(),
+                        reason: "client certificates are not supported: clients authenticate with auth_token; put a TLS proxy that checks client certificates in front of dollyd".into(),
+                    });
+                }
+                match (cert, key) {
+                    (Some(cert), Some(key)) => Some(Tls::load(&cert, &key)?),
+                    (None, None) => None,
+                    (Some(_), None) => {
+                        return Err(ConfigError::Contradiction {
+                            a: "tls_cert",
+                            b: "tls_key",
+                            reason: "tls_cert is set but tls_key is not: HTTPS needs both".into(),
+                        })
+                    }
+                    (None, Some(_)) => {
+                        return Err(ConfigError::Contradiction {
+                            a: "tls_key",
+                            b: "tls_cert",
+                            reason: "tls_key is set but tls_cert is not: HTTPS needs both".into(),
+                        })
+                    }
+                }
             },
             max_instances: p.parse("max_instances", "none", |v| match v {
                 "" | "none" | "0" => Ok(None),
@@ -439,6 +572,102 @@ mod tests {
         let from_file = Settings::from_lookup(|k| cfg.get_string(k).ok()).unwrap();
         let defaults = with(&[]).unwrap();
         assert_eq!(format!("{from_file:?}"), format!("{defaults:?}"));
+    }
+
+    /// A certificate for `localhost` and its key, as PEM.
+    fn self_signed() -> (String, String) {
+        let c = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        (c.cert.pem(), c.signing_key.serialize_pem())
+    }
+
+    #[test]
+    fn tls_files_are_read_and_checked_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |n: &str| dir.path().join(n).display().to_string();
+        let (cert, key) = self_signed();
+        let (_, other_key) = self_signed();
+        std::fs::write(path("cert.pem"), &cert).unwrap();
+        std::fs::write(path("key.pem"), &key).unwrap();
+        std::fs::write(path("other.pem"), &other_key).unwrap();
+        std::fs::write(path("junk.pem"), "not a certificate\n").unwrap();
+
+        let s = with(&[
+            ("tls_cert", &path("cert.pem")),
+            ("tls_key", &path("key.pem")),
+        ])
+        .unwrap();
+        let tls = s.tls.expect("tls");
+        assert_eq!(tls.identity.cert.len(), 1);
+        assert!(tls.reload().is_ok());
+        // Debug shows paths, never key material.
+        let debug = format!("{tls:?}");
+        assert!(
+            debug.contains("key.pem") && !debug.contains("PRIVATE"),
+            "{debug}"
+        );
+
+        let fails = |pairs: &[(&str, &str)], names: &[&str]| {
+            let err = with(pairs).unwrap_err().to_string();
+            for n in names {
+                assert!(err.contains(n), "{n} not in {err}");
+            }
+            err
+        };
+        let err = fails(
+            &[
+                ("tls_cert", &path("missing.pem")),
+                ("tls_key", &path("key.pem")),
+            ],
+            &["tls_cert", "missing.pem"],
+        );
+        assert!(err.contains("cannot read"), "{err}");
+        let err = fails(
+            &[
+                ("tls_cert", &path("junk.pem")),
+                ("tls_key", &path("key.pem")),
+            ],
+            &["tls_cert", "junk.pem"],
+        );
+        assert!(err.contains("no CERTIFICATE"), "{err}");
+        // A key where the certificate belongs, and the other way round.
+        fails(
+            &[
+                ("tls_cert", &path("key.pem")),
+                ("tls_key", &path("key.pem")),
+            ],
+            &["tls_cert"],
+        );
+        let err = fails(
+            &[
+                ("tls_cert", &path("cert.pem")),
+                ("tls_key", &path("cert.pem")),
+            ],
+            &["tls_key"],
+        );
+        assert!(err.contains("no PRIVATE KEY"), "{err}");
+        let err = fails(
+            &[
+                ("tls_cert", &path("cert.pem")),
+                ("tls_key", &path("other.pem")),
+            ],
+            &["tls_key", "tls_cert"],
+        );
+        assert!(err.contains("does not belong"), "{err}");
+        fails(&[("tls_cert", &path("cert.pem"))], &["tls_cert", "tls_key"]);
+        fails(&[("tls_key", &path("key.pem"))], &["tls_cert", "tls_key"]);
+        fails(
+            &[("tls_cert", "cert.pem"), ("tls_key", &path("key.pem"))],
+            &["tls_cert", "absolute"],
+        );
+        let err = fails(
+            &[
+                ("tls_cert", &path("cert.pem")),
+                ("tls_key", &path("key.pem")),
+                ("tls_client_ca", &path("cert.pem")),
+            ],
+            &["tls_client_ca"],
+        );
+        assert!(err.contains("not supported"), "{err}");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, ListContainersOptionsBuilder, LogsOptions,
-    RemoveContainerOptions, StopContainerOptions,
+    RemoveContainerOptions, RenameContainerOptions, StopContainerOptions,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -356,6 +356,16 @@ impl Engine for DockerEngine {
             }) => Ok(()),
             Err(e) => Err(map_err(e)),
         }
+    }
+
+    async fn rename(&self, name: &str, new_name: &str) -> Result<(), EngineError> {
+        let opts = RenameContainerOptions {
+            name: new_name.to_owned(),
+        };
+        self.docker
+            .rename_container(name, opts)
+            .await
+            .map_err(map_err)
     }
 
     async fn start(&self, name: &str) -> Result<(), EngineError> {

@@ -245,6 +245,20 @@ impl Engine for FakeEngine {
         }
     }
 
+    async fn rename(&self, name: &str, new_name: &str) -> Result<(), EngineError> {
+        self.check()?;
+        let mut containers = self.lock();
+        if containers.contains_key(new_name) {
+            return Err(EngineError::Conflict(format!("{new_name} is in use")));
+        }
+        let mut c = containers
+            .remove(name)
+            .ok_or_else(|| EngineError::NotFound(name.to_owned()))?;
+        c.spec.name = new_name.to_owned();
+        containers.insert(new_name.to_owned(), c);
+        Ok(())
+    }
+
     async fn start(&self, name: &str) -> Result<(), EngineError> {
         self.check()?;
         let spec = {

@@ -154,6 +154,9 @@ pub trait Engine: Send + Sync + 'static {
     /// Stops a container, waiting up to `timeout_secs` before killing it.
     async fn stop(&self, name: &str, timeout_secs: u32) -> Result<(), EngineError>;
 
+    /// Renames a container, running or not, without restarting it.
+    async fn rename(&self, name: &str, new_name: &str) -> Result<(), EngineError>;
+
     /// Starts an existing, stopped container.
     async fn start(&self, name: &str) -> Result<(), EngineError>;
 

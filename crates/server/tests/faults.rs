@@ -75,6 +75,11 @@ impl Engine for Flaky {
         self.check()?;
         self.inner.stop(name, timeout_secs).await
     }
+    async fn rename(&self, name: &str, new_name: &str) -> Result<(), EngineError> {
+        self.check()?;
+        self.inner.rename(name, new_name).await
+    }
+
     async fn start(&self, name: &str) -> Result<(), EngineError> {
         self.check()?;
         self.inner.start(name).await

@@ -69,10 +69,9 @@ pub enum InstanceError {
     AlreadyExists(TemplateName, InstanceName),
     #[error("instance '{0}/{1}' does not exist")]
     NotFound(TemplateName, InstanceName),
-    #[error("instance '{template}/{name}' did not answer within {timeout:?}; server log:\n{log}")]
+    #[error("instance '{what}' did not answer within {timeout:?}; server log:\n{log}")]
     NotReady {
-        template: TemplateName,
-        name: InstanceName,
+        what: String,
         timeout: Duration,
         log: String,
     },

@@ -19,6 +19,16 @@ use super::{
 use crate::clone::Owner;
 use crate::dbserver::{self, init_sql};
 
+/// A server to start: its container, datadir, password and labels.
+pub(super) struct Server {
+    pub container: String,
+    pub datadir: std::path::PathBuf,
+    pub password: String,
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// `T/N` or `T pool member M`, for messages.
+    pub what: String,
+}
+
 /// What the init file holds once the password is set.
 pub(super) const INIT_DONE: &[u8] = b"-- dolly: the password was set at the first start\n";
 
@@ -35,18 +45,8 @@ impl Manager {
         meta: &mut InstanceMeta,
         port: Option<u16>,
     ) -> Result<Instance, InstanceError> {
-        let ctx = &self.ctx;
-        let image = ctx.image().await?.clone();
         let (t, n) = (meta.template.clone(), meta.name.clone());
-        let init = ctx.store.init_file(&t, &n);
-        let (init2, sql, owner) = (init.clone(), init_sql(&meta.password), image.owner);
-        tokio::task::spawn_blocking(move || write_private(&init2, sql.as_bytes(), Some(owner)))
-            .await
-            .map_err(|e| io::Error::other(e.to_string()))
-            .and_then(|r| r)
-            .map_err(InstanceError::datadir("write the init file"))?;
-
-        let mut labels = ctx.labels("instance");
+        let mut labels = self.ctx.labels("instance");
         labels.extend([
             (LABEL_TEMPLATE.to_owned(), t.to_string()),
             (LABEL_VERSION.to_owned(), meta.version.to_string()),
@@ -59,46 +59,14 @@ impl Manager {
         if let Some(e) = meta.expires_at {
             labels.insert(LABEL_EXPIRES.to_owned(), e.timestamp().to_string());
         }
-        let server = dbserver::ServerContainer {
-            name: meta.container.clone(),
-            image: ctx.settings.image.clone(),
-            datadir: ctx.store.for_engine(&ctx.store.instance_data(&t, &n)),
+        let server = Server {
+            container: meta.container.clone(),
+            datadir: self.ctx.store.instance_data(&t, &n),
+            password: meta.password.clone(),
             labels,
+            what: format!("{t}/{n}"),
         };
-        let mut spec = image.instance_spec(
-            server,
-            ctx.settings.instance_bind,
-            port,
-            ctx.settings.instance_memory,
-        );
-        ctx.engine.remove(&meta.container).await?;
-        if let Err(e) = ctx.engine.run(&spec).await {
-            // The old port was taken meanwhile: take any.
-            if port.is_none() {
-                return Err(e.into());
-            }
-            warn!(error = %e, port, "cannot publish the previous port; taking a new one");
-            ctx.engine.remove(&meta.container).await?;
-            if let Some(p) = spec.publish.as_mut() {
-                p.host_port = None;
-            }
-            ctx.engine.run(&spec).await?;
-        }
-        let info = ctx
-            .engine
-            .inspect(&meta.container)
-            .await?
-            .ok_or_else(|| EngineError::NotFound(meta.container.clone()))?;
-        let port = info
-            .host_port
-            .ok_or_else(|| EngineError::NoPort(meta.container.clone()))?;
-        self.wait_ready(meta, port).await?;
-        // The server reads this file at every start: keep it, emptied.
-        tokio::task::spawn_blocking(move || write_private(&init, INIT_DONE, Some(owner)))
-            .await
-            .map_err(|e| io::Error::other(e.to_string()))
-            .and_then(|r| r)
-            .map_err(InstanceError::datadir("empty the init file"))?;
+        let port = self.start_server(&server, port).await?;
         meta.port = Some(port);
         meta.ready = true;
         meta.stopped = false;
@@ -106,9 +74,69 @@ impl Manager {
         self.view(meta.clone()).await
     }
 
+    /// Starts `server` (a container on its datadir) on `port` when given
+    /// (a port taken meanwhile gets a new one, logged), sets the password
+    /// through the init file, waits for `SELECT 1` and empties the init
+    /// file. Returns the host port. Instances and pool members both start
+    /// here.
+    pub(super) async fn start_server(
+        &self,
+        server: &Server,
+        port: Option<u16>,
+    ) -> Result<u16, InstanceError> {
+        let ctx = &self.ctx;
+        let image = ctx.image().await?.clone();
+        let init = server.datadir.join(dbserver::INIT_FILE);
+        let (init2, sql, owner) = (init.clone(), init_sql(&server.password), image.owner);
+        tokio::task::spawn_blocking(move || write_private(&init2, sql.as_bytes(), Some(owner)))
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))
+            .and_then(|r| r)
+            .map_err(InstanceError::datadir("write the init file"))?;
+        let spec_of = |port: Option<u16>| {
+            image.instance_spec(
+                dbserver::ServerContainer {
+                    name: server.container.clone(),
+                    image: ctx.settings.image.clone(),
+                    datadir: ctx.store.for_engine(&server.datadir),
+                    labels: server.labels.clone(),
+                },
+                ctx.settings.instance_bind,
+                port,
+                ctx.settings.instance_memory,
+            )
+        };
+        ctx.engine.remove(&server.container).await?;
+        if let Err(e) = ctx.engine.run(&spec_of(port)).await {
+            // The old port was taken meanwhile: take any.
+            if port.is_none() {
+                return Err(e.into());
+            }
+            warn!(error = %e, port, "cannot publish the previous port; taking a new one");
+            ctx.engine.remove(&server.container).await?;
+            ctx.engine.run(&spec_of(None)).await?;
+        }
+        let info = ctx
+            .engine
+            .inspect(&server.container)
+            .await?
+            .ok_or_else(|| EngineError::NotFound(server.container.clone()))?;
+        let port = info
+            .host_port
+            .ok_or_else(|| EngineError::NoPort(server.container.clone()))?;
+        self.wait_ready(server, port).await?;
+        // The server reads this file at every start: keep it, emptied.
+        tokio::task::spawn_blocking(move || write_private(&init, INIT_DONE, Some(owner)))
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))
+            .and_then(|r| r)
+            .map_err(InstanceError::datadir("empty the init file"))?;
+        Ok(port)
+    }
+
     /// Polls with a real authenticated `SELECT 1`, backing off from 20 ms;
     /// fails fast when the server exits.
-    async fn wait_ready(&self, meta: &InstanceMeta, port: u16) -> Result<(), InstanceError> {
+    async fn wait_ready(&self, server: &Server, port: u16) -> Result<(), InstanceError> {
         let timeout = self.ctx.settings.ready_timeout;
         let deadline = Instant::now() + timeout;
         let mut delay = Duration::from_millis(20);
@@ -117,7 +145,7 @@ impl Manager {
             match self
                 .ctx
                 .prober
-                .ping(&self.ctx.settings.connect_host, port, &meta.password)
+                .ping(&self.ctx.settings.connect_host, port, &server.password)
                 .await
             {
                 Ok(()) => return Ok(()),
@@ -126,7 +154,7 @@ impl Manager {
             let now = Instant::now();
             let exited = if now.duration_since(last_state_check) > Duration::from_millis(500) {
                 last_state_check = now;
-                let info = self.ctx.engine.inspect(&meta.container).await?;
+                let info = self.ctx.engine.inspect(&server.container).await?;
                 !info.is_some_and(|i| i.state == RunState::Running)
             } else {
                 false
@@ -135,18 +163,17 @@ impl Manager {
                 let log = self
                     .ctx
                     .engine
-                    .logs_tail(&meta.container, 20)
+                    .logs_tail(&server.container, 20)
                     .await
                     .unwrap_or_default();
                 if log.contains("errno: 28") || log.contains("No space left on device") {
                     return Err(InstanceError::OutOfSpace(format!(
-                        "the server of '{}/{}' could not write its datadir",
-                        meta.template, meta.name
+                        "the server of '{}' could not write its datadir",
+                        server.what
                     )));
                 }
                 return Err(InstanceError::NotReady {
-                    template: meta.template.clone(),
-                    name: meta.name.clone(),
+                    what: server.what.clone(),
                     timeout,
                     log,
                 });

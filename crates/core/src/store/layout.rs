@@ -12,6 +12,8 @@
 //! DATA/instances/TEMPLATE/NAME/snapshots/S/  a snapshot: data/ and meta.json
 //! DATA/tmp/                                  work in progress, cleaned at start
 //! DATA/quarantine/T.N.WHEN/                  instances whose metadata was unreadable
+//! DATA/pool/T/M/{member.json, data/}         a warm pool member (no user data)
+//! DATA/templates/NAME/pool.json              the template's pool size override
 //! ```
 //!
 //! Private to [`crate::store`]: the rest of dolly asks the store.
@@ -47,6 +49,7 @@ impl Layout {
             self.tmp(),
             self.locks(),
             self.quarantine(),
+            self.pool(),
         ] {
             std::fs::create_dir_all(dir)?;
         }
@@ -82,6 +85,18 @@ impl Layout {
     }
     pub fn quarantine(&self) -> PathBuf {
         self.root.join("quarantine")
+    }
+    pub fn pool(&self) -> PathBuf {
+        self.root.join("pool")
+    }
+    pub fn pool_template(&self, t: &TemplateName) -> PathBuf {
+        self.pool().join(t.as_str())
+    }
+    pub fn pool_member(&self, t: &TemplateName, m: &InstanceName) -> PathBuf {
+        self.pool_template(t).join(m.as_str())
+    }
+    pub fn template_pool_size(&self, t: &TemplateName) -> PathBuf {
+        self.template(t).join("pool.json")
     }
     /// A scratch folder (or file) in `tmp/`, named after what it holds.
     pub fn scratch(&self, s: &super::Scratch) -> PathBuf {

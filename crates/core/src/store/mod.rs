@@ -23,6 +23,7 @@ mod folder_lock;
 mod instances;
 mod json;
 mod layout;
+mod pool;
 mod scratch;
 mod snapshots;
 mod templates;
@@ -34,6 +35,7 @@ use std::path::{Path, PathBuf};
 
 pub use folder_lock::FolderLock;
 pub use instances::{InstanceMeta, Pending, Quarantined, ResetRecovery};
+pub use pool::{MemberMeta, PoolSize};
 pub use scratch::{Cleaned, Scratch};
 pub use snapshots::SnapshotMeta;
 pub use templates::{ImportLock, LastImport, VersionMeta};

@@ -259,8 +259,8 @@ async fn a_server_that_never_answers_is_not_ready_and_leaves_nothing() {
         .await
         .unwrap_err();
     match &err {
-        InstanceError::NotReady { name, log, .. } => {
-            assert_eq!(name, &n("a"));
+        InstanceError::NotReady { what, log, .. } => {
+            assert_eq!(what, "shop/a");
             assert!(log.contains("fake server log"), "the log is shown: {log}");
         }
         other => panic!("{other:?}"),
