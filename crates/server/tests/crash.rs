@@ -626,33 +626,58 @@ async fn an_archive_bigger_than_the_space_allowed_is_refused_with_507() {
     let archive = r.bytes().await.expect("archive");
     d.kill9();
 
-    // Only 1 MiB above min_free_disk; the datadir is far bigger.
-    const MARGIN: u64 = 1024 * 1024;
+    // Only a few MB above min_free_disk; the datadir (about 65 MB) is far
+    // bigger.
+    const MARGIN: u64 = 4 * 1024 * 1024;
     assert!(
         size > 8 * MARGIN,
         "the datadir ({size} bytes) must be much bigger than the margin"
     );
-    let min = free_bytes(h.data()) - MARGIN;
-    let d = h
-        .start(None, &[("DOLLY_MIN_FREE_DISK", min.to_string())])
-        .await;
     let path = "/api/v1/templates/shop/instances/big/import";
-    let r = d
-        .client
-        .post(d.url(path))
-        .header("content-type", "application/octet-stream")
-        .body(archive)
-        .send()
-        .await
-        .expect("POST import");
-    let status = r.status().as_u16();
-    let body: Value = r.json().await.unwrap_or(Value::Null);
-    assert_eq!(status, 507, "{body}");
-    assert_eq!(body["error"]["code"], "insufficient_storage", "{body}");
-    assert!(
-        !h.data().join("instances/shop/big").exists(),
-        "no instances/shop/big"
+    // The test disk is shared: another test freeing more than the datadir
+    // between the measure and the request would let the import fit. Such
+    // an attempt is undone and retried (bounded); a refusal is what counts.
+    let mut imported = Vec::new();
+    for _attempt in 0..3 {
+        let min = free_bytes(h.data()) - MARGIN;
+        let d = h
+            .start(None, &[("DOLLY_MIN_FREE_DISK", min.to_string())])
+            .await;
+        let r = d
+            .client
+            .post(d.url(path))
+            .header("content-type", "application/octet-stream")
+            .body(archive.clone())
+            .send()
+            .await
+            .expect("POST import");
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        if status == 201 {
+            imported.push(format!(
+                "imported with min_free_disk {min} and {} free after",
+                free_bytes(h.data())
+            ));
+            assert_eq!(
+                d.delete("/api/v1/templates/shop/instances/big")
+                    .await
+                    .status(),
+                204
+            );
+            d.kill9();
+            continue;
+        }
+        assert_eq!(status, 507, "{body}");
+        assert_eq!(body["error"]["code"], "insufficient_storage", "{body}");
+        assert!(
+            !h.data().join("instances/shop/big").exists(),
+            "no instances/shop/big"
+        );
+        assert!(h.containers_of("big").await.is_empty());
+        h.assert_tmp_clean();
+        return;
+    }
+    panic!(
+        "an archive of {size} bytes was never refused with {MARGIN} bytes allowed: {imported:?}"
     );
-    assert!(h.containers_of("big").await.is_empty());
-    h.assert_tmp_clean();
 }
