@@ -7,6 +7,7 @@ pub mod api;
 pub mod error;
 pub mod startup;
 pub mod telemetry;
+pub mod tls;
 
 pub use dolly_core as core;
 pub use dolly_core::types;

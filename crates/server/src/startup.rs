@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use tracing::{info, warn};
 
 use crate::api::{self, AppState};
+use crate::tls::{self, CertStore};
 use dolly_core::config::Settings;
 use dolly_core::context::Context;
 use dolly_core::instance::Manager;
@@ -21,6 +22,11 @@ pub struct Application {
     address: SocketAddr,
     server: Server,
     manager: Arc<Manager>,
+    /// The certificate served over HTTPS (`None`: plain HTTP).
+    tls: Option<Arc<CertStore>>,
+    /// SIGHUP, taken over from the default (which would end the process)
+    /// at build: reloads the certificate.
+    hangups: tokio::signal::unix::Signal,
     /// One dollyd serves a data folder: held until the server ends.
     _lock: FolderLock,
 }
@@ -70,6 +76,20 @@ impl Application {
                 "listening beyond loopback with no auth_token: anyone who reaches this port can create and remove databases (set DOLLY_AUTH_TOKEN)"
             );
         }
+        let loopback = ctx.settings.listen.ip().is_loopback();
+        if !loopback && ctx.settings.auth_token.is_some() && ctx.settings.tls.is_none() {
+            warn!(
+                listen = %ctx.settings.listen,
+                "listening beyond loopback with an auth_token but no TLS: the token, and every instance's password in the answers, cross the network in clear (set tls_cert and tls_key, or put a TLS proxy in front and listen on 127.0.0.1)"
+            );
+        }
+        let tls = ctx.settings.tls.as_ref().map(CertStore::new);
+        if let Some(store) = &tls {
+            store.warn_if_key_exposed();
+        }
+        // Before binding: from now on a SIGHUP reloads instead of ending us.
+        let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("cannot handle SIGHUP")?;
         let listener = TcpListener::bind(ctx.settings.listen)?;
         let address = listener.local_addr()?;
         let state = web::Data::new(AppState {
@@ -84,15 +104,24 @@ impl Application {
                 .wrap(tracing_actix())
                 .app_data(state.clone())
                 .configure(api::configure)
-        })
-        .listen(listener)?
+        });
+        let server = match &tls {
+            Some(store) => server.listen_rustls_0_23(listener, store.server_config()?)?,
+            None => server.listen(listener)?,
+        }
         .shutdown_timeout(30)
         .run();
-        info!(%address, "dollyd listening");
+        info!(
+            %address,
+            scheme = if tls.is_some() { "https" } else { "http" },
+            "dollyd listening"
+        );
         Ok(Self {
             address,
             server,
             manager,
+            tls,
+            hangups,
             _lock: lock,
         })
     }
@@ -103,6 +132,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.address.port()
+    }
+
+    /// Whether the API is served over HTTPS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// Serves until the server stops (SIGINT/SIGTERM), reaping expired
@@ -121,6 +155,7 @@ impl Application {
         });
         // Aborted also when this future is dropped (a test stopping it).
         let _reaper = AbortOnDrop(reaper);
+        let _reloader = AbortOnDrop(tokio::spawn(tls::reload_on_sighup(self.hangups, self.tls)));
         self.server.await
     }
 }
