@@ -58,6 +58,18 @@ pub struct Cli {
     )]
     pub token: Option<String>,
 
+    /// A PEM file of the CA (or the self-signed certificate) that signed
+    /// dollyd's certificate, trusted for an https:// URL instead of the
+    /// system's roots.
+    #[arg(long, env = "DOLLY_CA_CERT", global = true, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+
+    /// Send the token over plain http:// to a host that is not this machine
+    /// anyway (it, and the passwords in the answers, cross the network in
+    /// clear); refused without it.
+    #[arg(long, env = "DOLLY_INSECURE_HTTP", global = true)]
+    pub insecure_http: bool,
+
     /// Print the API's JSON instead of text (for scripts).
     #[arg(long, global = true)]
     pub json: bool,

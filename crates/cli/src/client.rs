@@ -2,14 +2,15 @@
 //! its paths, status codes and error shape.
 
 use std::io::Read;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use dolly_types::v1::{
     DiskUsage, ErrorBody, Instance, InstanceList, Snapshot, SnapshotList, Template, TemplateList,
 };
 use dolly_types::{InstanceName, SnapshotName, TemplateName};
-use reqwest::blocking::{Body, Client as Http, RequestBuilder, Response};
-use reqwest::{Method, StatusCode, Url};
+use reqwest::blocking::{Body, Client as Http, ClientBuilder, RequestBuilder, Response};
+use reqwest::{Certificate, Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -43,40 +44,108 @@ pub struct Client {
     shown: String,
     base: Url,
     token: Option<String>,
+    /// The only roots trusted for https (`--ca-cert`); the system's when
+    /// `None`.
+    roots: Option<Vec<Certificate>>,
     http: Http,
 }
 
-/// The client for archive transfers: no limit on the whole request, since
-/// an archive of many gigabytes takes as long as it takes (only the
-/// connection is timed).
-fn transfer_http() -> Result<Http, reqwest::Error> {
-    Http::builder()
+/// How the connection to dollyd is secured: `--ca-cert`, `--insecure-http`.
+#[derive(Debug, Clone, Default)]
+pub struct Security {
+    /// A PEM file of the CA to trust instead of the system's roots.
+    pub ca_cert: Option<PathBuf>,
+    /// Send the token over plain http to a host that is not loopback.
+    pub insecure_http: bool,
+}
+
+/// Whether `host` is this machine: a loopback address or `localhost`,
+/// decided from the URL alone (no name is resolved).
+pub fn is_loopback(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.to_canonical().is_loopback(),
+        Err(_) => host.trim_end_matches('.').eq_ignore_ascii_case("localhost"),
+    }
+}
+
+/// A builder with what every request shares: the connection timeout, the
+/// user agent, and for https the roots to trust (`roots`, else the
+/// system's). An https client follows no redirect to http; any redirect to
+/// another origin drops the token (reqwest removes `Authorization` then).
+fn http_builder(base: &Url, roots: Option<&[Certificate]>) -> ClientBuilder {
+    // rustls with ring: no OpenSSL. Installed once per process; a second
+    // call finds it installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let builder = Http::builder()
         .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(None)
         .user_agent(concat!("dolly-cli/", env!("CARGO_PKG_VERSION")))
-        .build()
+        .tls_backend_rustls();
+    let builder = match roots {
+        Some(roots) => builder.tls_certs_only(roots.iter().cloned()),
+        None => builder,
+    };
+    if base.scheme() == "https" {
+        builder.https_only(true)
+    } else {
+        builder
+    }
+}
+
+/// The certificates of a PEM file given as `--ca-cert`.
+fn read_ca(path: &std::path::Path) -> Result<Vec<Certificate>, Error> {
+    let bad = |reason: String| Error::CaCert {
+        path: path.display().to_string(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|e| bad(e.to_string().to_lowercase()))?;
+    let certs = Certificate::from_pem_bundle(&pem)
+        .map_err(|_| bad("it is not a PEM file of certificates".to_owned()))?;
+    if certs.is_empty() {
+        return Err(bad(
+            "it holds no CERTIFICATE (a PEM file is expected)".to_owned()
+        ));
+    }
+    Ok(certs)
 }
 
 impl Client {
-    /// A client of the dollyd at `url` (e.g. `http://localhost:5001`).
-    pub fn new(url: &str, token: Option<&str>) -> Result<Self, Error> {
+    /// A client of the dollyd at `url` (e.g. `http://localhost:5001`,
+    /// `https://dolly.example.com:5001`).
+    pub fn new(url: &str, token: Option<&str>, security: &Security) -> Result<Self, Error> {
         let bad = |reason: &str| Error::BadUrl {
             url: url.to_owned(),
             reason: reason.to_owned(),
         };
         let mut base = Url::parse(url.trim()).map_err(|e| bad(&e.to_string()))?;
-        match base.scheme() {
-            "http" => {}
-            "https" => {
-                return Err(bad(
-                    "this build of dolly has no TLS support, so only http:// works (reach an https dollyd through a local tunnel or proxy)",
-                ))
+        let https = match base.scheme() {
+            "http" => false,
+            "https" => true,
+            other => {
+                return Err(bad(&format!(
+                    "the scheme must be http or https, not {other:?}"
+                )))
             }
-            other => return Err(bad(&format!("the scheme must be http, not {other:?}"))),
-        }
+        };
         if base.host_str().is_none_or(str::is_empty) {
             return Err(bad("it has no host"));
         }
+        let token = token.filter(|t| !t.is_empty()).map(str::to_owned);
+        if token.is_some() && !https && !is_loopback(&base) && !security.insecure_http {
+            return Err(Error::TokenInClear {
+                url: url.trim().to_owned(),
+                host: base.host_str().unwrap_or_default().to_owned(),
+            });
+        }
+        // Only https uses --ca-cert (DOLLY_CA_CERT may be set for every
+        // dollyd a user talks to, some of them local over http).
+        let roots = match &security.ca_cert {
+            Some(path) if https => Some(read_ca(path)?),
+            _ => None,
+        };
         if base.query().is_some() || base.fragment().is_some() {
             return Err(bad("it must not have a query or a fragment"));
         }
@@ -86,18 +155,26 @@ impl Client {
             let path = format!("{}/", base.path());
             base.set_path(&path);
         }
-        let http = Http::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
+        let http = http_builder(&base, roots.as_deref())
             .timeout(REQUEST_TIMEOUT)
-            .user_agent(concat!("dolly-cli/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| bad(&e.to_string()))?;
         Ok(Self {
             shown: url.trim().trim_end_matches('/').to_owned(),
             base,
-            token: token.filter(|t| !t.is_empty()).map(str::to_owned),
+            token,
+            roots,
             http,
         })
+    }
+
+    /// The client for archive transfers: no limit on the whole request,
+    /// since an archive of many gigabytes takes as long as it takes (only
+    /// the connection is timed).
+    fn transfer_http(&self) -> Result<Http, reqwest::Error> {
+        http_builder(&self.base, self.roots.as_deref())
+            .timeout(None)
+            .build()
     }
 
     /// The base URL as the user gave it, for messages.
@@ -226,7 +303,7 @@ impl Client {
         n: &InstanceName,
         s: &SnapshotName,
     ) -> Result<Response, Error> {
-        let http = transfer_http().map_err(|e| self.transport(e))?;
+        let http = self.transfer_http().map_err(|e| self.transport(e))?;
         let req = self.request(
             &http,
             Method::GET,
@@ -270,7 +347,7 @@ impl Client {
             Upload::Sized(r, len) => Body::sized(r, len),
             Upload::Stream(r) => Body::new(r),
         };
-        let http = transfer_http().map_err(|e| self.transport(e))?;
+        let http = self.transfer_http().map_err(|e| self.transport(e))?;
         let req = self
             .request(&http, Method::POST, &path)?
             .header(reqwest::header::CONTENT_TYPE, "application/zstd")
@@ -422,9 +499,55 @@ impl Client {
                 seconds: seconds.as_secs(),
             };
         }
+        if let Some(tls) = tls_cause(&e) {
+            return self.tls_failure(tls);
+        }
         Error::Unreachable {
             url: self.shown.clone(),
             reason: root_cause(&e),
+        }
+    }
+
+    /// A TLS failure in one sentence: what is wrong with dollyd's
+    /// certificate, or that it does not speak TLS at all.
+    fn tls_failure(&self, e: &rustls::Error) -> Error {
+        use rustls::CertificateError as C;
+        let host = self.base.host_str().unwrap_or_default();
+        let ca_hint = if self.roots.is_some() {
+            "the --ca-cert file (DOLLY_CA_CERT) is not the CA that signed it"
+        } else {
+            "no CA the system trusts signed it; give the CA's certificate (or the self-signed one) with --ca-cert FILE or DOLLY_CA_CERT"
+        };
+        let reason = match e {
+            rustls::Error::InvalidCertificate(cert) => match cert {
+                C::UnknownIssuer => format!("its certificate is signed by an unknown issuer: {ca_hint}"),
+                C::BadSignature => format!("its certificate's signature does not verify: {ca_hint}"),
+                C::NotValidForName => format!("its certificate is not valid for the name {host:?}"),
+                C::NotValidForNameContext { presented, .. } => format!(
+                    "its certificate is not valid for the name {host:?} (it is for {}); use one of those in --url, or a certificate that names {host:?}",
+                    presented.join(", ")
+                ),
+                C::Expired => "its certificate has expired; renew it and send dollyd a SIGHUP".to_owned(),
+                C::ExpiredContext { not_after, .. } => format!(
+                    "its certificate expired on {}; renew it and send dollyd a SIGHUP",
+                    unix_time(not_after)
+                ),
+                C::NotValidYet => "its certificate is not valid yet (check the clocks)".to_owned(),
+                C::NotValidYetContext { not_before, .. } => format!(
+                    "its certificate is not valid before {} (check the clocks)",
+                    unix_time(not_before)
+                ),
+                C::Revoked => "its certificate has been revoked".to_owned(),
+                other => format!("its certificate was refused ({other:?})"),
+            },
+            rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
+                "it does not speak TLS (is it serving plain http? then use an http:// URL)".to_owned()
+            }
+            other => format!("the TLS handshake failed ({other})"),
+        };
+        Error::Tls {
+            url: self.shown.clone(),
+            reason,
         }
     }
 }
@@ -467,6 +590,35 @@ pub fn reset_body(latest: bool, to: Option<&SnapshotName>) -> Value {
         body.insert("to".to_owned(), to.as_str().into());
     }
     Value::Object(body)
+}
+
+/// The rustls error behind a transport error, if TLS is what failed. An
+/// `io::Error` hides its inner error from `source()`, so each one's inner
+/// error is looked at too.
+fn tls_cause(e: &reqwest::Error) -> Option<&rustls::Error> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(tls) = c.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        if let Some(inner) = c
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
+                return Some(tls);
+            }
+        }
+        cause = c.source();
+    }
+    None
+}
+
+/// A certificate's time, for people.
+fn unix_time(t: &rustls::pki_types::UnixTime) -> String {
+    chrono::DateTime::from_timestamp(t.as_secs() as i64, 0)
+        .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| format!("{} (Unix time)", t.as_secs()))
 }
 
 /// The innermost cause of a transport error, in words: "connection refused"
@@ -519,10 +671,11 @@ mod tests {
             "http://localhost:5001/",
             "http://127.0.0.1:9/dolly",
         ] {
-            let c = Client::new(ok, None).unwrap_or_else(|e| panic!("{ok}: {e}"));
+            let c =
+                Client::new(ok, None, &Security::default()).unwrap_or_else(|e| panic!("{ok}: {e}"));
             assert!(c.base.path().ends_with('/'), "{ok}");
         }
-        let c = Client::new("http://h:1/dolly", None).expect("client");
+        let c = Client::new("http://h:1/dolly", None, &Security::default()).expect("client");
         assert_eq!(
             c.base.join("api/v1/templates").expect("join").as_str(),
             "http://h:1/dolly/api/v1/templates"
@@ -531,19 +684,91 @@ mod tests {
 
     #[test]
     fn refuses_urls_it_cannot_use() {
-        for bad in [
-            "localhost:5001",
-            "ftp://x",
-            "https://x",
-            "http://",
-            "not a url",
-        ] {
-            let e = match Client::new(bad, None) {
+        for bad in ["localhost:5001", "ftp://x", "http://", "not a url"] {
+            let e = match Client::new(bad, None, &Security::default()) {
                 Ok(_) => panic!("{bad} accepted"),
                 Err(e) => e,
             };
             assert!(e.to_string().contains("DOLLY_URL"), "{e}");
         }
+    }
+
+    #[test]
+    fn https_urls_are_accepted() {
+        for ok in ["https://localhost:5001", "https://dolly.invalid/dolly"] {
+            Client::new(ok, Some("t"), &Security::default())
+                .unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+    }
+
+    #[test]
+    fn a_token_never_goes_over_plain_http_to_another_machine() {
+        let plain = Security::default();
+        for remote in [
+            "http://dolly.invalid:5001",
+            "http://10.0.0.1:5001",
+            "http://[2001:db8::1]:5001",
+            "http://localhost.invalid",
+        ] {
+            let e = match Client::new(remote, Some("secret"), &plain) {
+                Ok(_) => panic!("{remote}: a token in clear was accepted"),
+                Err(e) => e,
+            };
+            let text = e.to_string();
+            assert!(matches!(e, Error::TokenInClear { .. }), "{remote}: {text}");
+            assert!(
+                text.contains("--insecure-http") && text.contains("in clear"),
+                "{text}"
+            );
+            assert!(!text.contains("secret"), "{text}");
+            // No token, nothing to protect; --insecure-http takes the risk.
+            Client::new(remote, None, &plain).expect("no token");
+            Client::new(remote, Some(""), &plain).expect("empty token");
+            let insecure = Security {
+                insecure_http: true,
+                ..Security::default()
+            };
+            Client::new(remote, Some("secret"), &insecure).expect("--insecure-http");
+        }
+        for local in [
+            "http://localhost:5001",
+            "http://LOCALHOST.:5001",
+            "http://127.0.0.1:5001",
+            "http://127.1.2.3:5001",
+            "http://[::1]:5001",
+        ] {
+            Client::new(local, Some("secret"), &plain).unwrap_or_else(|e| panic!("{local}: {e}"));
+        }
+    }
+
+    #[test]
+    fn a_ca_file_that_cannot_be_used_is_named() {
+        let dir = std::env::temp_dir().join(format!("dolly-ca-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let junk = dir.join("junk.pem");
+        std::fs::write(&junk, "not a certificate\n").expect("write");
+        for (path, says) in [
+            (dir.join("missing.pem"), "no such file"),
+            (junk.clone(), "no CERTIFICATE"),
+        ] {
+            let security = Security {
+                ca_cert: Some(path.clone()),
+                insecure_http: false,
+            };
+            let e = match Client::new("https://localhost:5001", None, &security) {
+                Ok(_) => panic!("{} accepted", path.display()),
+                Err(e) => e.to_string(),
+            };
+            assert!(
+                e.contains(&path.display().to_string())
+                    && e.contains(says)
+                    && e.contains("--ca-cert"),
+                "{e}"
+            );
+            // Only https reads it.
+            Client::new("http://localhost:5001", None, &security).expect("http ignores it");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use dolly_types::v1::Instance;
 use dolly_types::{InstanceName, TemplateName};
 
 use crate::args::{Cli, Command, Obtain, SnapRef, SnapshotAction, Target};
-use crate::client::{extend_body, reset_body, Answer, Client, Upload};
+use crate::client::{extend_body, reset_body, Answer, Client, Security, Upload};
 use crate::connection::Connection;
 use crate::duration::whole_seconds;
 use crate::error::{exit, Error};
@@ -71,7 +71,11 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
         Command::Snapshot(words) => Some(words.action()?),
         _ => None,
     };
-    let client = Client::new(&cli.url, cli.token.as_deref())?;
+    let security = Security {
+        ca_cert: cli.ca_cert.clone(),
+        insecure_http: cli.insecure_http,
+    };
+    let client = Client::new(&cli.url, cli.token.as_deref(), &security)?;
     let now = Utc::now();
     match cli.command {
         Command::New { target, ttl, from } => {

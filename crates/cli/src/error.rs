@@ -27,6 +27,18 @@ pub enum Error {
     #[error("cannot reach dollyd at {url}: {reason} (set DOLLY_URL)")]
     Unreachable { url: String, reason: String },
 
+    /// The TLS handshake with dollyd failed.
+    #[error("cannot talk to dollyd at {url} over TLS: {reason}")]
+    Tls { url: String, reason: String },
+
+    /// A token would go over plain http to another machine.
+    #[error("refusing to send the token to {url} over plain http: {host} is not this machine, so the token and the passwords in the answers would cross the network in clear; use https:// (with --ca-cert for a private CA) or, on a network you trust, --insecure-http")]
+    TokenInClear { url: String, host: String },
+
+    /// `--ca-cert` / `DOLLY_CA_CERT` cannot be used.
+    #[error("cannot use the CA certificate {path} (--ca-cert, DOLLY_CA_CERT): {reason}")]
+    CaCert { path: String, reason: String },
+
     #[error("dollyd at {url} did not answer within {seconds}s")]
     Timeout { url: String, seconds: u64 },
 
