@@ -209,6 +209,9 @@ pub struct Settings {
     pub max_instances: Option<usize>,
     /// Creates and imports refuse (507) below this much free disk.
     pub min_free_disk: u64,
+    /// Ready instances kept warm per template for instant creates (0: no
+    /// pool); `PUT /api/v1/templates/{t}/pool` overrides it per template.
+    pub pool_size: usize,
     /// Extra labels put on every container dolly creates.
     pub labels: BTreeMap<String, String>,
     pub log_format: LogFormat,
@@ -360,6 +363,10 @@ impl Settings {
                 } else {
                     byte_size(v)
                 }
+            })?,
+            pool_size: p.parse("pool_size", "0", |v| {
+                v.parse::<usize>()
+                    .map_err(|_| "expected a whole number (0: no pool)".into())
             })?,
             labels: p.parse("labels", "", labels)?,
             log_format: p.parse("log_format", "human", |v| match v {

@@ -29,6 +29,8 @@ pub struct Metrics {
     last_import: Family<Labels, Gauge>,
     import_seconds: Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     import_bytes: Family<Labels, Gauge>,
+    pool_size: Family<Labels, Gauge>,
+    pool_ready: Family<Labels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -50,6 +52,8 @@ impl Metrics {
             last_import: Family::default(),
             import_seconds: Family::default(),
             import_bytes: Family::default(),
+            pool_size: Family::default(),
+            pool_ready: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -97,6 +101,16 @@ impl Metrics {
             "Size of the dump each template's current version came from",
             m.import_bytes.clone(),
         );
+        registry.register(
+            "pool_size",
+            "Warm pool target size per template",
+            m.pool_size.clone(),
+        );
+        registry.register(
+            "pool_ready",
+            "Warm pool members ready to hand out, per template",
+            m.pool_ready.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -140,6 +154,8 @@ impl Metrics {
             self.last_import.get_or_create(&l).set(t.imported_at);
             self.import_seconds.get_or_create(&l).set(t.import_seconds);
             self.import_bytes.get_or_create(&l).set(t.dump_bytes as i64);
+            self.pool_size.get_or_create(&l).set(t.pool_size as i64);
+            self.pool_ready.get_or_create(&l).set(t.pool_ready as i64);
         }
         let errors = ENGINE_ERRORS.load(Ordering::Relaxed);
         let seen = self.engine_errors.get();
@@ -167,6 +183,8 @@ pub struct TemplateFigures {
     pub imported_at: i64,
     pub import_seconds: f64,
     pub dump_bytes: u64,
+    pub pool_size: usize,
+    pub pool_ready: usize,
 }
 
 #[cfg(test)]

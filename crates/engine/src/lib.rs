@@ -28,8 +28,8 @@ pub enum EngineError {
     /// The engine answered 404.
     #[error("no such container: {0}")]
     NotFound(String),
-    /// The engine answered 409 (a name in use, a removal in progress).
-    #[error("container name already in use: {0}")]
+    /// The engine answered 409 (a name in use, a container being removed).
+    #[error("the container engine reports a conflict: {0}")]
     Conflict(String),
     #[error("image {0} is not available and cannot be pulled")]
     ImageMissing(String),

@@ -139,6 +139,19 @@ pub struct Template {
     /// An import of this template is running now.
     pub importing: bool,
     pub last_import: Option<ImportResult>,
+    /// The warm pool: target size and members ready to hand out.
+    #[serde(default)]
+    pub pool: Option<TemplatePool>,
+}
+
+/// A template's warm pool (`PUT .../pool` sets `size`).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TemplatePool {
+    pub size: usize,
+    /// Members ready now (not counted as instances nor in max_instances).
+    #[serde(default)]
+    pub ready: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -106,7 +106,16 @@ impl Manager {
                 stopped: false,
                 pending: None,
             };
-            let result = self.build(meta, source).await;
+            // A ready member of the pool, when there is one; else cold.
+            let warm = match source {
+                Source::Template => self.hand_out(&meta).await,
+                _ => Ok(None),
+            };
+            let result = match warm {
+                Ok(Some(i)) => Ok(i),
+                Ok(None) => self.build(meta, source).await,
+                Err(e) => Err(e),
+            };
             self.ctx.metrics.operation("create", result.is_ok());
             match &result {
                 Ok(_) => {

@@ -24,7 +24,7 @@ use dolly_engine::{ContainerInfo, EngineError, RunState};
 use dolly_types::v1::InstanceState;
 use dolly_types::{InstanceName, SnapshotName, TemplateName, VersionName};
 
-use crate::context::{Context, LABEL_KIND};
+use crate::context::Context;
 use crate::store::StoreError;
 use crate::template::ImportError;
 
@@ -32,6 +32,7 @@ mod archive;
 mod create;
 mod idle;
 mod lifecycle;
+mod pool;
 mod reconcile;
 mod removal;
 mod server;
@@ -41,6 +42,7 @@ pub use crate::store::{InstanceMeta, Quarantined, SnapshotMeta};
 pub use archive::Manifest;
 pub use create::Source;
 pub use lifecycle::ResetTarget;
+pub use pool::PoolStatus;
 pub use reconcile::ReconcileReport;
 pub use server::{ping, MysqlProber, Prober, USER};
 
@@ -69,10 +71,13 @@ pub enum InstanceError {
     AlreadyExists(TemplateName, InstanceName),
     #[error("instance '{0}/{1}' does not exist")]
     NotFound(TemplateName, InstanceName),
-    #[error("instance '{what}' did not answer within {timeout:?}; server log:\n{log}")]
+    #[error("instance '{what}' {}; server log:\n{log}", if *.exited { format!("exited before it answered (after {:.1?})", .waited) } else { format!("did not answer within {:?}", .waited) })]
     NotReady {
         what: String,
-        timeout: Duration,
+        /// How long dolly waited.
+        waited: Duration,
+        /// The server's container stopped (or vanished) meanwhile.
+        exited: bool,
         log: String,
     },
     #[error("snapshot '{0}/{1}@{2}' does not exist")]
@@ -197,6 +202,8 @@ pub struct Manager {
     activity: Mutex<HashMap<InstanceKey, idle::Activity>>,
     /// Held while a create counts instances and claims its name.
     create_gate: tokio::sync::Mutex<()>,
+    /// The warm pool's ready members.
+    pools: pool::Pools,
 }
 
 impl Manager {
@@ -206,6 +213,7 @@ impl Manager {
             locks: Mutex::new(HashMap::new()),
             activity: Mutex::new(HashMap::new()),
             create_gate: tokio::sync::Mutex::new(()),
+            pools: pool::Pools::default(),
         }
     }
 
@@ -311,11 +319,10 @@ impl Manager {
             .collect())
     }
 
-    /// Containers of this dolly's instances, by name.
+    /// Containers of this dolly's instances, by name (all of ours: a
+    /// container handed out from the pool keeps its `pool` kind label).
     async fn containers(&self) -> Result<BTreeMap<String, ContainerInfo>, InstanceError> {
-        let mut labels = self.ctx.ownership_labels();
-        labels.insert(LABEL_KIND.to_owned(), "instance".to_owned());
-        let list = self.ctx.engine.list(&labels).await?;
+        let list = self.ctx.engine.list(&self.ctx.ownership_labels()).await?;
         Ok(list.into_iter().map(|c| (c.name.clone(), c)).collect())
     }
 

@@ -137,6 +137,10 @@ impl Manager {
                 report.removed_containers += 1;
             }
         }
+        let members = self.clear_pool().await?;
+        if members > 0 {
+            info!(members, "the warm pool starts empty and refills");
+        }
         let cleaned = self
             .ctx
             .blocking(|s| s.clean_scratch(|t| s.is_importing(t)))
@@ -193,7 +197,14 @@ impl Manager {
         c: &ContainerInfo,
         ready: &std::collections::HashSet<String>,
     ) -> Result<bool, InstanceError> {
+        // A ready instance's container is kept whatever its kind label (a
+        // pool member handed out keeps `pool`).
+        if ready.contains(&c.name) {
+            return Ok(false);
+        }
         let remove = match c.labels.get(LABEL_KIND).map(String::as_str) {
+            // Pool members are rebuilt after a start.
+            Some("pool") => true,
             Some("instance") => {
                 let named =
                     c.labels.contains_key(LABEL_TEMPLATE) && c.labels.contains_key(LABEL_NAME);

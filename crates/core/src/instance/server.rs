@@ -174,7 +174,8 @@ impl Manager {
                 }
                 return Err(InstanceError::NotReady {
                     what: server.what.clone(),
-                    timeout,
+                    waited: timeout.saturating_sub(deadline.saturating_duration_since(now)),
+                    exited,
                     log,
                 });
             }

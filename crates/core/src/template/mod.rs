@@ -152,6 +152,7 @@ pub async fn describe(ctx: &Context, t: &TemplateName) -> Result<v1::Template, S
             current_version: current,
             versions,
             last_import,
+            pool: None,
         })
     })
     .await

@@ -147,6 +147,8 @@ async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
                         imported_at: m.created_at.timestamp(),
                         import_seconds: m.import_seconds,
                         dump_bytes: m.dump_bytes,
+                        pool_size: 0,
+                        pool_ready: 0,
                     });
                 }
             }
@@ -155,6 +157,12 @@ async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
         .await?;
     snap.free_disk = space.free;
     snap.templates = templates;
+    for t in &mut snap.templates {
+        if let Ok(name) = dolly_types::TemplateName::parse(&t.name) {
+            let pool = state.manager.pool_status(&name).await?;
+            (t.pool_size, t.pool_ready) = (pool.size, pool.ready);
+        }
+    }
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(ctx.metrics.render(snap)))

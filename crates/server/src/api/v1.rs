@@ -8,7 +8,7 @@ use dolly_types::v1::{
     CreateInstance, CreateSnapshot, DiskUsage, DiskUse, ErrorBody, Extend, ImportResult, Instance,
     InstanceList, InstanceState, InstanceSummary, Promote, QuarantineList, QuarantinedInstance,
     Readiness, Reap, ReapReport, Reaped, Reset, Snapshot, SnapshotList, Template, TemplateList,
-    TemplateVersion,
+    TemplatePool, TemplateVersion,
 };
 use dolly_types::{InstanceName, SnapshotName, TemplateName};
 use serde::de::DeserializeOwned;
@@ -29,6 +29,7 @@ use dolly_core::template;
     paths(
         list_templates,
         get_template,
+        set_pool,
         list_instances,
         list_template_instances,
         create_instance,
@@ -56,6 +57,7 @@ use dolly_core::template;
         ErrorBody,
         Template,
         TemplateList,
+        TemplatePool,
         TemplateVersion,
         ImportResult,
         Instance,
@@ -85,6 +87,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/openapi.json", web::get().to(openapi))
         .route("/templates", web::get().to(list_templates))
         .route("/templates/{template}", web::get().to(get_template))
+        .route("/templates/{template}/pool", web::put().to(set_pool))
         .route("/instances", web::get().to(list_instances))
         .route(
             "/templates/{template}/instances",
@@ -200,7 +203,9 @@ async fn list_templates(state: web::Data<AppState>) -> Result<HttpResponse, ApiE
     let ctx = state.manager.context();
     let mut templates = Vec::new();
     for t in template::list_all(ctx).await? {
-        templates.push(template::describe(ctx, &t).await?);
+        let mut described = template::describe(ctx, &t).await?;
+        described.pool = Some(pool(&state, &t).await?);
+        templates.push(described);
     }
     Ok(HttpResponse::Ok().json(TemplateList { templates }))
 }
@@ -218,7 +223,8 @@ async fn get_template(
 ) -> Result<HttpResponse, ApiError> {
     let ctx = state.manager.context();
     let t = TemplateName::parse(&path)?;
-    let described = template::describe(ctx, &t).await?;
+    let mut described = template::describe(ctx, &t).await?;
+    described.pool = Some(pool(&state, &t).await?);
     if described.versions.is_empty() && described.last_import.is_none() && !described.importing {
         return Err(dolly_core::instance::InstanceError::TemplateNotFound {
             name: t,
@@ -228,6 +234,47 @@ async fn get_template(
     }
     Ok(HttpResponse::Ok().json(described))
 }
+
+async fn pool(state: &AppState, t: &TemplateName) -> Result<TemplatePool, ApiError> {
+    let p = state.manager.pool_status(t).await?;
+    Ok(TemplatePool {
+        size: p.size,
+        ready: p.ready,
+    })
+}
+
+/// Sets how many ready instances of the template's current version are kept
+/// warm (0: none); kept in the data folder.
+#[utoipa::path(
+    put,
+    path = "/api/v1/templates/{template}/pool",
+    params(("template" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
+    request_body = TemplatePool,
+    responses((status = 200, body = TemplatePool), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+async fn set_pool(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let t = TemplateName::parse(&path)?;
+    let request: TemplatePool = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
+    if request.size > MAX_POOL {
+        return Err(ApiError::BadRequest(format!(
+            "a pool of {} is more than {MAX_POOL}",
+            request.size
+        )));
+    }
+    let p = state.manager.set_pool_size(&t, request.size).await?;
+    Ok(HttpResponse::Ok().json(TemplatePool {
+        size: p.size,
+        ready: p.ready,
+    }))
+}
+
+/// The largest pool a template may ask for (each member is a running server).
+const MAX_POOL: usize = 256;
 
 fn summary(i: DomainInstance) -> InstanceSummary {
     InstanceSummary {

@@ -4,5 +4,6 @@ mod crash;
 mod create;
 mod housekeeping;
 mod lifecycle;
+mod pool;
 mod reap;
 mod snapshots;
