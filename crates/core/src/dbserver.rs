@@ -368,6 +368,28 @@ mod tests {
     }
 
     #[test]
+    fn mysql_gets_only_options_mysql_9_has() {
+        let mysql = ImageInfo {
+            flavor: Flavor::MySql,
+            ..info()
+        };
+        let cmd = mysql.instance_command();
+        assert_eq!(cmd[0], "mysqld");
+        for gone in ["--innodb-log-file-size", "--query-cache", "--aria-"] {
+            assert!(!cmd.iter().any(|a| a.starts_with(gone)), "{gone}: {cmd:?}");
+        }
+        assert!(cmd.contains(&"--innodb-redo-log-capacity=48M".to_owned()));
+        assert!(cmd.contains(&"--mysqlx=OFF".to_owned()));
+        let import = mysql.import_command(1 << 30);
+        assert!(import[2].contains("mysqld --no-defaults --initialize-insecure"));
+        assert!(!import[2].contains("innodb-log-file-size"));
+        // MariaDB keeps what it had.
+        let cmd = info().instance_command();
+        assert!(cmd.contains(&"--innodb-log-file-size=48M".to_owned()));
+        assert!(cmd.contains(&"--query-cache-size=0".to_owned()));
+    }
+
+    #[test]
     fn instance_command_never_holds_a_password() {
         let cmd = info().instance_command().join(" ");
         assert!(cmd.contains("--init-file=/var/lib/mysql/.dolly-init.sql"));
