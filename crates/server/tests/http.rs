@@ -106,3 +106,22 @@ async fn a_second_dollyd_on_the_same_data_folder_is_refused_before_any_cleanup()
         keep["port"].to_string().trim_matches('"')
     );
 }
+
+#[test]
+fn contradictory_settings_stop_the_start_naming_both_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dollyd"))
+        .arg("serve")
+        .env("DOLLY_DATA_DIR", dir.path())
+        .env("DOLLY_LISTEN", "127.0.0.1:0")
+        .env("DOLLY_DEFAULT_TTL", "24h")
+        .env("DOLLY_MAX_TTL", "1h")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("max_ttl") && stderr.contains("default_ttl"),
+        "{stderr}"
+    );
+}
