@@ -521,11 +521,18 @@ impl Client {
         let reason = match e {
             rustls::Error::InvalidCertificate(cert) => match cert {
                 C::UnknownIssuer => format!("its certificate is signed by an unknown issuer: {ca_hint}"),
-                C::BadSignature => format!("its certificate's signature does not verify: {ca_hint}"),
+                // What webpki reports when no trusted root fits the chain.
+                C::BadSignature | C::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+                    format!("its certificate is signed by an unknown issuer: {ca_hint}")
+                }
                 C::NotValidForName => format!("its certificate is not valid for the name {host:?}"),
                 C::NotValidForNameContext { presented, .. } => format!(
                     "its certificate is not valid for the name {host:?} (it is for {}); use one of those in --url, or a certificate that names {host:?}",
-                    presented.join(", ")
+                    presented
+                        .iter()
+                        .map(|n| presented_name(n))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 C::Expired => "its certificate has expired; renew it and send dollyd a SIGHUP".to_owned(),
                 C::ExpiredContext { not_after, .. } => format!(
@@ -538,6 +545,9 @@ impl Client {
                     unix_time(not_before)
                 ),
                 C::Revoked => "its certificate has been revoked".to_owned(),
+                C::Other(other) if format!("{other:?}").contains("CaUsedAsEndEntity") => {
+                    "its certificate is a CA certificate (CA:TRUE), not a server certificate; give dollyd one with CA:FALSE".to_owned()
+                }
                 other => format!("its certificate was refused ({other:?})"),
             },
             rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
@@ -598,20 +608,33 @@ pub fn reset_body(latest: bool, to: Option<&SnapshotName>) -> Value {
 fn tls_cause(e: &reqwest::Error) -> Option<&rustls::Error> {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(c) = cause {
-        if let Some(tls) = c.downcast_ref::<rustls::Error>() {
-            return Some(tls);
-        }
-        if let Some(inner) = c
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-        {
+        // io::Errors nest (hyper-util wraps the connector's): look inside.
+        let mut inner = c;
+        loop {
             if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
                 return Some(tls);
+            }
+            match inner
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+            {
+                Some(next) => inner = next,
+                None => break,
             }
         }
         cause = c.source();
     }
     None
+}
+
+/// A name a certificate presents, as rustls words it (`DnsName("x")`,
+/// `IpAddress(1.2.3.4)`), for people: `x`, `1.2.3.4`.
+fn presented_name(n: &str) -> &str {
+    let inner = n
+        .split_once('(')
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .unwrap_or(n);
+    inner.trim_matches('"')
 }
 
 /// A certificate's time, for people.
