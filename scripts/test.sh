@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# The whole test suite, against the real Docker Engine and real MariaDB.
+# The whole test suite, against the real Docker Engine and a real server.
 #
-# Builds the offline MariaDB image if it is missing, mounts a reflink-capable
-# XFS for the tests' data folders when run as root (plain temp dirs
-# otherwise), then runs every test of the workspace.
+# Builds the offline server image DOLLY_TEST_IMAGE names (default
+# dolly-mariadb:10.11; dolly-mysql:9 and dolly-mariadb:11.8 too) if it is
+# missing, mounts a reflink-capable XFS for the tests' data folders when run
+# as root (plain temp dirs otherwise), then runs every test of the
+# workspace; with --core-flow, only the core flow on that server
+# (crates/server/tests/servers.rs), as CI's matrix does.
+#
+# Usage: scripts/test.sh [--core-flow] [test runner arguments]
+#        DOLLY_TEST_IMAGE=dolly-mysql:9 scripts/test.sh --core-flow
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,7 +18,13 @@ if ! docker info >/dev/null 2>&1; then
     echo "the tests need a running Docker Engine: docker info fails" >&2
     exit 1
 fi
-docker/build-mariadb-image.sh "${DOLLY_TEST_IMAGE:-dolly-mariadb:10.11}"
+core_flow=0
+if [[ "${1:-}" == --core-flow ]]; then
+    core_flow=1
+    shift
+fi
+export DOLLY_TEST_IMAGE="${DOLLY_TEST_IMAGE:-dolly-mariadb:10.11}"
+docker/build-server-image.sh "$DOLLY_TEST_IMAGE"
 
 if [[ -z "${DOLLY_TEST_DIR:-}" && $(id -u) == 0 ]]; then
     DOLLY_TEST_DIR="$(scripts/reflink-fs.sh /srv/dolly-test 16G)"
@@ -29,7 +41,10 @@ sweep() {
 sweep
 trap sweep EXIT
 
-if cargo nextest --version >/dev/null 2>&1; then
+echo "tests on $DOLLY_TEST_IMAGE"
+if ((core_flow)); then
+    cargo test -p dolly-server --test servers "$@"
+elif cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast "$@"
 else
     cargo test --workspace --no-fail-fast "$@" -- --test-threads=2

@@ -2,6 +2,21 @@
 //!
 //! The password goes through the `MYSQL_PWD` environment variable, which
 //! both clients read, so it never appears on a command line (`ps`).
+//!
+//! Text is utf8mb4 both ways (`--default-character-set=utf8mb4`): without
+//! it a client on a Latin-1 or `C` locale shows an emoji as `?`.
+//!
+//! MySQL 8+ instances authenticate with `caching_sha2_password`. Over TCP
+//! it needs TLS or the server's RSA key: MySQL instances offer TLS (the
+//! certificates `mysqld --initialize` made for the template), the `mysql`
+//! client (8.0+) uses it by default, and MariaDB's client (10.11 and 11.8
+//! measured) uses TLS or fetches the RSA key itself, so no option is
+//! needed. A client without the `caching_sha2_password` plugin (MariaDB
+//! before 10.5, or a build without its plugin folder) fails with its own
+//! "Authentication plugin 'caching_sha2_password' cannot be loaded"
+//! (the client replaces dolly, so the client's message is the one shown;
+//! README's supported-servers section says which clients work). `dolly env`
+//! and `dolly url` hand the same credentials to any other client.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -49,6 +64,7 @@ pub fn client_args(c: &Connection, extra: &[OsString]) -> Vec<OsString> {
         "--protocol=TCP".into(),
         format!("--user={}", c.user).into(),
         format!("--database={}", c.database).into(),
+        "--default-character-set=utf8mb4".into(),
     ];
     args.extend(extra.iter().cloned());
     args
@@ -104,6 +120,7 @@ mod tests {
                 "--protocol=TCP",
                 "--user=root",
                 "--database=shop",
+                "--default-character-set=utf8mb4",
                 "-e",
                 "select 1"
             ]
