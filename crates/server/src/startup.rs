@@ -156,6 +156,7 @@ impl Application {
         // Aborted also when this future is dropped (a test stopping it).
         let _reaper = AbortOnDrop(reaper);
         let _reloader = AbortOnDrop(tokio::spawn(tls::reload_on_sighup(self.hangups, self.tls)));
+        let _pool = AbortOnDrop(self.manager.spawn_pool_refill());
         self.server.await
     }
 }
