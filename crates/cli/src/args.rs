@@ -427,6 +427,20 @@ pub enum Command {
     /// owner, so the sum can exceed what the disk really holds.
     Df,
 
+    /// Show or set a template's warm pool: ready instances handed out at once
+    ///
+    /// `dolly pool shop` prints the pool's size and how many members are
+    /// ready; `dolly pool shop 4` keeps 4 ready (0: none). Each member is a
+    /// running server (~31 MiB idle).
+    Pool {
+        /// The template.
+        #[arg(value_name = "TEMPLATE")]
+        template: TemplateName,
+        /// The pool size to set (0: no pool).
+        #[arg(value_name = "N")]
+        size: Option<usize>,
+    },
+
     /// List instances, of every template or of one (fab db.ls)
     #[command(visible_alias = "list")]
     Ls {
@@ -647,6 +661,22 @@ mod tests {
         ] {
             parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
         }
+    }
+
+    #[test]
+    fn pool_shows_or_sets() {
+        let cli = parse(&["pool", "shop"]).expect("parse");
+        let Command::Pool { template, size } = cli.command else {
+            panic!("not pool");
+        };
+        assert_eq!((template.as_str(), size), ("shop", None));
+        let cli = parse(&["pool", "shop", "4"]).expect("parse");
+        assert!(matches!(cli.command, Command::Pool { size: Some(4), .. }));
+        assert_eq!(
+            parse(&["pool", "shop", "-1"]).expect_err("bad").exit_code(),
+            2
+        );
+        assert_eq!(parse(&["pool", "Shop"]).expect_err("bad").exit_code(), 2);
     }
 
     #[test]

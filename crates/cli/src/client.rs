@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use dolly_types::v1::{
     DiskUsage, ErrorBody, Instance, InstanceList, Snapshot, SnapshotList, Template, TemplateList,
+    TemplatePool,
 };
 use dolly_types::{InstanceName, SnapshotName, TemplateName};
 use reqwest::blocking::{Body, Client as Http, ClientBuilder, RequestBuilder, Response};
@@ -188,6 +189,16 @@ impl Client {
 
     pub fn template(&self, t: &TemplateName) -> Result<Answer<Template>, Error> {
         self.json(Method::GET, &format!("api/v1/templates/{t}"), None)
+    }
+
+    /// Sets the template's warm pool size (`PUT .../pool`).
+    pub fn set_pool(&self, t: &TemplateName, size: usize) -> Result<Answer<TemplatePool>, Error> {
+        let body = serde_json::json!({ "size": size });
+        self.json(
+            Method::PUT,
+            &format!("api/v1/templates/{t}/pool"),
+            Some(body),
+        )
     }
 
     pub fn instances(&self, only: Option<&TemplateName>) -> Result<Answer<InstanceList>, Error> {

@@ -260,6 +260,20 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
                 print(&output::created(&a.value, Utc::now()))?;
             }
         }
+        Command::Pool { template, size } => {
+            let pool = match size {
+                Some(n) => client.set_pool(&template, n)?,
+                None => {
+                    let a = client.template(&template)?;
+                    let pool = a.value.pool.unwrap_or_default();
+                    let raw = serde_json::to_value(pool).unwrap_or_default();
+                    Answer { value: pool, raw }
+                }
+            };
+            answer(&pool, mode, || {
+                output::pool(&template, &pool.value, size.is_some())
+            })?;
+        }
         Command::Df => {
             let a = client.df()?;
             if mode.json {

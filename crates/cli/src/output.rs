@@ -2,7 +2,9 @@
 //! 80-column terminal. Every renderer takes `now` so tests can pin it.
 
 use chrono::{DateTime, Utc};
-use dolly_types::v1::{DiskUsage, Instance, InstanceState, InstanceSummary, Snapshot, Template};
+use dolly_types::v1::{
+    DiskUsage, Instance, InstanceState, InstanceSummary, Snapshot, Template, TemplatePool,
+};
 
 use crate::humanize;
 
@@ -182,6 +184,25 @@ pub fn disk_usage(d: &DiskUsage) -> String {
         humanize::bytes(d.filesystem_free_bytes),
         humanize::bytes(d.filesystem_total_bytes)
     ));
+    out
+}
+
+/// `pool`: the template's warm pool; `set` when the size was just set.
+pub fn pool(t: &dolly_types::TemplateName, p: &TemplatePool, set: bool) -> String {
+    let mut out = block(&[
+        ("template", t.to_string()),
+        ("size", p.size.to_string()),
+        ("ready", p.ready.to_string()),
+    ]);
+    if set && p.ready < p.size {
+        out.push_str(&format!(
+            "\nfilling in the background; watch it with: dolly pool {t}\n"
+        ));
+    } else if p.size == 0 {
+        out.push_str(&format!(
+            "\nno pool: creates start a server; keep some ready with: dolly pool {t} N\n"
+        ));
+    }
     out
 }
 
@@ -421,6 +442,32 @@ mod tests {
              apparent total 3.0 KiB (blocks shared by clones count in each owner)\n\
              filesystem     1.0 MiB free of 2.0 MiB\n"
         );
+    }
+
+    #[test]
+    fn pool_prints_size_and_ready() {
+        let t = dolly_types::TemplateName::parse("shop").expect("name");
+        let p: TemplatePool =
+            serde_json::from_value(serde_json::json!({"size": 4, "ready": 4})).expect("a pool");
+        assert_eq!(
+            pool(&t, &p, false),
+            "template  shop\nsize      4\nready     4\n"
+        );
+        let filling = TemplatePool { size: 4, ready: 1 };
+        assert_eq!(
+            pool(&t, &filling, true),
+            "template  shop\nsize      4\nready     1\n\n\
+             filling in the background; watch it with: dolly pool shop\n"
+        );
+        let off: TemplatePool =
+            serde_json::from_value(serde_json::json!({"size": 0})).expect("a pool");
+        let text = pool(&t, &off, false);
+        assert!(
+            text.starts_with("template  shop\nsize      0\nready     0\n"),
+            "{text}"
+        );
+        assert!(text.contains("dolly pool shop N"), "{text}");
+        assert!(text.lines().all(|l| l.len() <= 80), "{text}");
     }
 
     #[test]
