@@ -13,6 +13,7 @@ pub mod faultpoint;
 pub mod instance;
 
 pub mod metrics;
+pub mod schema;
 pub mod store;
 pub mod template;
 

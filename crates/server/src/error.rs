@@ -64,6 +64,8 @@ impl ApiError {
                 InstanceError::Store(e) => store(e),
                 InstanceError::Datadir { .. } => (S::INTERNAL_SERVER_ERROR, "io_error"),
                 InstanceError::Promote(e) => import(e),
+                InstanceError::NotRunning(..) => (S::CONFLICT, "instance_not_running"),
+                InstanceError::Schema(_) => (S::BAD_GATEWAY, "schema_unreadable"),
             },
         }
     }

@@ -308,3 +308,64 @@ pub struct QuarantinedInstance {
 pub struct QuarantineList {
     pub quarantined: Vec<QuarantinedInstance>,
 }
+
+/// What kind of schema object a change is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SchemaObject {
+    Table,
+    Column,
+    Index,
+    ForeignKey,
+    TableOption,
+    View,
+    Trigger,
+    Routine,
+    Event,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SchemaChangeKind {
+    Added,
+    Dropped,
+    Modified,
+}
+
+/// One difference between two schemas; `before`/`after` are the object's
+/// definitions (`SHOW CREATE` text or a column's definition).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SchemaChange {
+    pub object: SchemaObject,
+    pub database: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    pub name: String,
+    pub change: SchemaChangeKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+}
+
+/// `GET .../instances/{n}/diff`: what the instance's schema changed against
+/// its template version (or one of its snapshots), and the DDL that
+/// replays it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SchemaDiff {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub template: TemplateName,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub name: InstanceName,
+    /// The snapshot compared against; `None`: the template version.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub against: Option<SnapshotName>,
+    pub changes: Vec<SchemaChange>,
+    /// Statements (without `;`) that turn the template's schema into the
+    /// instance's, in an order that applies.
+    pub sql: Vec<String>,
+}

@@ -30,6 +30,7 @@ use crate::template::ImportError;
 
 mod archive;
 mod create;
+mod diff;
 mod idle;
 mod lifecycle;
 mod pool;
@@ -114,6 +115,10 @@ pub enum InstanceError {
     },
     #[error("promote: {0}")]
     Promote(ImportError),
+    #[error("instance '{0}/{1}' is not running: start it first")]
+    NotRunning(TemplateName, InstanceName),
+    #[error("cannot read the schema: {0}")]
+    Schema(String),
 }
 
 impl From<StoreError> for InstanceError {

@@ -203,8 +203,10 @@ impl Manager {
             return Ok(false);
         }
         let remove = match c.labels.get(LABEL_KIND).map(String::as_str) {
-            // Pool members are rebuilt after a start.
-            Some("pool") => true,
+            // Pool members are rebuilt after a start; throwaway servers
+            // (reading a schema) were only ever needed by the process
+            // that started them.
+            Some("pool") | Some("throwaway") => true,
             Some("instance") => {
                 let named =
                     c.labels.contains_key(LABEL_TEMPLATE) && c.labels.contains_key(LABEL_NAME);

@@ -115,6 +115,10 @@ impl Layout {
     pub fn template_version_meta(&self, t: &TemplateName, v: &VersionName) -> PathBuf {
         self.template(t).join(format!("{v}.json"))
     }
+    /// The schema of a version, read once from a server on it.
+    pub fn template_version_schema(&self, t: &TemplateName, v: &VersionName) -> PathBuf {
+        self.template(t).join(format!("{v}.schema.json"))
+    }
     pub fn template_last_import(&self, t: &TemplateName) -> PathBuf {
         self.template(t).join("last-import.json")
     }
@@ -146,6 +150,9 @@ impl Layout {
     }
     pub fn snapshot_data(&self, t: &TemplateName, n: &InstanceName, s: &SnapshotName) -> PathBuf {
         self.snapshot(t, n, s).join("data")
+    }
+    pub fn snapshot_schema(&self, t: &TemplateName, n: &InstanceName, s: &SnapshotName) -> PathBuf {
+        self.snapshot(t, n, s).join("schema.json")
     }
     pub fn snapshot_meta(&self, t: &TemplateName, n: &InstanceName, s: &SnapshotName) -> PathBuf {
         self.snapshot(t, n, s).join("meta.json")

@@ -24,6 +24,7 @@ mod instances;
 mod json;
 mod layout;
 mod pool;
+mod schemas;
 mod scratch;
 mod snapshots;
 mod templates;

@@ -27,6 +27,9 @@ pub enum Scratch {
     Removing(String),
     /// An archive being unpacked (`archive.T.N.X`).
     Archive(TemplateName, InstanceName, String),
+    /// A throwaway clone a server runs on briefly (`throwaway.T.X`), e.g.
+    /// to read a version's schema.
+    Throwaway(TemplateName, String),
 }
 
 impl Scratch {
@@ -39,6 +42,7 @@ impl Scratch {
             Scratch::Snapshot(t, n, s, x) => format!("snapshot.{t}.{n}.{s}.{x}"),
             Scratch::Removing(x) => format!("removing.{x}"),
             Scratch::Archive(t, n, x) => format!("archive.{t}.{n}.{x}"),
+            Scratch::Throwaway(t, x) => format!("throwaway.{t}.{x}"),
         }
     }
 
@@ -63,6 +67,7 @@ impl Scratch {
             )),
             ("removing", 2) => Some(Scratch::Removing(x(1)?)),
             ("archive", 4) => Some(Scratch::Archive(t(1)?, n(2)?, x(3)?)),
+            ("throwaway", 3) => Some(Scratch::Throwaway(t(1)?, x(2)?)),
             _ => None,
         }
     }
@@ -158,6 +163,7 @@ mod tests {
             Scratch::Snapshot(t(), n(), SnapshotName::parse("s1").unwrap(), "ab12".into()),
             Scratch::Removing("ab12".into()),
             Scratch::Archive(t(), n(), "ab12".into()),
+            Scratch::Throwaway(t(), "ab12".into()),
         ] {
             assert_eq!(Scratch::parse(&s.file_name()), Some(s));
         }

@@ -10,6 +10,7 @@ use dolly_types::v1::{
     Readiness, Reap, ReapReport, Reaped, Reset, Snapshot, SnapshotList, Template, TemplateList,
     TemplatePool, TemplateVersion,
 };
+use dolly_types::v1::{SchemaChange, SchemaChangeKind, SchemaDiff, SchemaObject};
 use dolly_types::{InstanceName, SnapshotName, TemplateName};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -48,6 +49,7 @@ use dolly_core::template;
         restore_snapshot,
         promote_snapshot,
         disk_usage,
+        diff_instance,
         quarantine,
         reap,
         export_snapshot,
@@ -78,7 +80,11 @@ use dolly_core::template;
         DiskUse,
         DiskUsage,
         QuarantineList,
-        QuarantinedInstance
+        QuarantinedInstance,
+        SchemaDiff,
+        SchemaChange,
+        SchemaObject,
+        SchemaChangeKind
     ))
 )]
 pub struct ApiDoc;
@@ -160,6 +166,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/templates/{template}/instances/{name}/import",
             web::post().to(import_archive),
+        )
+        .route(
+            "/templates/{template}/instances/{name}/diff",
+            web::get().to(diff_instance),
         )
         .route("/df", web::get().to(disk_usage))
         .route("/quarantine", web::get().to(quarantine))
@@ -648,6 +658,36 @@ async fn promote_snapshot(
 #[utoipa::path(get, path = "/api/v1/df", responses((status = 400, body = ErrorBody), (status = 200, body = DiskUsage)))]
 async fn disk_usage(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(state.manager.disk_usage().await?))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct DiffQuery {
+    /// Compare against this snapshot instead of the template version.
+    against: Option<String>,
+}
+
+/// What the instance's schema changed against its template version (or a
+/// snapshot): tables, columns, indexes, foreign keys, options, views,
+/// triggers, routines, events; and the DDL that replays it.
+#[utoipa::path(
+    get,
+    path = "/api/v1/templates/{template}/instances/{name}/diff",
+    params(("template" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), DiffQuery),
+    responses((status = 200, body = SchemaDiff), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
+)]
+async fn diff_instance(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    query: web::Query<DiffQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (t, n) = names(&path.0, &path.1)?;
+    let against = query
+        .against
+        .as_deref()
+        .map(SnapshotName::parse)
+        .transpose()?;
+    Ok(HttpResponse::Ok().json(state.manager.diff(&t, &n, against).await?))
 }
 
 /// Instance folders set aside because their metadata could not be read
