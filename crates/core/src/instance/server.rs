@@ -223,7 +223,7 @@ pub(super) fn write_private(path: &Path, data: &[u8], owner: Option<Owner>) -> i
 }
 
 /// Connection options for an instance's root user over TCP.
-pub(super) fn connect_opts(host: &str, port: u16, password: &str) -> mysql_async::OptsBuilder {
+pub(crate) fn connect_opts(host: &str, port: u16, password: &str) -> mysql_async::OptsBuilder {
     mysql_async::OptsBuilder::default()
         .ip_or_hostname(host.to_owned())
         .tcp_port(port)
