@@ -11,16 +11,25 @@ pub struct Args {
     pub samples: usize,
     pub base: Option<PathBuf>,
     pub keep: bool,
+    /// `--only pool`: the small dump, the floor and the warm pool alone.
+    pub only: Option<Only>,
+}
+
+/// A part of the bench run alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Only {
+    Pool,
 }
 
 fn usage() -> &'static str {
-    "usage: dolly-bench [--quick] [--samples N] [--list-instances N] [--base DIR] [--keep]\n\
+    "usage: dolly-bench [--quick] [--samples N] [--list-instances N] [--base DIR] [--keep] [--only pool]\n\
      \n\
      --quick              ~20 MB and ~100 MB dumps instead of ~100 MB and ~1 GB; no 200-instance list\n\
      --samples N          sequential creates per template and mode (default 20)\n\
      --list-instances N   instances running for the GET /db measurement (default 200, 0 with --quick)\n\
      --base DIR           where the reflink filesystem is mounted (default /srv/dolly-bench)\n\
      --keep               keep the run's data folder (templates) at the end\n\
+     --only pool          only the warm pool (issue 13) and the floor, on the small dump\n\
      \n\
      Environment: DOLLY_BENCH_IMAGE (default dolly-mariadb:10.11)."
 }
@@ -35,6 +44,7 @@ impl Args {
             samples: 20,
             base: None,
             keep: false,
+            only: None,
         };
         let mut list_set = false;
         let mut it = argv.into_iter();
@@ -62,6 +72,12 @@ impl Args {
                             .map(PathBuf::from)
                             .ok_or_else(|| anyhow!("--base needs a folder"))?,
                     )
+                }
+                "--only" => {
+                    args.only = match it.next().as_deref() {
+                        Some("pool") => Some(Only::Pool),
+                        _ => bail!("--only needs a part: pool"),
+                    }
                 }
                 "-h" | "--help" => {
                     println!("{}", usage());
@@ -111,5 +127,9 @@ mod tests {
         assert!(parse(&["--samples"]).is_err());
         assert!(parse(&["--base"]).is_err());
         assert!(parse(&["--frobnicate"]).is_err());
+        assert_eq!(parse(&["--only", "pool"]).unwrap().only, Some(Only::Pool));
+        assert!(parse(&[]).unwrap().only.is_none());
+        assert!(parse(&["--only"]).is_err());
+        assert!(parse(&["--only", "import"]).is_err());
     }
 }

@@ -129,6 +129,9 @@ impl Bench {
     /// Every measurement, in order (bench/README.md, "What runs").
     pub async fn all(&mut self) -> anyhow::Result<()> {
         let specs = self.dumps();
+        if self.args.only == Some(crate::args::Only::Pool) {
+            return self.only_pool(&specs[0]).await;
+        }
         let mut counts = BTreeMap::new();
         for d in &specs {
             let c = self.generate(d).await?;
@@ -200,6 +203,8 @@ impl Bench {
         }
         self.report.dollyd.rss_end_mib = dollyd.rss_mib();
         dollyd.stop_mut().await;
+        // The warm pool, with a dollyd of its own (one per data folder).
+        self.warm_pool(specs[0].template).await?;
         Ok(())
     }
 }

@@ -90,6 +90,17 @@ impl Dollyd {
         force_copy: bool,
         mode: &'static str,
     ) -> anyhow::Result<Self> {
+        let clone = if force_copy { "copy" } else { "auto" };
+        Self::spawn_with_env(bench, data_dir, mode, &[("DOLLY_CLONE", clone)]).await
+    }
+
+    /// A dollyd with `env` added to (or overriding) the bench's settings.
+    pub async fn spawn_with_env(
+        bench: &Bench,
+        data_dir: &Path,
+        mode: &'static str,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let s = &bench.settings;
         let exe = std::env::current_exe()?;
         let logs = workspace_dir().join("target/bench");
@@ -105,7 +116,8 @@ impl Dollyd {
             .env("DOLLY_CONTAINER_PREFIX", &s.container_prefix)
             .env("DOLLY_LABELS", format!("{}={}", LABEL.0, LABEL.1))
             .env("DOLLY_DEFAULT_TTL", "3h")
-            .env("DOLLY_CLONE", if force_copy { "copy" } else { "auto" })
+            .env("DOLLY_CLONE", "auto")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
             .stderr(log_file)
             .kill_on_drop(true)

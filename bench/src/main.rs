@@ -21,7 +21,8 @@
 //! and cache, reading, splitting), `import`
 //! (dolly's update against the plain client), `dollyd` (the child process
 //! and its API), `create` (creates, deletes, concurrency, memory, listing),
-//! `floor` (bare starts on clones and the settings ablation), `report`,
+//! `floor` (bare starts on clones and the settings ablation), `pool` (the
+//! warm pool against the floor, `--only pool`), `report`,
 //! `sys` (what `/proc` and the cgroups tell), `util`.
 
 mod args;
@@ -33,6 +34,7 @@ mod dumps;
 mod filesystem;
 mod floor;
 mod import;
+mod pool;
 mod report;
 mod sys;
 mod util;

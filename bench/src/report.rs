@@ -214,6 +214,120 @@ pub struct DollydReport {
     pub many_note: Option<String>,
 }
 
+/// The warm pool (issue 13), against the floor of the same run.
+#[derive(Debug, Serialize)]
+pub struct PoolReport {
+    pub template: String,
+    /// The pool's size: at least the largest burst.
+    pub size: usize,
+    pub floor_p50_ms: f64,
+    /// From `PUT .../pool` to all members ready.
+    pub fill_s: f64,
+    /// Creates with pool 0 (today's path), sequential.
+    pub cold: Summary,
+    /// Creates served from a full pool, sequential.
+    pub create: Summary,
+    /// From a hand-out's answer until the pool is full again.
+    pub refill: Summary,
+    /// `POST .../reset` of an instance, sequential, the pool full.
+    pub reset: Summary,
+    pub bursts: Vec<Concurrency>,
+    /// Median docker-stats memory of an idle member.
+    pub member_mib: Option<f64>,
+    pub cold_ms: Vec<f64>,
+    pub create_ms: Vec<f64>,
+    pub refill_ms: Vec<f64>,
+    pub reset_ms: Vec<f64>,
+}
+
+impl PoolReport {
+    /// The targets of issue 13.
+    fn targets(&self) -> Vec<Target> {
+        let f = self.floor_p50_ms;
+        let ratio = |what: &str, v: f64, max: f64| {
+            let r = v / f;
+            Target {
+                target: format!("{what} <= {max}x floor p50"),
+                measured: format!("{v:.0} ms / {f:.0} ms = {r:.2}x"),
+                pass: Some(r <= max),
+            }
+        };
+        let mut t = vec![ratio(
+            &format!("pool create p50 (sequential, pool of {})", self.size),
+            self.create.p50,
+            0.2,
+        )];
+        for b in &self.bursts {
+            let mut target = ratio(
+                &format!("burst of {} p95 (pool of {})", b.n, self.size),
+                b.create.p95,
+                1.0,
+            );
+            target.measured = format!("{}/{} ok; {}", b.ok, b.n, target.measured);
+            target.pass = target.pass.map(|p| p && b.ok == b.n);
+            t.push(target);
+        }
+        t.push(ratio("reset p50", self.reset.p50, 1.5));
+        t.push(ratio("cold path (pool 0) create p50", self.cold.p50, 1.1));
+        t
+    }
+
+    fn markdown(&self, s: &mut String) {
+        let f = self.floor_p50_ms;
+        let _ = writeln!(s, "\n### Warm pool (issue 13)\n");
+        let _ = writeln!(
+            s,
+            "Template `{}`; one dollyd, pool size {} (PUT /api/v1/templates/{}/pool); the floor p50 of this run: {f:.0} ms. Filling {} members from empty took {:.1} s{}.\n",
+            self.template,
+            self.size,
+            self.template,
+            self.size,
+            self.fill_s,
+            self.member_mib
+                .map(|m| format!("; an idle member holds {m:.1} MiB (docker-stats figure)"))
+                .unwrap_or_default()
+        );
+        let _ = writeln!(
+            s,
+            "| Measurement | n | p50 | p95 | min | max | p50 / floor p50 | p95 / floor p50 |\n|---|---|---|---|---|---|---|---|"
+        );
+        let mut row = |what: String, x: &Summary| {
+            let _ = writeln!(
+                s,
+                "| {what} | {} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms | {:.2}x | {:.2}x |",
+                x.n,
+                x.p50,
+                x.p95,
+                x.min,
+                x.max,
+                x.p50 / f,
+                x.p95 / f
+            );
+        };
+        row("cold create (pool 0), sequential".into(), &self.cold);
+        row(
+            "create from the pool, sequential (pool full before each)".into(),
+            &self.create,
+        );
+        for b in &self.bursts {
+            row(
+                format!("{} creates at once (pool of {})", b.n, self.size),
+                &b.create,
+            );
+        }
+        row("reset (POST .../reset), sequential".into(), &self.reset);
+        row(
+            "refill after a hand-out (answer to pool full again)".into(),
+            &self.refill,
+        );
+        for b in &self.bursts {
+            for e in b.errors.iter().take(3) {
+                let _ = writeln!(s, "\nburst of {}: error: {}", b.n, e.replace('|', "/"));
+            }
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct Target {
     pub target: String,
@@ -238,6 +352,7 @@ pub struct Report {
     pub memory: Option<MemoryReport>,
     pub ablation: Vec<Ablation>,
     pub dollyd: DollydReport,
+    pub pool: Option<PoolReport>,
     pub targets: Vec<Target>,
     pub errors: Vec<String>,
 }
@@ -267,6 +382,7 @@ impl Report {
             memory: None,
             ablation: vec![],
             dollyd: DollydReport::default(),
+            pool: None,
             targets: vec![],
             errors: vec![],
         }
@@ -391,6 +507,9 @@ impl Report {
                 });
             }
         }
+        if let Some(p) = &self.pool {
+            t.extend(p.targets());
+        }
         self.targets = t;
     }
 
@@ -415,7 +534,30 @@ impl Report {
             self.started_at,
             self.finished_at
         );
-        let _ = writeln!(s, "### Targets (issue 5)\n");
+        if let Some(p) = self.pool.as_ref().filter(|_| self.imports.is_empty()) {
+            // `--only pool`: the pool's targets, its table and the floor.
+            let _ = writeln!(s, "### Targets (issue 13)\n");
+            let _ = writeln!(s, "| Target | Measured | Verdict |\n|---|---|---|");
+            for t in &self.targets {
+                let _ = writeln!(s, "| {} | {} | {} |", t.target, t.measured, verdict(t.pass));
+            }
+            p.markdown(&mut s);
+            for f in &self.floors {
+                let _ = writeln!(
+                    s,
+                    "\nFloor ({}): a bare engine start of dolly's instance container on a prepared {} clone until an authenticated `SELECT 1` answers (polled every 10 ms), n = {}: p50 {:.0} ms, p95 {:.0} ms, min {:.0} ms, max {:.0} ms; the clone itself p50 {:.1} ms.",
+                    f.template, f.clone_mode, f.start.n, f.start.p50, f.start.p95, f.start.min, f.start.max, f.clone.p50
+                );
+            }
+            if !self.errors.is_empty() {
+                let _ = writeln!(s, "\n### Errors\n");
+                for e in &self.errors {
+                    let _ = writeln!(s, "- {}", e.replace('\n', " "));
+                }
+            }
+            return s;
+        }
+        let _ = writeln!(s, "### Targets (issues 5 and 13)\n");
         let _ = writeln!(s, "| Target | Measured | Verdict |\n|---|---|---|");
         for t in &self.targets {
             let _ = writeln!(s, "| {} | {} | {} |", t.target, t.measured, verdict(t.pass));
@@ -637,6 +779,9 @@ impl Report {
             }
         }
 
+        if let Some(p) = &self.pool {
+            p.markdown(&mut s);
+        }
         if let Some(mem) = &self.memory {
             let _ = writeln!(s, "\n### Memory of idle instances\n");
             let _ = writeln!(
