@@ -116,3 +116,60 @@ async fn a_stopped_instance_has_no_diff_yet() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "instance_not_running");
 }
+
+#[tokio::test]
+async fn explain_says_how_each_alter_runs_on_the_full_data() {
+    let app = app().await;
+    let body = app.create("shop", "plan").await;
+    let (port, pw, db) = creds(&body);
+    query(
+        port,
+        &pw,
+        &db,
+        "ALTER TABLE customers ADD COLUMN nickname varchar(30) NULL",
+    )
+    .await;
+    query(
+        port,
+        &pw,
+        &db,
+        "ALTER TABLE orders MODIFY total_cents bigint NOT NULL",
+    )
+    .await;
+    let r = app
+        .post("/api/v1/templates/shop/instances/plan/diff/explain")
+        .await;
+    assert_eq!(r.status(), 200);
+    let e: Value = r.json().await.unwrap();
+    let alters: Vec<(&str, &str)> = e["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["sql"].as_str().unwrap().starts_with("ALTER TABLE"))
+        .map(|s| {
+            (
+                s["sql"].as_str().unwrap(),
+                s["algorithm"].as_str().unwrap_or("-"),
+            )
+        })
+        .collect();
+    let of = |table: &str| {
+        alters
+            .iter()
+            .find(|(sql, _)| sql.contains(table))
+            .map(|(_, a)| *a)
+            .unwrap_or_else(|| panic!("no ALTER of {table}: {e:#}"))
+    };
+    // Adding a nullable column at the end is instant; changing a column's
+    // type rewrites the table.
+    assert_eq!(of("`customers`"), "INSTANT", "{e:#}");
+    assert_eq!(of("`orders`"), "COPY", "{e:#}");
+    assert!(e["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["seconds"].as_f64().unwrap() >= 0.0));
+    // The instance itself is untouched by the rehearsal.
+    let d = diff(&app, "plan", None).await;
+    assert_eq!(d["changes"].as_array().unwrap().len(), 2, "{d:#}");
+}

@@ -369,3 +369,30 @@ pub struct SchemaDiff {
     /// instance's, in an order that applies.
     pub sql: Vec<String>,
 }
+
+/// One statement of a diff's SQL run on a throwaway clone with the full
+/// data (`diff --explain`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExplainStep {
+    pub sql: String,
+    /// For an `ALTER TABLE`: `INSTANT`, `INPLACE` or `COPY`, the first the
+    /// server accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<String>,
+    /// How long it took on the full data.
+    pub seconds: f64,
+}
+
+/// `POST .../instances/{n}/diff/explain`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SchemaExplain {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub template: TemplateName,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub name: InstanceName,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub against: Option<SnapshotName>,
+    pub steps: Vec<ExplainStep>,
+}

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use dolly_types::v1::InstanceState;
-use dolly_types::v1::SchemaDiff;
+use dolly_types::v1::{ExplainStep, SchemaDiff, SchemaExplain};
 use dolly_types::{InstanceName, SnapshotName, TemplateName};
 use tracing::{info, warn};
 
@@ -105,42 +105,157 @@ impl Manager {
         t: &TemplateName,
         src: PathBuf,
     ) -> Result<Schema, InstanceError> {
+        let tw = self.start_throwaway(t, src).await?;
+        let read = schema::capture(tw.opts(&self.ctx.settings.connect_host))
+            .await
+            .map_err(|e| InstanceError::Schema(e.to_string()));
+        self.stop_throwaway(tw).await;
+        read
+    }
+
+    /// `diff --explain`: runs each statement of the diff's SQL on a
+    /// throwaway clone of the template version (or the snapshot), with the
+    /// full data, and says for each `ALTER TABLE` which algorithm the
+    /// server could use (INSTANT, INPLACE, else COPY) and how long it took.
+    pub async fn explain(
+        &self,
+        t: &TemplateName,
+        n: &InstanceName,
+        against: Option<SnapshotName>,
+    ) -> Result<SchemaExplain, InstanceError> {
+        let d = self.diff(t, n, against.clone()).await?;
+        let src = match &against {
+            Some(s) => self.ctx.store.snapshot_data(t, n, s),
+            None => {
+                let v = self.ready_meta(t, n).await?.version;
+                self.ctx.store.version_data(t, &v)
+            }
+        };
+        let tw = self.start_throwaway(t, src).await?;
+        let steps = explain_on(tw.opts(&self.ctx.settings.connect_host), &d.sql).await;
+        self.stop_throwaway(tw).await;
+        Ok(SchemaExplain {
+            template: d.template,
+            name: d.name,
+            against: d.against,
+            steps: steps.map_err(|e| InstanceError::Schema(e.to_string()))?,
+        })
+    }
+
+    /// A server on a clone of `src` in `tmp/`, for this process only.
+    async fn start_throwaway(
+        &self,
+        t: &TemplateName,
+        src: PathBuf,
+    ) -> Result<Throwaway, InstanceError> {
         let x = nonce();
         let scratch = self
             .ctx
             .store
             .scratch(&Scratch::Throwaway(t.clone(), x.clone()));
-        let result = async {
-            tokio::fs::create_dir(&scratch)
+        let tw = Throwaway {
+            container: format!("{}throwaway.{t}.{x}", self.ctx.settings.container_prefix),
+            scratch,
+            password: new_password(),
+            port: 0,
+        };
+        let started = async {
+            tokio::fs::create_dir(&tw.scratch)
                 .await
                 .map_err(InstanceError::datadir("create a throwaway folder"))?;
-            let data = scratch.join("data");
+            let data = tw.scratch.join("data");
             self.clone_into(src, &data).await?;
             let server = Server {
-                container: format!("{}throwaway.{t}.{x}", self.ctx.settings.container_prefix),
+                container: tw.container.clone(),
                 datadir: data,
-                password: new_password(),
+                password: tw.password.clone(),
                 labels: self.ctx.labels("throwaway"),
                 what: format!("{t} (throwaway clone)"),
             };
-            let started = self.start_server(&server, None).await;
-            let read = match started {
-                Ok(port) => {
-                    let opts = connect_opts(&self.ctx.settings.connect_host, port, &server.password);
-                    schema::capture(opts)
-                        .await
-                        .map_err(|e| InstanceError::Schema(e.to_string()))
-                }
-                Err(e) => Err(e),
-            };
-            if let Err(e) = self.ctx.engine.remove(&server.container).await {
-                warn!(error = %e, container = %server.container, "cannot remove a throwaway server");
-            }
-            read
+            self.start_server(&server, None).await
         }
         .await;
-        let s = scratch.clone();
-        let _ = tokio::task::spawn_blocking(move || crate::clone::remove_tree(&s)).await;
-        result
+        match started {
+            Ok(port) => Ok(Throwaway { port, ..tw }),
+            Err(e) => {
+                self.stop_throwaway(tw).await;
+                Err(e)
+            }
+        }
     }
+
+    async fn stop_throwaway(&self, tw: Throwaway) {
+        if let Err(e) = self.ctx.engine.remove(&tw.container).await {
+            warn!(error = %e, container = %tw.container, "cannot remove a throwaway server");
+        }
+        let _ = tokio::task::spawn_blocking(move || crate::clone::remove_tree(&tw.scratch)).await;
+    }
+}
+
+/// A throwaway server (see [`Manager::start_throwaway`]).
+struct Throwaway {
+    container: String,
+    scratch: PathBuf,
+    password: String,
+    port: u16,
+}
+
+impl Throwaway {
+    fn opts(&self, host: &str) -> mysql_async::OptsBuilder {
+        connect_opts(host, self.port, &self.password)
+    }
+}
+
+/// Runs `sql` on a server, trying INSTANT, INPLACE then COPY for each
+/// `ALTER TABLE`, timing what ran.
+async fn explain_on(
+    opts: mysql_async::OptsBuilder,
+    sql: &[String],
+) -> Result<Vec<ExplainStep>, mysql_async::Error> {
+    use mysql_async::prelude::Queryable;
+    let mut conn = mysql_async::Conn::new(opts).await?;
+    let mut steps = Vec::new();
+    for stmt in sql {
+        if stmt.starts_with("ALTER TABLE ") {
+            let mut done = None;
+            for algorithm in ["INSTANT", "INPLACE", "COPY"] {
+                let started = std::time::Instant::now();
+                match conn
+                    .query_drop(format!("{stmt}, ALGORITHM={algorithm}"))
+                    .await
+                {
+                    Ok(()) => {
+                        done = Some((algorithm, started.elapsed().as_secs_f64()));
+                        break;
+                    }
+                    Err(mysql_async::Error::Server(_)) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            let (algorithm, seconds) = match done {
+                Some((a, s)) => (Some(a.to_owned()), s),
+                None => {
+                    // Refused with every algorithm: run it plainly, so the
+                    // server's own error is what the user sees.
+                    conn.query_drop(stmt.as_str()).await?;
+                    (None, 0.0)
+                }
+            };
+            steps.push(ExplainStep {
+                sql: stmt.clone(),
+                algorithm,
+                seconds,
+            });
+        } else {
+            let started = std::time::Instant::now();
+            conn.query_drop(stmt.as_str()).await?;
+            steps.push(ExplainStep {
+                sql: stmt.clone(),
+                algorithm: None,
+                seconds: started.elapsed().as_secs_f64(),
+            });
+        }
+    }
+    let _ = conn.disconnect().await;
+    Ok(steps)
 }

@@ -180,7 +180,8 @@ impl Manager {
                 });
             }
             tokio::time::sleep(delay).await;
-            delay = (delay * 3 / 2).min(Duration::from_millis(250));
+            // Short steps: a server that needs ~1 s (MySQL) is seen at once.
+            delay = (delay * 3 / 2).min(Duration::from_millis(50));
         }
     }
 

@@ -10,7 +10,9 @@ use dolly_types::v1::{
     Readiness, Reap, ReapReport, Reaped, Reset, Snapshot, SnapshotList, Template, TemplateList,
     TemplatePool, TemplateVersion,
 };
-use dolly_types::v1::{SchemaChange, SchemaChangeKind, SchemaDiff, SchemaObject};
+use dolly_types::v1::{
+    ExplainStep, SchemaChange, SchemaChangeKind, SchemaDiff, SchemaExplain, SchemaObject,
+};
 use dolly_types::{InstanceName, SnapshotName, TemplateName};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -50,6 +52,7 @@ use dolly_core::template;
         promote_snapshot,
         disk_usage,
         diff_instance,
+        explain_diff,
         quarantine,
         reap,
         export_snapshot,
@@ -84,7 +87,9 @@ use dolly_core::template;
         SchemaDiff,
         SchemaChange,
         SchemaObject,
-        SchemaChangeKind
+        SchemaChangeKind,
+        SchemaExplain,
+        ExplainStep
     ))
 )]
 pub struct ApiDoc;
@@ -170,6 +175,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/templates/{template}/instances/{name}/diff",
             web::get().to(diff_instance),
+        )
+        .route(
+            "/templates/{template}/instances/{name}/diff/explain",
+            web::post().to(explain_diff),
         )
         .route("/df", web::get().to(disk_usage))
         .route("/quarantine", web::get().to(quarantine))
@@ -688,6 +697,29 @@ async fn diff_instance(
         .map(SnapshotName::parse)
         .transpose()?;
     Ok(HttpResponse::Ok().json(state.manager.diff(&t, &n, against).await?))
+}
+
+/// Runs each statement of the diff's SQL on a throwaway clone of the
+/// template version (or the snapshot) with the full data: per `ALTER
+/// TABLE`, the algorithm the server could use and how long it took.
+#[utoipa::path(
+    post,
+    path = "/api/v1/templates/{template}/instances/{name}/diff/explain",
+    params(("template" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), DiffQuery),
+    responses((status = 200, body = SchemaExplain), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
+)]
+async fn explain_diff(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    query: web::Query<DiffQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (t, n) = names(&path.0, &path.1)?;
+    let against = query
+        .against
+        .as_deref()
+        .map(SnapshotName::parse)
+        .transpose()?;
+    Ok(HttpResponse::Ok().json(state.manager.explain(&t, &n, against).await?))
 }
 
 /// Instance folders set aside because their metadata could not be read
