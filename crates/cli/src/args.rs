@@ -427,6 +427,30 @@ pub enum Command {
     /// owner, so the sum can exceed what the disk really holds.
     Df,
 
+    /// What an instance's schema changed against its template (a migration
+    /// rehearsal)
+    ///
+    /// Tables, columns, indexes, foreign keys, table options, views,
+    /// triggers, routines and events added, dropped or modified since the
+    /// instance was cloned (or since its snapshot `--against SNAP`).
+    /// `--sql` prints the DDL that replays the change on another clone;
+    /// `--explain` runs it on a throwaway clone with the full data and says
+    /// how each ALTER behaves (INSTANT, INPLACE or COPY) and how long it
+    /// took. `--json` gives the API's answer.
+    Diff {
+        #[command(flatten)]
+        target: Target,
+        /// Compare against this snapshot of the instance.
+        #[arg(long, value_name = "SNAP")]
+        against: Option<SnapshotName>,
+        /// Print the SQL that turns the template's schema into the instance's.
+        #[arg(long, conflicts_with = "explain")]
+        sql: bool,
+        /// Rehearse that SQL on a throwaway clone of the full data.
+        #[arg(long)]
+        explain: bool,
+    },
+
     /// Show or set a template's warm pool: ready instances handed out at once
     ///
     /// `dolly pool shop` prints the pool's size and how many members are

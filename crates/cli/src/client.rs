@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use dolly_types::v1::{
-    DiskUsage, ErrorBody, Instance, InstanceList, Snapshot, SnapshotList, Template, TemplateList,
-    TemplatePool,
+    DiskUsage, ErrorBody, Instance, InstanceList, SchemaDiff, SchemaExplain, Snapshot,
+    SnapshotList, Template, TemplateList, TemplatePool,
 };
 use dolly_types::{InstanceName, SnapshotName, TemplateName};
 use reqwest::blocking::{Body, Client as Http, ClientBuilder, RequestBuilder, Response};
@@ -189,6 +189,36 @@ impl Client {
 
     pub fn template(&self, t: &TemplateName) -> Result<Answer<Template>, Error> {
         self.json(Method::GET, &format!("api/v1/templates/{t}"), None)
+    }
+
+    /// The schema diff of an instance (`GET .../diff`).
+    pub fn diff(
+        &self,
+        t: &TemplateName,
+        n: &InstanceName,
+        against: Option<&SnapshotName>,
+    ) -> Result<Answer<SchemaDiff>, Error> {
+        let query = against.map(|s| format!("?against={s}")).unwrap_or_default();
+        self.json(
+            Method::GET,
+            &format!("{}/diff{query}", instance_path(t, n)),
+            None,
+        )
+    }
+
+    /// The diff's SQL rehearsed on a throwaway clone (`POST .../diff/explain`).
+    pub fn explain(
+        &self,
+        t: &TemplateName,
+        n: &InstanceName,
+        against: Option<&SnapshotName>,
+    ) -> Result<Answer<SchemaExplain>, Error> {
+        let query = against.map(|s| format!("?against={s}")).unwrap_or_default();
+        self.json(
+            Method::POST,
+            &format!("{}/diff/explain{query}", instance_path(t, n)),
+            None,
+        )
     }
 
     /// Sets the template's warm pool size (`PUT .../pool`).

@@ -260,6 +260,28 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
                 print(&output::created(&a.value, Utc::now()))?;
             }
         }
+        Command::Diff {
+            target,
+            against,
+            sql,
+            explain,
+        } => {
+            if explain {
+                let a = slow(
+                    mode,
+                    format!("rehearsing the changes of {} on a clone", at(&target)),
+                    || client.explain(&target.template, &target.name, against.as_ref()),
+                )?;
+                answer(&a, mode, || output::explain(&a.value))?;
+            } else {
+                let a = client.diff(&target.template, &target.name, against.as_ref())?;
+                if sql && !mode.json {
+                    print(&output::diff_sql(&a.value.sql))?;
+                } else {
+                    answer(&a, mode, || output::diff(&a.value))?;
+                }
+            }
+        }
         Command::Pool { template, size } => {
             let pool = match size {
                 Some(n) => client.set_pool(&template, n)?,

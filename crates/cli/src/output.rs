@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use dolly_types::v1::{
-    DiskUsage, Instance, InstanceState, InstanceSummary, Snapshot, Template, TemplatePool,
+    DiskUsage, Instance, InstanceState, InstanceSummary, SchemaChangeKind, SchemaDiff,
+    SchemaExplain, SchemaObject, Snapshot, Template, TemplatePool,
 };
 
 use crate::humanize;
@@ -204,6 +205,89 @@ pub fn pool(t: &dolly_types::TemplateName, p: &TemplatePool, set: bool) -> Strin
         ));
     }
     out
+}
+
+/// `diff`: the changes, one a line, grouped by database.
+pub fn diff(d: &SchemaDiff) -> String {
+    let against = match &d.against {
+        Some(s) => format!("its snapshot {s}"),
+        None => "its template version".to_owned(),
+    };
+    if d.changes.is_empty() {
+        return format!(
+            "{}/{}: no schema changes against {against}\n",
+            d.template, d.name
+        );
+    }
+    let mut out = format!(
+        "{}/{}: {} schema change(s) against {against}\n",
+        d.template,
+        d.name,
+        d.changes.len()
+    );
+    for c in &d.changes {
+        let sign = match c.change {
+            SchemaChangeKind::Added => "+",
+            SchemaChangeKind::Dropped => "-",
+            SchemaChangeKind::Modified => "~",
+        };
+        let object = serde_json::to_value(c.object)
+            .ok()
+            .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
+            .unwrap_or_default();
+        let place = match &c.table {
+            Some(t) => format!("{}.{t}", c.database),
+            None => c.database.clone(),
+        };
+        out.push_str(&format!("  {sign} {object} {place}: {}", c.name));
+        if let (Some(b), Some(a)) = (&c.before, &c.after) {
+            if c.object == SchemaObject::Column || c.object == SchemaObject::TableOption {
+                out.push_str(&format!(" ({b} -> {a})"));
+            }
+        }
+        out.push('\n');
+    }
+    out.push_str("\nthe SQL that replays it: dolly diff --sql ...; how each ALTER runs on the full data: --explain\n");
+    out
+}
+
+/// `diff --sql`: statements that apply with the `mysql`/`mariadb` client;
+/// compound statements (routines, triggers, events) inside `DELIMITER ;;`.
+pub fn diff_sql(statements: &[String]) -> String {
+    let mut out = String::new();
+    for s in statements {
+        let compound = s.contains(';');
+        if compound {
+            out.push_str(&format!("DELIMITER ;;\n{s};;\nDELIMITER ;\n"));
+        } else {
+            out.push_str(&format!("{s};\n"));
+        }
+    }
+    out
+}
+
+/// `diff --explain`: each statement, its algorithm and its time.
+pub fn explain(e: &SchemaExplain) -> String {
+    let rows: Vec<Vec<String>> = e
+        .steps
+        .iter()
+        .filter(|s| !s.sql.starts_with("SET ") && !s.sql.starts_with("USE "))
+        .map(|s| {
+            let mut sql = s.sql.replace('\n', " ");
+            if sql.chars().count() > 90 {
+                sql = sql.chars().take(87).collect::<String>() + "...";
+            }
+            vec![
+                s.algorithm.clone().unwrap_or_else(|| "-".to_owned()),
+                format!("{:.2}s", s.seconds),
+                sql,
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return format!("{}/{}: nothing to rehearse\n", e.template, e.name);
+    }
+    table(&["ALGORITHM", "TIME", "STATEMENT"], &rows)
 }
 
 /// `ls`: one instance a line.
@@ -539,6 +623,18 @@ mod tests {
             template_detail(&empty, at(0)),
             "template 'shop' has no version yet\n\n\
              shop: the last import (shop.sql, 1 minute ago) failed: syntax error at line 3\n"
+        );
+    }
+
+    #[test]
+    fn diff_sql_wraps_compound_statements_in_delimiters() {
+        let out = diff_sql(&[
+            "SET FOREIGN_KEY_CHECKS=0".to_owned(),
+            "CREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END".to_owned(),
+        ]);
+        assert_eq!(
+            out,
+            "SET FOREIGN_KEY_CHECKS=0;\nDELIMITER ;;\nCREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END;;\nDELIMITER ;\n"
         );
     }
 }

@@ -5,6 +5,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
+use common::cli::dolly;
 use common::{creds, query, shop_dump, TestApp};
 use serde_json::Value;
 
@@ -103,6 +104,34 @@ async fn a_migration_is_seen_exactly_and_its_sql_replays_it_elsewhere() {
     }
     let replayed = diff(&app, "replay", None).await;
     assert_eq!(summary(&replayed), expected, "{replayed:#}");
+
+    // The CLI: a human summary, the API's JSON, and SQL for the client.
+    let url = app.url("");
+    let url = url.trim_end_matches('/');
+    let human = dolly(url, &["diff", "shop", "mig"]).await;
+    human.ok();
+    assert!(
+        human.stdout.contains("9 schema change(s)"),
+        "{}",
+        human.stdout
+    );
+    assert!(
+        human.stdout.contains("+ column default.customers: phone"),
+        "{}",
+        human.stdout
+    );
+    let json = dolly(url, &["diff", "shop", "mig", "--json"]).await;
+    assert_eq!(summary(&json.ok().json()), expected);
+    let sql = dolly(url, &["diff", "shop", "mig", "--sql"]).await;
+    sql.ok();
+    assert!(
+        sql.stdout.starts_with("SET FOREIGN_KEY_CHECKS=0;\n"),
+        "{}",
+        sql.stdout
+    );
+    assert!(sql.stdout.contains("DELIMITER ;;") || !sql.stdout.contains("BEGIN"));
+    let none = dolly(url, &["diff", "shop", "replay", "--against", "nope"]).await;
+    none.fails(3, "snapshot");
 }
 
 #[tokio::test]
