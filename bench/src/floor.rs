@@ -27,6 +27,10 @@ impl Bench {
         let mode = CloneMode::detect(&self.data.join("tmp"))?;
         let mut start_ms = Vec::new();
         let mut clone_ms = Vec::new();
+        let mut remove_ms = Vec::new();
+        let mut remove_absent_ms = Vec::new();
+        let mut kill_ms = Vec::new();
+        let mut remove_stopped_ms = Vec::new();
         for i in 0..self.args.samples {
             let dst = self.data.join("tmp").join(format!("floor-{template}-{i}"));
             remove_tree(&dst)?;
@@ -36,7 +40,25 @@ impl Bench {
             clone_ms.push(ms(t0));
             let name = format!("{}floor-{template}-{i}", self.settings.container_prefix);
             let r = self.bare_start(&dst, self.instance_spec(&name, &dst)).await;
+            // What discarding the running server costs (a forced remove,
+            // as a reset does), then a remove of a container that is gone.
+            // Every other sample: a stop with no grace (SIGKILL at once,
+            // the port released) first, then the remove of what is left.
+            if i % 2 == 1 {
+                let t0 = Instant::now();
+                self.engine.stop(&name, 0).await?;
+                kill_ms.push(ms(t0));
+                let t0 = Instant::now();
+                self.engine.remove(&name).await?;
+                remove_stopped_ms.push(ms(t0));
+            } else {
+                let t0 = Instant::now();
+                self.engine.remove(&name).await?;
+                remove_ms.push(ms(t0));
+            }
+            let t0 = Instant::now();
             self.engine.remove(&name).await?;
+            remove_absent_ms.push(ms(t0));
             remove_tree(&dst)?;
             let (ms_ready, _) = r?;
             start_ms.push(ms_ready);
@@ -46,8 +68,16 @@ impl Bench {
             clone_mode: mode.as_str().to_owned(),
             start: Summary::of(&start_ms),
             clone: Summary::of(&clone_ms),
+            remove: Summary::of(&remove_ms),
+            remove_absent: Summary::of(&remove_absent_ms),
+            kill: Summary::of(&kill_ms),
+            remove_stopped: Summary::of(&remove_stopped_ms),
             start_ms,
             clone_ms,
+            remove_ms,
+            remove_absent_ms,
+            kill_ms,
+            remove_stopped_ms,
         })
     }
 

@@ -139,8 +139,20 @@ pub struct Floor {
     pub start: Summary,
     /// The clone of the template datadir (before the start).
     pub clone: Summary,
+    /// The engine's forced remove of the running bare server.
+    pub remove: Summary,
+    /// A remove of a container that is already gone (one engine call).
+    pub remove_absent: Summary,
+    /// A stop with no grace period (SIGKILL) of the running bare server
+    /// (every other sample), then the remove of the stopped container.
+    pub kill: Summary,
+    pub remove_stopped: Summary,
     pub start_ms: Vec<f64>,
     pub clone_ms: Vec<f64>,
+    pub remove_ms: Vec<f64>,
+    pub remove_absent_ms: Vec<f64>,
+    pub kill_ms: Vec<f64>,
+    pub remove_stopped_ms: Vec<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -545,9 +557,17 @@ impl Report {
             for f in &self.floors {
                 let _ = writeln!(
                     s,
-                    "\nFloor ({}): a bare engine start of dolly's instance container on a prepared {} clone until an authenticated `SELECT 1` answers (polled every 10 ms), n = {}: p50 {:.0} ms, p95 {:.0} ms, min {:.0} ms, max {:.0} ms; the clone itself p50 {:.1} ms.",
-                    f.template, f.clone_mode, f.start.n, f.start.p50, f.start.p95, f.start.min, f.start.max, f.clone.p50
+                    "\nFloor ({}): a bare engine start of dolly's instance container on a prepared {} clone until an authenticated `SELECT 1` answers (polled every 10 ms), n = {}: p50 {:.0} ms, p95 {:.0} ms, min {:.0} ms, max {:.0} ms; the clone itself p50 {:.1} ms. The engine's forced remove of that running server: p50 {:.0} ms, p95 {:.0} ms; a remove of a container already gone: p50 {:.1} ms. Instead, a stop with no grace (SIGKILL; releases the port): p50 {:.0} ms, then the remove of the stopped container: p50 {:.0} ms (n = {} each).",
+                    f.template, f.clone_mode, f.start.n, f.start.p50, f.start.p95, f.start.min, f.start.max, f.clone.p50, f.remove.p50, f.remove.p95, f.remove_absent.p50, f.kill.p50, f.remove_stopped.p50, f.kill.n
                 );
+                if let Some(p) = &self.pool {
+                    let _ = writeln!(
+                        s,
+                        "\nA reset is a clone, a forced remove of the running server and a start: clone p50 + remove p50 + floor p50 = {:.0} ms, against reset p50 {:.0} ms.",
+                        f.clone.p50 + f.remove.p50 + f.start.p50,
+                        p.reset.p50
+                    );
+                }
             }
             if !self.errors.is_empty() {
                 let _ = writeln!(s, "\n### Errors\n");
