@@ -158,13 +158,16 @@ impl Bench {
             self.report.floors.push(floor);
         }
         {
-            // DOLLY_CLONE=copy on the same (XFS) data folder.
+            // DOLLY_CLONE=copy on the same (XFS) data folder: one dollyd
+            // serves a data folder at a time, so the main one steps aside.
+            dollyd.stop_mut().await;
             let copy = Dollyd::spawn(self, &self.data, true, "copy").await?;
             for d in &specs {
                 let seq = self.sequential(&copy, d.template, "cp").await?;
                 self.report.creates.push(seq);
             }
             copy.stop().await;
+            dollyd = Dollyd::spawn(self, &self.data, false, "auto").await?;
         }
         {
             // A real full copy: the templates on a filesystem with no
