@@ -156,8 +156,12 @@ impl Application {
         // Aborted also when this future is dropped (a test stopping it).
         let _reaper = AbortOnDrop(reaper);
         let _reloader = AbortOnDrop(tokio::spawn(tls::reload_on_sighup(self.hangups, self.tls)));
-        let _pool = AbortOnDrop(self.manager.spawn_pool_refill());
-        self.server.await
+        let pool = AbortOnDrop(self.manager.spawn_pool_refill());
+        let result = self.server.await;
+        // Stopped cleanly: the pool's servers go with it (instances stay).
+        drop(pool);
+        self.manager.drain_pools().await;
+        result
     }
 }
 
