@@ -194,6 +194,9 @@ pub struct Settings {
     pub import_timeout: Duration,
     /// InnoDB buffer pool of the import server.
     pub import_buffer_pool: u64,
+    /// Client sessions that load one dump in parallel, table by table
+    /// (`auto`: the number of cores, at least 2).
+    pub import_jobs: usize,
     /// How often `serve` removes expired instances.
     pub reap_interval: Duration,
     /// `auto` (FICLONE reflinks when the filesystem has them) or `copy` (a
@@ -298,6 +301,16 @@ impl Settings {
             ready_timeout: p.parse("ready_timeout", "60s", duration)?,
             import_timeout: p.parse("import_timeout", "6h", duration)?,
             import_buffer_pool: p.parse("import_buffer_pool", "1GiB", byte_size)?,
+            import_jobs: p.parse("import_jobs", "auto", |v| match v {
+                "auto" => Ok(std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2)
+                    .max(2)),
+                _ => match v.parse::<usize>() {
+                    Ok(n) if (1..=256).contains(&n) => Ok(n),
+                    _ => Err("expected \"auto\" or a whole number from 1 to 256".into()),
+                },
+            })?,
             reap_interval: p.parse("reap_interval", "5s", duration)?,
             force_copy: p.parse("clone", "auto", |v| match v {
                 "auto" => Ok(false),

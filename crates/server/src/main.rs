@@ -35,6 +35,10 @@ enum Command {
     Update {
         /// Template names; every dump when none.
         names: Vec<String>,
+        /// Import even when the dump, its post-import SQL and the image are
+        /// those of the current version (otherwise: "unchanged").
+        #[arg(long)]
+        force: bool,
     },
     /// Remove expired, dead or unhealthy instances (as myaas's reaper).
     /// With no selector, `--expired`. Protected instances are never reaped.
@@ -74,7 +78,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(settings).await.map(|()| ExitCode::SUCCESS),
-            Command::Update { names } => update(settings, &names).await,
+            Command::Update { names, force } => update(settings, &names, force).await,
             Command::Reap {
                 expired,
                 dead,
@@ -106,17 +110,25 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     app.run_until_stopped().await.context("server failed")
 }
 
-async fn update(settings: Settings, names: &[String]) -> anyhow::Result<ExitCode> {
+async fn update(settings: Settings, names: &[String], force: bool) -> anyhow::Result<ExitCode> {
     let only = names
         .iter()
         .map(|n| TemplateName::parse(n))
         .collect::<Result<Vec<_>, _>>()?;
     let ctx = command_context(settings, "for an update").await?;
     let manager = Manager::new(Arc::clone(&ctx));
-    let outcomes = template::update(&ctx, &only, &manager).await?;
+    let opts = template::UpdateOptions {
+        force,
+        ..Default::default()
+    };
+    let outcomes = template::update_with(&ctx, &only, &manager, &opts).await?;
     let mut failed = 0;
     for o in &outcomes {
         match &o.result {
+            Ok(m) if o.unchanged => println!(
+                "{}: unchanged (version {} came from the same dump, post-import SQL and image; --force re-imports)",
+                o.template, m.version
+            ),
             Ok(m) => println!(
                 "{}: imported {} in {:.1} s ({:.1} MB/s) -> version {}",
                 o.template,

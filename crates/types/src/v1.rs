@@ -142,6 +142,30 @@ pub struct Template {
     /// The warm pool: target size and members ready to hand out.
     #[serde(default)]
     pub pool: Option<TemplatePool>,
+    /// The running import's progress (`importing` is true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<ImportProgress>,
+}
+
+/// A running import, as the importing process last wrote it (about every
+/// second).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImportProgress {
+    /// `load`, `indexes` (the dump is read; deferred keys, the last
+    /// tables), `post` (post-import SQL) or `publish` (clean shutdown,
+    /// publication).
+    pub phase: String,
+    /// Bytes of the dump read (compressed bytes for a compressed dump).
+    pub bytes_read: u64,
+    pub bytes_total: u64,
+    pub percent: f64,
+    /// Read rate since the import started.
+    pub mb_per_s: f64,
+    /// Estimated time left reading the dump (`None` once it is read).
+    pub eta_seconds: Option<u64>,
+    pub started_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// A template's warm pool (`PUT .../pool` sets `size`).

@@ -3,6 +3,9 @@
 //! A dump is `NAME.sql`, `NAME.sql.gz`, `NAME.sql.zst`, or a folder `NAME/`
 //! whose `*.sql[.gz|.zst]` files are applied in lexical order. Compressed
 //! files are decompressed on the fly, never to disk.
+//!
+//! Post-import SQL: `NAME.post.sql` and `NAME.post.d/*.sql` (lexical
+//! order) run after the dump, in the same import.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
@@ -12,6 +15,11 @@ use std::sync::{Arc, Mutex};
 
 use dolly_types::TemplateName;
 use tracing::debug;
+
+pub use crate::store::{Fingerprint, HashedFile};
+
+pub mod split;
+pub mod statements;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DumpError {
@@ -53,6 +61,8 @@ pub struct Dump {
     /// The dump file or folder.
     pub path: PathBuf,
     pub files: Vec<(PathBuf, Compression)>,
+    /// Post-import SQL, in the order it runs.
+    pub post_scripts: Vec<PathBuf>,
 }
 
 impl Dump {
@@ -63,6 +73,22 @@ impl Dump {
             .filter_map(|(p, _)| std::fs::metadata(p).ok())
             .map(|m| m.len())
             .sum()
+    }
+
+    /// SHA-256 of every file the import reads (the dump's files as stored,
+    /// the post scripts) and the image: an import of the same fingerprint
+    /// gives the same template.
+    pub fn fingerprint(&self, image: &str) -> Result<Fingerprint, DumpError> {
+        let hash_all = |paths: &mut dyn Iterator<Item = &PathBuf>| {
+            paths
+                .map(|p| hash_file(p))
+                .collect::<Result<Vec<_>, DumpError>>()
+        };
+        Ok(Fingerprint {
+            dump: hash_all(&mut self.files.iter().map(|(p, _)| p))?,
+            post_scripts: hash_all(&mut self.post_scripts.iter())?,
+            image: image.to_owned(),
+        })
     }
 
     /// Opens the dump as one stream. `read` counts compressed bytes read.
@@ -109,6 +135,7 @@ pub fn discover(dir: &Path) -> Result<Vec<Dump>, DumpError> {
                     template: t,
                     path: path.clone(),
                     files: vec![(path.clone(), c)],
+                    post_scripts: Vec::new(),
                 })
             })
         };
@@ -121,7 +148,58 @@ pub fn discover(dir: &Path) -> Result<Vec<Dump>, DumpError> {
         }
     }
     dumps.sort_by(|a, b| a.template.cmp(&b.template));
+    for d in &mut dumps {
+        d.post_scripts = post_scripts(dir, &d.template);
+    }
     Ok(dumps)
+}
+
+/// SHA-256 of a file's bytes.
+pub fn hash_file(path: &Path) -> Result<HashedFile, DumpError> {
+    use sha2::Digest;
+    let io_err = |source| DumpError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = File::open(path).map_err(io_err)?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut bytes = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(io_err)?;
+        if n == 0 {
+            break;
+        }
+        bytes += n as u64;
+        h.update(&buf[..n]);
+    }
+    Ok(HashedFile {
+        name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        bytes,
+        sha256: h.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+    })
+}
+
+/// `NAME.post.sql`, then `NAME.post.d/*.sql` in lexical order.
+fn post_scripts(dir: &Path, t: &TemplateName) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let single = dir.join(format!("{t}.post.sql"));
+    if single.is_file() {
+        out.push(single);
+    }
+    if let Ok(entries) = std::fs::read_dir(dir.join(format!("{t}.post.d"))) {
+        let mut more: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "sql"))
+            .collect();
+        more.sort();
+        out.extend(more);
+    }
+    out
 }
 
 fn folder_dump(template: TemplateName, dir: &Path) -> Result<Option<Dump>, DumpError> {
@@ -145,6 +223,7 @@ fn folder_dump(template: TemplateName, dir: &Path) -> Result<Option<Dump>, DumpE
         template,
         path: dir.to_path_buf(),
         files,
+        post_scripts: Vec::new(),
     }))
 }
 
@@ -205,8 +284,11 @@ impl Scan {
             }
         }
         if self.first_database.is_none() {
-            if let Some(rest) = line.strip_prefix(b"CREATE DATABASE ") {
-                self.first_database = database_name(rest);
+            // `CREATE SCHEMA` is `CREATE DATABASE` (sakila writes it).
+            for prefix in [&b"CREATE DATABASE "[..], b"CREATE SCHEMA "] {
+                if line.len() > prefix.len() && line[..prefix.len()].eq_ignore_ascii_case(prefix) {
+                    self.first_database = database_name(&line[prefix.len()..]);
+                }
             }
         }
     }
@@ -338,10 +420,27 @@ mod tests {
         std::fs::write(p.join("folder/README.txt"), "no").unwrap();
         std::fs::write(p.join("notes.txt"), "no").unwrap();
         std::fs::write(p.join("Bad Name.sql"), "no").unwrap();
+        std::fs::write(p.join("plain.post.sql"), "UPDATE t SET a = 1;\n").unwrap();
+        std::fs::create_dir(p.join("plain.post.d")).unwrap();
+        std::fs::write(p.join("plain.post.d/20-b.sql"), "SELECT 2;\n").unwrap();
+        std::fs::write(p.join("plain.post.d/10-a.sql"), "SELECT 1;\n").unwrap();
+        std::fs::write(p.join("plain.post.d/notes.txt"), "no").unwrap();
 
         let dumps = discover(p).unwrap();
         let names: Vec<_> = dumps.iter().map(|d| d.template.as_str()).collect();
         assert_eq!(names, ["folder", "gz", "plain", "zst"]);
+        let post: Vec<_> = dumps[2]
+            .post_scripts
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(post, ["plain.post.sql", "10-a.sql", "20-b.sql"]);
+        assert!(dumps[0].post_scripts.is_empty());
+        let f = dumps[2].fingerprint("img 1").unwrap();
+        assert_eq!(f.dump[0].bytes, 10);
+        assert_eq!(f.post_scripts.len(), 3);
+        assert_eq!(f, dumps[2].fingerprint("img 1").unwrap());
+        assert_ne!(f, dumps[2].fingerprint("img 2").unwrap());
         assert_eq!(read_all(&dumps[0]).unwrap().0, "CREATE;\n\nINSERT;\n");
         assert_eq!(read_all(&dumps[1]).unwrap().0, "SELECT 2;\n");
         assert_eq!(read_all(&dumps[3]).unwrap().0, "SELECT 3;\n");
@@ -353,6 +452,9 @@ mod tests {
         s.feed(b"-- MariaDB dump 10.19\n--\nCREATE DATABASE /*!32312 IF NOT EXISTS*/ `sh");
         s.feed(b"op` /*!40100 DEFAULT CHARACTER SET utf8mb4 */;\nCREATE DATABASE `other`;\n");
         assert_eq!(s.first_database.as_deref(), Some("shop"));
+        let mut sakila = Scan::default();
+        sakila.feed(b"SET NAMES utf8mb4;\nCREATE SCHEMA sakila;\nUSE sakila;\n");
+        assert_eq!(sakila.first_database.as_deref(), Some("sakila"));
         assert!(s.looks_truncated());
         s.feed(b"INSERT INTO t VALUES (1);\n-- Dump completed on 2026-11-23\n");
         assert!(!s.looks_truncated());

@@ -102,6 +102,9 @@ impl Harness {
             size_bytes: 1,
             image: "fake".into(),
             server_version: "fake 11.8".into(),
+            fingerprint: None,
+            post_scripts: vec![],
+            load: None,
         };
         store.publish_version(&t(), &meta, &work).expect("publish");
         v

@@ -6,6 +6,7 @@
 //! DATA/templates/NAME/VERSION.json           its metadata
 //! DATA/templates/NAME/current -> VERSION     the live version (symlink)
 //! DATA/templates/NAME/last-import.json       outcome of the last import
+//! DATA/templates/NAME/import-progress.json   progress of the running import
 //! DATA/locks/NAME.lock                       held while NAME imports
 //! DATA/instances/TEMPLATE/NAME/meta.json     instance metadata (0600)
 //! DATA/instances/TEMPLATE/NAME/data/         instance datadir
@@ -121,6 +122,10 @@ impl Layout {
     }
     pub fn template_last_import(&self, t: &TemplateName) -> PathBuf {
         self.template(t).join("last-import.json")
+    }
+    /// Written by the importing process while an import of `t` runs.
+    pub fn template_import_progress(&self, t: &TemplateName) -> PathBuf {
+        self.template(t).join("import-progress.json")
     }
     pub fn import_lock(&self, t: &TemplateName) -> PathBuf {
         self.locks().join(format!("{t}.lock"))

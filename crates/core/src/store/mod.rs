@@ -39,7 +39,7 @@ pub use instances::{InstanceMeta, Pending, Quarantined, ResetRecovery};
 pub use pool::{MemberMeta, PoolSize};
 pub use scratch::{Cleaned, Scratch};
 pub use snapshots::SnapshotMeta;
-pub use templates::{ImportLock, LastImport, VersionMeta};
+pub use templates::{Fingerprint, HashedFile, ImportLock, LastImport, LoadInfo, VersionMeta};
 
 use layout::Layout;
 

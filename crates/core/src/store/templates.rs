@@ -25,6 +25,44 @@ pub struct VersionMeta {
     pub size_bytes: u64,
     pub image: String,
     pub server_version: String,
+    /// What the import read: the dump's files, the post-import scripts and
+    /// the image (see [`Fingerprint`]); an unchanged one skips the import.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<Fingerprint>,
+    /// Post-import scripts that ran, in order, with their hashes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post_scripts: Vec<HashedFile>,
+    /// How the dump was loaded: sessions, tables whose keys were deferred,
+    /// and why the split stopped if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<LoadInfo>,
+}
+
+/// A file and the SHA-256 of its bytes (as stored: compressed dumps are
+/// hashed compressed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HashedFile {
+    pub name: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// Everything an import's result depends on besides dolly itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    pub dump: Vec<HashedFile>,
+    pub post_scripts: Vec<HashedFile>,
+    /// The image's name and its server's version string.
+    pub image: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadInfo {
+    pub sessions: usize,
+    pub tables: usize,
+    pub deferred_key_tables: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
 }
 
 /// `templates/T/last-import.json`.
@@ -192,6 +230,40 @@ impl Store {
         json::write(&self.layout.template_last_import(t), last)
     }
 
+    /// Records the running import's progress (atomically: readers in
+    /// another process see the old or the new document).
+    pub fn write_import_progress(
+        &self,
+        t: &TemplateName,
+        progress: &dolly_types::v1::ImportProgress,
+    ) -> Result<(), StoreError> {
+        let dir = self.layout.template(t);
+        fs::create_dir_all(&dir).map_err(|e| StoreError::io("create", &dir, e))?;
+        json::write(&self.layout.template_import_progress(t), progress)
+    }
+
+    /// The progress the importing process last wrote; `None` when no
+    /// import of `t` runs (a file a dead import left is ignored).
+    pub fn import_progress(
+        &self,
+        t: &TemplateName,
+    ) -> Result<Option<dolly_types::v1::ImportProgress>, StoreError> {
+        if !self.is_importing(t) {
+            return Ok(None);
+        }
+        json::read(&self.layout.template_import_progress(t))
+    }
+
+    pub fn remove_import_progress(&self, t: &TemplateName) -> Result<(), StoreError> {
+        let path = self.layout.template_import_progress(t);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(StoreError::io("remove", &path, e))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Takes the import lock of `t` ([`StoreError::Locked`] when another
     /// import, in this process or another, holds it).
     pub fn lock_import(&self, t: &TemplateName) -> Result<ImportLock, StoreError> {
@@ -243,6 +315,9 @@ mod tests {
             size_bytes: 10,
             image: "img".into(),
             server_version: "11".into(),
+            fingerprint: None,
+            post_scripts: vec![],
+            load: None,
         };
         store.publish_version(&t(), &meta, &work).unwrap();
         v

@@ -4,7 +4,7 @@
 use std::fs;
 use std::io::{self, Read};
 use std::path::Path;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,12 +12,15 @@ use chrono::Utc;
 use dolly_types::{TemplateName, VersionName};
 use tracing::{info, warn, Instrument};
 
-use super::{progress, ImportError, LastImport, VersionMeta};
+use super::load::{self, Loader};
+use super::progress::{self, Phase, Tracker};
+use super::{ImportError, LastImport, UpdateOptions, VersionMeta};
 use crate::clone::{self, own_tree, remove_tree};
 use crate::context::Context;
 use crate::dbserver::{self, ImageInfo};
-use crate::dump::Dump;
-use crate::store::Scratch;
+use crate::dump::split::SplitOptions;
+use crate::dump::{self, Dump, Fingerprint, HashedFile};
+use crate::store::{LoadInfo, Scratch};
 
 fn datadir_err(what: &'static str) -> impl FnOnce(io::Error) -> ImportError {
     move |source| ImportError::Datadir { what, source }
@@ -25,47 +28,104 @@ fn datadir_err(what: &'static str) -> impl FnOnce(io::Error) -> ImportError {
 
 /// Imports one dump into a new version of its template and publishes it.
 pub async fn import(ctx: &Context, d: &Dump) -> Result<VersionMeta, ImportError> {
+    import_with(ctx, d, &UpdateOptions::default())
+        .await
+        .map(|(meta, _)| meta)
+}
+
+/// Imports one dump, unless the current version came from the same
+/// fingerprint (and `opts.force` is off): then that version and `true`.
+pub async fn import_with(
+    ctx: &Context,
+    d: &Dump,
+    opts: &UpdateOptions,
+) -> Result<(VersionMeta, bool), ImportError> {
     let t = &d.template;
     let t2 = t.clone();
-    let (_lock, space, version, work) = ctx
+    let (_lock, space, version, work, current) = ctx
         .blocking(move |s| {
             let lock = s.lock_import(&t2)?;
             let space = s.space()?;
             let version = s.new_version(&t2);
             let work = s.scratch(&Scratch::Import(t2.clone(), version.clone()));
-            Ok::<_, crate::store::StoreError>((lock, space, version, work))
+            let current = match s.current_version(&t2)? {
+                Some(v) => s.version_meta(&t2, &v)?,
+                None => None,
+            };
+            Ok::<_, crate::store::StoreError>((lock, space, version, work, current))
         })
         .await?;
+    let image = ctx.image().await?.clone();
+    let image_id = format!("{} ({})", ctx.settings.image, image.version.trim());
+    let d2 = d.clone();
+    let fingerprint = tokio::task::spawn_blocking(move || d2.fingerprint(&image_id))
+        .await
+        .map_err(|e| ImportError::Datadir {
+            what: "hash the dump",
+            source: io::Error::other(e),
+        })??;
+    if let Some(meta) = current.filter(|m| m.fingerprint.as_ref() == Some(&fingerprint)) {
+        if !opts.force {
+            info!(version = %meta.version, "unchanged: the current version came from the same dump, post scripts and image");
+            let last = LastImport {
+                ok: true,
+                finished_at: Utc::now(),
+                dump: d.path.display().to_string(),
+                message: format!("unchanged: version {} is current", meta.version),
+                version: Some(meta.version.clone()),
+            };
+            let t2 = t.clone();
+            if let Err(e) = ctx.blocking(move |s| s.write_last_import(&t2, &last)).await {
+                warn!(error = %e, "cannot record the import's outcome");
+            }
+            return Ok((meta, true));
+        }
+    }
     if space.free < ctx.settings.min_free_disk {
         return Err(ImportError::DiskFull {
             free: space.free,
             min: ctx.settings.min_free_disk,
         });
     }
-    let image = ctx.image().await?.clone();
     let container = format!("{}{}._import", ctx.settings.container_prefix, t);
     info!(dump = %d.path.display(), version = %version, "import started");
 
     let started = Instant::now();
-    let result = run_import(ctx, d, &image, &work, &container).await;
+    let tracker = Tracker::new(d.input_bytes());
+    let reporter = tokio::spawn(
+        progress::report(
+            ctx.store.clone(),
+            t.clone(),
+            tracker.clone(),
+            d.path.display().to_string(),
+        )
+        .in_current_span(),
+    );
+    let result = run_import(ctx, d, &image, &work, &container, &tracker, opts).await;
     // Whatever happened, the import server goes.
     if let Err(e) = ctx.engine.remove(&container).await {
         warn!(error = %e, container, "cannot remove the import container");
     }
     let outcome = match result {
-        Ok((database, tables)) => {
+        Ok(loaded) => {
             let origin = Origin {
                 source: d.path.display().to_string(),
-                database,
+                database: loaded.database,
                 elapsed: started.elapsed(),
                 dump_bytes: d.input_bytes(),
+                fingerprint: Some(fingerprint),
+                post_scripts: loaded.post_scripts,
+                load: loaded.load,
             };
             publish(ctx, t, &image, &version, &work, origin)
                 .await
-                .inspect(|_| log_tables(&tables))
+                .inspect(|_| log_tables(&loaded.tables))
         }
         Err(e) => Err(e),
     };
+    reporter.abort();
+    let t2 = t.clone();
+    let _ = ctx.blocking(move |s| s.remove_import_progress(&t2)).await;
     if outcome.is_err() {
         let w = work.clone();
         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || remove_tree(&w)).await {
@@ -86,10 +146,18 @@ pub async fn import(ctx: &Context, d: &Dump) -> Result<VersionMeta, ImportError>
     if let Err(e) = ctx.blocking(move |s| s.write_last_import(&t2, &last)).await {
         warn!(error = %e, "cannot record the import's outcome");
     }
-    outcome
+    outcome.map(|m| (m, false))
 }
 
 type TableRows = Vec<(String, String, u64)>;
+
+/// What a finished load left in the import server.
+struct Loaded {
+    database: String,
+    tables: TableRows,
+    post_scripts: Vec<HashedFile>,
+    load: Option<LoadInfo>,
+}
 
 async fn run_import(
     ctx: &Context,
@@ -97,7 +165,9 @@ async fn run_import(
     image: &ImageInfo,
     work: &Path,
     container: &str,
-) -> Result<(String, TableRows), ImportError> {
+    tracker: &Tracker,
+    opts: &UpdateOptions,
+) -> Result<Loaded, ImportError> {
     let dump_name = d.path.display().to_string();
     let (w, owner) = (work.to_path_buf(), image.owner);
     tokio::task::spawn_blocking(move || {
@@ -139,9 +209,7 @@ async fn run_import(
         )));
     }
 
-    // Stream the dump: a thread decompresses, the engine feeds the client.
-    let read = Arc::new(AtomicU64::new(0));
-    let mut reader = d.open(Arc::clone(&read));
+    let reader = d.open(Arc::clone(&tracker.read));
     let scan = reader.scan();
     let prepare = dbserver::prepare_sql(image.flavor, &ctx.settings.database);
     let out = ctx
@@ -160,67 +228,52 @@ async fn run_import(
             out.stderr.trim()
         )));
     }
-    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<bytes::Bytes>>(8);
-    let producer = tokio::task::spawn_blocking(move || loop {
-        let mut buf = vec![0u8; 1 << 20];
-        match reader.read(&mut buf) {
-            Ok(0) => return,
-            Ok(n) => {
-                buf.truncate(n);
-                if tx.blocking_send(Ok(bytes::Bytes::from(buf))).is_err() {
-                    return;
-                }
-            }
-            Err(e) => {
-                let _ = tx.blocking_send(Err(e));
-                return;
-            }
-        }
-    });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
-    let stdin = Box::pin(tokio_util::io::StreamReader::new(stream));
-
-    let total = d.input_bytes();
-    let progress = tokio::spawn(
-        progress::report(Arc::clone(&read), total, dump_name.clone()).in_current_span(),
-    );
-    // A dump with no `USE` loads into the configured database.
-    let client = ctx.engine.exec(
-        container,
-        image.client_command(&[&ctx.settings.database]),
-        Some(image.user()),
-        Some(stdin),
-    );
+    let jobs = opts.jobs.unwrap_or(ctx.settings.import_jobs).max(1);
+    let defer = opts.defer_indexes.unwrap_or(true);
     let timeout = ctx.settings.import_timeout;
-    let out = tokio::time::timeout(timeout, client).await;
-    progress.abort();
-    let _ = producer.await;
-    let out = match out {
-        Ok(r) => r?,
-        Err(_) => return Err(ImportError::Timeout(dump_name, timeout)),
-    };
-    // A broken pipe only means the client stopped reading: its own error
-    // says why. Anything else (a corrupt or unreadable file) comes first.
-    if let Some(e) = out.stdin_error.filter(|e| !e.contains("Broken pipe")) {
-        return Err(ImportError::Server {
-            dump: dump_name,
-            message: format!("cannot read the dump: {e}"),
-        });
-    }
-    if out.exit_code != 0 {
-        let message = out.stderr.trim().lines().last().unwrap_or("").to_owned();
-        let message = if message.is_empty() {
-            format!("the client exited with status {}", out.exit_code)
-        } else {
-            message
+    let load = if jobs == 1 && !defer {
+        load_plain(ctx, image, container, reader, &dump_name).await?;
+        None
+    } else {
+        // Split by table: a blocking thread reads, cuts and feeds sessions.
+        let cancel = Arc::new(AtomicBool::new(false));
+        let loader = Loader::new(
+            Arc::clone(&ctx.engine),
+            container.to_owned(),
+            image.client_command(&[&ctx.settings.database]),
+            image.user(),
+            jobs,
+            Arc::clone(&tracker.phase),
+            Arc::clone(&cancel),
+        );
+        let split = SplitOptions {
+            jobs,
+            defer_indexes: defer,
+            default_db: ctx.settings.database.clone(),
         };
-        return Err(ImportError::Server {
-            dump: dump_name,
-            message,
-        });
-    }
+        let task = tokio::task::spawn_blocking(move || load::run(loader, reader, split));
+        let stats = match tokio::time::timeout(timeout, task).await {
+            Err(_) => {
+                cancel.store(true, Ordering::Relaxed);
+                return Err(ImportError::Timeout(dump_name, timeout));
+            }
+            Ok(joined) => joined
+                .map_err(|e| ImportError::Server {
+                    dump: dump_name.clone(),
+                    message: format!("the load failed: {e}"),
+                })?
+                .map_err(|message| ImportError::Server {
+                    dump: dump_name.clone(),
+                    message,
+                })?,
+        };
+        Some(LoadInfo {
+            sessions: jobs,
+            tables: stats.tables,
+            deferred_key_tables: stats.deferred_tables,
+            fallback: stats.fallback,
+        })
+    };
     let scan = scan.lock().map(|s| s.clone()).unwrap_or_default();
     if scan.looks_truncated() {
         return Err(ImportError::Truncated(dump_name));
@@ -245,7 +298,15 @@ async fn run_import(
         _ => default_db,
     };
 
+    // Post-import SQL, on the database instances report.
+    tracker.set(Phase::Post);
+    let mut post_scripts = Vec::new();
+    for script in &d.post_scripts {
+        post_scripts.push(run_post_script(ctx, image, container, script, &database).await?);
+    }
+
     // Clean, slow shutdown (the server runs with innodb_fast_shutdown=0).
+    tracker.set(Phase::Publish);
     ctx.engine.stop(container, 3600).await?;
     let code = ctx.engine.wait(container).await?;
     if code != 0 {
@@ -258,7 +319,126 @@ async fn run_import(
             "the import server exited with status {code} at shutdown: {logs}"
         )));
     }
-    Ok((database, tables))
+    Ok(Loaded {
+        database,
+        tables,
+        post_scripts,
+        load,
+    })
+}
+
+/// The dump as one stream into one client session: nothing split, nothing
+/// deferred (`import_jobs = 1` without deferred keys).
+async fn load_plain(
+    ctx: &Context,
+    image: &ImageInfo,
+    container: &str,
+    mut reader: dump::DumpReader,
+    dump_name: &str,
+) -> Result<(), ImportError> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<bytes::Bytes>>(8);
+    let producer = tokio::task::spawn_blocking(move || loop {
+        let mut buf = vec![0u8; 1 << 20];
+        match reader.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                buf.truncate(n);
+                if tx.blocking_send(Ok(bytes::Bytes::from(buf))).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let stdin = Box::pin(tokio_util::io::StreamReader::new(stream));
+    // A dump with no `USE` loads into the configured database.
+    let client = ctx.engine.exec(
+        container,
+        image.client_command(&[&ctx.settings.database]),
+        Some(image.user()),
+        Some(stdin),
+    );
+    let timeout = ctx.settings.import_timeout;
+    let out = tokio::time::timeout(timeout, client).await;
+    let _ = producer.await;
+    let out = match out {
+        Ok(r) => r?,
+        Err(_) => return Err(ImportError::Timeout(dump_name.to_owned(), timeout)),
+    };
+    // A broken pipe only means the client stopped reading: its own error
+    // says why. Anything else (a corrupt or unreadable file) comes first.
+    if let Some(e) = out.stdin_error.filter(|e| !e.contains("Broken pipe")) {
+        return Err(ImportError::Server {
+            dump: dump_name.to_owned(),
+            message: format!("cannot read the dump: {e}"),
+        });
+    }
+    if out.exit_code != 0 {
+        let message = out.stderr.trim().lines().last().unwrap_or("").to_owned();
+        let message = if message.is_empty() {
+            format!("the client exited with status {}", out.exit_code)
+        } else {
+            message
+        };
+        return Err(ImportError::Server {
+            dump: dump_name.to_owned(),
+            message,
+        });
+    }
+    Ok(())
+}
+
+/// Runs one post-import script on `database`; its hash for the version's
+/// metadata.
+async fn run_post_script(
+    ctx: &Context,
+    image: &ImageInfo,
+    container: &str,
+    script: &Path,
+    database: &str,
+) -> Result<HashedFile, ImportError> {
+    let name = script.display().to_string();
+    let (p, n2) = (script.to_path_buf(), name.clone());
+    let hashed = tokio::task::spawn_blocking(move || dump::hash_file(&p))
+        .await
+        .map_err(|e| ImportError::PostScript {
+            script: n2,
+            message: e.to_string(),
+        })??;
+    let file = tokio::fs::File::open(script)
+        .await
+        .map_err(|e| ImportError::PostScript {
+            script: name.clone(),
+            message: e.to_string(),
+        })?;
+    info!(script = %name, "running post-import SQL");
+    let out = ctx
+        .engine
+        .exec(
+            container,
+            image.client_command(&[database]),
+            Some(image.user()),
+            Some(Box::pin(file)),
+        )
+        .await?;
+    if out.exit_code != 0 {
+        let message = out.stderr.trim().lines().last().unwrap_or("").to_owned();
+        return Err(ImportError::PostScript {
+            script: name,
+            message: if message.is_empty() {
+                format!("the client exited with status {}", out.exit_code)
+            } else {
+                message
+            },
+        });
+    }
+    Ok(hashed)
 }
 
 async fn query_rows(
@@ -312,6 +492,9 @@ struct Origin {
     database: String,
     elapsed: Duration,
     dump_bytes: u64,
+    fingerprint: Option<Fingerprint>,
+    post_scripts: Vec<HashedFile>,
+    load: Option<LoadInfo>,
 }
 
 /// Publishes the datadir `work` (in `tmp/`, cleanly shut down) as
@@ -336,6 +519,9 @@ async fn publish(
         size_bytes: 0,
         image: ctx.settings.image.clone(),
         server_version: image.version.clone(),
+        fingerprint: origin.fingerprint,
+        post_scripts: origin.post_scripts,
+        load: origin.load,
     };
     let owner = image.owner;
     ctx.blocking(move |s| {
@@ -389,6 +575,9 @@ pub async fn publish_datadir(
                 database,
                 elapsed: started.elapsed(),
                 dump_bytes: 0,
+                fingerprint: None,
+                post_scripts: Vec::new(),
+                load: None,
             };
             publish(ctx, t, &image, &version, &work, origin).await
         }

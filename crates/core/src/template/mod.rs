@@ -13,6 +13,7 @@
 //!   listing them skips the cleanup.
 
 mod import;
+mod load;
 mod progress;
 
 use std::collections::HashSet;
@@ -29,7 +30,21 @@ use crate::dump::{self, DumpError};
 use crate::store::StoreError;
 pub use crate::store::{LastImport, VersionMeta};
 
-pub use import::{import, publish_datadir};
+pub use import::{import, import_with, publish_datadir};
+
+/// How `dollyd update` imports.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateOptions {
+    /// Import even when the dump, the post scripts and the image are those
+    /// of the current version (`dollyd update --force`).
+    pub force: bool,
+    /// Parallel sessions (default: the `import_jobs` setting); 1 with
+    /// `defer_indexes` off streams the dump as it is into one client.
+    pub jobs: Option<usize>,
+    /// Secondary keys after each table's data, foreign keys at the end
+    /// (default: on).
+    pub defer_indexes: Option<bool>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -41,6 +56,8 @@ pub enum ImportError {
     Engine(#[from] EngineError),
     #[error("dump {dump} failed: {message}")]
     Server { dump: String, message: String },
+    #[error("post-import script {script} failed: {message}")]
+    PostScript { script: String, message: String },
     #[error("dump {0} is empty: it created no tables")]
     Empty(String),
     #[error("dump {0} is truncated: mysqldump's closing \"-- Dump completed\" line is missing")]
@@ -146,6 +163,7 @@ pub async fn describe(ctx: &Context, t: &TemplateName) -> Result<v1::Template, S
             message: l.message,
             version: l.version,
         });
+        let progress = s.import_progress(&t).unwrap_or_default();
         Ok(v1::Template {
             importing: s.is_importing(&t),
             name: t,
@@ -153,6 +171,7 @@ pub async fn describe(ctx: &Context, t: &TemplateName) -> Result<v1::Template, S
             versions,
             last_import,
             pool: None,
+            progress,
         })
     })
     .await
@@ -163,6 +182,9 @@ pub async fn describe(ctx: &Context, t: &TemplateName) -> Result<v1::Template, S
 pub struct ImportOutcome {
     pub template: TemplateName,
     pub result: Result<VersionMeta, ImportError>,
+    /// Nothing was imported: the current version came from the same dump,
+    /// post scripts and image (`result` holds it).
+    pub unchanged: bool,
 }
 
 /// Who knows which versions of a template are still used (instances and
@@ -193,6 +215,16 @@ pub async fn update(
     only: &[TemplateName],
     in_use: &dyn VersionsInUse,
 ) -> Result<Vec<ImportOutcome>, ImportError> {
+    update_with(ctx, only, in_use, &UpdateOptions::default()).await
+}
+
+/// [`update`] with options: `--force`, and the benchmark's variants.
+pub async fn update_with(
+    ctx: &Context,
+    only: &[TemplateName],
+    in_use: &dyn VersionsInUse,
+    opts: &UpdateOptions,
+) -> Result<Vec<ImportOutcome>, ImportError> {
     let dir = ctx.store.dumps();
     let dumps = tokio::task::spawn_blocking(move || dump::discover(&dir))
         .await
@@ -211,8 +243,14 @@ pub async fn update(
         .filter(|d| only.is_empty() || only.contains(&d.template))
     {
         let span = info_span!("import", template = %d.template);
-        let result = import(ctx, &d).instrument(span.clone()).await;
+        let result = import_with(ctx, &d, opts).instrument(span.clone()).await;
+        let unchanged = matches!(result, Ok((_, true)));
+        let result = result.map(|(meta, _)| meta);
         match &result {
+            Ok(meta) if unchanged => {
+                let _enter = span.enter();
+                info!(version = %meta.version, "unchanged");
+            }
             Ok(meta) => {
                 remove_unused_versions(ctx, &d.template, in_use)
                     .instrument(span.clone())
@@ -228,6 +266,7 @@ pub async fn update(
         outcomes.push(ImportOutcome {
             template: d.template,
             result,
+            unchanged,
         });
     }
     Ok(outcomes)

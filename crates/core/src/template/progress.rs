@@ -1,48 +1,125 @@
-//! Progress of a running import, in the log every few seconds.
+//! Progress of a running import: in the store every second (the API of a
+//! `serve` process reads it: `dollyd update` is another process), in the log
+//! every 5 s.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tracing::info;
+use chrono::{DateTime, Utc};
+use dolly_types::v1::ImportProgress;
+use dolly_types::TemplateName;
+use tracing::{debug, info};
 
-/// Logs how much of `total` bytes of `dump` were read, the rate and the
-/// time left, every 5 s until aborted.
-pub(super) async fn report(read: Arc<AtomicU64>, total: u64, dump: String) {
-    let started = Instant::now();
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
-    tick.tick().await;
+use crate::store::Store;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(super) enum Phase {
+    Load = 0,
+    Indexes = 1,
+    Post = 2,
+    Publish = 3,
+}
+
+impl Phase {
+    fn name(v: u8) -> &'static str {
+        match v {
+            0 => "load",
+            1 => "indexes",
+            2 => "post",
+            _ => "publish",
+        }
+    }
+}
+
+/// What the import shares with its reporter.
+#[derive(Clone)]
+pub(super) struct Tracker {
+    pub read: Arc<AtomicU64>,
+    pub phase: Arc<AtomicU8>,
+    pub total: u64,
+    started: Instant,
+    started_at: DateTime<Utc>,
+}
+
+impl Tracker {
+    pub fn new(total: u64) -> Self {
+        Self {
+            read: Arc::new(AtomicU64::new(0)),
+            phase: Arc::new(AtomicU8::new(Phase::Load as u8)),
+            total,
+            started: Instant::now(),
+            started_at: Utc::now(),
+        }
+    }
+
+    pub fn set(&self, phase: Phase) {
+        self.phase.store(phase as u8, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> ImportProgress {
+        let done = self.read.load(Ordering::Relaxed);
+        let secs = self.started.elapsed().as_secs_f64().max(0.001);
+        let rate = done as f64 / secs;
+        let phase = self.phase.load(Ordering::Relaxed);
+        ImportProgress {
+            phase: Phase::name(phase).to_owned(),
+            bytes_read: done,
+            bytes_total: self.total,
+            percent: (percent(done, self.total) * 10.0).round() / 10.0,
+            mb_per_s: (rate / 1e5).round() / 10.0,
+            eta_seconds: (phase == Phase::Load as u8)
+                .then(|| eta_secs(done, self.total, rate))
+                .flatten(),
+            started_at: self.started_at,
+            updated_at: Utc::now(),
+        }
+    }
+}
+
+/// Writes the progress of the import of `t` every second and logs it every
+/// 5 s, until aborted.
+pub(super) async fn report(store: Store, t: TemplateName, tracker: Tracker, dump: String) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut n = 0u64;
     loop {
         tick.tick().await;
-        let done = read.load(Ordering::Relaxed);
-        let secs = started.elapsed().as_secs_f64().max(0.001);
-        let rate = done as f64 / secs;
-        info!(
-            dump,
-            read_mb = format!("{:.1}", done as f64 / 1e6),
-            percent = format!("{:.1}", percent(done, total)),
-            mb_per_s = format!("{:.1}", rate / 1e6),
-            eta = eta(done, total, rate),
-            "importing"
-        );
+        let p = tracker.snapshot();
+        let (s, t2, p2) = (store.clone(), t.clone(), p.clone());
+        if let Ok(Err(e)) =
+            tokio::task::spawn_blocking(move || s.write_import_progress(&t2, &p2)).await
+        {
+            debug!(error = %e, "cannot write the import's progress");
+        }
+        if n > 0 && n.is_multiple_of(5) {
+            info!(
+                dump,
+                phase = p.phase,
+                read_mb = format!("{:.1}", p.bytes_read as f64 / 1e6),
+                percent = format!("{:.1}", p.percent),
+                mb_per_s = format!("{:.1}", p.mb_per_s),
+                eta = p
+                    .eta_seconds
+                    .map(|s| humantime::format_duration(Duration::from_secs(s)).to_string())
+                    .unwrap_or_else(|| "-".to_owned()),
+                "importing"
+            );
+        }
+        n += 1;
     }
 }
 
 fn percent(done: u64, total: u64) -> f64 {
     if total > 0 {
-        100.0 * done as f64 / total as f64
+        (100.0 * done as f64 / total as f64).min(100.0)
     } else {
         0.0
     }
 }
 
-fn eta(done: u64, total: u64, rate: f64) -> String {
-    if rate > 0.0 && total > done {
-        humantime::format_duration(Duration::from_secs(((total - done) as f64 / rate) as u64))
-            .to_string()
-    } else {
-        "-".to_owned()
-    }
+fn eta_secs(done: u64, total: u64, rate: f64) -> Option<u64> {
+    (rate > 0.0 && total > done).then(|| ((total - done) as f64 / rate) as u64)
 }
 
 #[cfg(test)]
@@ -57,8 +134,19 @@ mod tests {
 
     #[test]
     fn eta_from_the_rate() {
-        assert_eq!(eta(50, 150, 10.0), "10s");
-        assert_eq!(eta(150, 150, 10.0), "-");
-        assert_eq!(eta(0, 150, 0.0), "-");
+        assert_eq!(eta_secs(50, 150, 10.0), Some(10));
+        assert_eq!(eta_secs(150, 150, 10.0), None);
+        assert_eq!(eta_secs(0, 150, 0.0), None);
+    }
+
+    #[test]
+    fn a_snapshot_names_its_phase() {
+        let t = Tracker::new(200);
+        t.read.store(50, Ordering::Relaxed);
+        assert_eq!(t.snapshot().phase, "load");
+        assert_eq!(t.snapshot().percent, 25.0);
+        t.set(Phase::Post);
+        let s = t.snapshot();
+        assert_eq!((s.phase.as_str(), s.eta_seconds), ("post", None));
     }
 }

@@ -34,6 +34,9 @@ fn publish_blog(h: &Harness) {
         size_bytes: 1,
         image: "fake".into(),
         server_version: "fake 11.8".into(),
+        fingerprint: None,
+        post_scripts: vec![],
+        load: None,
     };
     store.publish_version(&blog(), &meta, &work).unwrap();
 }

@@ -1,0 +1,1106 @@
+//! A mysqldump split by table for parallel sessions, with secondary
+//! indexes and foreign keys deferred.
+//!
+//! The dump is read once, as a stream of statements:
+//! - session state (`SET`, `USE`) is recorded, never sent by itself: every
+//!   session replays what it has not seen yet before its next statement, so
+//!   each statement runs with the settings a single session would have;
+//! - each table's statements (`DROP`/`CREATE`/`ALTER TABLE`, `INSERT`) go to
+//!   one session, picked when the table first appears; mysqldump's `LOCK
+//!   TABLES`/`UNLOCK TABLES` are dropped (they serialise the sessions);
+//! - `CREATE TABLE` keeps columns, the primary key, unique keys and checks;
+//!   its other keys are added in one `ALTER TABLE` after the table's data
+//!   (InnoDB's sorted index build), its foreign keys after every table;
+//! - triggers, views, routines and events are created after all tables, in
+//!   dump order (mysqldump creates triggers after their table's data, so
+//!   they never fire on loaded rows);
+//! - database-wide statements (`CREATE DATABASE`, `SET GLOBAL`, foreign keys
+//!   the dump adds itself) run alone, after everything before them;
+//! - anything else (a statement the splitter does not understand, a query,
+//!   a statement on a table after its trigger) ends the split: the rest of
+//!   the dump runs unchanged in one session, after what came before.
+
+use std::collections::{HashMap, HashSet};
+
+use super::statements::{Lexer, Stmt, Tok};
+
+/// How to split.
+#[derive(Debug, Clone)]
+pub struct SplitOptions {
+    /// Parallel sessions.
+    pub jobs: usize,
+    /// Secondary keys after the data, foreign keys after every table.
+    pub defer_indexes: bool,
+    /// The database a dump with no `USE` loads into.
+    pub default_db: String,
+}
+
+/// Where the statements go: the import's sessions (or a test's scripts).
+pub trait Sink {
+    type Error;
+    /// Runs `stmt` after everything sent so far has finished, with no other
+    /// session running. `context[..ctx]` is the session state before it.
+    fn serial(&mut self, stmt: &Stmt, ctx: usize, context: &[Stmt]) -> Result<(), Self::Error>;
+    /// Queues `stmt` on parallel session `session`.
+    fn parallel(
+        &mut self,
+        session: usize,
+        stmt: &Stmt,
+        ctx: usize,
+        context: &[Stmt],
+    ) -> Result<(), Self::Error>;
+    /// The session a new table goes to (`0..jobs`).
+    fn pick(&mut self, jobs: usize) -> usize;
+    /// Nothing more for `session` for a while: send what is buffered.
+    fn flush(&mut self, session: usize) -> Result<(), Self::Error>;
+    /// The split ends here; the rest runs in one session.
+    fn fallback(&mut self, reason: &str);
+    /// The whole dump has been read.
+    fn end_of_input(&mut self) {}
+}
+
+/// What the split did, for the log and the version's metadata.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SplitStats {
+    pub tables: usize,
+    pub deferred_tables: usize,
+    pub statements: u64,
+    /// Why the split stopped (the rest ran in one session).
+    pub fallback: Option<String>,
+}
+
+type TableKey = (Option<String>, String);
+
+#[derive(Debug, Default)]
+struct TableState {
+    session: usize,
+    /// Deferred `ALTER TABLE ... ADD KEY` statements, sent after the data.
+    pending: Vec<Stmt>,
+    had_data: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Before the first table: everything but session state runs alone.
+    Header,
+    Parallel,
+    /// The rest of the dump in one session, unchanged.
+    Fallback,
+}
+
+pub struct Splitter<S: Sink> {
+    pub sink: S,
+    opts: SplitOptions,
+    context: Vec<Stmt>,
+    current_db: Option<String>,
+    mode: Mode,
+    tables: HashMap<TableKey, TableState>,
+    order: Vec<TableKey>,
+    section: Option<TableKey>,
+    triggered: HashSet<TableKey>,
+    tail: Vec<(Stmt, usize)>,
+    fks: Vec<(TableKey, Stmt)>,
+    pub stats: SplitStats,
+}
+
+impl<S: Sink> Splitter<S> {
+    pub fn new(sink: S, opts: SplitOptions) -> Self {
+        Self {
+            sink,
+            opts,
+            context: Vec::new(),
+            current_db: None,
+            mode: Mode::Header,
+            tables: HashMap::new(),
+            order: Vec::new(),
+            section: None,
+            triggered: HashSet::new(),
+            tail: Vec::new(),
+            fks: Vec::new(),
+            stats: SplitStats::default(),
+        }
+    }
+
+    /// The next statement of the dump.
+    pub fn statement(&mut self, st: Stmt) -> Result<(), S::Error> {
+        self.stats.statements += 1;
+        let kind = classify(&st.text);
+        if self.mode == Mode::Fallback {
+            if let Kind::Context { use_db } = kind {
+                if let Some(db) = use_db {
+                    self.current_db = Some(db);
+                }
+                self.context.push(st);
+                return Ok(());
+            }
+            let ctx = self.context.len();
+            return self.sink.serial(&st, ctx, &self.context);
+        }
+        match kind {
+            Kind::Skip => Ok(()),
+            Kind::Context { use_db } => {
+                if let Some(db) = use_db {
+                    self.current_db = Some(db);
+                }
+                self.context.push(st);
+                Ok(())
+            }
+            Kind::Global => {
+                self.close_section()?;
+                self.flush_pending_all()?;
+                let ctx = self.context.len();
+                self.sink.serial(&st, ctx, &self.context)
+            }
+            Kind::Table { name, op } => {
+                let key = self.key(name);
+                self.table(st, key, op)
+            }
+            Kind::Trigger { table } => {
+                let key = self.key(table);
+                self.triggered.insert(key);
+                let ctx = self.context.len();
+                self.tail.push((st, ctx));
+                Ok(())
+            }
+            Kind::Tail => {
+                let ctx = self.context.len();
+                self.tail.push((st, ctx));
+                Ok(())
+            }
+            Kind::Commit => match self.section.as_ref().and_then(|k| self.tables.get(k)) {
+                Some(t) => {
+                    let session = t.session;
+                    let ctx = self.context.len();
+                    self.sink.parallel(session, &st, ctx, &self.context)
+                }
+                None => {
+                    let ctx = self.context.len();
+                    self.sink.serial(&st, ctx, &self.context)
+                }
+            },
+            Kind::Unsupported(reason) => {
+                let reason = format!("line {}: {reason}", st.line);
+                self.fall_back(&reason)?;
+                let ctx = self.context.len();
+                self.sink.serial(&st, ctx, &self.context)
+            }
+        }
+    }
+
+    /// The end of the dump: deferred indexes, then (alone) triggers, views,
+    /// routines and events in dump order, then foreign keys.
+    pub fn finish(&mut self) -> Result<(), S::Error> {
+        self.close_section()?;
+        self.flush_pending_all()?;
+        self.sink.end_of_input();
+        self.flush_tail()?;
+        self.flush_fks()
+    }
+
+    fn key(&self, (db, name): (Option<String>, String)) -> TableKey {
+        (db.or_else(|| self.current_db.clone()), name)
+    }
+
+    fn table(&mut self, mut st: Stmt, key: TableKey, op: TableOp) -> Result<(), S::Error> {
+        if self.triggered.contains(&key) {
+            let reason = format!(
+                "line {}: a statement on table `{}` after its trigger",
+                st.line, key.1
+            );
+            self.fall_back(&reason)?;
+            let ctx = self.context.len();
+            return self.sink.serial(&st, ctx, &self.context);
+        }
+        if !self.tables.contains_key(&key) && !matches!(op, TableOp::Create | TableOp::Drop) {
+            let reason = format!(
+                "line {}: data for table `{}`, which the dump did not create",
+                st.line, key.1
+            );
+            self.fall_back(&reason)?;
+            let ctx = self.context.len();
+            return self.sink.serial(&st, ctx, &self.context);
+        }
+        self.mode = Mode::Parallel;
+        if self.section.as_ref() != Some(&key) {
+            self.close_section()?;
+            self.section = Some(key.clone());
+        }
+        if !self.tables.contains_key(&key) {
+            let session = self.sink.pick(self.opts.jobs.max(1));
+            self.tables.insert(
+                key.clone(),
+                TableState {
+                    session,
+                    ..TableState::default()
+                },
+            );
+            self.order.push(key.clone());
+            self.stats.tables += 1;
+        }
+        match op {
+            TableOp::Create if self.opts.defer_indexes => {
+                let db = key
+                    .0
+                    .clone()
+                    .unwrap_or_else(|| self.opts.default_db.clone());
+                self.fks.retain(|(k, _)| k != &key);
+                let t = self.tables.get_mut(&key).expect("inserted above");
+                t.pending.clear();
+                if let Some(d) = defer_keys(&st.text, &db, &key.1) {
+                    st.text = d.create;
+                    t.pending = d.index_alters.into_iter().map(Stmt::synthetic).collect();
+                    if let Some(fk) = d.fk_alter {
+                        self.fks.push((key.clone(), Stmt::synthetic(fk)));
+                    }
+                    self.stats.deferred_tables += 1;
+                }
+            }
+            TableOp::Insert => {
+                if let Some(t) = self.tables.get_mut(&key) {
+                    t.had_data = true;
+                }
+            }
+            _ => {}
+        }
+        let session = self.tables[&key].session;
+        let ctx = self.context.len();
+        self.sink.parallel(session, &st, ctx, &self.context)
+    }
+
+    /// The current table's data is complete: its deferred keys now.
+    fn close_section(&mut self) -> Result<(), S::Error> {
+        let Some(key) = self.section.take() else {
+            return Ok(());
+        };
+        let Some(t) = self.tables.get_mut(&key) else {
+            return Ok(());
+        };
+        let session = t.session;
+        if t.had_data && !t.pending.is_empty() {
+            let pending = std::mem::take(&mut t.pending);
+            let ctx = self.context.len();
+            for st in &pending {
+                self.sink.parallel(session, st, ctx, &self.context)?;
+            }
+        }
+        self.sink.flush(session)
+    }
+
+    /// Deferred keys of tables that got no data in their section (a dump
+    /// whose schema and data are apart), before anything runs alone.
+    fn flush_pending_all(&mut self) -> Result<(), S::Error> {
+        let ctx = self.context.len();
+        let mut touched = Vec::new();
+        for key in &self.order {
+            let Some(t) = self.tables.get_mut(key) else {
+                continue;
+            };
+            if t.pending.is_empty() {
+                continue;
+            }
+            let pending = std::mem::take(&mut t.pending);
+            for st in &pending {
+                self.sink.parallel(t.session, st, ctx, &self.context)?;
+            }
+            touched.push(t.session);
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        for s in touched {
+            self.sink.flush(s)?;
+        }
+        Ok(())
+    }
+
+    fn flush_tail(&mut self) -> Result<(), S::Error> {
+        for (st, ctx) in std::mem::take(&mut self.tail) {
+            self.sink.serial(&st, ctx, &self.context)?;
+        }
+        Ok(())
+    }
+
+    fn flush_fks(&mut self) -> Result<(), S::Error> {
+        if self.fks.is_empty() {
+            return Ok(());
+        }
+        let ctx = self.context.len();
+        let save =
+            Stmt::synthetic("SET @dolly_fk_checks = @@foreign_key_checks, foreign_key_checks = 0");
+        self.sink.serial(&save, ctx, &self.context)?;
+        for (_, st) in std::mem::take(&mut self.fks) {
+            self.sink.serial(&st, ctx, &self.context)?;
+        }
+        let restore = Stmt::synthetic("SET foreign_key_checks = @dolly_fk_checks");
+        self.sink.serial(&restore, ctx, &self.context)
+    }
+
+    fn fall_back(&mut self, reason: &str) -> Result<(), S::Error> {
+        self.stats.fallback = Some(reason.to_owned());
+        self.sink.fallback(reason);
+        self.close_section()?;
+        self.flush_pending_all()?;
+        self.flush_tail()?;
+        self.flush_fks()?;
+        self.mode = Mode::Fallback;
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableOp {
+    Create,
+    Drop,
+    Alter,
+    Insert,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// mysqldump's `LOCK TABLES`/`UNLOCK TABLES`: dropped.
+    Skip,
+    /// Session state: `SET`, `USE`.
+    Context {
+        use_db: Option<String>,
+    },
+    /// Runs alone, after everything before it.
+    Global,
+    Table {
+        name: (Option<String>, String),
+        op: TableOp,
+    },
+    Trigger {
+        table: (Option<String>, String),
+    },
+    /// Views, routines, events: after all tables.
+    Tail,
+    Commit,
+    Unsupported(String),
+}
+
+fn toks(text: &[u8], max: usize) -> Vec<(Tok, (usize, usize))> {
+    let mut l = Lexer::new(text);
+    let mut out = Vec::new();
+    while out.len() < max {
+        match l.next_tok() {
+            Some(t) => out.push(t),
+            None => break,
+        }
+    }
+    out
+}
+
+/// `name` or `db.name` at `toks[i..]`: the name and the index after it.
+fn qualified(
+    text: &[u8],
+    toks: &[(Tok, (usize, usize))],
+    i: usize,
+) -> Option<((Option<String>, String), usize)> {
+    let (t, span) = toks.get(i)?;
+    let first = t.name(text, *span)?;
+    if matches!(toks.get(i + 1), Some((Tok::Punct(b'.'), _))) {
+        let (t2, span2) = toks.get(i + 2)?;
+        let second = t2.name(text, *span2)?;
+        return Some(((Some(first), second), i + 3));
+    }
+    Some(((None, first), i + 1))
+}
+
+/// What a statement is, from its first words.
+pub fn classify(text: &[u8]) -> Kind {
+    let t = toks(text, 64);
+    let word = |i: usize| match t.get(i) {
+        Some((Tok::Word(w), _)) => w.as_str(),
+        _ => "",
+    };
+    let unsupported = |what: &str| Kind::Unsupported(what.to_owned());
+    match word(0) {
+        "SET" => {
+            let all = toks(text, 4096);
+            if all
+                .iter()
+                .any(|(t, _)| t.is("GLOBAL") || t.is("PERSIST") || t.is("PERSIST_ONLY"))
+            {
+                Kind::Global
+            } else if all.iter().any(|(t, _)| t.is("SELECT")) {
+                unsupported("SET with a query")
+            } else {
+                Kind::Context { use_db: None }
+            }
+        }
+        "USE" => match t.get(1).and_then(|(tok, span)| tok.name(text, *span)) {
+            Some(db) => Kind::Context { use_db: Some(db) },
+            None => unsupported("USE without a database"),
+        },
+        "LOCK" | "UNLOCK" if matches!(word(1), "TABLES" | "TABLE") => Kind::Skip,
+        "COMMIT" => Kind::Commit,
+        "INSERT" | "REPLACE" => {
+            let mut i = 1;
+            while matches!(
+                word(i),
+                "LOW_PRIORITY" | "DELAYED" | "HIGH_PRIORITY" | "IGNORE"
+            ) {
+                i += 1;
+            }
+            if word(i) == "INTO" {
+                i += 1;
+            }
+            let Some((name, mut j)) = qualified(text, &t, i) else {
+                return unsupported("an INSERT the splitter cannot read");
+            };
+            if matches!(t.get(j), Some((Tok::Punct(b'('), _))) {
+                // A column list.
+                let mut depth = 0;
+                while let Some((tok, _)) = t.get(j) {
+                    match tok {
+                        Tok::Punct(b'(') => depth += 1,
+                        Tok::Punct(b')') => {
+                            depth -= 1;
+                            if depth == 0 {
+                                j += 1;
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                    j += 1;
+                }
+            }
+            if matches!(word(j), "VALUES" | "VALUE") {
+                Kind::Table {
+                    name,
+                    op: TableOp::Insert,
+                }
+            } else {
+                unsupported("an INSERT that is not INSERT ... VALUES")
+            }
+        }
+        "CREATE" => classify_create(text, &t),
+        "DROP" => match word(1) {
+            "TABLE" => {
+                let i = if word(2) == "IF" { 4 } else { 2 };
+                match qualified(text, &t, i) {
+                    Some((name, j)) if !matches!(t.get(j), Some((Tok::Punct(b','), _))) => {
+                        Kind::Table {
+                            name,
+                            op: TableOp::Drop,
+                        }
+                    }
+                    _ => unsupported("DROP TABLE of several tables"),
+                }
+            }
+            "VIEW" | "FUNCTION" | "PROCEDURE" | "EVENT" | "TRIGGER" => Kind::Tail,
+            "DATABASE" | "SCHEMA" => Kind::Global,
+            _ => unsupported("a DROP the splitter does not know"),
+        },
+        "ALTER" => match word(1) {
+            "TABLE" => {
+                let all = toks(text, 1 << 16);
+                if all
+                    .iter()
+                    .any(|(t, _)| t.is("REFERENCES") || t.is("RENAME"))
+                {
+                    // Reaches other tables: alone.
+                    return Kind::Global;
+                }
+                match qualified(text, &t, 2) {
+                    Some((name, _)) => Kind::Table {
+                        name,
+                        op: TableOp::Alter,
+                    },
+                    None => unsupported("an ALTER TABLE the splitter cannot read"),
+                }
+            }
+            "DATABASE" | "SCHEMA" => Kind::Global,
+            "VIEW" | "FUNCTION" | "PROCEDURE" | "EVENT" => Kind::Tail,
+            _ => unsupported("an ALTER the splitter does not know"),
+        },
+        "" => unsupported("a statement the splitter cannot read"),
+        other => Kind::Unsupported(format!("a {other} statement")),
+    }
+}
+
+fn classify_create(text: &[u8], t: &[(Tok, (usize, usize))]) -> Kind {
+    let word = |i: usize| match t.get(i) {
+        Some((Tok::Word(w), _)) => w.as_str(),
+        _ => "",
+    };
+    let mut i = 1;
+    loop {
+        match word(i) {
+            "OR" if word(i + 1) == "REPLACE" => i += 2,
+            "ALGORITHM" => i += 3,
+            "SQL" if word(i + 1) == "SECURITY" => i += 3,
+            "AGGREGATE" => i += 1,
+            "DEFINER" => {
+                // DEFINER = user@host | CURRENT_USER[()]
+                i += 2;
+                while let Some((tok, _)) = t.get(i) {
+                    match tok {
+                        Tok::Word(w)
+                            if matches!(
+                                w.as_str(),
+                                "TRIGGER"
+                                    | "VIEW"
+                                    | "FUNCTION"
+                                    | "PROCEDURE"
+                                    | "EVENT"
+                                    | "SQL"
+                                    | "ALGORITHM"
+                                    | "AGGREGATE"
+                            ) =>
+                        {
+                            break
+                        }
+                        _ => i += 1,
+                    }
+                }
+            }
+            _ => break,
+        }
+    }
+    match word(i) {
+        "DATABASE" | "SCHEMA" => Kind::Global,
+        "TABLE" => {
+            let mut j = i + 1;
+            if word(j) == "IF" {
+                j += 3;
+            }
+            let Some((name, k)) = qualified(text, t, j) else {
+                return Kind::Unsupported("a CREATE TABLE the splitter cannot read".into());
+            };
+            if !matches!(t.get(k), Some((Tok::Punct(b'('), _))) {
+                return Kind::Unsupported("CREATE TABLE ... LIKE or AS SELECT".into());
+            }
+            // A body followed by a query (CREATE TABLE t (...) SELECT ...).
+            if let Some(body_end) = body_end(text, t[k].1 .0) {
+                let rest = &text[body_end..];
+                if toks(rest, 4096).iter().any(|(t, _)| t.is("SELECT")) {
+                    return Kind::Unsupported("CREATE TABLE ... SELECT".into());
+                }
+            }
+            Kind::Table {
+                name,
+                op: TableOp::Create,
+            }
+        }
+        "TRIGGER" => {
+            // TRIGGER name {BEFORE|AFTER} {INSERT|UPDATE|DELETE} ON table
+            let Some((_, mut j)) = qualified(text, t, i + 1) else {
+                return Kind::Unsupported("a trigger the splitter cannot read".into());
+            };
+            while j < t.len() && !t[j].0.is("ON") {
+                j += 1;
+            }
+            match qualified(text, t, j + 1) {
+                Some((table, _)) => Kind::Trigger { table },
+                None => Kind::Unsupported("a trigger the splitter cannot read".into()),
+            }
+        }
+        "VIEW" | "FUNCTION" | "PROCEDURE" | "EVENT" => Kind::Tail,
+        "TEMPORARY" => Kind::Unsupported("CREATE TEMPORARY TABLE".into()),
+        other => Kind::Unsupported(format!("CREATE {other}")),
+    }
+}
+
+/// The index just after the `)` closing the parenthesis at `open`.
+fn body_end(text: &[u8], open: usize) -> Option<usize> {
+    let mut l = Lexer::new(text);
+    l.pos = open;
+    let mut depth = 0i32;
+    while let Some((tok, span)) = l.next_tok() {
+        match tok {
+            Tok::Punct(b'(') => depth += 1,
+            Tok::Punct(b')') => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(span.1);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// A `CREATE TABLE` with its secondary keys and foreign keys taken out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deferred {
+    pub create: Vec<u8>,
+    /// One `ALTER TABLE` with every key, or several: InnoDB builds one
+    /// FULLTEXT index per statement.
+    pub index_alters: Vec<Vec<u8>>,
+    pub fk_alter: Option<Vec<u8>>,
+}
+
+fn quote_ident(s: &str) -> String {
+    format!("`{}`", s.replace('`', "``"))
+}
+
+/// Splits a `CREATE TABLE` into the table with its primary and unique keys,
+/// and `ALTER TABLE` statements for the rest. `None` when nothing is
+/// deferred: no explicit primary key (InnoDB would pick a unique key as the
+/// clustered index), not InnoDB, an `AUTO_INCREMENT` column that only a
+/// secondary key covers, nothing to defer.
+pub fn defer_keys(text: &[u8], db: &str, table: &str) -> Option<Deferred> {
+    if text.starts_with(b"/*") {
+        return None; // mysqldump's stand-in for a view
+    }
+    let t = toks(text, 64);
+    let open = t.iter().find(|(tok, _)| *tok == Tok::Punct(b'('))?.1 .0;
+    let close_end = body_end(text, open)?;
+    let close = close_end - 1;
+    // The table options: only InnoDB (or the default engine).
+    let opts = toks(&text[close_end..], 4096);
+    for (k, (tok, _)) in opts.iter().enumerate() {
+        if tok.is("ENGINE") {
+            let engine = opts
+                .iter()
+                .skip(k + 1)
+                .find(|(t, _)| !matches!(t, Tok::Punct(b'=')));
+            if !matches!(engine, Some((Tok::Word(w), _)) if w == "INNODB") {
+                return None;
+            }
+        }
+    }
+    // The definitions, cut at top-level commas.
+    let mut defs: Vec<(usize, usize)> = Vec::new();
+    let mut l = Lexer::new(text);
+    l.pos = open + 1;
+    let (mut depth, mut start) = (0i32, open + 1);
+    while let Some((tok, span)) = l.next_tok() {
+        if span.0 >= close {
+            break;
+        }
+        match tok {
+            Tok::Punct(b'(') => depth += 1,
+            Tok::Punct(b')') => depth -= 1,
+            Tok::Punct(b',') if depth == 0 => {
+                defs.push((start, span.0));
+                start = span.1;
+            }
+            _ => {}
+        }
+    }
+    defs.push((start, close));
+
+    let mut keep: Vec<&[u8]> = Vec::new();
+    let mut keys: Vec<(&[u8], bool)> = Vec::new(); // (definition, fulltext)
+    let mut fks: Vec<Vec<u8>> = Vec::new();
+    let mut has_pk = false;
+    let mut auto_inc: Option<String> = None;
+    let mut covered_first: Vec<String> = Vec::new(); // first columns of kept keys
+    for &(a, b) in &defs {
+        let def = trim(&text[a..b]);
+        if def.is_empty() {
+            continue;
+        }
+        let dt = toks(def, 4096);
+        let w = |i: usize| match dt.get(i) {
+            Some((Tok::Word(w), _)) => w.as_str(),
+            _ => "",
+        };
+        let first_col = |from: usize| -> Option<String> {
+            let p = dt
+                .iter()
+                .skip(from)
+                .position(|(t, _)| *t == Tok::Punct(b'('))?;
+            let (tok, span) = dt.get(from + p + 1)?;
+            tok.name(def, *span)
+        };
+        // CONSTRAINT [name] ...
+        let mut c = 0;
+        if w(0) == "CONSTRAINT" {
+            c = if matches!(w(1), "PRIMARY" | "UNIQUE" | "FOREIGN" | "CHECK") {
+                1
+            } else {
+                2
+            };
+        }
+        match w(c) {
+            "PRIMARY" => {
+                has_pk = true;
+                covered_first.extend(first_col(c));
+                keep.push(def);
+            }
+            "UNIQUE" => {
+                covered_first.extend(first_col(c));
+                keep.push(def);
+            }
+            "KEY" | "INDEX" | "SPATIAL" if c == 0 => keys.push((def, false)),
+            "FULLTEXT" if c == 0 => keys.push((def, true)),
+            "FOREIGN" => fks.push(qualify_references(def, db)),
+            "CHECK" | "PERIOD" => keep.push(def),
+            _ if c > 0 => keep.push(def),
+            _ => {
+                // A column.
+                if dt
+                    .windows(2)
+                    .any(|p| p[0].0.is("PRIMARY") && p[1].0.is("KEY"))
+                {
+                    has_pk = true;
+                    covered_first.extend(dt.first().and_then(|(t, s)| t.name(def, *s)));
+                }
+                if dt.iter().any(|(t, _)| t.is("AUTO_INCREMENT")) {
+                    auto_inc = dt.first().and_then(|(t, s)| t.name(def, *s));
+                }
+                keep.push(def);
+            }
+        }
+    }
+    if !has_pk || (keys.is_empty() && fks.is_empty()) {
+        return None;
+    }
+    if let Some(col) = &auto_inc {
+        if !covered_first.iter().any(|c| c.eq_ignore_ascii_case(col)) {
+            return None;
+        }
+    }
+    let name = format!("{}.{}", quote_ident(db), quote_ident(table));
+    let mut create = text[..=open].to_vec();
+    for (k, d) in keep.iter().enumerate() {
+        create.extend_from_slice(if k == 0 { b"\n  " } else { b",\n  " });
+        create.extend_from_slice(d);
+    }
+    create.extend_from_slice(b"\n");
+    create.extend_from_slice(&text[close..]);
+
+    // Every key in one statement, but one FULLTEXT index per statement.
+    let mut index_alters: Vec<Vec<u8>> = Vec::new();
+    let mut current: Vec<&[u8]> = Vec::new();
+    let mut fulltext_in_current = false;
+    for (def, fulltext) in &keys {
+        if *fulltext && fulltext_in_current {
+            index_alters.push(alter(&name, &current));
+            current.clear();
+            fulltext_in_current = false;
+        }
+        fulltext_in_current |= *fulltext;
+        current.push(def);
+    }
+    if !current.is_empty() {
+        index_alters.push(alter(&name, &current));
+    }
+    let fk_alter = (!fks.is_empty()).then(|| {
+        let refs: Vec<&[u8]> = fks.iter().map(Vec::as_slice).collect();
+        alter(&name, &refs)
+    });
+    Some(Deferred {
+        create,
+        index_alters,
+        fk_alter,
+    })
+}
+
+fn alter(name: &str, defs: &[&[u8]]) -> Vec<u8> {
+    let mut s = format!("ALTER TABLE {name} ").into_bytes();
+    for (k, d) in defs.iter().enumerate() {
+        if k > 0 {
+            s.extend_from_slice(b", ");
+        }
+        s.extend_from_slice(b"ADD ");
+        s.extend_from_slice(d);
+    }
+    s
+}
+
+/// `REFERENCES t` becomes `REFERENCES db.t`: foreign keys are added at the
+/// end, when the session's database may be another.
+fn qualify_references(def: &[u8], db: &str) -> Vec<u8> {
+    let dt = toks(def, 4096);
+    let Some(r) = dt.iter().position(|(t, _)| t.is("REFERENCES")) else {
+        return def.to_vec();
+    };
+    match (dt.get(r + 1), dt.get(r + 2)) {
+        (Some(_), Some((Tok::Punct(b'.'), _))) | (None, _) => def.to_vec(),
+        (Some((_, span)), _) => {
+            let mut out = def[..span.0].to_vec();
+            out.extend_from_slice(quote_ident(db).as_bytes());
+            out.push(b'.');
+            out.extend_from_slice(&def[span.0..]);
+            out
+        }
+    }
+}
+
+fn trim(s: &[u8]) -> &[u8] {
+    let a = s
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(s.len());
+    let b = s
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(a, |p| p + 1);
+    &s[a..b]
+}
+
+/// A [`Sink`] that writes each session's script as text: for tests and
+/// for checking what a dump splits into.
+#[derive(Debug, Default)]
+pub struct Scripts {
+    /// Everything, in the order it would run: `("serial", text)` or
+    /// `("parallel", [session texts])` phases.
+    pub phases: Vec<Phase>,
+    pub fallbacks: Vec<String>,
+    cursors: Vec<usize>,
+    delims: Vec<Vec<u8>>,
+    next: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    Serial(String),
+    Parallel(Vec<String>),
+}
+
+impl Scripts {
+    fn write(&mut self, slot: usize, stmt: &Stmt, ctx: usize, context: &[Stmt]) {
+        let mut text = String::new();
+        let cursor = self.cursors[slot];
+        for c in &context[cursor.min(ctx)..ctx] {
+            write_stmt(&mut text, &mut self.delims[slot], c);
+        }
+        self.cursors[slot] = self.cursors[slot].max(ctx);
+        write_stmt(&mut text, &mut self.delims[slot], stmt);
+        match self.phases.last_mut() {
+            Some(Phase::Serial(s)) => s.push_str(&text),
+            Some(Phase::Parallel(v)) => v[slot].push_str(&text),
+            None => {}
+        }
+    }
+}
+
+/// Appends `stmt` as a client reads it (a `DELIMITER` line first when the
+/// delimiter changes).
+pub fn write_stmt(out: &mut String, delim: &mut Vec<u8>, stmt: &Stmt) {
+    if *delim != stmt.delim {
+        out.push_str("DELIMITER ");
+        out.push_str(&String::from_utf8_lossy(&stmt.delim));
+        out.push('\n');
+        *delim = stmt.delim.clone();
+    }
+    out.push_str(&String::from_utf8_lossy(&stmt.text));
+    out.push_str(&String::from_utf8_lossy(&stmt.delim));
+    out.push('\n');
+}
+
+impl Sink for Scripts {
+    type Error = std::convert::Infallible;
+
+    fn serial(&mut self, stmt: &Stmt, ctx: usize, context: &[Stmt]) -> Result<(), Self::Error> {
+        if !matches!(self.phases.last(), Some(Phase::Serial(_))) {
+            self.phases.push(Phase::Serial(String::new()));
+            self.cursors = vec![0];
+            self.delims = vec![b";".to_vec()];
+        }
+        self.write(0, stmt, ctx, context);
+        Ok(())
+    }
+
+    fn parallel(
+        &mut self,
+        session: usize,
+        stmt: &Stmt,
+        ctx: usize,
+        context: &[Stmt],
+    ) -> Result<(), Self::Error> {
+        if !matches!(self.phases.last(), Some(Phase::Parallel(_))) {
+            let n = self.next.max(session + 1);
+            self.phases.push(Phase::Parallel(vec![String::new(); n]));
+            self.cursors = vec![0; n];
+            self.delims = vec![b";".to_vec(); n];
+        }
+        if let Some(Phase::Parallel(v)) = self.phases.last_mut() {
+            while v.len() <= session {
+                v.push(String::new());
+                self.cursors.push(0);
+                self.delims.push(b";".to_vec());
+            }
+        }
+        self.write(session, stmt, ctx, context);
+        Ok(())
+    }
+
+    fn pick(&mut self, jobs: usize) -> usize {
+        let s = self.next % jobs;
+        self.next += 1;
+        s
+    }
+
+    fn flush(&mut self, _session: usize) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    fn fallback(&mut self, reason: &str) {
+        self.fallbacks.push(reason.to_owned());
+    }
+}
+
+/// Splits a whole dump held in memory (tests, tools).
+pub fn split_text(dump: &[u8], opts: SplitOptions) -> (Scripts, SplitStats) {
+    let mut splitter = Splitter::new(Scripts::default(), opts);
+    let mut tok = super::statements::Tokenizer::new();
+    let mut push = |st: Stmt| splitter.statement(st);
+    let Ok(()) = tok.feed(dump, &mut push);
+    let Ok(()) = tok.finish(&mut push);
+    let Ok(()) = splitter.finish();
+    let stats = splitter.stats.clone();
+    (splitter.sink, stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(jobs: usize) -> SplitOptions {
+        SplitOptions {
+            jobs,
+            defer_indexes: true,
+            default_db: "default".into(),
+        }
+    }
+
+    fn shop() -> Vec<u8> {
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/dumps/shop.sql"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn shop_splits_by_table_with_the_header_everywhere() {
+        let (s, stats) = split_text(&shop(), opts(2));
+        assert_eq!(stats.fallback, None, "{:?}", s.fallbacks);
+        assert_eq!(stats.tables, 3);
+        assert_eq!(s.phases.len(), 2, "{:#?}", s.phases);
+        let Phase::Parallel(sessions) = &s.phases[0] else {
+            panic!("{:#?}", s.phases)
+        };
+        assert_eq!(sessions.len(), 2);
+        for text in sessions {
+            assert!(text.contains("SET NAMES utf8mb4"), "{text}");
+            assert!(text.contains("FOREIGN_KEY_CHECKS=0"), "{text}");
+            assert!(!text.contains("LOCK TABLES"), "{text}");
+            assert!(!text.contains("TRIGGER"), "{text}");
+        }
+        let all = sessions.join("");
+        // orders: KEY customer_id after the data, its foreign key later.
+        let create = all.find("CREATE TABLE `orders`").unwrap();
+        let insert = all.find("INSERT INTO `orders`").unwrap();
+        let alter = all
+            .find("ALTER TABLE `default`.`orders` ADD KEY `customer_id` (`customer_id`)")
+            .unwrap();
+        assert!(create < insert && insert < alter, "{all}");
+        assert!(!all[create..insert].contains("KEY `customer_id`"));
+        assert!(all[create..insert].contains("PRIMARY KEY (`id`)"));
+        // customers keeps its unique key in CREATE TABLE.
+        assert!(all.contains("UNIQUE KEY `email` (`email`)"));
+        let Phase::Serial(tail) = &s.phases[1] else {
+            panic!()
+        };
+        let trigger = tail.find("TRIGGER `orders_after_insert`").unwrap();
+        let function = tail.find("FUNCTION `order_total`").unwrap();
+        let view = tail.find("VIEW `customer_totals`").unwrap();
+        let fk = tail
+            .find("ALTER TABLE `default`.`orders` ADD CONSTRAINT `orders_ibfk_1` FOREIGN KEY (`customer_id`) REFERENCES `default`.`customers` (`id`)")
+            .unwrap();
+        assert!(trigger < function && function < view && view < fk, "{tail}");
+        assert!(tail.contains("DELIMITER ;;\n"), "{tail}");
+        // The tail replays the session state: the trigger's sql_mode.
+        assert!(tail[..trigger].contains("NO_AUTO_CREATE_USER"));
+    }
+
+    #[test]
+    fn what_the_splitter_does_not_understand_runs_in_one_session() {
+        let dump = b"SET NAMES utf8mb4;\nCREATE TABLE a (id INT PRIMARY KEY, v INT, KEY v (v));\n\
+            INSERT INTO a VALUES (1,1);\nUPDATE a SET v = 2;\nCREATE TABLE b (id INT PRIMARY KEY);\n\
+            INSERT INTO b VALUES (1);\n";
+        let (s, stats) = split_text(dump, opts(2));
+        let reason = stats.fallback.unwrap();
+        assert!(reason.contains("line 4: a UPDATE statement"), "{reason}");
+        assert_eq!(s.phases.len(), 2, "{:#?}", s.phases);
+        let Phase::Parallel(p) = &s.phases[0] else {
+            panic!()
+        };
+        assert!(p[0].contains("ALTER TABLE `default`.`a` ADD KEY v (v)"));
+        let Phase::Serial(rest) = &s.phases[1] else {
+            panic!()
+        };
+        assert!(rest.starts_with("SET NAMES utf8mb4;\nUPDATE a SET v = 2;\n"));
+        assert!(rest.contains("CREATE TABLE b (id INT PRIMARY KEY);\nINSERT INTO b VALUES (1);"));
+    }
+
+    #[test]
+    fn statements_reaching_other_tables_fall_back() {
+        for (sql, why) in [
+            ("INSERT INTO a SELECT * FROM b", "INSERT ... VALUES"),
+            ("CREATE TABLE c LIKE a", "LIKE"),
+            ("CREATE TABLE c (id INT) SELECT * FROM a", "SELECT"),
+            ("SET @x = (SELECT COUNT(*) FROM a)", "query"),
+            ("INSERT INTO nowhere VALUES (1)", "did not create"),
+            ("CALL p()", "CALL"),
+        ] {
+            let dump = format!("CREATE TABLE a (id INT PRIMARY KEY);\n{sql};\n");
+            let (_, stats) = split_text(dump.as_bytes(), opts(2));
+            let reason = stats.fallback.unwrap_or_default();
+            assert!(reason.contains(why), "{sql}: {reason}");
+        }
+    }
+
+    #[test]
+    fn keys_are_deferred_in_their_order_one_fulltext_per_statement() {
+        let create = b"CREATE TABLE `t` (\n  `id` int(11) NOT NULL AUTO_INCREMENT,\n  `a` varchar(10) DEFAULT 'x,y',\n  \
+            `b` text,\n  `c` int AS (`id` * 2) VIRTUAL,\n  PRIMARY KEY (`id`),\n  UNIQUE KEY `ua` (`a`),\n  \
+            KEY `kc` (`c`),\n  FULLTEXT KEY `f1` (`b`),\n  FULLTEXT KEY `f2` (`a`,`b`),\n  \
+            CONSTRAINT `fk` FOREIGN KEY (`a`) REFERENCES `p` (`a`) ON DELETE CASCADE,\n  CONSTRAINT `chk` CHECK (`id` > 0)\n\
+            ) ENGINE=InnoDB AUTO_INCREMENT=5 DEFAULT CHARSET=utf8mb4";
+        let d = defer_keys(create, "db", "t").unwrap();
+        let c = String::from_utf8(d.create).unwrap();
+        assert!(c.contains("PRIMARY KEY (`id`)") && c.contains("UNIQUE KEY `ua`"));
+        assert!(c.contains("CONSTRAINT `chk` CHECK (`id` > 0)"));
+        assert!(c.contains("DEFAULT 'x,y'"));
+        assert!(!c.contains("KEY `kc`") && !c.contains("FULLTEXT") && !c.contains("FOREIGN"));
+        assert!(c.ends_with(") ENGINE=InnoDB AUTO_INCREMENT=5 DEFAULT CHARSET=utf8mb4"));
+        let alters: Vec<String> = d
+            .index_alters
+            .into_iter()
+            .map(|a| String::from_utf8(a).unwrap())
+            .collect();
+        assert_eq!(
+            alters,
+            [
+                "ALTER TABLE `db`.`t` ADD KEY `kc` (`c`), ADD FULLTEXT KEY `f1` (`b`)",
+                "ALTER TABLE `db`.`t` ADD FULLTEXT KEY `f2` (`a`,`b`)"
+            ]
+        );
+        assert_eq!(
+            String::from_utf8(d.fk_alter.unwrap()).unwrap(),
+            "ALTER TABLE `db`.`t` ADD CONSTRAINT `fk` FOREIGN KEY (`a`) REFERENCES `db`.`p` (`a`) ON DELETE CASCADE"
+        );
+        // No primary key, another engine, an auto-increment column only a
+        // secondary key covers: nothing deferred.
+        assert!(defer_keys(b"CREATE TABLE t (a INT, KEY (a))", "db", "t").is_none());
+        assert!(defer_keys(
+            b"CREATE TABLE t (a INT PRIMARY KEY, b INT, KEY (b)) ENGINE=MyISAM",
+            "db",
+            "t"
+        )
+        .is_none());
+        assert!(defer_keys(
+            b"CREATE TABLE t (a INT, b INT AUTO_INCREMENT, PRIMARY KEY (a), KEY (b))",
+            "db",
+            "t"
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn data_after_a_trigger_falls_back() {
+        let dump = b"CREATE TABLE a (id INT PRIMARY KEY);\n\
+            CREATE TRIGGER tr BEFORE INSERT ON a FOR EACH ROW SET NEW.id = NEW.id + 1;\n\
+            INSERT INTO a VALUES (1);\n";
+        let (_, stats) = split_text(dump, opts(2));
+        assert!(stats.fallback.unwrap().contains("after its trigger"));
+    }
+}
