@@ -575,4 +575,126 @@ mod tests {
             "ERROR 1 (x) in SQL dolly added (deferred keys): no"
         );
     }
+
+    /// The loader end to end against a client outside the engine:
+    /// `DOLLY_LOCAL_CLIENT="chroot ROOT mariadb --no-defaults --socket=... -uroot"`
+    /// and `DOLLY_LOCAL_DUMP=file`; prints the split's statistics. Run when
+    /// the engine is unavailable; the engine path is tests/import_pipeline.rs.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore]
+    async fn local_client_load() {
+        use async_trait::async_trait;
+        use dolly_engine::{ContainerInfo, ContainerSpec};
+        use std::collections::BTreeMap;
+        struct Local(Vec<String>);
+        #[async_trait]
+        impl Engine for Local {
+            async fn ping(&self) -> Result<(), EngineError> {
+                Ok(())
+            }
+            async fn ensure_image(&self, _: &str) -> Result<(), EngineError> {
+                Ok(())
+            }
+            async fn run(&self, _: &ContainerSpec) -> Result<String, EngineError> {
+                unimplemented!()
+            }
+            async fn inspect(&self, _: &str) -> Result<Option<ContainerInfo>, EngineError> {
+                unimplemented!()
+            }
+            async fn inspect_raw(&self, _: &str) -> Result<Option<serde_json::Value>, EngineError> {
+                unimplemented!()
+            }
+            async fn list(
+                &self,
+                _: &BTreeMap<String, String>,
+            ) -> Result<Vec<ContainerInfo>, EngineError> {
+                unimplemented!()
+            }
+            async fn stop(&self, _: &str, _: u32) -> Result<(), EngineError> {
+                unimplemented!()
+            }
+            async fn rename(&self, _: &str, _: &str) -> Result<(), EngineError> {
+                unimplemented!()
+            }
+            async fn start(&self, _: &str) -> Result<(), EngineError> {
+                unimplemented!()
+            }
+            async fn remove(&self, _: &str) -> Result<(), EngineError> {
+                unimplemented!()
+            }
+            async fn wait(&self, _: &str) -> Result<i64, EngineError> {
+                unimplemented!()
+            }
+            async fn logs_tail(&self, _: &str, _: usize) -> Result<String, EngineError> {
+                unimplemented!()
+            }
+            async fn exec(
+                &self,
+                _: &str,
+                cmd: Vec<String>,
+                _: Option<String>,
+                stdin: Option<Stdin>,
+            ) -> Result<ExecOutput, EngineError> {
+                let mut c = tokio::process::Command::new(&self.0[0]);
+                c.args(&self.0[1..]).args(&cmd[cmd.len() - 1..]);
+                c.stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped());
+                let mut child = c.spawn().unwrap();
+                let mut input = child.stdin.take().unwrap();
+                if let Some(mut s) = stdin {
+                    let _ = tokio::io::copy(&mut s, &mut input).await;
+                }
+                drop(input);
+                let out = child.wait_with_output().await.unwrap();
+                Ok(ExecOutput {
+                    exit_code: out.status.code().unwrap_or(-1) as i64,
+                    stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                    stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                    stdin_error: None,
+                })
+            }
+        }
+        let (Ok(client), Ok(dump)) = (
+            std::env::var("DOLLY_LOCAL_CLIENT"),
+            std::env::var("DOLLY_LOCAL_DUMP"),
+        ) else {
+            return;
+        };
+        let jobs: usize = std::env::var("DOLLY_LOCAL_JOBS")
+            .ok()
+            .and_then(|j| j.parse().ok())
+            .unwrap_or(2);
+        let defer = std::env::var("DOLLY_LOCAL_DEFER").map_or(true, |v| v != "0");
+        let dir = std::path::Path::new(&dump).parent().unwrap();
+        let d = crate::dump::discover(dir)
+            .unwrap()
+            .into_iter()
+            .find(|d| d.path == std::path::Path::new(&dump))
+            .expect("the dump");
+        let engine: Arc<dyn Engine> = Arc::new(Local(
+            client.split_whitespace().map(str::to_owned).collect(),
+        ));
+        let loader = Loader::new(
+            engine,
+            "local".into(),
+            vec!["default".into()],
+            "0:0".into(),
+            jobs,
+            Arc::new(AtomicU8::new(0)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let reader = d.open(Arc::new(std::sync::atomic::AtomicU64::new(0)));
+        let started = std::time::Instant::now();
+        let opts = SplitOptions {
+            jobs,
+            defer_indexes: defer,
+            default_db: "default".into(),
+        };
+        let r = tokio::task::spawn_blocking(move || run(loader, reader, opts))
+            .await
+            .unwrap();
+        eprintln!("{r:?} in {:.2} s", started.elapsed().as_secs_f64());
+        r.unwrap();
+    }
 }
