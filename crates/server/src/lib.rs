@@ -8,6 +8,7 @@ pub mod error;
 pub mod startup;
 pub mod telemetry;
 pub mod tls;
+pub mod ui;
 
 pub use dolly_core as core;
 pub use dolly_core::types;

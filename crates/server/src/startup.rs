@@ -100,9 +100,12 @@ impl Application {
             App::new()
                 .wrap(actix_web::middleware::from_fn(api::require_token))
                 .wrap(api::json_errors())
+                // Outside the token check: the UI's cookie becomes its header.
+                .wrap(actix_web::middleware::from_fn(crate::ui::session))
                 .wrap(actix_web::middleware::from_fn(api::head_as_get))
                 .wrap(tracing_actix())
                 .app_data(state.clone())
+                .configure(crate::ui::configure)
                 .configure(api::configure)
         });
         let server = match &tls {

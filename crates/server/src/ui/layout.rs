@@ -1,0 +1,256 @@
+//! The page shell, the embedded assets and the formatting helpers.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use maud::{html, Markup, DOCTYPE};
+
+use super::{session, take_flash, Flash, State};
+
+const STYLE: &str = include_str!("style.css");
+const SCRIPT: &str = include_str!("app.js");
+
+/// `/ui/assets/*`: served without a token (the sign-in page uses them).
+pub fn asset(path: &str) -> Option<HttpResponse> {
+    let (body, kind) = match path {
+        "/ui/assets/style.css" => (STYLE, "text/css; charset=utf-8"),
+        "/ui/assets/app.js" => (SCRIPT, "text/javascript; charset=utf-8"),
+        _ => return None,
+    };
+    Some(
+        HttpResponse::Ok()
+            .content_type(kind)
+            .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+            .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+            .body(body),
+    )
+}
+
+/// Which tab of the navigation a page belongs to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Nav {
+    Instances,
+    Templates,
+    New,
+    None,
+}
+
+/// What every page needs from the request.
+pub struct Ctx {
+    pub csrf: String,
+    /// A sign-in cookie is present (offer to sign out).
+    pub signed_in: bool,
+    pub flash: Option<Flash>,
+}
+
+impl Ctx {
+    pub fn new(req: &HttpRequest, _state: &State) -> Self {
+        Self {
+            csrf: session::csrf_token(req).unwrap_or_default(),
+            signed_in: session::cookie(req, session::TOKEN_COOKIE).is_some(),
+            flash: take_flash(req),
+        }
+    }
+
+    /// The hidden CSRF field every form carries.
+    pub fn csrf_field(&self) -> Markup {
+        html! { input type="hidden" name="csrf" value=(self.csrf); }
+    }
+
+    /// The flash, when it belongs to one of `actions`: shown next to the
+    /// form that caused it.
+    pub fn notice(&self, actions: &[&str]) -> Markup {
+        match &self.flash {
+            Some(f) if actions.contains(&f.action.as_str()) => notice(f),
+            _ => html! {},
+        }
+    }
+}
+
+pub fn notice(f: &Flash) -> Markup {
+    html! {
+        @if f.ok {
+            p.notice.ok role="status" data-testid="notice" { (f.text) }
+        } @else {
+            p.notice.error role="alert" data-testid="error" { strong { "Error: " } (f.text) }
+        }
+    }
+}
+
+fn head(title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " · dolly" }
+            link rel="stylesheet" href="/ui/assets/style.css";
+            script src="/ui/assets/app.js" defer {}
+        }
+    }
+}
+
+/// A page with the navigation.
+pub fn page(title: &str, nav: Nav, ctx: &Ctx, main: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            (head(title))
+            body {
+                a.skip href="#main" { "Skip to content" }
+                header.top {
+                    a.brand href="/ui/" { "dolly" }
+                    nav aria-label="Main" {
+                        ul {
+                            li { a href="/ui/" aria-current=[(nav == Nav::Instances).then_some("page")] { "Instances" } }
+                            li { a href="/ui/templates" aria-current=[(nav == Nav::Templates).then_some("page")] { "Templates" } }
+                            li { a href="/ui/new" aria-current=[(nav == Nav::New).then_some("page")] { "New instance" } }
+                        }
+                    }
+                    @if ctx.signed_in {
+                        form.signout method="post" action="/ui/signout" {
+                            (ctx.csrf_field())
+                            button.link type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main #main { (main) }
+            }
+        }
+    }
+}
+
+/// A page without navigation (sign-in, refusals).
+pub fn bare_page(title: &str, main: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            (head(title))
+            body {
+                header.top { span.brand { "dolly" } }
+                main #main.narrow { (main) }
+            }
+        }
+    }
+}
+
+pub fn signin_page(next: Option<&str>, error: Option<&str>, configured: bool) -> Markup {
+    bare_page(
+        "Sign in",
+        html! {
+            h1 { "Sign in" }
+            @if !configured {
+                p.notice.ok role="status" { "This dolly has no token configured: " a href="/ui/" { "the UI is open" } "." }
+            }
+            form.stack method="post" action="/ui/signin" {
+                input type="hidden" name="next" value=(next.unwrap_or("/ui/"));
+                label for="token" { "Access token" }
+                input #token type="password" name="token" required autocomplete="current-password"
+                    data-testid="token-input" aria-describedby="token-help"
+                    aria-invalid=[error.map(|_| "true")];
+                p #token-help.hint { "The token dollyd was given (DOLLY_AUTH_TOKEN). It is kept in an HttpOnly cookie in this browser until you sign out." }
+                @if let Some(e) = error {
+                    p.notice.error role="alert" data-testid="error" { (e) }
+                }
+                button type="submit" data-testid="token-submit" { "Sign in" }
+            }
+        },
+    )
+}
+
+/// `<time>` with the relative time as text and the exact one as title.
+pub fn when(t: DateTime<Utc>, now: DateTime<Utc>) -> Markup {
+    html! {
+        time datetime=(t.to_rfc3339()) title=(t.format("%Y-%m-%d %H:%M:%S UTC")) { (relative(t, now)) }
+    }
+}
+
+/// `3 min ago`, `in 2 h`, `just now`.
+pub fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let secs = (t - now).num_seconds();
+    let abs = secs.unsigned_abs();
+    if abs < 10 {
+        return "just now".to_owned();
+    }
+    let span = if abs < 60 {
+        format!("{abs} s")
+    } else if abs < 3600 {
+        format!("{} min", abs / 60)
+    } else if abs < 48 * 3600 {
+        let h = abs / 3600;
+        let m = (abs % 3600) / 60;
+        if h < 10 && m > 0 {
+            format!("{h} h {m} min")
+        } else {
+            format!("{h} h")
+        }
+    } else {
+        format!("{} days", abs / 86400)
+    };
+    if secs < 0 {
+        format!("{span} ago")
+    } else {
+        format!("in {span}")
+    }
+}
+
+/// `1.5 GB`, `320 kB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit < UNITS.len() - 1 {
+        v /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// A value with a copy button (the script copies the element's text).
+pub fn copyable(id: &str, label: &str, value: &str, testid: Option<&str>, block: bool) -> Markup {
+    html! {
+        div.copyable {
+            @if block {
+                pre #(id) data-testid=[testid] { (value) }
+            } @else {
+                code #(id) data-testid=[testid] { (value) }
+            }
+            button.copy type="button" data-copy=(id) aria-label={ "Copy " (label) } { "Copy" }
+        }
+    }
+}
+
+/// Lease lengths offered by the create and extend forms.
+pub const TTLS: [(&str, u64); 7] = [
+    ("1 hour", 3600),
+    ("4 hours", 4 * 3600),
+    ("8 hours", 8 * 3600),
+    ("1 day", 86400),
+    ("3 days", 3 * 86400),
+    ("1 week", 7 * 86400),
+    ("no expiry", 0),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_times_read_naturally() {
+        let now = Utc::now();
+        let at = |s: i64| now + chrono::Duration::seconds(s);
+        assert_eq!(relative(at(3), now), "just now");
+        assert_eq!(relative(at(-300), now), "5 min ago");
+        assert_eq!(relative(at(7200 + 600), now), "in 2 h 10 min");
+        assert_eq!(relative(at(-5 * 86400), now), "5 days ago");
+    }
+
+    #[test]
+    fn sizes_are_decimal() {
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(1_500_000), "1.5 MB");
+    }
+}
