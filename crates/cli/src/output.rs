@@ -290,25 +290,32 @@ pub fn explain(e: &SchemaExplain) -> String {
     table(&["ALGORITHM", "TIME", "STATEMENT"], &rows)
 }
 
-/// `ls`: one instance a line.
+/// `ls`: one instance a line; an OWNER column when any has an owner (an
+/// admin's view of a server with users).
 pub fn instances(list: &[InstanceSummary], now: DateTime<Utc>) -> String {
+    let owners = list.iter().any(|i| i.owner.is_some());
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|i| {
-            vec![
+            let mut row = vec![
                 i.template.to_string(),
                 i.name.to_string(),
                 state(i.state).to_owned(),
                 i.port.map_or_else(|| "-".to_owned(), |p| p.to_string()),
                 humanize::ago(i.created_at, now),
                 humanize::expiry(i.expires_at, now),
-            ]
+            ];
+            if owners {
+                row.push(i.owner.clone().unwrap_or_else(|| "-".to_owned()));
+            }
+            row
         })
         .collect();
-    table(
-        &["TEMPLATE", "NAME", "STATE", "PORT", "CREATED", "EXPIRES"],
-        &rows,
-    )
+    let mut headers = vec!["TEMPLATE", "NAME", "STATE", "PORT", "CREATED", "EXPIRES"];
+    if owners {
+        headers.push("OWNER");
+    }
+    table(&headers, &rows)
 }
 
 fn template_status(t: &Template) -> String {

@@ -205,6 +205,13 @@ pub struct Settings {
     pub force_copy: bool,
     /// Bearer token every route but `/healthz` and `/readyz` requires.
     pub auth_token: Option<Secret>,
+    /// Per-user tokens, roles and quotas (TOML, [`crate::users`]); read at
+    /// start and on SIGHUP.
+    pub users_file: Option<PathBuf>,
+    /// Where events are POSTed (signed with `webhook_secret`).
+    pub webhook_urls: Vec<String>,
+    /// The HMAC-SHA256 key of `X-Dolly-Signature`.
+    pub webhook_secret: Option<Secret>,
     /// HTTPS with this certificate and key (`tls_cert`, `tls_key`); plain
     /// HTTP when `None`.
     pub tls: Option<Tls>,
@@ -334,6 +341,9 @@ impl Settings {
                     })?
                     .map(Secret),
             },
+            users_file: p.optional("users_file", absolute_path)?,
+            webhook_urls: p.parse("webhook_urls", "", webhook_urls)?,
+            webhook_secret: p.optional("webhook_secret", |v| Ok(Secret(v.to_owned())))?,
             tls: {
                 let cert = p.optional("tls_cert", absolute_path)?;
                 let key = p.optional("tls_key", absolute_path)?;
@@ -394,6 +404,13 @@ impl Settings {
 
     /// Settings that each parse but cannot hold together.
     fn check_consistency(&self) -> Result<(), ConfigError> {
+        if !self.webhook_urls.is_empty() && self.webhook_secret.is_none() {
+            return Err(ConfigError::Contradiction {
+                a: "webhook_urls",
+                b: "webhook_secret",
+                reason: "webhook_urls is set but webhook_secret is not: receivers could not tell dolly's events from forgeries".into(),
+            });
+        }
         if let (Some(max), Some(default)) = (self.max_ttl, self.default_ttl) {
             if max < default {
                 return Err(ConfigError::Contradiction {
@@ -479,6 +496,22 @@ pub fn duration(v: &str) -> Result<Duration, String> {
 }
 
 /// A duration, or `0`/`none`/`never` for none.
+/// Comma-separated `http://` or `https://` URLs.
+fn webhook_urls(v: &str) -> Result<Vec<String>, String> {
+    let mut urls = Vec::new();
+    for url in v.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+        let rest = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"))
+            .ok_or_else(|| format!("{url:?} is not an http:// or https:// URL"))?;
+        if rest.is_empty() || rest.starts_with('/') || url.contains(char::is_whitespace) {
+            return Err(format!("{url:?} has no host"));
+        }
+        urls.push(url.to_owned());
+    }
+    Ok(urls)
+}
+
 fn optional_duration(v: &str) -> Result<Option<Duration>, String> {
     match v {
         "" | "0" | "none" | "never" => Ok(None),

@@ -29,6 +29,8 @@ pub struct Context {
     /// Asks a server whether it accepts credentials (MySQL's protocol;
     /// tests over a fake engine swap it).
     pub prober: Arc<dyn Prober>,
+    /// Where domain events go (webhooks subscribe at start).
+    pub events: crate::events::Events,
     image: OnceCell<ImageInfo>,
 }
 
@@ -49,6 +51,7 @@ impl Context {
             clone_mode,
             metrics: crate::metrics::Metrics::new(),
             prober: Arc::new(MysqlProber),
+            events: crate::events::Events::default(),
             image: OnceCell::new(),
         })
     }

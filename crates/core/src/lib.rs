@@ -9,6 +9,7 @@ pub mod config;
 pub mod context;
 pub mod dbserver;
 pub mod dump;
+pub mod events;
 pub mod faultpoint;
 pub mod instance;
 
@@ -16,5 +17,6 @@ pub mod metrics;
 pub mod schema;
 pub mod store;
 pub mod template;
+pub mod users;
 
 pub use dolly_types as types;

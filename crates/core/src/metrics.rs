@@ -31,6 +31,8 @@ pub struct Metrics {
     import_bytes: Family<Labels, Gauge>,
     pool_size: Family<Labels, Gauge>,
     pool_ready: Family<Labels, Gauge>,
+    by_user: Family<Labels, Counter>,
+    webhooks: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -54,6 +56,8 @@ impl Metrics {
             import_bytes: Family::default(),
             pool_size: Family::default(),
             pool_ready: Family::default(),
+            by_user: Family::default(),
+            webhooks: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -111,6 +115,16 @@ impl Metrics {
             "Warm pool members ready to hand out, per template",
             m.pool_ready.clone(),
         );
+        registry.register(
+            "operations_by_user",
+            "State changes through the API, by user and operation",
+            m.by_user.clone(),
+        );
+        registry.register(
+            "webhook_deliveries",
+            "Webhook deliveries by outcome (ok, retried, failed, dropped)",
+            m.webhooks.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -125,6 +139,21 @@ impl Metrics {
                 ),
             ])
             .inc();
+    }
+
+    /// Counts one state change made by `user` (audit).
+    pub fn by_user(&self, user: &str, op: &str) {
+        self.by_user
+            .get_or_create(&vec![
+                ("user".to_owned(), user.to_owned()),
+                ("operation".to_owned(), op.to_owned()),
+            ])
+            .inc();
+    }
+
+    /// A handle on the webhook delivery counter (for background tasks).
+    pub fn webhooks(&self) -> WebhookCounter {
+        WebhookCounter(self.webhooks.clone())
     }
 
     pub fn create_ready(&self, seconds: f64) {
@@ -169,6 +198,18 @@ impl Metrics {
     }
 }
 
+/// Counts webhook deliveries by outcome.
+#[derive(Clone)]
+pub struct WebhookCounter(Family<Labels, Counter>);
+
+impl WebhookCounter {
+    pub fn inc(&self, outcome: &str) {
+        self.0
+            .get_or_create(&vec![("outcome".to_owned(), outcome.to_owned())])
+            .inc();
+    }
+}
+
 /// What a scrape reads from the engine and the data folder.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -196,6 +237,8 @@ mod tests {
         let m = Metrics::new();
         m.operation("create", true);
         m.create_ready(0.4);
+        m.by_user("alice", "create");
+        m.webhooks().inc("failed");
         let mut snap = Snapshot {
             free_disk: 1234,
             ..Snapshot::default()
@@ -211,6 +254,14 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("dolly_data_dir_free_bytes 1234"), "{text}");
+        assert!(
+            text.contains("dolly_operations_by_user_total{user=\"alice\",operation=\"create\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("dolly_webhook_deliveries_total{outcome=\"failed\"} 1"),
+            "{text}"
+        );
         assert!(
             text.contains("dolly_create_to_ready_seconds_bucket"),
             "{text}"

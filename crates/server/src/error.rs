@@ -27,6 +27,10 @@ pub enum ApiError {
     Store(#[from] StoreError),
     #[error("missing or wrong bearer token (Authorization: Bearer ...)")]
     Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    BadGateway(String),
 }
 
 impl ApiError {
@@ -37,6 +41,8 @@ impl ApiError {
             ApiError::BadName(_) => (S::BAD_REQUEST, "invalid_name"),
             ApiError::BadRequest(_) => (S::BAD_REQUEST, "bad_request"),
             ApiError::Unauthorized => (S::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (S::FORBIDDEN, "forbidden"),
+            ApiError::BadGateway(_) => (S::BAD_GATEWAY, "remote_failed"),
             ApiError::Engine(e) => engine(e),
             ApiError::Store(e) => store(e),
             ApiError::Instance(e) => match e {
@@ -56,6 +62,7 @@ impl ApiError {
                 InstanceError::TtlTooLong(_) => (S::BAD_REQUEST, "ttl_too_long"),
                 InstanceError::TtlOutOfRange => (S::BAD_REQUEST, "bad_request"),
                 InstanceError::TooMany(_) => (S::TOO_MANY_REQUESTS, "too_many_instances"),
+                InstanceError::QuotaReached { .. } => (S::TOO_MANY_REQUESTS, "quota_reached"),
                 InstanceError::DiskFull { .. } | InstanceError::OutOfSpace(_) => {
                     (S::INSUFFICIENT_STORAGE, "insufficient_storage")
                 }
@@ -186,6 +193,16 @@ mod tests {
                 "template_busy",
             ),
             (InstanceError::TooMany(3).into(), 429, "too_many_instances"),
+            (
+                InstanceError::QuotaReached {
+                    user: "alice".into(),
+                    max: 2,
+                }
+                .into(),
+                429,
+                "quota_reached",
+            ),
+            (ApiError::Forbidden("x".into()), 403, "forbidden"),
             (
                 InstanceError::DiskFull { free: 1, min: 2 }.into(),
                 507,

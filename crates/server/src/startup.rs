@@ -16,6 +16,7 @@ use dolly_core::config::Settings;
 use dolly_core::context::Context;
 use dolly_core::instance::Manager;
 use dolly_core::store::FolderLock;
+use dolly_core::users::Users;
 use dolly_engine::{DockerEngine, Engine};
 
 pub struct Application {
@@ -27,6 +28,8 @@ pub struct Application {
     /// SIGHUP, taken over from the default (which would end the process)
     /// at build: reloads the certificate.
     hangups: tokio::signal::unix::Signal,
+    /// Who the bearer tokens stand for; `users_file` reloaded on SIGHUP.
+    users: Arc<Users>,
     /// One dollyd serves a data folder: held until the server ends.
     _lock: FolderLock,
 }
@@ -83,6 +86,16 @@ impl Application {
                 "listening beyond loopback with an auth_token but no TLS: the token, and every instance's password in the answers, cross the network in clear (set tls_cert and tls_key, or put a TLS proxy in front and listen on 127.0.0.1)"
             );
         }
+        let users = Arc::new(
+            Users::load(
+                ctx.settings.users_file.as_deref(),
+                ctx.settings.auth_token.clone(),
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+        if let Some(file) = users.file() {
+            info!(users_file = %file.display(), users = users.count(), "users loaded");
+        }
         let tls = ctx.settings.tls.as_ref().map(CertStore::new);
         if let Some(store) = &tls {
             store.warn_if_key_exposed();
@@ -95,6 +108,7 @@ impl Application {
         let state = web::Data::new(AppState {
             manager: Arc::clone(&manager),
             auth_token: ctx.settings.auth_token.clone(),
+            users: Arc::clone(&users),
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -125,6 +139,7 @@ impl Application {
             manager,
             tls,
             hangups,
+            users,
             _lock: lock,
         })
     }
@@ -159,6 +174,7 @@ impl Application {
         // Aborted also when this future is dropped (a test stopping it).
         let _reaper = AbortOnDrop(reaper);
         let _reloader = AbortOnDrop(tokio::spawn(tls::reload_on_sighup(self.hangups, self.tls)));
+        let _users = AbortOnDrop(tokio::spawn(api::reload_users_on_sighup(self.users)));
         let pool = AbortOnDrop(self.manager.spawn_pool_refill());
         let result = self.server.await;
         // Stopped cleanly: the pool's servers go with it (instances stay).

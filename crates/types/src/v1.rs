@@ -56,6 +56,9 @@ pub struct Instance {
     /// Never reaped nor removed by cleanup.
     #[serde(default)]
     pub protected: bool,
+    /// The user who created it (`None`: made without users).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// An instance in a list: no credentials.
@@ -74,6 +77,9 @@ pub struct InstanceSummary {
     pub expires_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub protected: bool,
+    /// The user who created it (`None`: made without users).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -419,4 +425,46 @@ pub struct SchemaExplain {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub against: Option<SnapshotName>,
     pub steps: Vec<ExplainStep>,
+}
+
+/// `POST .../snapshots/{snapshot}/push`: send the snapshot to another dolly
+/// server, where it becomes an instance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Push {
+    /// The other server's base URL (`https://dolly.example:5001`).
+    pub remote: String,
+    /// A bearer token the other server accepts.
+    pub token: String,
+    /// The template there (default: the same name).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[serde(default)]
+    pub template: Option<TemplateName>,
+    /// The instance's name there (default: the same name).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[serde(default)]
+    pub name: Option<InstanceName>,
+}
+
+/// What a push made on the other server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PushResult {
+    pub remote: String,
+    /// Archive bytes sent.
+    pub bytes: u64,
+    pub seconds: f64,
+    /// The instance the other server created (its credentials included).
+    pub instance: Instance,
+}
+
+/// `GET /api/v1/version`: what a push checks before any data moves.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServerVersion {
+    /// dolly's own version.
+    pub dolly: String,
+    /// The database server's version in the image (`11.4.2-MariaDB`).
+    pub server_version: String,
+    pub image: String,
 }

@@ -129,6 +129,18 @@ impl Manager {
         ttl: Option<Duration>,
         chunks: Chunks,
     ) -> Result<Instance, InstanceError> {
+        self.import_archive_for(t, n, ttl, chunks, None).await
+    }
+
+    /// As [`Manager::import_archive`], owned by `actor` (within its quota).
+    pub async fn import_archive_for(
+        &self,
+        t: &TemplateName,
+        n: &InstanceName,
+        ttl: Option<Duration>,
+        chunks: Chunks,
+        actor: Option<&crate::users::Actor>,
+    ) -> Result<Instance, InstanceError> {
         if self.ctx.store.instance_exists(t, n) {
             return Err(InstanceError::AlreadyExists(t.clone(), n.clone()));
         }
@@ -165,7 +177,7 @@ impl Manager {
                 version: manifest.template_version,
                 database: manifest.database,
             };
-            self.create(t, n, ttl, source).await
+            self.create_for(t, n, ttl, source, actor).await
         }
         .await;
         let _ = tokio::task::spawn_blocking(move || remove_tree(&work)).await;

@@ -40,6 +40,18 @@ impl Manager {
         ttl: Option<Duration>,
         source: Source,
     ) -> Result<Instance, InstanceError> {
+        self.create_for(t, n, ttl, source, None).await
+    }
+
+    /// As [`Manager::create`], owned by `actor` (within its quota).
+    pub async fn create_for(
+        &self,
+        t: &TemplateName,
+        n: &InstanceName,
+        ttl: Option<Duration>,
+        source: Source,
+        actor: Option<&crate::users::Actor>,
+    ) -> Result<Instance, InstanceError> {
         let span = info_span!("create", template = %t, instance = %n);
         async {
             let lease = self.lease_for(ttl)?;
@@ -82,6 +94,7 @@ impl Manager {
                     return Err(InstanceError::AlreadyExists(t.clone(), n.clone()));
                 }
                 self.check_limits().await?;
+                self.check_quota(actor).await?;
                 let (t2, n2) = (t.clone(), n.clone());
                 match self.ctx.blocking(move |s| s.claim_instance(&t2, &n2)).await {
                     Ok(()) => {}
@@ -105,6 +118,7 @@ impl Manager {
                 protected: false,
                 stopped: false,
                 pending: None,
+                owner: actor.map(|a| a.name.clone()),
             };
             // A ready member of the pool, when there is one; else cold.
             let warm = match source {
@@ -118,7 +132,10 @@ impl Manager {
             };
             self.ctx.metrics.operation("create", result.is_ok());
             match &result {
-                Ok(_) => {
+                Ok(i) => {
+                    self.ctx
+                        .events
+                        .emit(crate::events::Event::instance("instance.created", &i.meta));
                     self.ctx
                         .metrics
                         .create_ready(started.elapsed().as_secs_f64());

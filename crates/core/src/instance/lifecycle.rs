@@ -203,6 +203,11 @@ impl Manager {
             let store = self.ctx.store.clone();
             let _ = tokio::task::spawn_blocking(move || store.discard_aside(&aside)).await;
             let i = result?;
+            let mut event = crate::events::Event::instance("instance.reset", &i.meta);
+            if let ResetTarget::Snapshot(s) = &target {
+                event = event.message(format!("to snapshot {s}"));
+            }
+            self.ctx.events.emit(event);
             info!(
                 target_state = ?target,
                 version = %meta.version,

@@ -33,6 +33,7 @@ mod create;
 mod diff;
 mod idle;
 mod lifecycle;
+mod owner;
 mod pool;
 mod reconcile;
 mod removal;
@@ -99,6 +100,8 @@ pub enum InstanceError {
     ArchiveServerMismatch { archive: String, server: String },
     #[error("dolly already runs {0} instances, its max_instances; remove some first")]
     TooMany(usize),
+    #[error("user '{user}' already has {max} instances, their max_instances; remove some first")]
+    QuotaReached { user: String, max: usize },
     #[error("only {} free in the data folder, below min_free_disk ({})", bytesize::ByteSize(*.free), bytesize::ByteSize(*.min))]
     DiskFull { free: u64, min: u64 },
     #[error("the data folder is full: {0}")]

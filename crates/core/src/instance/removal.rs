@@ -23,18 +23,31 @@ impl Manager {
         n: &InstanceName,
         force: bool,
     ) -> Result<(), InstanceError> {
+        self.remove_instance(t, n, force, "instance.deleted").await
+    }
+
+    /// [`Manager::delete`], telling listeners `event` (`instance.deleted`,
+    /// or `instance.expired` from the reaper).
+    async fn remove_instance(
+        &self,
+        t: &TemplateName,
+        n: &InstanceName,
+        force: bool,
+        event: &str,
+    ) -> Result<(), InstanceError> {
         let span = info_span!("delete", template = %t, instance = %n);
         async {
             let lock = self.key_lock(t, n);
             let _guard = lock.lock().await;
             let container = self.container_name(t, n);
-            match self.read_meta(t, n).await {
+            let meta = match self.read_meta(t, n).await {
                 Ok(Some(m)) if m.protected && !force => {
                     return Err(InstanceError::Protected(t.clone(), n.clone()))
                 }
                 Err(e) if !force => return Err(e.into()),
-                _ => {}
-            }
+                Ok(m) => m,
+                Err(_) => None,
+            };
             let exists = self.ctx.engine.inspect(&container).await?.is_some();
             // First the folder leaves `instances/` (one rename): from then
             // on the instance is gone, and a crash at any later step is
@@ -56,6 +69,14 @@ impl Manager {
                 self.ctx.blocking(move |s| s.discard_aside(&aside)).await?;
             }
             info!("instance removed");
+            let e = match &meta {
+                Some(m) => crate::events::Event::instance(event, m),
+                None => crate::events::Event {
+                    name: Some(n.to_string()),
+                    ..crate::events::Event::new(event, t)
+                },
+            };
+            self.ctx.events.emit(e);
             Ok(())
         }
         .instrument(span)
@@ -106,7 +127,15 @@ impl Manager {
             let removed = if what.dry_run {
                 false
             } else {
-                match self.delete(&m.template, &m.name, false).await {
+                let event = if reason == "expired" {
+                    "instance.expired"
+                } else {
+                    "instance.deleted"
+                };
+                match self
+                    .remove_instance(&m.template, &m.name, false, event)
+                    .await
+                {
                     Ok(()) => {
                         self.ctx.metrics.reaped(reason);
                         info!(template = %m.template, instance = %m.name, reason, "instance reaped");

@@ -107,6 +107,9 @@ impl Manager {
                     tokio::task::spawn_blocking(move || crate::clone::remove_tree(&scratch)).await;
             }
             let snap = saved?;
+            self.ctx.events.emit(
+                crate::events::Event::instance("snapshot.created", &meta).message(s.to_string()),
+            );
             info!(pause_ms = (pause_seconds * 1000.0) as u64, "snapshot taken");
             Ok(snap)
         }

@@ -39,6 +39,11 @@ pub struct InstanceMeta {
     /// next start finishes or rolls it back ([`Store::recover_reset`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<Pending>,
+    /// The user who created it (`users_file`); `None` for instances made
+    /// without users (before users existed, or with no auth at all):
+    /// those are the admins'.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// An operation in progress on an instance (its intent, in `meta.json`).
@@ -397,6 +402,7 @@ pub(crate) mod tests {
             protected: false,
             stopped: false,
             pending: None,
+            owner: None,
         }
     }
 

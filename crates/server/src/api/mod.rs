@@ -5,25 +5,26 @@
 //! segment into a name type before anything else happens, and turns errors
 //! into answers only through [`crate::error::ApiError`].
 
+mod caller;
 mod conformance;
 mod myaas;
 mod v1;
 
 use std::sync::Arc;
 
+use crate::error::ApiError;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
+use dolly_core::config::Secret;
+use dolly_core::instance::{Instance, Manager};
+use dolly_core::users::{Resolved, Users};
 use dolly_types::v1::{ErrorDetail, Readiness};
 use dolly_types::{InstanceName, TemplateName};
 use serde::Serialize;
-use subtle::ConstantTimeEq;
 
-use crate::error::ApiError;
-use dolly_core::config::Secret;
-use dolly_core::instance::{Instance, Manager};
-
+pub use caller::{reload_users_on_sighup, Caller};
 pub use conformance::{head_as_get, json_errors};
 pub use v1::ApiDoc;
 
@@ -34,34 +35,43 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub struct AppState {
     pub manager: Arc<Manager>,
     pub auth_token: Option<Secret>,
+    /// Who a bearer token stands for (`users_file` and `auth_token`).
+    pub users: Arc<Users>,
 }
 
 /// Routes anyone may call, token or not (probes).
 const OPEN_ROUTES: [&str; 2] = ["/healthz", "/readyz"];
 
-/// With a configured token, every other route needs
-/// `Authorization: Bearer TOKEN`, compared in constant time.
+/// With a configured token or users, every other route needs
+/// `Authorization: Bearer TOKEN`, compared in constant time. The caller it
+/// stands for goes into the request's extensions ([`Caller`]), and every
+/// state change is logged with the caller's name (never the token) and
+/// counted by user.
 pub async fn require_token(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if !OPEN_ROUTES.contains(&req.path()) {
-        let expected = req
-            .app_data::<web::Data<AppState>>()
-            .and_then(|s| s.auth_token.clone());
-        if let Some(expected) = expected {
-            let given = req
-                .headers()
-                .get(actix_web::http::header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .unwrap_or("");
-            if !bool::from(given.as_bytes().ct_eq(expected.expose().as_bytes())) {
-                return Err(ApiError::Unauthorized.into());
-            }
-        }
+    if OPEN_ROUTES.contains(&req.path()) {
+        return next.call(req).await;
     }
-    next.call(req).await
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Err(ApiError::Unauthorized.into());
+    };
+    let given = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let caller = match state.users.resolve(given) {
+        Resolved::Open => Caller::open(),
+        Resolved::Actor(a) => Caller::user(a),
+        Resolved::Refused => return Err(ApiError::Unauthorized.into()),
+    };
+    actix_web::HttpMessage::extensions_mut(&req).insert(caller.clone());
+    let method = req.method().clone();
+    let res = next.call(req).await?;
+    caller::audit(&state, &caller, &method, &res);
+    Ok(res)
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -203,5 +213,6 @@ fn v1_instance(state: &AppState, i: Instance) -> dolly_types::v1::Instance {
         created_at: i.meta.created_at,
         expires_at: i.meta.expires_at,
         protected: i.meta.protected,
+        owner: i.meta.owner,
     }
 }

@@ -10,7 +10,7 @@ use dolly_types::v1::InstanceState;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{names, public_host, AppState};
+use super::{names, public_host, AppState, Caller};
 use crate::error::ApiError;
 use dolly_core::instance::{Instance, InstanceError};
 use dolly_core::template;
@@ -59,13 +59,14 @@ async fn template_names(state: &AppState) -> Result<Vec<String>, ApiError> {
     Ok(list.into_iter().map(String::from).collect())
 }
 
-async fn index(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn index(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let templates = template_names(&state).await?;
     let databases = state
         .manager
         .list(None)
         .await?
         .into_iter()
+        .filter(|i| caller.may_access(i.meta.owner.as_deref()))
         .map(|i| format!("{},{}", i.meta.template, i.meta.name))
         .collect();
     Ok(HttpResponse::Ok().json(Index {
@@ -81,12 +82,13 @@ async fn templates(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
     }))
 }
 
-async fn databases(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn databases(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let databases = state
         .manager
         .list(None)
         .await?
         .into_iter()
+        .filter(|i| caller.may_access(i.meta.owner.as_deref()))
         .map(|i| DatabaseSummary {
             template: i.meta.template.to_string(),
             name: i.meta.name.to_string(),
@@ -120,11 +122,13 @@ struct InspectQuery {
 
 async fn inspect(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String)>,
     query: web::Query<InspectQuery>,
 ) -> HttpResponse {
     let result = async {
         let (t, n) = names(&path.0, &path.1)?;
+        caller.check(&state, &t, &n).await?;
         // myaas: any non-empty `all` asks for the engine's inspection.
         if query.all.as_deref().is_some_and(|a| !a.is_empty()) {
             let container = state.manager.inspect_container(&t, &n).await?;
@@ -177,6 +181,7 @@ fn parse_ttl(req: &HttpRequest, body: &[u8]) -> Result<Option<Duration>, ApiErro
 
 async fn create(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String)>,
     req: HttpRequest,
     body: web::Bytes,
@@ -186,7 +191,13 @@ async fn create(
         let ttl = parse_ttl(&req, &body)?;
         match state
             .manager
-            .create(&t, &n, ttl, dolly_core::instance::Source::Template)
+            .create_for(
+                &t,
+                &n,
+                ttl,
+                dolly_core::instance::Source::Template,
+                caller.actor(),
+            )
             .await
         {
             Ok(i) => Ok(HttpResponse::Created().json(database(&state, i))),
@@ -199,9 +210,14 @@ async fn create(
     result.unwrap_or_else(myaas_error)
 }
 
-async fn remove(state: web::Data<AppState>, path: web::Path<(String, String)>) -> HttpResponse {
+async fn remove(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
     let result = async {
         let (t, n) = names(&path.0, &path.1)?;
+        caller.check(&state, &t, &n).await?;
         state.manager.delete(&t, &n, false).await?;
         Ok::<_, ApiError>(HttpResponse::NoContent().finish())
     }

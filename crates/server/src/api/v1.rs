@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use utoipa::OpenApi;
 
-use super::{names, v1_instance, AppState};
+use super::{names, v1_instance, AppState, Caller};
 use crate::error::ApiError;
 use dolly_core::instance::{Instance as DomainInstance, ResetTarget, SnapshotMeta, Source};
 use dolly_core::template;
@@ -273,9 +273,11 @@ async fn pool(state: &AppState, t: &TemplateName) -> Result<TemplatePool, ApiErr
 )]
 async fn set_pool(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require_admin("size a template's pool")?;
     let t = TemplateName::parse(&path)?;
     let request: TemplatePool = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
@@ -305,7 +307,17 @@ fn summary(i: DomainInstance) -> InstanceSummary {
         created_at: i.meta.created_at,
         expires_at: i.meta.expires_at,
         protected: i.meta.protected,
+        owner: i.meta.owner,
     }
+}
+
+/// The instances `caller` may see, as summaries.
+fn visible(caller: &Caller, instances: Vec<DomainInstance>) -> Vec<InstanceSummary> {
+    instances
+        .into_iter()
+        .filter(|i| caller.may_access(i.meta.owner.as_deref()))
+        .map(summary)
+        .collect()
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -324,6 +336,7 @@ struct ListQuery {
 )]
 async fn list_instances(
     state: web::Data<AppState>,
+    caller: Caller,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let only = query
@@ -333,7 +346,7 @@ async fn list_instances(
         .transpose()?;
     let instances = state.manager.list(only.as_ref()).await?;
     Ok(HttpResponse::Ok().json(InstanceList {
-        instances: instances.into_iter().map(summary).collect(),
+        instances: visible(&caller, instances),
     }))
 }
 
@@ -346,12 +359,13 @@ async fn list_instances(
 )]
 async fn list_template_instances(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let t = TemplateName::parse(&path)?;
     let instances = state.manager.list(Some(&t)).await?;
     Ok(HttpResponse::Ok().json(InstanceList {
-        instances: instances.into_iter().map(summary).collect(),
+        instances: visible(&caller, instances),
     }))
 }
 
@@ -375,6 +389,7 @@ async fn list_template_instances(
 )]
 async fn create_instance(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
@@ -387,10 +402,16 @@ async fn create_instance(
             let (src, snap) = f
                 .split_once('@')
                 .ok_or_else(|| ApiError::BadRequest(format!("from {f:?} is not NAME@SNAPSHOT")))?;
-            Source::Snapshot(InstanceName::parse(src)?, SnapshotName::parse(snap)?)
+            let src = InstanceName::parse(src)?;
+            // A branch follows its source's owner: another's is absent.
+            caller.check(&state, &t, &src).await?;
+            Source::Snapshot(src, SnapshotName::parse(snap)?)
         }
     };
-    let i = state.manager.create(&t, &n, ttl, from).await?;
+    let i = state
+        .manager
+        .create_for(&t, &n, ttl, from, caller.actor())
+        .await?;
     Ok(HttpResponse::Created().json(v1_instance(&state, i)))
 }
 
@@ -403,9 +424,11 @@ async fn create_instance(
 )]
 async fn get_instance(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (t, n) = names(&path.0, &path.1)?;
+    caller.check(&state, &t, &n).await?;
     let i = state.manager.get(&t, &n).await?;
     Ok(HttpResponse::Ok().json(v1_instance(&state, i)))
 }
@@ -426,10 +449,12 @@ struct DeleteQuery {
 )]
 async fn delete_instance(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String)>,
     query: web::Query<DeleteQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (t, n) = names(&path.0, &path.1)?;
+    caller.check(&state, &t, &n).await?;
     state
         .manager
         .delete(&t, &n, query.force.unwrap_or(false))
@@ -446,9 +471,11 @@ async fn delete_instance(
 )]
 async fn inspect_container(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (t, n) = names(&path.0, &path.1)?;
+    caller.check(&state, &t, &n).await?;
     let c = state.manager.inspect_container(&t, &n).await?;
     Ok(HttpResponse::Ok().json(c))
 }
@@ -463,10 +490,12 @@ async fn inspect_container(
 )]
 async fn extend_instance(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let (t, n) = names(&path.0, &path.1)?;
+    caller.check(&state, &t, &n).await?;
     let request: Extend = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
     let i = state
@@ -485,9 +514,11 @@ async fn extend_instance(
 )]
 async fn protect_instance(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (t, n) = names(&path.0, &path.1)?;
+    caller.check(&state, &t, &n).await?;
     let i = state.manager.protect(&t, &n, true).await?;
     Ok(HttpResponse::Ok().json(v1_instance(&state, i)))
 }
@@ -501,9 +532,11 @@ async fn protect_instance(
 )]
 async fn unprotect_instance(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (t, n) = names(&path.0, &path.1)?;
+    caller.check(&state, &t, &n).await?;
     let i = state.manager.protect(&t, &n, false).await?;
     Ok(HttpResponse::Ok().json(v1_instance(&state, i)))
 }
@@ -517,9 +550,11 @@ async fn unprotect_instance(
 )]
 async fn stop_instance(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (t, n) = names(&path.0, &path.1)?;
+    caller.check(&state, &t, &n).await?;
     let i = state.manager.stop(&t, &n).await?;
     Ok(HttpResponse::Ok().json(v1_instance(&state, i)))
 }
@@ -533,9 +568,11 @@ async fn stop_instance(
 )]
 async fn start_instance(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (t, n) = names(&path.0, &path.1)?;
+    caller.check(&state, &t, &n).await?;
     let i = state.manager.start(&t, &n).await?;
     Ok(HttpResponse::Ok().json(v1_instance(&state, i)))
 }
@@ -551,10 +588,12 @@ async fn start_instance(
 )]
 async fn reset_instance(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let (t, n) = names(&path.0, &path.1)?;
+    caller.check(&state, &t, &n).await?;
     let request: Reset = json_body(&body)?;
     let target = match (request.to, request.latest) {
         (Some(_), true) => {
@@ -579,9 +618,11 @@ async fn reset_instance(
 )]
 async fn list_snapshots(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (t, n) = names(&path.0, &path.1)?;
+    caller.check(&state, &t, &n).await?;
     let snapshots = state.manager.list_snapshots(&t, &n).await?;
     Ok(HttpResponse::Ok().json(SnapshotList {
         snapshots: snapshots.into_iter().map(v1_snapshot).collect(),
@@ -598,10 +639,12 @@ async fn list_snapshots(
 )]
 async fn create_snapshot(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String, String)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let (t, n, s) = snapshot_names(&path)?;
+    caller.check(&state, &t, &n).await?;
     let request: CreateSnapshot = json_body(&body)?;
     let snap = state.manager.snapshot(&t, &n, &s, request.message).await?;
     Ok(HttpResponse::Created().json(v1_snapshot(snap)))
@@ -616,9 +659,11 @@ async fn create_snapshot(
 )]
 async fn delete_snapshot(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (t, n, s) = snapshot_names(&path)?;
+    caller.check(&state, &t, &n).await?;
     state.manager.remove_snapshot(&t, &n, &s).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -632,9 +677,11 @@ async fn delete_snapshot(
 )]
 async fn restore_snapshot(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (t, n, s) = snapshot_names(&path)?;
+    caller.check(&state, &t, &n).await?;
     let i = state
         .manager
         .reset(&t, &n, ResetTarget::Snapshot(s))
@@ -652,10 +699,13 @@ async fn restore_snapshot(
 )]
 async fn promote_snapshot(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String, String)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let (t, n, s) = snapshot_names(&path)?;
+    caller.check(&state, &t, &n).await?;
+    caller.require_admin("promote a snapshot to a template version")?;
     let request: Promote = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
     state.manager.promote(&t, &n, &s, &request.template).await?;
@@ -665,7 +715,8 @@ async fn promote_snapshot(
 
 /// Disk used by template versions, instances and snapshots (apparent sizes).
 #[utoipa::path(get, path = "/api/v1/df", responses((status = 400, body = ErrorBody), (status = 200, body = DiskUsage)))]
-async fn disk_usage(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn disk_usage(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    caller.require_admin("see the whole server's disk use")?;
     Ok(HttpResponse::Ok().json(state.manager.disk_usage().await?))
 }
 
@@ -687,10 +738,12 @@ struct DiffQuery {
 )]
 async fn diff_instance(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String)>,
     query: web::Query<DiffQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (t, n) = names(&path.0, &path.1)?;
+    caller.check(&state, &t, &n).await?;
     let against = query
         .against
         .as_deref()
@@ -710,10 +763,12 @@ async fn diff_instance(
 )]
 async fn explain_diff(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String)>,
     query: web::Query<DiffQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (t, n) = names(&path.0, &path.1)?;
+    caller.check(&state, &t, &n).await?;
     let against = query
         .against
         .as_deref()
@@ -725,7 +780,8 @@ async fn explain_diff(
 /// Instance folders set aside because their metadata could not be read
 /// (kept, never deleted by dolly): fix or remove them by hand.
 #[utoipa::path(get, path = "/api/v1/quarantine", responses((status = 200, body = QuarantineList), (status = 400, body = ErrorBody)))]
-async fn quarantine(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn quarantine(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    caller.require_admin("list the quarantine")?;
     let quarantined = state
         .manager
         .quarantined()
@@ -749,7 +805,12 @@ async fn quarantine(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     request_body(content = Option<Reap>),
     responses((status = 200, body = ReapReport), (status = 400, body = ErrorBody))
 )]
-async fn reap(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+async fn reap(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_admin("reap")?;
     let request: Reap = json_body(&body)?;
     Ok(HttpResponse::Ok().json(state.manager.reap(&request).await?))
 }
@@ -763,9 +824,11 @@ async fn reap(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpRespon
 )]
 async fn export_snapshot(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (t, n, s) = snapshot_names(&path)?;
+    caller.check(&state, &t, &n).await?;
     let rx = state.manager.export(&t, &n, &s).await?;
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|chunk| (chunk, rx))
@@ -797,6 +860,7 @@ struct ImportQuery {
 )]
 async fn import_archive(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String)>,
     query: web::Query<ImportQuery>,
     mut payload: web::Payload,
@@ -815,6 +879,9 @@ async fn import_archive(
         }
     });
     let ttl = query.ttl.map(Duration::from_secs);
-    let i = state.manager.import_archive(&t, &n, ttl, rx).await?;
+    let i = state
+        .manager
+        .import_archive_for(&t, &n, ttl, rx, caller.actor())
+        .await?;
     Ok(HttpResponse::Created().json(v1_instance(&state, i)))
 }
