@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages dolly's scripts and tests need, if missing:
 # debootstrap (offline image build), mariadb-client (CLI and tests),
-# xfsprogs (reflink test filesystem). Idempotent.
+# xfsprogs (reflink test filesystem), chromium and chromium-driver (the web
+# UI's browser tests, crates/server/tests/ui.rs). Idempotent.
 set -euo pipefail
 need=()
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v mariadb >/dev/null || need+=(mariadb-client)
 command -v mkfs.xfs >/dev/null || need+=(xfsprogs)
+command -v chromium >/dev/null || need+=(chromium)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
 if ((${#need[@]})); then
     if [[ $(id -u) != 0 ]]; then
         echo "missing packages: ${need[*]} (run as root or install them)" >&2

@@ -134,6 +134,18 @@ async fn wait_for(c: &Client, selector: &str) -> fantoccini::elements::Element {
         .unwrap_or_else(|e| panic!("{selector} did not appear: {e}"))
 }
 
+/// Waits until nothing matches `selector` (the page changed).
+async fn wait_gone(c: &Client, selector: &str) {
+    let started = Instant::now();
+    while !c.find_all(css(selector)).await.expect("find").is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "{selector} is still there"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The page's path (and query).
 async fn path(c: &Client) -> String {
     let u = c.current_url().await.expect("url");
@@ -147,7 +159,12 @@ async fn path(c: &Client) -> String {
 async fn fits_width(c: &Client, what: &str) {
     let v = c
         .execute(
-            "return [document.documentElement.scrollWidth, window.innerWidth];",
+            "var w = window.innerWidth, wide = [];\n\
+             document.querySelectorAll('body *').forEach(function (e) {\n\
+               var r = e.getBoundingClientRect();\n\
+               if (r.right > w + 1 && wide.length < 5) wide.push(e.tagName + '.' + e.className + ' ' + Math.round(r.right));\n\
+             });\n\
+             return [document.documentElement.scrollWidth, w, wide.join(', ')];",
             vec![],
         )
         .await
@@ -155,7 +172,8 @@ async fn fits_width(c: &Client, what: &str) {
     let (scroll, inner) = (v[0].as_f64().unwrap(), v[1].as_f64().unwrap());
     assert!(
         scroll <= inner + 1.0,
-        "{what} scrolls sideways at {inner} px: {scroll} px wide"
+        "{what} scrolls sideways at {inner} px: {scroll} px wide ({})",
+        v[2]
     );
 }
 
@@ -283,6 +301,12 @@ async fn a_person_signs_in_creates_snapshots_and_deletes_in_a_real_browser() {
     let snap = wait_for(&c, "[data-testid=snapshot-row][data-name=before]").await;
     assert!(snap.text().await.unwrap().contains("before the migration"));
     wait_for(&c, "[data-testid=notice]").await;
+    c.execute(
+        "document.getElementById('snapshots').scrollIntoView();",
+        vec![],
+    )
+    .await
+    .unwrap();
     shot(&c, "snapshot", true).await;
     let snaps = app
         .client
@@ -301,12 +325,9 @@ async fn a_person_signs_in_creates_snapshots_and_deletes_in_a_real_browser() {
         .click()
         .await
         .unwrap();
-    wait_for(&c, "[data-testid=notice]").await;
-    assert!(c
-        .find_all(css("[data-testid=snapshot-row]"))
-        .await
-        .unwrap()
-        .is_empty());
+    wait_gone(&c, "[data-testid=snapshot-row]").await;
+    let notice = wait_for(&c, "#snapshots [data-testid=notice]").await;
+    assert!(notice.text().await.unwrap().contains("deleted"));
 
     // An error is the API's own message, next to its form.
     c.find(css("[data-testid=snapshot-button]"))
@@ -368,8 +389,11 @@ async fn a_person_signs_in_creates_snapshots_and_deletes_in_a_real_browser() {
         .click()
         .await
         .unwrap();
-    wait_for(&c, "[data-testid=notice]").await;
-    assert!(path(&c).await.starts_with("/ui/"));
+    wait_gone(&c, "[data-testid=delete-confirm]").await;
+    let notice = wait_for(&c, "[data-testid=notice]").await;
+    assert!(notice.text().await.unwrap().contains("deleted"));
+    assert_eq!(path(&c).await, "/ui/");
+    wait_for(&c, "[data-testid=instance-row][data-name=other]").await;
     assert!(c
         .find_all(css("[data-testid=instance-row][data-name=demo]"))
         .await

@@ -18,7 +18,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -76,22 +76,19 @@ pub async fn session(
             }
         }
     }
-    let http = req.request().clone();
+    // Only owned copies: a clone of the request would make routing panic.
+    let back = back_to(&req);
     let mut res = match next.call(req).await {
         Ok(res) => res.map_into_boxed_body(),
         Err(e) if ui && e.as_response_error().status_code() == StatusCode::UNAUTHORIZED => {
-            return Ok(ServiceResponse::new(
-                http.clone(),
-                to_signin(&http, has_cookie),
-            ));
+            return Err(ToSignin { back, has_cookie }.into());
         }
         Err(e) => return Err(e),
     };
     if ui && res.status() == StatusCode::UNAUTHORIZED {
-        return Ok(ServiceResponse::new(
-            http.clone(),
-            to_signin(&http, has_cookie),
-        ));
+        let (http, _) = res.into_parts();
+        let redirect = ToSignin { back, has_cookie }.error_response();
+        return Ok(ServiceResponse::new(http, redirect));
     }
     let wanted = res
         .headers_mut()
@@ -196,25 +193,48 @@ fn set_cookie(res: &mut HttpResponse, cookie: &str) {
     }
 }
 
-/// Where a refused browser goes: the sign-in page, back to `next` after.
-fn to_signin(req: &HttpRequest, had_cookie: bool) -> HttpResponse {
-    let next = if req.method() == Method::GET && !req.path().ends_with("/rows") {
+/// Where a page refused for its token goes back to after signing in.
+fn back_to(req: &ServiceRequest) -> String {
+    if req.method() == Method::GET && !req.path().ends_with("/rows") {
         req.uri()
             .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/ui/")
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|| "/ui/".to_owned())
     } else {
-        "/ui/"
-    };
-    let mut to = format!("{SIGNIN}?next={}", super::pct_encode(next));
-    if had_cookie {
-        to.push_str("&refused=1");
+        "/ui/".to_owned()
     }
-    let mut res = super::redirect(&to);
-    if had_cookie {
-        set_cookie(&mut res, &clear_token_cookie());
+}
+
+/// A browser the token check refused: to the sign-in page, and back to
+/// `back` after. A refused cookie is cleared.
+#[derive(Debug)]
+struct ToSignin {
+    back: String,
+    has_cookie: bool,
+}
+
+impl std::fmt::Display for ToSignin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("sign in first")
     }
-    res
+}
+
+impl ResponseError for ToSignin {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::SEE_OTHER
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut to = format!("{SIGNIN}?next={}", super::pct_encode(&self.back));
+        if self.has_cookie {
+            to.push_str("&refused=1");
+        }
+        let mut res = super::redirect(&to);
+        if self.has_cookie {
+            set_cookie(&mut res, &clear_token_cookie());
+        }
+        res
+    }
 }
 
 /// Only a path inside the UI: never another site.
