@@ -9,6 +9,7 @@ pub mod startup;
 pub mod telemetry;
 pub mod tls;
 pub mod ui;
+pub mod webhooks;
 
 pub use dolly_core as core;
 pub use dolly_core::types;

@@ -60,6 +60,8 @@ impl Application {
             }
         );
         let manager = Arc::new(Manager::new(Arc::clone(&ctx)));
+        // Before anything can happen: events from the start on.
+        crate::webhooks::start(&ctx);
         match ctx.engine.ping().await {
             Ok(()) => {
                 manager.reconcile().await?;
