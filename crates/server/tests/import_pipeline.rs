@@ -308,9 +308,16 @@ async fn describe_db(port: u16, pw: &str, db: &str) -> Vec<String> {
         "SELECT constraint_name, table_name, referenced_table_name, delete_rule \
          FROM information_schema.referential_constraints \
          WHERE constraint_schema = DATABASE() ORDER BY 1",
-        "SELECT COUNT(*) FROM book_log",
+        // Rows triggers wrote during the load (none: triggers come after
+        // the data); only the kitchen dump has this table.
+        "SELECT COUNT(*) FROM information_schema.tables \
+         WHERE table_schema = DATABASE() AND table_name = 'book_log'",
     ] {
         let rows = query(port, pw, db, sql).await;
+        out.push(format!("{rows:?}"));
+    }
+    if db == "kitchen" {
+        let rows = query(port, pw, db, "SELECT COUNT(*) FROM book_log").await;
         out.push(format!("{rows:?}"));
     }
     out
