@@ -9,7 +9,11 @@ pub use dolly_types::v1::{
 use super::{Database, Schema, Table};
 
 /// An object kind and its definitions on each side, by name.
-type Pair<'a> = (ObjectKind, &'a BTreeMap<String, String>, &'a BTreeMap<String, String>);
+type Pair<'a> = (
+    ObjectKind,
+    &'a BTreeMap<String, String>,
+    &'a BTreeMap<String, String>,
+);
 
 /// The changes that turn `before` into `after`; none when equal.
 pub fn diff(before: &Schema, after: &Schema) -> Vec<Change> {
