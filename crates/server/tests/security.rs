@@ -82,6 +82,8 @@ async fn max_instances_and_min_free_disk_refuse_creates() {
     assert_eq!(r.status(), 507);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "insufficient_storage");
+    // A changed dump (an unchanged one is skipped before any import).
+    app.write_dump("shop.sql", simple_dump("t", 2).as_bytes());
     let outcomes = app.update(&["shop"]).await;
     let err = outcomes[0].result.as_ref().unwrap_err().to_string();
     assert!(err.contains("min_free_disk"), "{err}");
