@@ -91,6 +91,23 @@ async fn members_see_and_touch_only_their_own_instances_admins_see_all() {
 
     // Unknown tokens are refused; templates are everyone's.
     assert_eq!(get(&app, "/api/v1/instances", "nobody").await.0, 401);
+    // The web UI shows every instance: admins only for now.
+    let r = app
+        .client
+        .get(app.url("/ui/"))
+        .header("cookie", format!("dolly_token={ALICE}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = app
+        .client
+        .get(app.url("/ui/"))
+        .header("cookie", format!("dolly_token={ADMIN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     assert_eq!(get(&app, "/api/v1/templates", ALICE).await.0, 200);
 
     // alice creates through /api/v1, bob through myaas.

@@ -37,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/ui", web::get().to(|| async { redirect("/ui/") }))
         .service(
             web::scope("/ui")
+                .wrap(actix_web::middleware::from_fn(admins_only))
                 .route("/", web::get().to(instances::list_page))
                 .route("/instances/rows", web::get().to(instances::rows))
                 .route("/templates", web::get().to(templates::page))
@@ -53,6 +54,30 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     web::post().to(instance::snapshot_action),
                 ),
         );
+}
+
+/// The UI shows every instance (with its password) and acts on any: until
+/// its pages filter by owner, only admins (or everyone, with no users
+/// configured) may use it. A member gets a 403 saying so; the CLI and the
+/// API serve members with their own instances only.
+async fn admins_only(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    use actix_web::HttpMessage;
+    let member = req
+        .extensions()
+        .get::<crate::api::Caller>()
+        .is_some_and(|c| !c.is_admin());
+    if member {
+        return Err(crate::error::ApiError::Forbidden(
+            "the web UI is for admins for now; members use the dolly CLI or the API, \
+             which show their own instances only"
+                .to_owned(),
+        )
+        .into());
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
 }
 
 /// A 303 to `to` (Post/Redirect/Get).
