@@ -53,6 +53,7 @@ impl Manager {
                     s.clone(),
                 ));
             }
+            self.space_above_minimum().await?;
             // Built in tmp/ and published by one rename: a crash at any
             // step leaves a complete snapshot or none.
             let (t2, n2, s2) = (t.clone(), n.clone(), s.clone());
