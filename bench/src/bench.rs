@@ -81,10 +81,13 @@ impl Bench {
             settings,
             base,
             data,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(900))
-                .pool_max_idle_per_host(0)
-                .build()?,
+            http: {
+                dolly_server::install_crypto_provider();
+                reqwest::Client::builder()
+            }
+            .timeout(Duration::from_secs(900))
+            .pool_max_idle_per_host(0)
+            .build()?,
         })
     }
 

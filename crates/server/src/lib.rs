@@ -14,3 +14,11 @@ pub mod webhooks;
 pub use dolly_core as core;
 pub use dolly_core::types;
 pub use dolly_engine as engine;
+
+/// Installs ring as the process's rustls crypto provider (idempotent).
+/// rustls needs one per process; where the workspace's builds unify
+/// reqwest's `rustls-no-provider` feature (the CLI's) into dollyd's and its
+/// tests' clients, building a client without one panics.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

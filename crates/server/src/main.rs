@@ -59,6 +59,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    dolly_server::install_crypto_provider();
     let cli = Cli::parse();
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,

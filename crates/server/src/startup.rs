@@ -46,6 +46,7 @@ impl Application {
         settings: Settings,
         engine: Arc<dyn Engine>,
     ) -> anyhow::Result<Self> {
+        crate::install_crypto_provider();
         let ctx = Arc::new(Context::new(settings, engine)?);
         // Before any cleanup: a second serve must not touch a live one's work.
         let lock = ctx.store.lock_folder("serve")?;

@@ -106,6 +106,7 @@ pub fn sender(ctx: &Context, retry: Retry) -> Option<(mpsc::Sender<Event>, JoinH
 }
 
 fn client(timeout: Duration) -> reqwest::Client {
+    crate::install_crypto_provider();
     reqwest::Client::builder()
         .timeout(timeout)
         .user_agent(concat!("dollyd/", env!("CARGO_PKG_VERSION")))

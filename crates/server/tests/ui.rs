@@ -424,6 +424,7 @@ async fn a_person_signs_in_creates_snapshots_and_deletes_in_a_real_browser() {
 #[tokio::test]
 async fn a_cross_site_post_with_the_cookie_changes_nothing() {
     let app = app_with_token(simple_dump("t", 1).as_bytes()).await;
+    dolly_server::install_crypto_provider();
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

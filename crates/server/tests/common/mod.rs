@@ -107,10 +107,13 @@ impl TestApp {
         Self {
             url: String::new(),
             settings,
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(120))
-                .build()
-                .expect("http client"),
+            client: {
+                dolly_server::install_crypto_provider();
+                reqwest::Client::builder()
+            }
+            .timeout(Duration::from_secs(120))
+            .build()
+            .expect("http client"),
             engine,
             server: None,
             stopping: None,
