@@ -99,7 +99,15 @@ fn body_rows(list: &[Template]) -> Markup {
             tr data-testid="template-row" data-name=(t.name) {
                 th scope="row" {
                     (t.name)
-                    @if t.importing { " " span.badge.importing { "importing…" } }
+                    @if let Some(p) = &t.progress {
+                        " " span.badge.importing title="import in progress" {
+                            "importing: " (p.phase) " " (format!("{:.0}%", p.percent))
+                            @if let Some(eta) = p.eta_seconds { ", ~" (eta) " s left" }
+                            " (" (format!("{:.1}", p.mb_per_s)) " MB/s)"
+                        }
+                    } @else if t.importing {
+                        " " span.badge.importing { "importing…" }
+                    }
                 }
                 td {
                     @if let Some(v) = current {
