@@ -400,6 +400,37 @@ pub enum Command {
         file: PathBuf,
     },
 
+    /// Move a snapshot to another dolly server, server to server
+    ///
+    /// `dolly push shop alice@before --remote https://other:5001
+    /// --remote-token TOKEN [--as NAME]`: this server streams the
+    /// snapshot's archive straight into the other server, which creates an
+    /// instance from it (nothing is written on this machine). A different
+    /// database server version there is refused before any data moves.
+    /// Prints the new instance there, as `new` does.
+    Push {
+        /// The template of the instance.
+        #[arg(value_name = "TEMPLATE")]
+        template: TemplateName,
+        /// The instance and its snapshot.
+        #[arg(value_name = "NAME@SNAP", value_parser = parse_snap_ref)]
+        from: SnapRef,
+        /// The other dolly server's URL.
+        #[arg(long, value_name = "URL")]
+        remote: String,
+        /// A token the other server accepts.
+        #[arg(
+            long,
+            value_name = "TOKEN",
+            env = "DOLLY_REMOTE_TOKEN",
+            default_value = ""
+        )]
+        remote_token: String,
+        /// The instance's name there (default: the same).
+        #[arg(long = "as", value_name = "NAME")]
+        as_name: Option<InstanceName>,
+    },
+
     /// Create an instance from an archive made by `dolly export`
     ///
     /// `dolly --url http://other:5001 import alice.tar.zst shop alice`

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use dolly_types::v1::{
-    DiskUsage, ErrorBody, Instance, InstanceList, SchemaDiff, SchemaExplain, Snapshot,
+    DiskUsage, ErrorBody, Instance, InstanceList, PushResult, SchemaDiff, SchemaExplain, Snapshot,
     SnapshotList, Template, TemplateList, TemplatePool,
 };
 use dolly_types::{InstanceName, SnapshotName, TemplateName};
@@ -189,6 +189,21 @@ impl Client {
 
     pub fn template(&self, t: &TemplateName) -> Result<Answer<Template>, Error> {
         self.json(Method::GET, &format!("api/v1/templates/{t}"), None)
+    }
+
+    /// Pushes a snapshot to another server (`POST .../push`).
+    pub fn push(
+        &self,
+        t: &TemplateName,
+        n: &InstanceName,
+        s: &SnapshotName,
+        body: Value,
+    ) -> Result<Answer<PushResult>, Error> {
+        self.json(
+            Method::POST,
+            &format!("{}/push", snapshot_path(t, n, s)),
+            Some(body),
+        )
     }
 
     /// The schema diff of an instance (`GET .../diff`).

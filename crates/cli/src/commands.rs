@@ -252,6 +252,34 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
             from,
             file,
         } => export(&client, &template, &from, &file, mode)?,
+        Command::Push {
+            template,
+            from,
+            remote,
+            remote_token,
+            as_name,
+        } => {
+            let mut body = serde_json::json!({ "remote": remote, "token": remote_token });
+            if let Some(n) = &as_name {
+                body["name"] = n.as_str().into();
+            }
+            let a = slow(
+                mode,
+                format!("pushing {template}/{from} to {remote}"),
+                || client.push(&template, &from.name, &from.snapshot, body),
+            )?;
+            if mode.json {
+                print(&output::json(&a.raw))?;
+            } else if !mode.quiet {
+                print(&format!(
+                    "pushed {} in {:.1} s to {}\n\n{}",
+                    crate::humanize::bytes(a.value.bytes),
+                    a.value.seconds,
+                    a.value.remote,
+                    output::created(&a.value.instance, Utc::now())
+                ))?;
+            }
+        }
         Command::Import { file, target, ttl } => {
             let a = import(&client, &file, &target, ttl, mode)?;
             if mode.json {

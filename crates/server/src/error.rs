@@ -29,6 +29,12 @@ pub enum ApiError {
     Unauthorized,
     #[error("{0}")]
     Forbidden(String),
+    /// Another dolly server (a push's remote) refused or failed.
+    #[error("{0}")]
+    Remote(String),
+    /// A push's remote runs another database server version.
+    #[error("{0}")]
+    RemoteMismatch(String),
     #[error("{0}")]
     BadGateway(String),
 }
@@ -42,6 +48,8 @@ impl ApiError {
             ApiError::BadRequest(_) => (S::BAD_REQUEST, "bad_request"),
             ApiError::Unauthorized => (S::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden(_) => (S::FORBIDDEN, "forbidden"),
+            ApiError::Remote(_) => (S::BAD_GATEWAY, "remote_error"),
+            ApiError::RemoteMismatch(_) => (S::CONFLICT, "server_version_mismatch"),
             ApiError::BadGateway(_) => (S::BAD_GATEWAY, "remote_failed"),
             ApiError::Engine(e) => engine(e),
             ApiError::Store(e) => store(e),

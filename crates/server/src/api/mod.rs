@@ -8,6 +8,7 @@
 mod caller;
 mod conformance;
 mod myaas;
+mod push;
 mod v1;
 
 use std::sync::Arc;

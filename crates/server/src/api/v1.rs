@@ -53,6 +53,8 @@ use dolly_core::template;
         disk_usage,
         diff_instance,
         explain_diff,
+        super::push::version,
+        super::push::push,
         quarantine,
         reap,
         export_snapshot,
@@ -89,7 +91,10 @@ use dolly_core::template;
         SchemaObject,
         SchemaChangeKind,
         SchemaExplain,
-        ExplainStep
+        ExplainStep,
+        dolly_types::v1::Push,
+        dolly_types::v1::PushResult,
+        dolly_types::v1::ServerVersion
     ))
 )]
 pub struct ApiDoc;
@@ -180,6 +185,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/templates/{template}/instances/{name}/diff/explain",
             web::post().to(explain_diff),
         )
+        .configure(super::push::configure)
         .route("/df", web::get().to(disk_usage))
         .route("/quarantine", web::get().to(quarantine))
         .route("/reap", web::post().to(reap));
@@ -194,7 +200,7 @@ fn json_body<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> 
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
 }
 
-fn snapshot_names(
+pub(super) fn snapshot_names(
     path: &(String, String, String),
 ) -> Result<(TemplateName, InstanceName, SnapshotName), ApiError> {
     let (t, n) = names(&path.0, &path.1)?;
