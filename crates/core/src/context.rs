@@ -121,3 +121,16 @@ impl Context {
         labels
     }
 }
+
+/// Runs blocking I/O (a datadir walk, a file write) on the blocking pool;
+/// a task that panicked or was cancelled is an I/O error.
+pub async fn blocking_io<T, F>(f: F) -> std::io::Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> std::io::Result<T> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))
+        .and_then(|r| r)
+}

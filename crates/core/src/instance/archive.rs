@@ -141,7 +141,12 @@ impl Manager {
         chunks: Chunks,
         actor: Option<&crate::users::Actor>,
     ) -> Result<Instance, InstanceError> {
-        if self.ctx.store.instance_exists(t, n) {
+        let (t2, n2) = (t.clone(), n.clone());
+        if self
+            .ctx
+            .blocking(move |s| s.instance_exists(&t2, &n2))
+            .await
+        {
             return Err(InstanceError::AlreadyExists(t.clone(), n.clone()));
         }
         let image = self.ctx.image().await?.clone();
@@ -152,10 +157,8 @@ impl Manager {
         // What the archive may take: the free space above min_free_disk.
         let budget = self.space_above_minimum().await?;
         let unpack_to = work.clone();
-        let unpacked = tokio::task::spawn_blocking(move || unpack(chunks, &unpack_to, budget))
-            .await
-            .map_err(|e| io::Error::other(e.to_string()))
-            .and_then(|r| r);
+        let unpacked =
+            crate::context::blocking_io(move || unpack(chunks, &unpack_to, budget)).await;
         let result = async {
             let manifest = unpacked.map_err(|e| {
                 if e.kind() == io::ErrorKind::StorageFull

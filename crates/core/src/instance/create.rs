@@ -90,7 +90,12 @@ impl Manager {
                 // Counting and claiming under one gate: concurrent creates
                 // cannot both pass `max_instances`.
                 let _gate = self.create_gate.lock().await;
-                if self.ctx.store.instance_exists(t, n) {
+                let (t2, n2) = (t.clone(), n.clone());
+                if self
+                    .ctx
+                    .blocking(move |s| s.instance_exists(&t2, &n2))
+                    .await
+                {
                     return Err(InstanceError::AlreadyExists(t.clone(), n.clone()));
                 }
                 self.check_limits().await?;
@@ -212,6 +217,20 @@ impl Manager {
         Ok(space.free - min)
     }
 
+    /// `VersionGone` unless version `v` of `t` still has its datadir.
+    pub(super) async fn ensure_version(
+        &self,
+        t: &TemplateName,
+        v: &VersionName,
+    ) -> Result<(), InstanceError> {
+        let (t2, v2) = (t.clone(), v.clone());
+        if self.ctx.blocking(move |s| s.version_exists(&t2, &v2)).await {
+            Ok(())
+        } else {
+            Err(InstanceError::VersionGone(t.clone(), v.clone()))
+        }
+    }
+
     /// The current version of `t`, or why there is none.
     pub(super) async fn resolve_template(
         &self,
@@ -220,7 +239,8 @@ impl Manager {
         if let Some(v) = template::current_version(&self.ctx, t).await? {
             return Ok(v);
         }
-        if self.ctx.store.is_importing(t) {
+        let t2 = t.clone();
+        if self.ctx.blocking(move |s| s.is_importing(&t2)).await {
             return Err(InstanceError::TemplateImporting(t.clone()));
         }
         Err(InstanceError::TemplateNotFound {
@@ -270,10 +290,8 @@ impl Manager {
     pub(super) async fn clone_into(&self, src: PathBuf, dst: &Path) -> Result<(), InstanceError> {
         let owner = self.ctx.image().await?.owner;
         let (dst, mode) = (dst.to_path_buf(), self.ctx.clone_mode);
-        tokio::task::spawn_blocking(move || clone_tree(&src, &dst, mode, owner))
+        crate::context::blocking_io(move || clone_tree(&src, &dst, mode, owner))
             .await
-            .map_err(|e| std::io::Error::other(e.to_string()))
-            .and_then(|r| r)
             .map_err(InstanceError::datadir("clone the datadir"))
     }
 }

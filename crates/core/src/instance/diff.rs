@@ -60,11 +60,10 @@ impl Manager {
         {
             return Ok(s);
         }
-        let data = self.ctx.store.version_data(t, v);
-        if !data.is_dir() {
-            return Err(InstanceError::VersionGone(t.clone(), v.clone()));
-        }
-        let schema = self.read_schema_of(t, data).await?;
+        self.ensure_version(t, v).await?;
+        let schema = self
+            .read_schema_of(t, self.ctx.store.version_data(t, v))
+            .await?;
         let (t2, v2, s2) = (t.clone(), v.clone(), schema.clone());
         self.ctx
             .blocking(move |s| s.write_version_schema(&t2, &v2, &s2))

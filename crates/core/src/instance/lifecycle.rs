@@ -140,10 +140,8 @@ impl Manager {
             let mut meta = self.ready_meta(t, n).await?;
             let (source, version) = match &target {
                 ResetTarget::Original => {
+                    self.ensure_version(t, &meta.version).await?;
                     let path = self.ctx.store.version_data(t, &meta.version);
-                    if !path.is_dir() {
-                        return Err(InstanceError::VersionGone(t.clone(), meta.version.clone()));
-                    }
                     (path, meta.version.clone())
                 }
                 ResetTarget::Latest => {

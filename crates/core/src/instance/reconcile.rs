@@ -218,11 +218,14 @@ impl Manager {
                 }
             }
             Some("import") => {
-                let importing = c
+                let template = c
                     .labels
                     .get(LABEL_TEMPLATE)
-                    .and_then(|t| TemplateName::parse(t).ok())
-                    .is_some_and(|t| self.ctx.store.is_importing(&t));
+                    .and_then(|t| TemplateName::parse(t).ok());
+                let importing = match template {
+                    Some(t) => self.ctx.blocking(move |s| s.is_importing(&t)).await,
+                    None => false,
+                };
                 if !importing {
                     warn!(container = %c.name, "removing an interrupted import's container");
                 }

@@ -88,10 +88,8 @@ impl Manager {
         let image = ctx.image().await?.clone();
         let init = server.datadir.join(dbserver::INIT_FILE);
         let (init2, sql, owner) = (init.clone(), init_sql(&server.password), image.owner);
-        tokio::task::spawn_blocking(move || write_private(&init2, sql.as_bytes(), Some(owner)))
+        crate::context::blocking_io(move || write_private(&init2, sql.as_bytes(), Some(owner)))
             .await
-            .map_err(|e| io::Error::other(e.to_string()))
-            .and_then(|r| r)
             .map_err(InstanceError::datadir("write the init file"))?;
         let spec_of = |port: Option<u16>| {
             image.instance_spec(
@@ -126,10 +124,8 @@ impl Manager {
             .ok_or_else(|| EngineError::NoPort(server.container.clone()))?;
         self.wait_ready(server, port).await?;
         // The server reads this file at every start: keep it, emptied.
-        tokio::task::spawn_blocking(move || write_private(&init, INIT_DONE, Some(owner)))
+        crate::context::blocking_io(move || write_private(&init, INIT_DONE, Some(owner)))
             .await
-            .map_err(|e| io::Error::other(e.to_string()))
-            .and_then(|r| r)
             .map_err(InstanceError::datadir("empty the init file"))?;
         Ok(port)
     }
@@ -138,7 +134,8 @@ impl Manager {
     /// fails fast when the server exits.
     async fn wait_ready(&self, server: &Server, port: u16) -> Result<(), InstanceError> {
         let timeout = self.ctx.settings.ready_timeout;
-        let deadline = Instant::now() + timeout;
+        let started = Instant::now();
+        let deadline = started + timeout;
         let mut delay = Duration::from_millis(20);
         let mut last_state_check = Instant::now();
         loop {
@@ -174,7 +171,7 @@ impl Manager {
                 }
                 return Err(InstanceError::NotReady {
                     what: server.what.clone(),
-                    waited: timeout.saturating_sub(deadline.saturating_duration_since(now)),
+                    waited: started.elapsed(),
                     exited,
                     log,
                 });

@@ -46,7 +46,12 @@ impl Manager {
             let lock = self.key_lock(t, n);
             let _guard = lock.lock().await;
             let mut meta = self.ready_meta(t, n).await?;
-            if self.ctx.store.snapshot_exists(t, n, s) {
+            let (t2, n2, s2) = (t.clone(), n.clone(), s.clone());
+            if self
+                .ctx
+                .blocking(move |st| st.snapshot_exists(&t2, &n2, &s2))
+                .await
+            {
                 return Err(InstanceError::SnapshotExists(
                     t.clone(),
                     n.clone(),

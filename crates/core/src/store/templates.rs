@@ -141,6 +141,11 @@ impl Store {
         Ok(out)
     }
 
+    /// Whether version `v` of `t` has its datadir.
+    pub fn version_exists(&self, t: &TemplateName, v: &VersionName) -> bool {
+        self.layout.template_version(t, v).is_dir()
+    }
+
     /// The datadir of version `v` of `t` (read-only).
     pub fn version_data(&self, t: &TemplateName, v: &VersionName) -> PathBuf {
         self.layout.template_version(t, v)

@@ -170,13 +170,11 @@ async fn run_import(
 ) -> Result<Loaded, ImportError> {
     let dump_name = d.path.display().to_string();
     let (w, owner) = (work.to_path_buf(), image.owner);
-    tokio::task::spawn_blocking(move || {
+    crate::context::blocking_io(move || {
         fs::create_dir_all(&w)?;
         own_tree(&w, owner, true)
     })
     .await
-    .map_err(|e| io::Error::other(e.to_string()))
-    .and_then(|r| r)
     .map_err(datadir_err("create the import datadir"))?;
     // A container left by a crashed import.
     ctx.engine.remove(container).await?;
@@ -562,10 +560,8 @@ pub async fn publish_datadir(
     let started = Instant::now();
     let (from, to, mode) = (src.to_path_buf(), work.clone(), ctx.clone_mode);
     let cloned =
-        tokio::task::spawn_blocking(move || clone::clone_tree(&from, &to, mode, image.owner))
+        crate::context::blocking_io(move || clone::clone_tree(&from, &to, mode, image.owner))
             .await
-            .map_err(|e| io::Error::other(e.to_string()))
-            .and_then(|r| r)
             .map_err(datadir_err("clone the snapshot"));
     crate::faultpoint::hit("promote.cloned");
     let result = match cloned {
