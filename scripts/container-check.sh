@@ -29,6 +29,9 @@ body=$(curl -sf -X POST "localhost:$PORT/db/shop/check")
 read -r port password < <(python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["port"], d["password"])' <<<"$body")
 count=$(MYSQL_PWD="$password" mariadb -h127.0.0.1 -P"$port" -uroot -N default -e "SELECT COUNT(*) FROM customers")
 [[ "$count" == 3 ]] || { echo "expected 3 customers, got $count" >&2; exit 1; }
-docker logs "$NAME" 2>&1 | grep -q "from our own container's mounts" || { echo "host path not discovered" >&2; exit 1; }
+# The whole log first, then grep: `grep -q` closing the pipe early would
+# make `docker logs` die of SIGPIPE, which pipefail reports as a failure.
+logs=$(docker logs "$NAME" 2>&1)
+grep -q "from our own container's mounts" <<<"$logs" || { echo "host path not discovered; dollyd's log:" >&2; echo "$logs" >&2; exit 1; }
 curl -sf -X DELETE "localhost:$PORT/db/shop/check" >/dev/null
 echo "ok: dollyd in a container served an instance whose data the host read"
