@@ -44,6 +44,10 @@ pub struct UpdateOptions {
     /// Secondary keys after each table's data, foreign keys at the end
     /// (default: on).
     pub defer_indexes: Option<bool>,
+    /// Start from a copy of the image's initialised system datadir, made
+    /// once per image id, instead of initialising one per import
+    /// (default: on).
+    pub cached_init: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
