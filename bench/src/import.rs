@@ -171,7 +171,9 @@ impl Bench {
         strip_locks: bool,
     ) -> anyhow::Result<Baseline> {
         let parts = split_dump(dump_file, &self.data, template, sessions, strip_locks)?;
-        let cmd = self.image.import_command(self.settings.import_buffer_pool);
+        let cmd = self
+            .image
+            .import_command(self.settings.import_buffer_pool, dbserver::Init::Here);
         let r = self.load("parallel", template, cmd, &parts).await;
         for p in &parts {
             let _ = std::fs::remove_file(p);

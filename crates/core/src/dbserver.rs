@@ -24,6 +24,15 @@ pub const INIT_FILE: &str = ".dolly-init.sql";
 /// resizes its log at start.
 pub const REDO_LOG_SIZE: &str = "48M";
 
+/// Whether the import server initialises its datadir before it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Init {
+    /// The datadir is empty: initialise it in the container first.
+    Here,
+    /// The datadir already holds the system tables.
+    Done,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
     MariaDb,
@@ -38,6 +47,9 @@ pub struct ImageInfo {
     pub owner: Owner,
     /// `mariadbd --version`, for manifests and logs.
     pub version: String,
+    /// The engine's id of the image (`sha256:…`): what the cached initial
+    /// datadir is made for.
+    pub id: String,
 }
 
 impl ImageInfo {
@@ -49,7 +61,7 @@ impl ImageInfo {
         name: &str,
         labels: BTreeMap<String, String>,
     ) -> Result<Self, EngineError> {
-        engine.ensure_image(image).await?;
+        let id = engine.ensure_image(image).await?;
         let script = "id -u mysql; id -g mysql; \
             if command -v mariadbd >/dev/null; then echo mariadb; mariadbd --version; \
             else echo mysql; mysqld --version; fi";
@@ -82,6 +94,7 @@ impl ImageInfo {
                 flavor,
                 owner: Owner { uid, gid },
                 version: lines.get(3).map(|s| s.to_string()).unwrap_or_default(),
+                id: id.clone(),
             })
         })();
         match (code, parsed) {
@@ -142,10 +155,11 @@ impl ImageInfo {
         args
     }
 
-    /// The import server: initialises the datadir, then runs with bulk-load
-    /// settings, socket only. A slow shutdown (`innodb_fast_shutdown=0`) at
-    /// the end leaves a datadir that clones start from with no recovery.
-    pub fn import_command(&self, buffer_pool: u64) -> Vec<String> {
+    /// Initialises an empty datadir with the system tables (a short-lived
+    /// process: it exits when done). Its result depends only on the image
+    /// and this command, so dolly makes it once per image id and clones it
+    /// for each import (see [`crate::template::init_cache`]).
+    pub fn init_command(&self) -> Vec<String> {
         let init = match self.flavor {
             Flavor::MariaDb => format!(
                 "mariadb-install-db --no-defaults --datadir={DATADIR} \
@@ -160,6 +174,15 @@ impl ImageInfo {
                  --skip-log-bin --innodb-redo-log-capacity={REDO_LOG_SIZE}"
             ),
         };
+        vec!["sh".into(), "-c".into(), init]
+    }
+
+    /// The import server with bulk-load settings, socket only, on a datadir
+    /// that `init` says to initialise first (`Init::Here`) or that already
+    /// holds the system tables (`Init::Done`: a copy of the cached one). A
+    /// slow shutdown (`innodb_fast_shutdown=0`) at the end leaves a datadir
+    /// that clones start from with no recovery.
+    pub fn import_command(&self, buffer_pool: u64, init: Init) -> Vec<String> {
         let mut server = self.common_args();
         server.extend([
             "--skip-networking".to_owned(),
@@ -174,11 +197,32 @@ impl ImageInfo {
             "--performance-schema=0".to_owned(),
             "--sync-binlog=0".to_owned(),
         ]);
-        let script = format!(
-            "set -e; {init} >/tmp/init.log 2>&1 || {{ cat /tmp/init.log; exit 1; }}; exec {}",
-            shell_join(&server)
-        );
+        let script = match init {
+            Init::Here => {
+                let init = self.init_command().swap_remove(2);
+                format!(
+                    "set -e; {init} >/tmp/init.log 2>&1 || {{ cat /tmp/init.log; exit 1; }}; exec {}",
+                    shell_join(&server)
+                )
+            }
+            Init::Done => format!("exec {}", shell_join(&server)),
+        };
         vec!["sh".into(), "-c".into(), script]
+    }
+
+    /// The import server on a restored physical backup (MariaDB): the
+    /// system tables are the backup's, so nothing is initialised; an init
+    /// file ([`RESTORE_INIT_SQL`], written into the datadir, removed at
+    /// publication) makes `root@localhost` reachable over the socket with
+    /// no password, whatever the backed-up server had. The redo log is
+    /// resized to [`REDO_LOG_SIZE`] at start.
+    pub fn restore_command(&self, buffer_pool: u64) -> Vec<String> {
+        let mut cmd = self.import_command(buffer_pool, Init::Done);
+        if let Some(script) = cmd.last_mut() {
+            script.push(' ');
+            script.push_str(&shell_join(&[format!("--init-file={DATADIR}/{INIT_FILE}")]));
+        }
+        cmd
     }
 
     /// An instance's server: small idle footprint, TCP on [`PORT`], the
@@ -314,8 +358,13 @@ impl ImageInfo {
     }
 
     /// The import server: socket only, no memory limit.
-    pub fn import_spec(&self, c: ServerContainer, buffer_pool: u64) -> ContainerSpec {
-        self.server_spec(c, self.import_command(buffer_pool), None, None)
+    pub fn import_spec(&self, c: ServerContainer, buffer_pool: u64, init: Init) -> ContainerSpec {
+        self.server_spec(c, self.import_command(buffer_pool, init), None, None)
+    }
+
+    /// The one-off container that initialises a datadir and exits.
+    pub fn init_spec(&self, c: ServerContainer) -> ContainerSpec {
+        self.server_spec(c, self.init_command(), None, None)
     }
 }
 
@@ -331,6 +380,13 @@ pub fn init_sql(password: &str) -> String {
          FLUSH PRIVILEGES;\n"
     )
 }
+
+/// Run at the first start of a restored physical backup ([`INIT_FILE`]):
+/// `root@localhost`, usable over the socket with no password, as after
+/// `mariadb-install-db` (instances set its password at their own start).
+pub const RESTORE_INIT_SQL: &str = "CREATE USER IF NOT EXISTS 'root'@'localhost';\n\
+    ALTER USER 'root'@'localhost' IDENTIFIED BY '' PASSWORD EXPIRE NEVER ACCOUNT UNLOCK;\n\
+    GRANT ALL PRIVILEGES ON *.* TO 'root'@'localhost' WITH GRANT OPTION;\n";
 
 /// Run before a dump: the database a dump with no `USE` loads into, and no
 /// accounts but `root@localhost` (the initialiser also makes root accounts
@@ -364,6 +420,7 @@ mod tests {
             flavor: Flavor::MariaDb,
             owner: Owner { uid: 100, gid: 101 },
             version: String::new(),
+            id: String::new(),
         }
     }
 
@@ -380,7 +437,7 @@ mod tests {
         }
         assert!(cmd.contains(&"--innodb-redo-log-capacity=48M".to_owned()));
         assert!(cmd.contains(&"--mysqlx=OFF".to_owned()));
-        let import = mysql.import_command(1 << 30);
+        let import = mysql.import_command(1 << 30, Init::Here);
         assert!(import[2].contains("mysqld --no-defaults --initialize-insecure"));
         assert!(!import[2].contains("innodb-log-file-size"));
         // MariaDB keeps what it had.
@@ -403,9 +460,26 @@ mod tests {
 
     #[test]
     fn import_command_initialises_then_execs_the_server() {
-        let cmd = info().import_command(1 << 30);
+        let cmd = info().import_command(1 << 30, Init::Here);
         assert_eq!(cmd[0], "sh");
         assert!(cmd[2].contains("mariadb-install-db"));
         assert!(cmd[2].contains("'--innodb-fast-shutdown=0'"));
+    }
+
+    #[test]
+    fn a_restored_backup_starts_without_initialising() {
+        let cmd = info().restore_command(1 << 30);
+        assert!(cmd[2].starts_with("exec 'mariadbd'"), "{}", cmd[2]);
+        assert!(!cmd[2].contains("install-db"));
+        assert!(cmd[2].contains("'--innodb-fast-shutdown=0'"));
+        assert!(cmd[2].ends_with(" '--init-file=/var/lib/mysql/.dolly-init.sql'"));
+    }
+
+    #[test]
+    fn on_a_cached_datadir_the_import_server_starts_at_once() {
+        let cmd = info().import_command(1 << 30, Init::Done);
+        assert!(cmd[2].starts_with("exec 'mariadbd'"), "{}", cmd[2]);
+        assert!(!cmd[2].contains("install-db"));
+        assert!(info().init_command()[2].contains("mariadb-install-db"));
     }
 }

@@ -221,9 +221,10 @@ impl Engine for DockerEngine {
         self.docker.ping().await.map(|_| ()).map_err(map_err)
     }
 
-    async fn ensure_image(&self, image: &str) -> Result<(), EngineError> {
-        if not_found_is_none(self.docker.inspect_image(image).await)?.is_some() {
-            return Ok(());
+    async fn ensure_image(&self, image: &str) -> Result<String, EngineError> {
+        let id_of = |i: bollard::models::ImageInspect| i.id.unwrap_or_default();
+        if let Some(found) = not_found_is_none(self.docker.inspect_image(image).await)? {
+            return Ok(id_of(found));
         }
         info!(image, "pulling image");
         let opts = CreateImageOptions {
@@ -237,7 +238,10 @@ impl Engine for DockerEngine {
                 return Err(EngineError::ImageMissing(image.to_owned()));
             }
         }
-        Ok(())
+        match not_found_is_none(self.docker.inspect_image(image).await)? {
+            Some(found) => Ok(id_of(found)),
+            None => Err(EngineError::ImageMissing(image.to_owned())),
+        }
     }
 
     async fn run(&self, spec: &ContainerSpec) -> Result<String, EngineError> {

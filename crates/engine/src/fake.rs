@@ -150,8 +150,9 @@ impl Engine for FakeEngine {
         self.check()
     }
 
-    async fn ensure_image(&self, _image: &str) -> Result<(), EngineError> {
-        self.check()
+    async fn ensure_image(&self, image: &str) -> Result<String, EngineError> {
+        self.check()?;
+        Ok(format!("sha256:fake-{image}"))
     }
 
     async fn run(&self, spec: &ContainerSpec) -> Result<String, EngineError> {

@@ -133,8 +133,10 @@ pub trait Engine: Send + Sync + 'static {
     /// Checks the engine answers.
     async fn ping(&self) -> Result<(), EngineError>;
 
-    /// Makes sure `image` is present (pulls it where a registry is reachable).
-    async fn ensure_image(&self, image: &str) -> Result<(), EngineError>;
+    /// Makes sure `image` is present (pulls it where a registry is
+    /// reachable); returns its id (`sha256:…`), which changes whenever the
+    /// tag is rebuilt.
+    async fn ensure_image(&self, image: &str) -> Result<String, EngineError>;
 
     /// Creates and starts a container; returns its id.
     async fn run(&self, spec: &ContainerSpec) -> Result<String, EngineError>;

@@ -48,7 +48,7 @@ impl Engine for Flaky {
         self.check()?;
         self.inner.ping().await
     }
-    async fn ensure_image(&self, image: &str) -> Result<(), EngineError> {
+    async fn ensure_image(&self, image: &str) -> Result<String, EngineError> {
         self.check()?;
         self.inner.ensure_image(image).await
     }

@@ -33,6 +33,9 @@ fn plain() -> UpdateOptions {
         force: true,
         jobs: Some(1),
         defer_indexes: Some(false),
+        // The plain path initialises its own datadir: the comparisons
+        // below also prove the cached initial datadir changes nothing.
+        cached_init: Some(false),
     }
 }
 
@@ -41,6 +44,7 @@ fn split(jobs: usize) -> UpdateOptions {
         force: true,
         jobs: Some(jobs),
         defer_indexes: Some(true),
+        cached_init: Some(true),
     }
 }
 
@@ -621,5 +625,39 @@ async fn create_schema_reports_its_database() {
     assert_eq!(
         scalar(port, &pw, &db, "SELECT COUNT(*) FROM actor").await,
         "2"
+    );
+}
+
+#[tokio::test]
+async fn the_initial_datadir_is_made_once_per_image_and_imports_clone_it() {
+    use std::os::unix::fs::MetadataExt;
+    let app = TestApp::spawn().await;
+    app.write_dump("first.sql", simple_dump("a", 3).as_bytes());
+    app.write_dump("second.sql", simple_dump("b", 4).as_bytes());
+    let cache = app.data_dir().join("cache").join("init");
+    let entries = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&cache)
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default()
+    };
+    ok(&update_with(&app, &["first"], split(2)).await);
+    let made = entries();
+    assert_eq!(made.len(), 1, "one initial datadir for the image: {made:?}");
+    let inode = std::fs::metadata(&made[0]).unwrap().ino();
+    let mode = std::fs::metadata(&made[0]).unwrap().mode() & 0o777;
+    assert_eq!(mode, 0o500, "the cached datadir is read-only");
+    assert!(made[0].join("mysql").is_dir(), "it holds the system tables");
+
+    // The next import, of another template, starts from the same entry.
+    ok(&update_with(&app, &["second"], split(2)).await);
+    assert_eq!(entries(), made);
+    assert_eq!(std::fs::metadata(&made[0]).unwrap().ino(), inode);
+    let body = app.create("second", "c").await;
+    let (port, pw, db) = creds(&body);
+    assert_eq!(scalar(port, &pw, &db, "SELECT COUNT(*) FROM b").await, "4");
+    // The system tables came from the cache: root works as on any import.
+    assert_eq!(
+        scalar(port, &pw, &db, "SELECT COUNT(*) > 0 FROM mysql.user").await,
+        "1"
     );
 }

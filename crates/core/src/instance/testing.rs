@@ -75,6 +75,7 @@ impl Harness {
             flavor: Flavor::MariaDb,
             owner,
             version: "fake 11.8".to_owned(),
+            id: "sha256:fake".to_owned(),
         });
         let h = Self {
             manager: Manager::new(Arc::new(ctx)),

@@ -15,6 +15,7 @@
 //! DATA/quarantine/T.N.WHEN/                  instances whose metadata was unreadable
 //! DATA/pool/T/M/{member.json, data/}         a warm pool member (no user data)
 //! DATA/templates/NAME/pool.json              the template's pool size override
+//! DATA/cache/init/KEY/                       an initialised system datadir per image (read-only)
 //! ```
 //!
 //! Private to [`crate::store`]: the rest of dolly asks the store.
@@ -51,6 +52,7 @@ impl Layout {
             self.locks(),
             self.quarantine(),
             self.pool(),
+            self.init_cache(),
         ] {
             std::fs::create_dir_all(dir)?;
         }
@@ -89,6 +91,12 @@ impl Layout {
     }
     pub fn pool(&self) -> PathBuf {
         self.root.join("pool")
+    }
+    pub fn init_cache(&self) -> PathBuf {
+        self.root.join("cache").join("init")
+    }
+    pub fn init_datadir(&self, key: &super::InitKey) -> PathBuf {
+        self.init_cache().join(key.as_str())
     }
     pub fn pool_template(&self, t: &TemplateName) -> PathBuf {
         self.pool().join(t.as_str())

@@ -20,6 +20,7 @@
 //! [`crate::context::Context::blocking`], off the async workers.
 
 mod folder_lock;
+mod init_cache;
 mod instances;
 mod json;
 mod layout;
@@ -35,6 +36,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 pub use folder_lock::FolderLock;
+pub use init_cache::InitKey;
 pub use instances::{InstanceMeta, Pending, Quarantined, ResetRecovery};
 pub use pool::{MemberMeta, PoolSize};
 pub use scratch::{Cleaned, Scratch};

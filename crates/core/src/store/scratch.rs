@@ -30,6 +30,8 @@ pub enum Scratch {
     /// A throwaway clone a server runs on briefly (`throwaway.T.X`), e.g.
     /// to read a version's schema.
     Throwaway(TemplateName, String),
+    /// An initial datadir being made for the cache (`init.KEY.X`).
+    Init(super::InitKey, String),
 }
 
 impl Scratch {
@@ -43,6 +45,7 @@ impl Scratch {
             Scratch::Removing(x) => format!("removing.{x}"),
             Scratch::Archive(t, n, x) => format!("archive.{t}.{n}.{x}"),
             Scratch::Throwaway(t, x) => format!("throwaway.{t}.{x}"),
+            Scratch::Init(k, x) => format!("init.{k}.{x}"),
         }
     }
 
@@ -68,6 +71,7 @@ impl Scratch {
             ("removing", 2) => Some(Scratch::Removing(x(1)?)),
             ("archive", 4) => Some(Scratch::Archive(t(1)?, n(2)?, x(3)?)),
             ("throwaway", 3) => Some(Scratch::Throwaway(t(1)?, x(2)?)),
+            ("init", 3) => Some(Scratch::Init(super::InitKey::parse(parts[1])?, x(2)?)),
             _ => None,
         }
     }
@@ -164,6 +168,7 @@ mod tests {
             Scratch::Removing("ab12".into()),
             Scratch::Archive(t(), n(), "ab12".into()),
             Scratch::Throwaway(t(), "ab12".into()),
+            Scratch::Init(super::super::InitKey::new("sha256:x", &[]), "ab12".into()),
         ] {
             assert_eq!(Scratch::parse(&s.file_name()), Some(s));
         }

@@ -169,13 +169,19 @@ async fn run_import(
     opts: &UpdateOptions,
 ) -> Result<Loaded, ImportError> {
     let dump_name = d.path.display().to_string();
-    let (w, owner) = (work.to_path_buf(), image.owner);
-    crate::context::blocking_io(move || {
-        fs::create_dir_all(&w)?;
-        own_tree(&w, owner, true)
-    })
-    .await
-    .map_err(datadir_err("create the import datadir"))?;
+    let init = if opts.cached_init.unwrap_or(true) {
+        super::init_cache::clone_into(ctx, image, work).await?;
+        dbserver::Init::Done
+    } else {
+        let (w, owner) = (work.to_path_buf(), image.owner);
+        crate::context::blocking_io(move || {
+            fs::create_dir_all(&w)?;
+            own_tree(&w, owner, true)
+        })
+        .await
+        .map_err(datadir_err("create the import datadir"))?;
+        dbserver::Init::Here
+    };
     // A container left by a crashed import.
     ctx.engine.remove(container).await?;
     let server = dbserver::ServerContainer {
@@ -188,7 +194,7 @@ async fn run_import(
             l
         },
     };
-    let spec = image.import_spec(server, ctx.settings.import_buffer_pool);
+    let spec = image.import_spec(server, ctx.settings.import_buffer_pool, init);
     ctx.engine.run(&spec).await?;
     let up = ctx
         .engine

@@ -13,6 +13,7 @@
 //!   listing them skips the cleanup.
 
 mod import;
+pub mod init_cache;
 mod load;
 mod progress;
 
