@@ -164,8 +164,10 @@ impl ImageInfo {
             Flavor::MariaDb => format!(
                 "mariadb-install-db --no-defaults --datadir={DATADIR} \
                  --auth-root-authentication-method=normal --skip-test-db \
-                 --skip-name-resolve"
+                 --skip-name-resolve --innodb-log-file-size={REDO_LOG_SIZE}"
             ),
+            // The redo log is made at the size the import server and the
+            // clones use: no resize at each start.
             // `root@localhost` with no password (caching_sha2_password),
             // reached over the socket only; no binary log files in the
             // datadir, the redo log already at the size clones use.
