@@ -159,7 +159,8 @@ pub struct Template {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImportProgress {
     /// `load`, `indexes` (the dump is read; deferred keys, the last
-    /// tables), `post` (post-import SQL) or `publish` (clean shutdown,
+    /// tables), `prepare` (a physical backup is read; `mariadb-backup
+    /// --prepare`), `post` (post-import SQL) or `publish` (clean shutdown,
     /// publication).
     pub phase: String,
     /// Bytes of the dump read (compressed bytes for a compressed dump).

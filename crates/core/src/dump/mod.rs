@@ -6,6 +6,11 @@
 //!
 //! Post-import SQL: `NAME.post.sql` and `NAME.post.d/*.sql` (lexical
 //! order) run after the dump, in the same import.
+//!
+//! A physical backup is a dump too ([`DumpKind::Physical`]):
+//! `NAME.xbstream[.gz|.zst]` (`mariadb-backup --backup --stream=xbstream`)
+//! or a folder `NAME/` holding a `--target-dir` result, recognised by its
+//! `mariadb_backup_checkpoints` or `xtrabackup_checkpoints` file.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
@@ -41,17 +46,48 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// `NAME.sql`, `NAME.sql.gz`, `NAME.sql.zst`: NAME and how it is
+    /// compressed.
     fn of(file_name: &str) -> Option<(&str, Compression)> {
-        if let Some(stem) = file_name.strip_suffix(".sql") {
-            Some((stem, Compression::None))
-        } else if let Some(stem) = file_name.strip_suffix(".sql.gz") {
-            Some((stem, Compression::Gzip))
-        } else {
-            file_name
-                .strip_suffix(".sql.zst")
-                .map(|stem| (stem, Compression::Zstd))
-        }
+        Self::strip(file_name, ".sql")
     }
+
+    /// `NAME{ext}`, `NAME{ext}.gz` or `NAME{ext}.zst`.
+    fn strip<'a>(file_name: &'a str, ext: &str) -> Option<(&'a str, Compression)> {
+        [
+            ("", Compression::None),
+            (".gz", Compression::Gzip),
+            (".zst", Compression::Zstd),
+        ]
+        .into_iter()
+        .find_map(|(suffix, c)| {
+            let stem = file_name.strip_suffix(suffix)?.strip_suffix(ext)?;
+            Some((stem, c))
+        })
+    }
+}
+
+/// The files that mark a folder as a `mariadb-backup --target-dir` result
+/// (MariaDB 10.x writes the second, 11.x the first).
+pub const CHECKPOINTS_FILES: [&str; 2] = ["mariadb_backup_checkpoints", "xtrabackup_checkpoints"];
+
+/// What a dump holds: SQL to replay, or a physical backup to restore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DumpKind {
+    /// `mysqldump`/`mariadb-dump` output, replayed by a client.
+    Sql,
+    /// A `mariadb-backup` backup: extracted, prepared and started as it is.
+    Physical(PhysicalForm),
+}
+
+/// How a physical backup is stored in the dumps folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhysicalForm {
+    /// `NAME.xbstream[.gz|.zst]`: the output of
+    /// `mariadb-backup --backup --stream=xbstream` (the dump's `path`).
+    Stream(Compression),
+    /// `NAME/`: what `mariadb-backup --backup --target-dir=NAME` wrote.
+    Folder,
 }
 
 /// One dump: the files that make it, in the order they are applied.
@@ -60,6 +96,9 @@ pub struct Dump {
     pub template: TemplateName,
     /// The dump file or folder.
     pub path: PathBuf,
+    pub kind: DumpKind,
+    /// Every file the import reads (for a physical backup folder: all of
+    /// its files, sorted by their path in it).
     pub files: Vec<(PathBuf, Compression)>,
     /// Post-import SQL, in the order it runs.
     pub post_scripts: Vec<PathBuf>,
@@ -84,11 +123,44 @@ impl Dump {
                 .map(|p| hash_file(p))
                 .collect::<Result<Vec<_>, DumpError>>()
         };
+        // A file of a folder is named by its path in the folder: a backup
+        // holds `t.ibd` in several schemas' folders.
+        let dump = self
+            .files
+            .iter()
+            .map(|(p, _)| {
+                let mut hashed = hash_file(p)?;
+                if let Ok(rel) = p.strip_prefix(&self.path) {
+                    if !rel.as_os_str().is_empty() {
+                        hashed.name = rel.to_string_lossy().into_owned();
+                    }
+                }
+                Ok(hashed)
+            })
+            .collect::<Result<Vec<_>, DumpError>>()?;
         Ok(Fingerprint {
-            dump: hash_all(&mut self.files.iter().map(|(p, _)| p))?,
+            dump,
             post_scripts: hash_all(&mut self.post_scripts.iter())?,
             image: image.to_owned(),
         })
+    }
+
+    /// Opens the physical backup stream `NAME.xbstream[.gz|.zst]`,
+    /// decompressed; `read` counts compressed bytes read. `None` for any
+    /// other kind of dump.
+    pub fn open_backup_stream(
+        &self,
+        read: Arc<AtomicU64>,
+    ) -> Option<Result<Box<dyn Read + Send>, DumpError>> {
+        match self.kind {
+            DumpKind::Physical(PhysicalForm::Stream(c)) => Some(
+                decoder(&self.path, c, read).map_err(|source| DumpError::Io {
+                    path: self.path.clone(),
+                    source,
+                }),
+            ),
+            _ => None,
+        }
     }
 
     /// Opens the dump as one stream. `read` counts compressed bytes read.
@@ -124,16 +196,24 @@ pub fn discover(dir: &Path) -> Result<Vec<Dump>, DumpError> {
         };
         let file_type = entry.file_type().map_err(io_err)?;
         let dump = if file_type.is_dir() {
-            TemplateName::parse(&file_name)
-                .ok()
-                .map(|t| folder_dump(t, &path))
-                .transpose()?
-                .flatten()
+            match TemplateName::parse(&file_name) {
+                Ok(t) if CHECKPOINTS_FILES.iter().any(|f| path.join(f).is_file()) => {
+                    Some(backup_folder(t, &path)?)
+                }
+                Ok(t) => folder_dump(t, &path)?,
+                Err(_) => None,
+            }
         } else {
-            Compression::of(&file_name).and_then(|(stem, c)| {
+            let sql = Compression::of(&file_name).map(|(stem, c)| (stem, c, DumpKind::Sql));
+            let backup = || {
+                Compression::strip(&file_name, ".xbstream")
+                    .map(|(stem, c)| (stem, c, DumpKind::Physical(PhysicalForm::Stream(c))))
+            };
+            sql.or_else(backup).and_then(|(stem, c, kind)| {
                 TemplateName::parse(stem).ok().map(|t| Dump {
                     template: t,
                     path: path.clone(),
+                    kind,
                     files: vec![(path.clone(), c)],
                     post_scripts: Vec::new(),
                 })
@@ -222,9 +302,61 @@ fn folder_dump(template: TemplateName, dir: &Path) -> Result<Option<Dump>, DumpE
     Ok(Some(Dump {
         template,
         path: dir.to_path_buf(),
+        kind: DumpKind::Sql,
         files,
         post_scripts: Vec::new(),
     }))
+}
+
+/// A `mariadb-backup --target-dir` folder: every regular file in it, sorted
+/// by path (what the fingerprint hashes and the progress counts).
+fn backup_folder(template: TemplateName, dir: &Path) -> Result<Dump, DumpError> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DumpError> {
+        let io_err = |source| DumpError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        for entry in std::fs::read_dir(dir).map_err(io_err)? {
+            let entry = entry.map_err(io_err)?;
+            let ty = entry.file_type().map_err(io_err)?;
+            if ty.is_dir() {
+                walk(&entry.path(), out)?;
+            } else if ty.is_file() {
+                out.push(entry.path());
+            }
+            // A symbolic link is refused when the folder is cloned.
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    walk(dir, &mut files)?;
+    files.sort();
+    Ok(Dump {
+        template,
+        path: dir.to_path_buf(),
+        kind: DumpKind::Physical(PhysicalForm::Folder),
+        files: files.into_iter().map(|p| (p, Compression::None)).collect(),
+        post_scripts: Vec::new(),
+    })
+}
+
+/// `path` decompressed as `compression` says; `read` counts the bytes read
+/// from the file.
+fn decoder(
+    path: &Path,
+    compression: Compression,
+    read: Arc<AtomicU64>,
+) -> io::Result<Box<dyn Read + Send>> {
+    let file = File::open(path)?;
+    let counted = Counting { inner: file, read };
+    Ok(match compression {
+        Compression::None => Box::new(BufReader::with_capacity(1 << 20, counted)),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
+            1 << 20,
+            counted,
+        ))),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(counted)?),
+    })
 }
 
 /// What the stream showed: the first database it creates, whether it looks
@@ -349,19 +481,8 @@ impl Read for DumpReader {
                 let Some((path, compression)) = self.files.pop() else {
                     return Ok(0);
                 };
-                let file = File::open(&path)
+                let reader = decoder(&path, compression, Arc::clone(&self.read))
                     .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-                let counted = Counting {
-                    inner: file,
-                    read: Arc::clone(&self.read),
-                };
-                let reader: Box<dyn Read + Send> = match compression {
-                    Compression::None => Box::new(BufReader::with_capacity(1 << 20, counted)),
-                    Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(
-                        BufReader::with_capacity(1 << 20, counted),
-                    )),
-                    Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(counted)?),
-                };
                 self.current = Some((path, reader));
             }
             let Some((path, reader)) = self.current.as_mut() else {
@@ -458,6 +579,77 @@ mod tests {
         assert!(s.looks_truncated());
         s.feed(b"INSERT INTO t VALUES (1);\n-- Dump completed on 2026-11-23\n");
         assert!(!s.looks_truncated());
+    }
+
+    #[test]
+    fn physical_backups_are_dumps_of_their_own_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::write(p.join("plain.xbstream"), b"XBSTCK01").unwrap();
+        let zst = zstd::encode_all(&b"XBSTCK01"[..], 1).unwrap();
+        std::fs::write(p.join("zst.xbstream.zst"), zst).unwrap();
+        std::fs::write(p.join("gz.xbstream.gz"), b"not checked here").unwrap();
+        for (schema, byte) in [("a", 1u8), ("b", 2u8)] {
+            std::fs::create_dir_all(p.join("folder").join(schema)).unwrap();
+            std::fs::write(p.join("folder").join(schema).join("t.ibd"), [byte]).unwrap();
+        }
+        std::fs::write(p.join("folder/xtrabackup_checkpoints"), "backup_type = x\n").unwrap();
+        std::fs::write(p.join("folder/ibdata1"), [0u8; 16]).unwrap();
+        std::fs::write(p.join("folder/zz.sql"), "SELECT 1;\n").unwrap();
+
+        let dumps = discover(p).unwrap();
+        let kinds: Vec<_> = dumps
+            .iter()
+            .map(|d| (d.template.as_str(), d.kind))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("folder", DumpKind::Physical(PhysicalForm::Folder)),
+                (
+                    "gz",
+                    DumpKind::Physical(PhysicalForm::Stream(Compression::Gzip))
+                ),
+                (
+                    "plain",
+                    DumpKind::Physical(PhysicalForm::Stream(Compression::None))
+                ),
+                (
+                    "zst",
+                    DumpKind::Physical(PhysicalForm::Stream(Compression::Zstd))
+                ),
+            ]
+        );
+        // Every file of the folder, named by its path in it.
+        let f = dumps[0].fingerprint("img").unwrap();
+        let names: Vec<_> = f.dump.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "a/t.ibd",
+                "b/t.ibd",
+                "ibdata1",
+                "xtrabackup_checkpoints",
+                "zz.sql"
+            ]
+        );
+        assert_eq!(dumps[0].input_bytes(), 1 + 1 + 16 + 16 + 10);
+        assert!(dumps[0].open_backup_stream(Arc::default()).is_none());
+        // The stream decompresses and counts what it reads of the file.
+        let read = Arc::new(AtomicU64::new(0));
+        let mut s = Vec::new();
+        dumps[3]
+            .open_backup_stream(Arc::clone(&read))
+            .unwrap()
+            .unwrap()
+            .read_to_end(&mut s)
+            .unwrap();
+        assert_eq!(s, b"XBSTCK01");
+        assert_eq!(read.load(Ordering::Relaxed), dumps[3].input_bytes());
+        // A plain SQL dump keeps its kind.
+        std::fs::write(p.join("sql.sql"), "SELECT 1;\n").unwrap();
+        let sql = discover(p).unwrap();
+        assert_eq!(sql[3].kind, DumpKind::Sql);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::clone::{self, own_tree, remove_tree};
 use crate::context::Context;
 use crate::dbserver::{self, ImageInfo};
 use crate::dump::split::SplitOptions;
-use crate::dump::{self, Dump, Fingerprint, HashedFile};
+use crate::dump::{self, Dump, DumpKind, Fingerprint, HashedFile};
 use crate::store::{LoadInfo, Scratch};
 
 fn datadir_err(what: &'static str) -> impl FnOnce(io::Error) -> ImportError {
@@ -101,7 +101,12 @@ pub async fn import_with(
         )
         .in_current_span(),
     );
-    let result = run_import(ctx, d, &image, &work, &container, &tracker, opts).await;
+    let result = match d.kind {
+        DumpKind::Sql => run_import(ctx, d, &image, &work, &container, &tracker, opts).await,
+        DumpKind::Physical(form) => {
+            super::physical::run(ctx, d, form, &image, &work, &container, &tracker).await
+        }
+    };
     // Whatever happened, the import server goes.
     if let Err(e) = ctx.engine.remove(&container).await {
         warn!(error = %e, container, "cannot remove the import container");
@@ -149,14 +154,14 @@ pub async fn import_with(
     outcome.map(|m| (m, false))
 }
 
-type TableRows = Vec<(String, String, u64)>;
+pub(super) type TableRows = Vec<(String, String, u64)>;
 
 /// What a finished load left in the import server.
-struct Loaded {
-    database: String,
-    tables: TableRows,
-    post_scripts: Vec<HashedFile>,
-    load: Option<LoadInfo>,
+pub(super) struct Loaded {
+    pub database: String,
+    pub tables: TableRows,
+    pub post_scripts: Vec<HashedFile>,
+    pub load: Option<LoadInfo>,
 }
 
 async fn run_import(
@@ -400,7 +405,7 @@ async fn load_plain(
 
 /// Runs one post-import script on `database`; its hash for the version's
 /// metadata.
-async fn run_post_script(
+pub(super) async fn run_post_script(
     ctx: &Context,
     image: &ImageInfo,
     container: &str,
@@ -445,7 +450,7 @@ async fn run_post_script(
     Ok(hashed)
 }
 
-async fn query_rows(
+pub(super) async fn query_rows(
     ctx: &Context,
     image: &ImageInfo,
     container: &str,

@@ -15,6 +15,7 @@
 mod import;
 pub mod init_cache;
 mod load;
+mod physical;
 mod progress;
 
 use std::collections::HashSet;
@@ -73,6 +74,20 @@ pub enum ImportError {
     DiskFull { free: u64, min: u64 },
     #[error("the import server did not start: {0}")]
     ServerStart(String),
+    #[error("backup {dump} comes from server {backup} and the image runs {server}: a physical backup is restored only by the same major version (make it with a server of the image's major version, or set `image` to one of the backup's)")]
+    VersionMismatch {
+        dump: String,
+        backup: String,
+        server: String,
+    },
+    #[error("backup {dump} cannot be restored with image {image}: {reason}")]
+    PhysicalUnsupported {
+        dump: String,
+        image: String,
+        reason: String,
+    },
+    #[error("backup {dump} failed: {message}")]
+    Backup { dump: String, message: String },
     #[error(transparent)]
     Store(StoreError),
     #[error("cannot {what}: {source}")]

@@ -20,6 +20,8 @@ pub(super) enum Phase {
     Indexes = 1,
     Post = 2,
     Publish = 3,
+    /// A physical backup's `mariadb-backup --prepare` (the stream is read).
+    Prepare = 4,
 }
 
 impl Phase {
@@ -28,6 +30,7 @@ impl Phase {
             0 => "load",
             1 => "indexes",
             2 => "post",
+            4 => "prepare",
             _ => "publish",
         }
     }
