@@ -91,7 +91,9 @@ pub async fn import_with(
     info!(dump = %d.path.display(), version = %version, "import started");
 
     let started = Instant::now();
-    let tracker = Tracker::new(d.input_bytes());
+    // What the hash read: no stat of every file on an async worker.
+    let input_bytes: u64 = fingerprint.dump.iter().map(|h| h.bytes).sum();
+    let tracker = Tracker::new(input_bytes);
     let reporter = tokio::spawn(
         progress::report(
             ctx.store.clone(),
@@ -117,7 +119,7 @@ pub async fn import_with(
                 source: d.path.display().to_string(),
                 database: loaded.database,
                 elapsed: started.elapsed(),
-                dump_bytes: d.input_bytes(),
+                dump_bytes: input_bytes,
                 fingerprint: Some(fingerprint),
                 post_scripts: loaded.post_scripts,
                 load: loaded.load,

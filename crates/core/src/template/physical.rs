@@ -243,10 +243,11 @@ pub(super) async fn run(
                 source,
             })?;
             start_helper(ctx, image, server.clone(), &dump_name).await?;
-            let reader = match d.open_backup_stream(Arc::clone(&tracker.read)) {
-                Some(r) => r?,
-                None => return Err(backup_err("not a backup stream".to_owned())),
-            };
+            let (d2, read) = (d.clone(), Arc::clone(&tracker.read));
+            let reader = tokio::task::spawn_blocking(move || d2.open_backup_stream(read))
+                .await
+                .map_err(|e| backup_err(format!("cannot open the stream: {e}")))?
+                .ok_or_else(|| backup_err("not a backup stream".to_owned()))??;
             let extract = stream_into(
                 ctx,
                 container,
