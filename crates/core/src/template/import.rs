@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use dolly_types::{TemplateName, VersionName};
-use tracing::{info, warn, Instrument};
+use tracing::{debug, info, warn, Instrument};
 
 use super::load::{self, Loader};
 use super::progress::{self, Phase, Tracker};
@@ -202,6 +202,7 @@ async fn run_import(
         },
     };
     let spec = image.import_spec(server, ctx.settings.import_buffer_pool, init);
+    let t0 = Instant::now();
     ctx.engine.run(&spec).await?;
     let up = ctx
         .engine
@@ -220,6 +221,7 @@ async fn run_import(
         )));
     }
 
+    debug!(ms = t0.elapsed().as_millis() as u64, "import server answers");
     let reader = d.open(Arc::clone(&tracker.read));
     let scan = reader.scan();
     let prepare = dbserver::prepare_sql(image.flavor, &ctx.settings.database);
@@ -291,6 +293,7 @@ async fn run_import(
     }
 
     // Which database do instances report, and what was loaded.
+    debug!(ms = t0.elapsed().as_millis() as u64, "dump loaded");
     let tables = query_rows(ctx, image, container).await?;
     if tables.is_empty() {
         return Err(ImportError::Empty(dump_name));
@@ -318,6 +321,7 @@ async fn run_import(
 
     // Clean, slow shutdown (the server runs with innodb_fast_shutdown=0).
     tracker.set(Phase::Publish);
+    debug!(ms = t0.elapsed().as_millis() as u64, "post scripts done; slow shutdown");
     ctx.engine.stop(container, 3600).await?;
     let code = ctx.engine.wait(container).await?;
     if code != 0 {
@@ -330,6 +334,7 @@ async fn run_import(
             "the import server exited with status {code} at shutdown: {logs}"
         )));
     }
+    debug!(ms = t0.elapsed().as_millis() as u64, "import server stopped");
     Ok(Loaded {
         database,
         tables,
