@@ -1,0 +1,69 @@
+//! A dump's fingerprint: the SHA-256 of every file an import reads.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use super::{Dump, DumpError, Fingerprint, HashedFile};
+
+impl Dump {
+    /// SHA-256 of every file the import reads (the dump's files as stored,
+    /// the post scripts) and the image: an import of the same fingerprint
+    /// gives the same template.
+    pub fn fingerprint(&self, image: &str) -> Result<Fingerprint, DumpError> {
+        let hash_all = |paths: &mut dyn Iterator<Item = &PathBuf>| {
+            paths
+                .map(|p| hash_file(p))
+                .collect::<Result<Vec<_>, DumpError>>()
+        };
+        // A file of a folder is named by its path in the folder: a backup
+        // holds `t.ibd` in several schemas' folders.
+        let dump = self
+            .files
+            .iter()
+            .map(|(p, _)| {
+                let mut hashed = hash_file(p)?;
+                if let Ok(rel) = p.strip_prefix(&self.path) {
+                    if !rel.as_os_str().is_empty() {
+                        hashed.name = rel.to_string_lossy().into_owned();
+                    }
+                }
+                Ok(hashed)
+            })
+            .collect::<Result<Vec<_>, DumpError>>()?;
+        Ok(Fingerprint {
+            dump,
+            post_scripts: hash_all(&mut self.post_scripts.iter())?,
+            image: image.to_owned(),
+        })
+    }
+}
+
+/// SHA-256 of a file's bytes.
+pub fn hash_file(path: &Path) -> Result<HashedFile, DumpError> {
+    use sha2::Digest;
+    let io_err = |source| DumpError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = File::open(path).map_err(io_err)?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut bytes = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(io_err)?;
+        if n == 0 {
+            break;
+        }
+        bytes += n as u64;
+        h.update(&buf[..n]);
+    }
+    Ok(HashedFile {
+        name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        bytes,
+        sha256: h.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+    })
+}

@@ -1,0 +1,203 @@
+//! The backup into the import's scratch datadir: a `--target-dir` folder
+//! cloned, or a stream decompressed and extracted by `mbstream -x` in a
+//! helper container of the image; the backup's metadata is checked before
+//! `--prepare` (a folder's before anything is copied).
+
+use std::fs;
+use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use dolly_engine::{EngineError, ExecOutput};
+use tracing::info;
+
+use super::backup_info::BackupInfo;
+use super::last_lines;
+use crate::clone::{self, own_tree, CloneMode};
+use crate::context::{blocking_io, Context};
+use crate::dbserver::{ImageInfo, ServerContainer, DATADIR};
+use crate::dump::Dump;
+use crate::template::progress::Tracker;
+use crate::template::ImportError;
+
+/// Clones the backup folder of `d` into `work` (which does not exist yet)
+/// and starts the helper container on it; the backup is refused before
+/// anything is copied.
+pub(super) async fn clone_folder(
+    ctx: &Context,
+    d: &Dump,
+    image: &ImageInfo,
+    work: &Path,
+    server: &ServerContainer,
+    tracker: &Tracker,
+) -> Result<(), ImportError> {
+    let dump_name = d.path.display().to_string();
+    let backup_err = |message: String| ImportError::Backup {
+        dump: dump_name.clone(),
+        message,
+    };
+    let owner = image.owner;
+    // Refused before anything is copied.
+    let dir = d.path.clone();
+    let info = blocking_io(move || BackupInfo::read(&dir))
+        .await
+        .map_err(|e| backup_err(format!("cannot read its metadata: {e}")))?
+        .map_err(&backup_err)?;
+    info.check(&dump_name, image)?;
+    let (from, to) = (d.path.clone(), work.to_path_buf());
+    let mode = ctx.clone_mode;
+    let cloned = blocking_io(move || {
+        // A reflink cannot cross filesystems (a mounted dumps folder).
+        let same_fs = fs::metadata(&from)?.dev() == fs::metadata(to.parent().unwrap_or(&to))?.dev();
+        let mode = if same_fs { mode } else { CloneMode::Copy };
+        clone::clone_tree(&from, &to, mode, owner).map(|()| mode)
+    })
+    .await
+    .map_err(|source| ImportError::Datadir {
+        what: "copy the backup folder",
+        source,
+    })?;
+    tracker.read.store(tracker.total, Ordering::Relaxed);
+    info!(clone = cloned.as_str(), "backup folder cloned");
+    start_helper(ctx, image, server.clone(), &dump_name).await?;
+    Ok(())
+}
+
+/// Extracts the backup stream of `d` into `work` (which does not exist
+/// yet) by `mbstream -x` in the helper container, then checks the
+/// backup's metadata.
+pub(super) async fn stream(
+    ctx: &Context,
+    d: &Dump,
+    image: &ImageInfo,
+    work: &Path,
+    server: &ServerContainer,
+    tracker: &Tracker,
+) -> Result<(), ImportError> {
+    let dump_name = d.path.display().to_string();
+    let backup_err = |message: String| ImportError::Backup {
+        dump: dump_name.clone(),
+        message,
+    };
+    let owner = image.owner;
+    let container = server.name.as_str();
+    let w = work.to_path_buf();
+    blocking_io(move || {
+        fs::create_dir_all(&w)?;
+        own_tree(&w, owner, true)
+    })
+    .await
+    .map_err(|source| ImportError::Datadir {
+        what: "create the import datadir",
+        source,
+    })?;
+    start_helper(ctx, image, server.clone(), &dump_name).await?;
+    let (d2, read) = (d.clone(), Arc::clone(&tracker.read));
+    let reader = tokio::task::spawn_blocking(move || d2.open_backup_stream(read))
+        .await
+        .map_err(|e| backup_err(format!("cannot open the stream: {e}")))?
+        .ok_or_else(|| backup_err("not a backup stream".to_owned()))??;
+    let extract = stream_into(
+        ctx,
+        container,
+        vec!["mbstream".into(), "-x".into(), "-C".into(), DATADIR.into()],
+        image.user(),
+        reader,
+    );
+    let timeout = ctx.settings.import_timeout;
+    let out = tokio::time::timeout(timeout, extract)
+        .await
+        .map_err(|_| ImportError::Timeout(dump_name.clone(), timeout))??;
+    if let Some(e) = out
+        .stdin_error
+        .as_ref()
+        .filter(|e| !e.contains("Broken pipe"))
+    {
+        return Err(backup_err(format!("cannot read the stream: {e}")));
+    }
+    if out.exit_code != 0 {
+        return Err(backup_err(format!(
+            "mbstream -x exited with status {}: {}",
+            out.exit_code,
+            last_lines(&out.stderr, 3)
+        )));
+    }
+    let w = work.to_path_buf();
+    let info = blocking_io(move || BackupInfo::read(&w))
+        .await
+        .map_err(|e| backup_err(format!("cannot read its metadata: {e}")))?
+        .map_err(&backup_err)?;
+    info.check(&dump_name, image)?;
+    Ok(())
+}
+
+/// A container of the image on the datadir that only waits: extraction
+/// and `--prepare` are exec'd in it. Refuses an image without
+/// `mbstream`/`mariadb-backup`.
+async fn start_helper(
+    ctx: &Context,
+    image: &ImageInfo,
+    server: ServerContainer,
+    dump: &str,
+) -> Result<(), ImportError> {
+    let cmd = vec!["sleep".into(), "infinity".into()];
+    ctx.engine
+        .run(&image.server_spec(server.clone(), cmd, None, None))
+        .await?;
+    let probe = vec![
+        "sh".into(),
+        "-c".into(),
+        "command -v mbstream && command -v mariadb-backup".into(),
+    ];
+    let out = ctx.engine.exec(&server.name, probe, None, None).await?;
+    if out.exit_code != 0 {
+        return Err(ImportError::PhysicalUnsupported {
+            dump: dump.to_owned(),
+            image: ctx.settings.image.clone(),
+            reason: "it has no mbstream or mariadb-backup (install the distribution's \
+                     mariadb-backup package in the image)"
+                .to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Runs `cmd` in `container` with `reader` as its standard input, read on
+/// a blocking thread.
+async fn stream_into(
+    ctx: &Context,
+    container: &str,
+    cmd: Vec<String>,
+    user: String,
+    mut reader: Box<dyn Read + Send>,
+) -> Result<ExecOutput, EngineError> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<bytes::Bytes>>(8);
+    let producer = tokio::task::spawn_blocking(move || loop {
+        let mut buf = vec![0u8; 1 << 20];
+        match reader.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                buf.truncate(n);
+                if tx.blocking_send(Ok(bytes::Bytes::from(buf))).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let stdin = Box::pin(tokio_util::io::StreamReader::new(stream));
+    let out = ctx
+        .engine
+        .exec(container, cmd, Some(user), Some(stdin))
+        .await;
+    let _ = producer.await;
+    out
+}
