@@ -221,7 +221,10 @@ async fn run_import(
         )));
     }
 
-    debug!(ms = t0.elapsed().as_millis() as u64, "import server answers");
+    debug!(
+        ms = t0.elapsed().as_millis() as u64,
+        "import server answers"
+    );
     let reader = d.open(Arc::clone(&tracker.read));
     let scan = reader.scan();
     let prepare = dbserver::prepare_sql(image.flavor, &ctx.settings.database);
@@ -321,7 +324,10 @@ async fn run_import(
 
     // Clean, slow shutdown (the server runs with innodb_fast_shutdown=0).
     tracker.set(Phase::Publish);
-    debug!(ms = t0.elapsed().as_millis() as u64, "post scripts done; slow shutdown");
+    debug!(
+        ms = t0.elapsed().as_millis() as u64,
+        "post scripts done; slow shutdown"
+    );
     ctx.engine.stop(container, 3600).await?;
     let code = ctx.engine.wait(container).await?;
     if code != 0 {
@@ -334,7 +340,10 @@ async fn run_import(
             "the import server exited with status {code} at shutdown: {logs}"
         )));
     }
-    debug!(ms = t0.elapsed().as_millis() as u64, "import server stopped");
+    debug!(
+        ms = t0.elapsed().as_millis() as u64,
+        "import server stopped"
+    );
     Ok(Loaded {
         database,
         tables,
