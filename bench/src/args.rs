@@ -11,18 +11,26 @@ pub struct Args {
     pub samples: usize,
     pub base: Option<PathBuf>,
     pub keep: bool,
-    /// `--only pool`: the small dump, the floor and the warm pool alone.
+    /// `--only pool` or `--only import`: one part of the run alone.
     pub only: Option<Only>,
+    /// Samples per import figure (default: 3, 1 for dumps of 1 GB).
+    pub import_samples: Option<usize>,
+    /// The import ablation on the 1 GB dump too (long).
+    pub ablation_1g: bool,
+    /// Dump sizes in MB instead of the defaults (one or two dumps).
+    pub dump_mb: Option<Vec<u64>>,
 }
 
 /// A part of the bench run alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Only {
     Pool,
+    Import,
 }
 
 fn usage() -> &'static str {
-    "usage: dolly-bench [--quick] [--samples N] [--list-instances N] [--base DIR] [--keep] [--only pool]\n\
+    "usage: dolly-bench [--quick] [--samples N] [--list-instances N] [--base DIR] [--keep] [--only pool|import]\n\
+     \x20                  [--import-samples N] [--ablation-1g] [--dump-mb N[,M]]\n\
      \n\
      --quick              ~20 MB and ~100 MB dumps instead of ~100 MB and ~1 GB; no 200-instance list\n\
      --samples N          sequential creates per template and mode (default 20)\n\
@@ -30,6 +38,10 @@ fn usage() -> &'static str {
      --base DIR           where the reflink filesystem is mounted (default /srv/dolly-bench)\n\
      --keep               keep the run's data folder (templates) at the end\n\
      --only pool          only the warm pool (issue 13) and the floor, on the small dump\n\
+     --only import        only the import section (issue 12): baseline, ablation, unchanged skip, physical\n\
+     --import-samples N   samples per import figure (default 3; 1 for the 1 GB dump)\n\
+     --ablation-1g        the import ablation on the 1 GB dump too (long: 4 more 1 GB imports per sample)\n\
+     --dump-mb N[,M]      dump sizes in MB (one or two dumps; for quick checks of the harness)\n\
      \n\
      Environment: DOLLY_BENCH_IMAGE (default dolly-mariadb:10.11)."
 }
@@ -45,6 +57,9 @@ impl Args {
             base: None,
             keep: false,
             only: None,
+            import_samples: None,
+            ablation_1g: false,
+            dump_mb: None,
         };
         let mut list_set = false;
         let mut it = argv.into_iter();
@@ -76,8 +91,28 @@ impl Args {
                 "--only" => {
                     args.only = match it.next().as_deref() {
                         Some("pool") => Some(Only::Pool),
-                        _ => bail!("--only needs a part: pool"),
+                        Some("import") => Some(Only::Import),
+                        _ => bail!("--only needs a part: pool or import"),
                     }
+                }
+                "--import-samples" => {
+                    args.import_samples = Some(
+                        it.next()
+                            .and_then(|v| v.parse().ok())
+                            .filter(|n| *n >= 1)
+                            .ok_or_else(|| anyhow!("--import-samples needs a number >= 1"))?,
+                    )
+                }
+                "--ablation-1g" => args.ablation_1g = true,
+                "--dump-mb" => {
+                    let sizes: Option<Vec<u64>> = it.next().and_then(|v| {
+                        v.split(',')
+                            .map(|n| n.trim().parse().ok().filter(|n| *n >= 1))
+                            .collect()
+                    });
+                    args.dump_mb = Some(sizes.filter(|s| (1..=2).contains(&s.len())).ok_or_else(
+                        || anyhow!("--dump-mb needs one or two sizes in MB, e.g. 20 or 20,100"),
+                    )?)
                 }
                 "-h" | "--help" => {
                     println!("{}", usage());
@@ -130,6 +165,31 @@ mod tests {
         assert_eq!(parse(&["--only", "pool"]).unwrap().only, Some(Only::Pool));
         assert!(parse(&[]).unwrap().only.is_none());
         assert!(parse(&["--only"]).is_err());
-        assert!(parse(&["--only", "import"]).is_err());
+        assert!(parse(&["--only", "floor"]).is_err());
+    }
+
+    #[test]
+    fn import_options() {
+        let a = parse(&[]).unwrap();
+        assert!(a.import_samples.is_none() && !a.ablation_1g && a.dump_mb.is_none());
+        let a = parse(&[
+            "--only",
+            "import",
+            "--import-samples",
+            "2",
+            "--ablation-1g",
+            "--dump-mb",
+            "20,100",
+        ])
+        .unwrap();
+        assert_eq!(a.only, Some(Only::Import));
+        assert_eq!(a.import_samples, Some(2));
+        assert!(a.ablation_1g);
+        assert_eq!(a.dump_mb, Some(vec![20, 100]));
+        assert_eq!(parse(&["--dump-mb", "30"]).unwrap().dump_mb, Some(vec![30]));
+        assert!(parse(&["--dump-mb", "1,2,3"]).is_err());
+        assert!(parse(&["--dump-mb", "x"]).is_err());
+        assert!(parse(&["--dump-mb", "0"]).is_err());
+        assert!(parse(&["--import-samples", "0"]).is_err());
     }
 }

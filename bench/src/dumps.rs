@@ -1,12 +1,11 @@
-//! The dumps: generated once and cached between runs (`dumpgen`), read by
-//! dolly's dump reader in each compressed form, and split by table for the
-//! parallel-load experiment.
+//! The dumps: generated once and cached between runs (`dumpgen`), and read
+//! by dolly's dump reader in each compressed form.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 use dolly_core::clone::remove_tree;
 
 use crate::bench::{Bench, DumpSpec};
@@ -95,11 +94,12 @@ impl Bench {
         std::fs::hard_link(&src, dir.join("plain.sql"))?;
         std::fs::hard_link(&gz, dir.join("gzip.sql.gz"))?;
         std::fs::hard_link(&zst, dir.join("zstd.sql.zst"))?;
-        let large = &specs[1];
-        std::fs::hard_link(
-            cache.join(format!("{}-{}-{SEED:x}.sql", large.template, large.bytes)),
-            dir.join("plain-large.sql"),
-        )?;
+        if let Some(large) = specs.get(1) {
+            std::fs::hard_link(
+                cache.join(format!("{}-{}-{SEED:x}.sql", large.template, large.bytes)),
+                dir.join("plain-large.sql"),
+            )?;
+        }
         let dumps = dolly_core::dump::discover(&dir)?;
         for d in dumps {
             let input = d.input_bytes();
@@ -136,77 +136,6 @@ impl Bench {
         remove_tree(&dir)?;
         Ok(())
     }
-}
-
-/// Splits a mysqldump file by table into `sessions` files, each with the
-/// dump's header (everything before the first table) and whole tables,
-/// balanced by size (largest first). Tables keep their dump order.
-/// `strip_locks` drops mysqldump's `LOCK TABLES`/`UNLOCK TABLES` lines.
-pub fn split_dump(
-    dump: &Path,
-    out_dir: &Path,
-    template: &str,
-    sessions: usize,
-    strip_locks: bool,
-) -> anyhow::Result<Vec<PathBuf>> {
-    let text = std::fs::read(dump).with_context(|| format!("read {}", dump.display()))?;
-    let marker = b"\n--\n-- Table structure for table `";
-    let mut starts = Vec::new();
-    let mut at = 0;
-    while let Some(pos) = find(&text[at..], marker) {
-        starts.push(at + pos);
-        at += pos + marker.len();
-    }
-    let Some(&first) = starts.first() else {
-        bail!("{} has no table sections", dump.display());
-    };
-    let header = &text[..first];
-    let mut sections: Vec<(usize, usize)> = starts
-        .iter()
-        .enumerate()
-        .map(|(i, &s)| (s, starts.get(i + 1).copied().unwrap_or(text.len())))
-        .collect();
-    let mut order: Vec<usize> = (0..sections.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(sections[i].1 - sections[i].0));
-    let mut bins: Vec<(usize, Vec<usize>)> = vec![(0, Vec::new()); sessions.max(1)];
-    for i in order {
-        if let Some(bin) = bins.iter_mut().min_by_key(|b| b.0) {
-            bin.0 += sections[i].1 - sections[i].0;
-            bin.1.push(i);
-        }
-    }
-    let mut paths = Vec::new();
-    for (k, (_, mut members)) in bins.into_iter().enumerate() {
-        if members.is_empty() {
-            continue;
-        }
-        members.sort_unstable();
-        let path = out_dir.join(format!("{template}.part{k}.sql"));
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&path)?);
-        use std::io::Write;
-        f.write_all(header)?;
-        for i in &members {
-            let (a, b) = sections[*i];
-            if strip_locks {
-                for line in text[a..b].split_inclusive(|c| *c == b'\n') {
-                    if !line.starts_with(b"LOCK TABLES ") && !line.starts_with(b"UNLOCK TABLES;") {
-                        f.write_all(line)?;
-                    }
-                }
-            } else {
-                f.write_all(&text[a..b])?;
-            }
-        }
-        f.write_all(b"\n")?;
-        f.into_inner().map_err(|e| e.into_error())?;
-        paths.push(path);
-    }
-    sections.clear();
-    Ok(paths)
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 fn compress_variants(src: &Path, gz: &Path, zst: &Path) -> anyhow::Result<()> {

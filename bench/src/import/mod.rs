@@ -1,41 +1,51 @@
-//! Import speed: dolly's `update` in-process against the same dump piped
-//! into `mariadb` on a server with its default configuration (the
-//! baseline), the parallel-load experiment, and the check that both give
-//! the same rows and checksums.
+//! Import speed (issue 12): dolly's `update` in-process against the same
+//! dump piped into `mariadb` on a server with its default configuration
+//! (`baseline`), what each part of dolly's import buys (`ablation`), the
+//! unchanged skip (`skip`), a physical backup of the baseline's server
+//! imported as a template (`physical`), and the check that they all hold
+//! the same tables (`verify`).
 
-use std::path::{Path, PathBuf};
+mod ablation;
+mod baseline;
+mod physical;
+mod skip;
+mod verify;
+
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{anyhow, bail};
-use dolly_core::clone::{own_tree, remove_tree};
 use dolly_core::context::Context;
-use dolly_core::dbserver;
+use dolly_core::template::{NothingInUse, UpdateOptions, VersionMeta};
 use dolly_types::TemplateName;
-use futures_util::future::join_all;
-use mysql_async::prelude::Queryable;
 
 use crate::bench::{Bench, DumpSpec};
-use crate::dollyd::{connect, Dollyd};
-use crate::dumps::split_dump;
-use crate::report::{Import, ParallelExperiment};
+use crate::dollyd::Dollyd;
+use crate::report::{Import, Summary};
 use crate::util::log;
 use crate::{dumpgen, sys};
 
-/// What a load on a bare server measured.
-struct Baseline {
-    total_s: f64,
-    load_s: f64,
-    /// CPU of the engine's processes during the load.
-    engine_cpu_s: f64,
-    /// Machine-wide busy cores during the load (includes other users).
-    busy_cores: f64,
+use ablation::Variant;
+
+/// One `template::update_with` call.
+struct Timed {
+    seconds: f64,
+    meta: VersionMeta,
+    /// Nothing was imported: the dump was unchanged.
+    unchanged: bool,
+}
+
+/// Where the first sample's CPU went (see `report::Import`).
+#[derive(Default)]
+struct CpuFigures {
     cpu: sys::CpuSplit,
-    rows: Vec<(String, u64)>,
-    checksums: Vec<(String, String)>,
+    feed_cpu_s: f64,
+    engine_cpu_s: f64,
+    busy_cores: f64,
 }
 
 impl Bench {
+    /// A fresh context, as each `dollyd update` process has.
     fn context(&self) -> anyhow::Result<Arc<Context>> {
         Ok(Arc::new(Context::new(
             self.settings.clone(),
@@ -43,330 +53,202 @@ impl Bench {
         )?))
     }
 
-    pub async fn import(&mut self, d: &DumpSpec, counts: &dumpgen::Counts) -> anyhow::Result<()> {
-        let dump_file = self.data.join("dumps").join(format!("{}.sql", d.template));
-        let dump_bytes = std::fs::metadata(&dump_file)?.len();
-        let t = TemplateName::parse(d.template)?;
+    /// Samples per import figure of `d`.
+    fn import_samples(&self, d: &DumpSpec) -> usize {
+        self.args
+            .import_samples
+            .unwrap_or(if d.is_1g() { 1 } else { 3 })
+    }
 
-        // dolly's update, in-process, as `dollyd update NAME` runs it.
-        log(format!("dolly update {}", d.template));
+    /// `template::update_with` of `template` on a fresh context, timed from
+    /// call to return; an import that fails is an error.
+    async fn timed_update(&self, template: &str, opts: &UpdateOptions) -> anyhow::Result<Timed> {
+        let t = TemplateName::parse(template)?;
         let ctx = self.context()?;
+        let started = Instant::now();
+        let outcomes =
+            dolly_core::template::update_with(&ctx, std::slice::from_ref(&t), &NothingInUse, opts)
+                .await?;
+        let seconds = started.elapsed().as_secs_f64();
+        let outcome = outcomes
+            .into_iter()
+            .next()
+            .ok_or_else(|| anyhow!("dolly's update imported nothing for {template}"))?;
+        match outcome.result {
+            Ok(meta) => Ok(Timed {
+                seconds,
+                meta,
+                unchanged: outcome.unchanged,
+            }),
+            Err(e) => bail!("dolly's import of {template} failed: {e}"),
+        }
+    }
+
+    /// [`Self::timed_update`] with the CPU of the import container, of this
+    /// process and of the engine sampled meanwhile.
+    async fn sampled_update(
+        &self,
+        template: &str,
+        opts: &UpdateOptions,
+    ) -> anyhow::Result<(Timed, CpuFigures)> {
         let sampler = sys::CpuSampler::start(
             Arc::clone(&self.engine),
-            format!("{}{}._import", self.settings.container_prefix, t),
+            format!("{}{template}._import", self.settings.container_prefix),
         );
         let cpu0 = sys::self_cpu();
         let engine0 = sys::engine_cpu();
         let jiffies0 = sys::machine_jiffies();
-        let started = Instant::now();
-        let outcomes = dolly_core::template::update(
-            &ctx,
-            std::slice::from_ref(&t),
-            &dolly_core::template::NothingInUse,
-        )
-        .await?;
-        let dolly_s = started.elapsed().as_secs_f64();
-        let feed_cpu = sys::self_cpu() - cpu0;
-        let engine_cpu = sys::engine_cpu() - engine0;
-        let busy = sys::busy_cores(jiffies0, sys::machine_jiffies());
-        let dolly_cpu = sys::split(&sampler.finish().await);
-        let meta = match outcomes.into_iter().next().map(|o| o.result) {
-            Some(Ok(m)) => m,
-            Some(Err(e)) => bail!("dolly's import of {} failed: {e}", d.template),
-            None => bail!("dolly's update imported nothing for {}", d.template),
+        let r = self.timed_update(template, opts).await;
+        let figures = CpuFigures {
+            feed_cpu_s: sys::self_cpu() - cpu0,
+            engine_cpu_s: sys::engine_cpu() - engine0,
+            busy_cores: sys::busy_cores(jiffies0, sys::machine_jiffies()),
+            cpu: sys::split(&sampler.finish().await),
         };
-        log(format!("dolly update {}: {dolly_s:.1} s", d.template));
+        Ok((r?, figures))
+    }
 
-        // The baseline: the same dump piped into `mariadb` on a server with
-        // its default configuration.
-        log(format!("baseline import {}", d.template));
-        let baseline = self.baseline(d.template, &dump_file).await?;
-        log(format!(
-            "baseline import {}: load {:.1} s",
-            d.template, baseline.load_s
-        ));
-        let mut parallel = Vec::new();
-        for (label, strip) in [
-            ("2 sessions by table, dump as is", false),
-            (
-                "2 sessions by table, LOCK/UNLOCK TABLES lines removed",
-                true,
-            ),
-        ] {
-            log(format!("experiment {}: {label}", d.template));
-            let p = self
-                .parallel_experiment(d.template, &dump_file, 2, strip)
+    /// Everything the import section measures on one dump: rounds of the
+    /// baseline and dolly's variants, then the unchanged skip, then (on
+    /// the largest dump) the physical import of a backup of the baseline.
+    pub async fn import(&mut self, d: &DumpSpec, counts: &dumpgen::Counts) -> anyhow::Result<()> {
+        let dump_file = self.data.join("dumps").join(format!("{}.sql", d.template));
+        let dump_bytes = std::fs::metadata(&dump_file)?.len();
+        let tables: Vec<String> = counts.tables().into_iter().map(|(t, _)| t).collect();
+        let samples = self.import_samples(d);
+        let variants = if !d.is_1g() || self.args.ablation_1g {
+            Variant::all()
+        } else {
+            vec![Variant::defaults()]
+        };
+        let physical = self.wants_physical(d);
+
+        // Rounds: the baseline, then each variant once ("all together"
+        // last, so the template left is dolly's default import).
+        let mut baselines = Vec::new();
+        let mut baseline_state = None;
+        let mut backup = None;
+        let mut times: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+        let mut first: Option<(Timed, CpuFigures)> = None;
+        for round in 0..samples {
+            let last = round + 1 == samples;
+            log(format!(
+                "baseline import {} ({}/{samples})",
+                d.template,
+                round + 1
+            ));
+            let b = self
+                .baseline(d.template, &dump_file, &tables, last, physical && last)
                 .await?;
-            log(format!("experiment {}: load {:.1} s", d.template, p.load_s));
-            parallel.push((label, p));
+            log(format!(
+                "baseline import {}: load {:.1} s",
+                d.template, b.load_s
+            ));
+            if let Some(s) = b.state.clone() {
+                baseline_state = Some(s);
+            }
+            if let Some(bk) = b.backup.clone() {
+                backup = Some(bk);
+            }
+            baselines.push(b);
+            for (k, v) in variants.iter().enumerate() {
+                log(format!(
+                    "dolly update {} [{}] ({}/{samples})",
+                    d.template,
+                    v.name,
+                    round + 1
+                ));
+                let timed = if v.is_defaults() && first.is_none() {
+                    let (timed, cpu) = self.sampled_update(d.template, &v.options()).await?;
+                    let s = timed.seconds;
+                    first = Some((timed, cpu));
+                    s
+                } else {
+                    self.timed_update(d.template, &v.options()).await?.seconds
+                };
+                log(format!(
+                    "dolly update {} [{}]: {timed:.1} s",
+                    d.template, v.name
+                ));
+                times[k].push(timed);
+            }
         }
-        let expected: Vec<(String, u64)> = counts.tables();
-        let rows_match_generator = baseline.rows == expected;
-        self.report.imports.push(Import {
+        let (first, cpu) = first.ok_or_else(|| anyhow!("no import of {}", d.template))?;
+        let baseline_s: Vec<f64> = baselines.iter().map(|b| b.load_s).collect();
+        let baseline = Summary::of(&baseline_s);
+        let dolly_s = times.last().cloned().unwrap_or_default();
+        let dolly = Summary::of(&dolly_s);
+        let b0 = &baselines[0];
+        let mut imp = Import {
             template: d.template.to_owned(),
             dump_bytes,
-            dolly_update_s: dolly_s,
-            dolly_mb_s: dump_bytes as f64 / 1e6 / dolly_s,
-            dolly_template_bytes: meta.size_bytes,
-            dolly_cpu,
-            dolly_feed_cpu_s: feed_cpu,
-            dolly_engine_cpu_s: engine_cpu,
-            dolly_busy_cores: busy,
-            baseline_engine_cpu_s: baseline.engine_cpu_s,
-            baseline_busy_cores: baseline.busy_cores,
-            baseline_total_s: baseline.total_s,
-            baseline_load_s: baseline.load_s,
-            baseline_mb_s: dump_bytes as f64 / 1e6 / baseline.load_s,
-            baseline_cpu: baseline.cpu,
-            speedup: baseline.load_s / dolly_s,
-            baseline_rows: baseline.rows.clone(),
-            baseline_checksums: baseline.checksums.clone(),
-            dolly_rows: vec![],
-            dolly_checksums: vec![],
-            rows_match_generator,
-            identical: false,
-            parallel: parallel
-                .into_iter()
-                .map(|(label, p)| ParallelExperiment {
-                    variant: label.to_owned(),
-                    sessions: 2,
-                    total_s: p.total_s,
-                    load_s: p.load_s,
-                    mb_s: dump_bytes as f64 / 1e6 / p.load_s,
-                    speedup_vs_baseline: baseline.load_s / p.load_s,
-                    identical: p.rows == baseline.rows && p.checksums == baseline.checksums,
-                    engine_cpu_s: p.engine_cpu_s,
-                    busy_cores: p.busy_cores,
-                    cpu: p.cpu,
-                })
-                .collect(),
-        });
+            one_gb: d.is_1g(),
+            samples,
+            dolly_update_s: dolly.p50,
+            dolly_mb_s: dump_bytes as f64 / 1e6 / dolly.p50,
+            dolly: dolly.clone(),
+            dolly_s,
+            dolly_template_bytes: first.meta.size_bytes,
+            dolly_cpu: cpu.cpu,
+            dolly_feed_cpu_s: cpu.feed_cpu_s,
+            dolly_engine_cpu_s: cpu.engine_cpu_s,
+            dolly_busy_cores: cpu.busy_cores,
+            baseline_load_s: baseline.p50,
+            baseline_mb_s: dump_bytes as f64 / 1e6 / baseline.p50,
+            baseline: baseline.clone(),
+            baseline_s,
+            baseline_total_s: b0.total_s,
+            baseline_cpu: b0.cpu.clone(),
+            baseline_engine_cpu_s: b0.engine_cpu_s,
+            baseline_busy_cores: b0.busy_cores,
+            speedup: baseline.p50 / dolly.p50,
+            target_speedup: if d.is_1g() { 5.0 } else { 2.0 },
+            rows_match_generator: baseline_state
+                .as_ref()
+                .is_some_and(|s| s.rows == counts.tables()),
+            baseline_state: baseline_state.unwrap_or_default(),
+            dolly_state: None,
+            differences: None,
+            ablation: ablation::rows(&variants, &times, baseline.p50, &self.settings),
+            skip: None,
+            physical: None,
+        };
+
+        log(format!("unchanged skip {}", d.template));
+        imp.skip = Some(self.skip(d.template, &dump_file, samples.max(3)).await?);
+        if let Some(backup) = backup {
+            imp.physical = Some(self.physical(d, backup, dolly.p50, samples).await);
+        }
+        self.report.imports.push(imp);
         Ok(())
     }
 
-    async fn baseline(&self, template: &str, dump_file: &Path) -> anyhow::Result<Baseline> {
-        let datadir = dbserver::DATADIR;
-        let socket = dbserver::SOCKET;
-        let script = format!(
-            "set -e; mariadb-install-db --no-defaults --datadir={datadir} \
-             --auth-root-authentication-method=normal --skip-test-db >/tmp/init.log 2>&1 \
-             || {{ cat /tmp/init.log; exit 1; }}; \
-             exec mariadbd --no-defaults --datadir={datadir} --socket={socket} \
-             --pid-file=/run/mysqld/mysqld.pid"
-        );
-        let cmd = vec!["sh".into(), "-c".into(), script];
-        self.load("baseline", template, cmd, &[dump_file.to_path_buf()])
-            .await
+    /// The physical comparison runs on the largest dump of the run.
+    fn wants_physical(&self, d: &DumpSpec) -> bool {
+        self.dumps()
+            .last()
+            .is_some_and(|l| l.template == d.template)
     }
 
-    /// An experiment for the core owner: dolly's own import server
-    /// (`ImageInfo::import_command`), the dump split by table into
-    /// `sessions` client sessions that load at once (each gets the dump's
-    /// header, so its session settings hold).
-    async fn parallel_experiment(
-        &self,
-        template: &str,
-        dump_file: &Path,
-        sessions: usize,
-        strip_locks: bool,
-    ) -> anyhow::Result<Baseline> {
-        let parts = split_dump(dump_file, &self.data, template, sessions, strip_locks)?;
-        let cmd = self
-            .image
-            .import_command(self.settings.import_buffer_pool, dbserver::Init::Here);
-        let r = self.load("parallel", template, cmd, &parts).await;
-        for p in &parts {
-            let _ = std::fs::remove_file(p);
+    /// `--only import`: the dumps, the import section, then dolly's
+    /// templates checked through instances of a dollyd.
+    pub async fn only_import(&mut self, specs: &[DumpSpec]) -> anyhow::Result<()> {
+        let mut counts = Vec::new();
+        for d in specs {
+            counts.push(self.generate(d).await?);
         }
+        for (d, c) in specs.iter().zip(&counts) {
+            self.import(d, c).await?;
+        }
+        let dollyd = Dollyd::spawn(self, &self.data, false, "auto").await?;
+        let mut r = Ok(());
+        for (d, c) in specs.iter().zip(&counts) {
+            r = self.verify(&dollyd, d.template, c).await;
+            if r.is_err() {
+                break;
+            }
+        }
+        dollyd.stop().await;
         r
-    }
-
-    /// Starts a server with `cmd` on a fresh datadir, pipes each of `parts`
-    /// into its own `mariadb` client at once, then reads row counts and
-    /// checksums.
-    async fn load(
-        &self,
-        kind: &str,
-        template: &str,
-        cmd: Vec<String>,
-        parts: &[PathBuf],
-    ) -> anyhow::Result<Baseline> {
-        let dir = self.data.join(format!("{kind}-{template}"));
-        remove_tree(&dir)?;
-        std::fs::create_dir_all(&dir)?;
-        own_tree(&dir, self.image.owner, true)?;
-        let name = format!("{}{kind}-{template}", self.settings.container_prefix);
-        let socket = dbserver::SOCKET;
-        let spec = self
-            .image
-            .server_spec(self.server(&name, &dir), cmd, None, None);
-        let sampler = sys::CpuSampler::start(Arc::clone(&self.engine), name.clone());
-        let started = Instant::now();
-        self.engine.run(&spec).await?;
-        let up = self
-            .engine
-            .exec(&name, self.image.wait_socket_command(120), None, None)
-            .await?;
-        if up.exit_code != 0 {
-            let logs = self.engine.logs_tail(&name, 30).await.unwrap_or_default();
-            bail!("the {kind} server did not start: {logs}");
-        }
-        let client = vec![
-            "mariadb".to_owned(),
-            "--no-defaults".to_owned(),
-            format!("--socket={socket}"),
-            "-uroot".to_owned(),
-        ];
-        let mut stdins = Vec::new();
-        for p in parts {
-            stdins.push(tokio::fs::File::open(p).await?);
-        }
-        let engine0 = sys::engine_cpu();
-        let jiffies0 = sys::machine_jiffies();
-        let load_started = Instant::now();
-        let execs = stdins.into_iter().map(|f| {
-            self.engine.exec(
-                &name,
-                client.clone(),
-                Some(self.image.user()),
-                Some(Box::pin(f)),
-            )
-        });
-        let outs = tokio::time::timeout(Duration::from_secs(3 * 3600), join_all(execs))
-            .await
-            .map_err(|_| anyhow!("the {kind} load of {template} took over 3 h"))?;
-        let load_s = load_started.elapsed().as_secs_f64();
-        let total_s = started.elapsed().as_secs_f64();
-        let engine_cpu_s = sys::engine_cpu() - engine0;
-        let busy_cores = sys::busy_cores(jiffies0, sys::machine_jiffies());
-        let cpu = sys::split(&sampler.finish().await);
-        for out in outs {
-            let out = out?;
-            if out.exit_code != 0 {
-                bail!(
-                    "the {kind} load of {template} failed ({}): {}",
-                    out.exit_code,
-                    out.stderr
-                );
-            }
-        }
-        let tables = ["customers", "order_items", "orders", "products"];
-        let db = dumpgen::DATABASE;
-        let mut sql: Vec<String> = tables
-            .iter()
-            .map(|t| format!("SELECT '{t}', COUNT(*) FROM `{db}`.`{t}`;"))
-            .collect();
-        sql.push(format!(
-            "CHECKSUM TABLE {};",
-            tables
-                .iter()
-                .map(|t| format!("`{db}`.`{t}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-        let q = self
-            .engine
-            .exec(
-                &name,
-                vec![
-                    "mariadb".into(),
-                    "--no-defaults".into(),
-                    format!("--socket={socket}"),
-                    "-uroot".into(),
-                    "-N".into(),
-                    "-B".into(),
-                    "-e".into(),
-                    sql.join(" "),
-                ],
-                None,
-                None,
-            )
-            .await?;
-        if q.exit_code != 0 {
-            bail!("{kind} check query failed: {}", q.stderr);
-        }
-        let mut rows = Vec::new();
-        let mut checksums = Vec::new();
-        for line in q.stdout.lines() {
-            let mut f = line.split('\t');
-            let (Some(a), Some(b)) = (f.next(), f.next()) else {
-                continue;
-            };
-            if let Some(t) = a.strip_prefix(&format!("{db}.")) {
-                checksums.push((t.to_owned(), b.to_owned()));
-            } else {
-                rows.push((a.to_owned(), b.parse().unwrap_or(0)));
-            }
-        }
-        self.engine.remove(&name).await?;
-        remove_tree(&dir)?;
-        Ok(Baseline {
-            total_s,
-            load_s,
-            engine_cpu_s,
-            busy_cores,
-            cpu,
-            rows,
-            checksums,
-        })
-    }
-
-    /// Row counts and checksums of a template, through a real instance.
-    pub async fn verify(
-        &mut self,
-        dollyd: &Dollyd,
-        template: &str,
-        counts: &dumpgen::Counts,
-    ) -> anyhow::Result<()> {
-        log(format!("verifying template {template}"));
-        let created = dollyd.create(&self.http, template, "verify").await?;
-        let creds = created.creds.clone();
-        let result = async {
-            let mut conn = connect(&creds).await?;
-            let mut rows = Vec::new();
-            for (t, _) in counts.tables() {
-                let n: Option<u64> = conn
-                    .query_first(format!(
-                        "SELECT COUNT(*) FROM `{}`.`{t}`",
-                        dumpgen::DATABASE
-                    ))
-                    .await?;
-                rows.push((t, n.unwrap_or(0)));
-            }
-            let list = counts
-                .tables()
-                .iter()
-                .map(|(t, _)| format!("`{}`.`{t}`", dumpgen::DATABASE))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sums: Vec<(String, Option<String>)> =
-                conn.query(format!("CHECKSUM TABLE {list}")).await?;
-            let _ = conn.disconnect().await;
-            let prefix = format!("{}.", dumpgen::DATABASE);
-            let checksums: Vec<(String, String)> = sums
-                .into_iter()
-                .map(|(t, c)| {
-                    (
-                        t.strip_prefix(&prefix).unwrap_or(&t).to_owned(),
-                        c.unwrap_or_else(|| "NULL".into()),
-                    )
-                })
-                .collect();
-            Ok::<_, anyhow::Error>((rows, checksums))
-        }
-        .await;
-        dollyd.delete(&self.http, template, "verify").await?;
-        let (rows, checksums) = result?;
-        if let Some(imp) = self
-            .report
-            .imports
-            .iter_mut()
-            .find(|i| i.template == template)
-        {
-            imp.identical = rows == imp.baseline_rows && checksums == imp.baseline_checksums;
-            imp.dolly_rows = rows;
-            imp.dolly_checksums = checksums;
-        }
-        Ok(())
     }
 }

@@ -1,11 +1,14 @@
 //! The figures, their JSON form and the Markdown report with the targets
-//! of issue 5.
+//! of issues 5, 12 (`import`) and 13.
+
+mod import;
 
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::sys::{ContainerMemory, CpuSplit};
+use crate::sys::ContainerMemory;
+pub use import::{Import, ImportVariant, Physical, Skip, TableState};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -62,59 +65,6 @@ pub struct Decompression {
     pub output_bytes: u64,
     pub seconds: f64,
     pub output_mb_s: f64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Import {
-    pub template: String,
-    pub dump_bytes: u64,
-    /// `template::update` from call to return: server start, load, slow
-    /// shutdown, publish.
-    pub dolly_update_s: f64,
-    pub dolly_mb_s: f64,
-    pub dolly_template_bytes: u64,
-    pub dolly_cpu: CpuSplit,
-    /// CPU of the process running the update (reading, scanning and
-    /// streaming the dump to the engine): the bench's own process.
-    pub dolly_feed_cpu_s: f64,
-    /// CPU of dockerd/containerd/shims/fuse-overlayfs during the update.
-    pub dolly_engine_cpu_s: f64,
-    /// Machine-wide busy cores during the update (other users included).
-    pub dolly_busy_cores: f64,
-    pub baseline_engine_cpu_s: f64,
-    pub baseline_busy_cores: f64,
-    /// Initialisation, server start and load.
-    pub baseline_total_s: f64,
-    /// The `mariadb < dump` part alone.
-    pub baseline_load_s: f64,
-    pub baseline_mb_s: f64,
-    pub baseline_cpu: CpuSplit,
-    /// baseline load / dolly update (dolly's figure includes its start and
-    /// slow shutdown, so this is conservative).
-    pub speedup: f64,
-    pub baseline_rows: Vec<(String, u64)>,
-    pub baseline_checksums: Vec<(String, String)>,
-    pub dolly_rows: Vec<(String, u64)>,
-    pub dolly_checksums: Vec<(String, String)>,
-    pub rows_match_generator: bool,
-    pub identical: bool,
-    pub parallel: Vec<ParallelExperiment>,
-}
-
-/// dolly's import server with the dump split by table into parallel
-/// client sessions (not what dolly does yet).
-#[derive(Debug, Serialize)]
-pub struct ParallelExperiment {
-    pub variant: String,
-    pub sessions: usize,
-    pub total_s: f64,
-    pub load_s: f64,
-    pub mb_s: f64,
-    pub speedup_vs_baseline: f64,
-    pub identical: bool,
-    pub engine_cpu_s: f64,
-    pub busy_cores: f64,
-    pub cpu: CpuSplit,
 }
 
 #[derive(Debug, Serialize)]
@@ -350,6 +300,8 @@ pub struct Target {
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub quick: bool,
+    /// `--only import`: the import sections alone.
+    pub only_import: bool,
     pub started_at: String,
     pub finished_at: String,
     pub machine: serde_json::Value,
@@ -381,6 +333,7 @@ impl Report {
     pub fn new(quick: bool, machine: serde_json::Value) -> Self {
         Self {
             quick,
+            only_import: false,
             started_at: chrono::Utc::now().to_rfc3339(),
             finished_at: String::new(),
             machine,
@@ -461,23 +414,7 @@ impl Report {
                 pass: Some(m.stats_mib_median <= 48.0),
             });
         }
-        for i in &self.imports {
-            t.push(Target {
-                target: format!(
-                    "import >= 2x default-config baseline, identical results ({}, {:.0} MB)",
-                    i.template,
-                    i.dump_bytes as f64 / 1e6
-                ),
-                measured: format!(
-                    "{:.1} s vs {:.1} s = {:.2}x; rows+checksums {}",
-                    i.dolly_update_s,
-                    i.baseline_load_s,
-                    i.speedup,
-                    if i.identical { "identical" } else { "DIFFER" }
-                ),
-                pass: Some(i.speedup >= 2.0 && i.identical),
-            });
-        }
+        t.extend(import::targets(&self.imports));
         let fastest_import = self
             .imports
             .iter()
@@ -548,132 +485,19 @@ impl Report {
         );
         if let Some(p) = self.pool.as_ref().filter(|_| self.imports.is_empty()) {
             // `--only pool`: the pool's targets, its table and the floor.
-            let _ = writeln!(s, "### Targets (issue 13)\n");
-            let _ = writeln!(s, "| Target | Measured | Verdict |\n|---|---|---|");
-            for t in &self.targets {
-                let _ = writeln!(s, "| {} | {} | {} |", t.target, t.measured, verdict(t.pass));
-            }
-            p.markdown(&mut s);
-            for f in &self.floors {
-                let _ = writeln!(
-                    s,
-                    "\nFloor ({}): a bare engine start of dolly's instance container on a prepared {} clone until an authenticated `SELECT 1` answers (polled every 10 ms), n = {}: p50 {:.0} ms, p95 {:.0} ms, min {:.0} ms, max {:.0} ms; the clone itself p50 {:.1} ms. The engine's forced remove of that running server: p50 {:.0} ms, p95 {:.0} ms; a remove of a container already gone: p50 {:.1} ms. Instead, a stop with no grace (SIGKILL; releases the port): p50 {:.0} ms, then the remove of the stopped container: p50 {:.0} ms (n = {} each).",
-                    f.template, f.clone_mode, f.start.n, f.start.p50, f.start.p95, f.start.min, f.start.max, f.clone.p50, f.remove.p50, f.remove.p95, f.remove_absent.p50, f.kill.p50, f.remove_stopped.p50, f.kill.n
-                );
-                if let Some(p) = &self.pool {
-                    let _ = writeln!(
-                        s,
-                        "\nA reset is a clone, a forced remove of the running server and a start: clone p50 + remove p50 + floor p50 = {:.0} ms, against reset p50 {:.0} ms.",
-                        f.clone.p50 + f.remove.p50 + f.start.p50,
-                        p.reset.p50
-                    );
-                }
-            }
-            if !self.errors.is_empty() {
-                let _ = writeln!(s, "\n### Errors\n");
-                for e in &self.errors {
-                    let _ = writeln!(s, "- {}", e.replace('\n', " "));
-                }
-            }
+            self.targets_table(&mut s, "issue 13");
+            self.pool_only(p, &mut s);
+            self.dumps_and_errors(&mut s);
             return s;
         }
-        let _ = writeln!(s, "### Targets (issues 5 and 13)\n");
-        let _ = writeln!(s, "| Target | Measured | Verdict |\n|---|---|---|");
-        for t in &self.targets {
-            let _ = writeln!(s, "| {} | {} | {} |", t.target, t.measured, verdict(t.pass));
+        if self.only_import {
+            self.targets_table(&mut s, "issue 12");
+            import::markdown(&self.imports, &mut s);
+            self.dumps_and_errors(&mut s);
+            return s;
         }
-
-        let _ = writeln!(s, "\n### Import\n");
-        let _ = writeln!(
-            s,
-            "| Dump | Size | dolly update | dolly MB/s | baseline load | baseline MB/s | speedup | rows + CHECKSUM TABLE |\n|---|---|---|---|---|---|---|---|"
-        );
-        for i in &self.imports {
-            let _ = writeln!(
-                s,
-                "| {} | {:.0} MB | {:.1} s | {:.1} | {:.1} s | {:.1} | {:.2}x | {}{} |",
-                i.template,
-                i.dump_bytes as f64 / 1e6,
-                i.dolly_update_s,
-                i.dolly_mb_s,
-                i.baseline_load_s,
-                i.baseline_mb_s,
-                i.speedup,
-                if i.identical { "identical" } else { "DIFFER" },
-                if i.rows_match_generator {
-                    ""
-                } else {
-                    " (baseline rows differ from the generator's!)"
-                }
-            );
-        }
-        let _ = writeln!(
-            s,
-            "\nWhere the import time goes (CPU seconds from /proc of the container's processes, sampled every 200 ms; 2 cores = 2 CPU-s per s):\n"
-        );
-        let _ = writeln!(
-            s,
-            "| Import | wall | before load | load window | after load | server CPU | client CPU | feeder CPU (dump reader + stream, in dollyd) | engine CPU (dockerd, containerd, shims) | machine busy cores |\n|---|---|---|---|---|---|---|---|---|---|"
-        );
-        for i in &self.imports {
-            let c = &i.dolly_cpu;
-            let _ = writeln!(
-                s,
-                "| dolly {} | {:.1} s | {:.1} s | {:.1} s | {:.1} s | {:.1} s | {:.1} s | {:.1} s | {:.1} s | {:.2} |",
-                i.template,
-                i.dolly_update_s,
-                c.load_started_s,
-                c.load_window_s,
-                (i.dolly_update_s - c.load_started_s - c.load_window_s).max(0.0),
-                c.server_cpu_s,
-                c.client_cpu_s,
-                i.dolly_feed_cpu_s,
-                i.dolly_engine_cpu_s,
-                i.dolly_busy_cores
-            );
-            let b = &i.baseline_cpu;
-            let _ = writeln!(
-                s,
-                "| baseline {} | {:.1} s | {:.1} s | {:.1} s | - | {:.1} s | {:.1} s | - | {:.1} s (load) | {:.2} (load) |",
-                i.template,
-                i.baseline_total_s,
-                b.load_started_s,
-                b.load_window_s,
-                b.server_cpu_s,
-                b.client_cpu_s,
-                i.baseline_engine_cpu_s,
-                i.baseline_busy_cores
-            );
-        }
-        let _ = writeln!(
-            s,
-            "\nExperiment (not what dolly does yet): dolly's import server settings, the dump split by table into parallel `mariadb` sessions, each with the dump's header:\n"
-        );
-        let _ = writeln!(
-            s,
-            "| Dump | variant | load | MB/s | vs baseline load | vs dolly update | server CPU | client CPU | engine CPU | busy cores | results |\n|---|---|---|---|---|---|---|---|---|---|---|"
-        );
-        for (i, p) in self
-            .imports
-            .iter()
-            .flat_map(|i| i.parallel.iter().map(move |p| (i, p)))
-        {
-            let _ = writeln!(
-                s,
-                "| {} | {} | {:.1} s | {:.1} | {:.2}x | {:.2}x | {:.1} s | {:.1} s | {:.1} s | {:.2} | {} |",
-                i.template,
-                p.variant,
-                p.load_s,
-                p.mb_s,
-                p.speedup_vs_baseline,
-                i.dolly_update_s / p.load_s,
-                p.cpu.server_cpu_s,
-                p.cpu.client_cpu_s,
-                p.engine_cpu_s,
-                p.busy_cores,
-                if p.identical { "identical" } else { "DIFFER" }
-            );
-        }
+        self.targets_table(&mut s, "issues 5, 12 and 13");
+        import::markdown(&self.imports, &mut s);
         let _ = writeln!(
             s,
             "\nReading the dump (dolly's reader: decompression and scan, from page cache):\n"
@@ -869,6 +693,37 @@ impl Report {
             let _ = writeln!(s, "\nNote: {n}");
         }
 
+        self.dumps_and_errors(&mut s);
+        s
+    }
+
+    fn targets_table(&self, s: &mut String, issues: &str) {
+        let _ = writeln!(s, "### Targets ({issues})\n");
+        let _ = writeln!(s, "| Target | Measured | Verdict |\n|---|---|---|");
+        for t in &self.targets {
+            let _ = writeln!(s, "| {} | {} | {} |", t.target, t.measured, verdict(t.pass));
+        }
+    }
+
+    /// `--only pool`: the pool's table and the floor.
+    fn pool_only(&self, p: &PoolReport, s: &mut String) {
+        p.markdown(s);
+        for f in &self.floors {
+            let _ = writeln!(
+                s,
+                "\nFloor ({}): a bare engine start of dolly's instance container on a prepared {} clone until an authenticated `SELECT 1` answers (polled every 10 ms), n = {}: p50 {:.0} ms, p95 {:.0} ms, min {:.0} ms, max {:.0} ms; the clone itself p50 {:.1} ms. The engine's forced remove of that running server: p50 {:.0} ms, p95 {:.0} ms; a remove of a container already gone: p50 {:.1} ms. Instead, a stop with no grace (SIGKILL; releases the port): p50 {:.0} ms, then the remove of the stopped container: p50 {:.0} ms (n = {} each).",
+                f.template, f.clone_mode, f.start.n, f.start.p50, f.start.p95, f.start.min, f.start.max, f.clone.p50, f.remove.p50, f.remove.p95, f.remove_absent.p50, f.kill.p50, f.remove_stopped.p50, f.kill.n
+            );
+            let _ = writeln!(
+                s,
+                "\nA reset is a clone, a forced remove of the running server and a start: clone p50 + remove p50 + floor p50 = {:.0} ms, against reset p50 {:.0} ms.",
+                f.clone.p50 + f.remove.p50 + f.start.p50,
+                p.reset.p50
+            );
+        }
+    }
+
+    fn dumps_and_errors(&self, s: &mut String) {
         let _ = writeln!(s, "\n### Dumps\n");
         let _ = writeln!(s, "| Template | bytes | rows per table |\n|---|---|---|");
         for du in &self.dumps {
@@ -887,6 +742,5 @@ impl Report {
                 let _ = writeln!(s, "- {}", e.replace('\n', " "));
             }
         }
-        s
     }
 }
