@@ -6,6 +6,14 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+mod ablation;
+mod physical;
+mod skip;
+
+pub use ablation::ImportVariant;
+pub use physical::Physical;
+pub use skip::Skip;
+
 use super::{Summary, Target};
 use crate::sys::CpuSplit;
 
@@ -54,63 +62,6 @@ impl TableState {
         }
         out
     }
-}
-
-/// One variant of dolly's import (`UpdateOptions`) in the ablation.
-#[derive(Debug, Clone, Serialize)]
-pub struct ImportVariant {
-    pub variant: String,
-    /// Client sessions (the `import_jobs` setting when not forced).
-    pub jobs: usize,
-    pub defer_indexes: bool,
-    pub cached_init: bool,
-    /// `template::update_with` from call to return, seconds.
-    pub seconds: Summary,
-    pub samples_s: Vec<f64>,
-    /// Baseline load p50 / this p50.
-    pub vs_baseline: f64,
-    /// "none" p50 / this p50.
-    pub vs_none: Option<f64>,
-}
-
-/// `update` without `--force` on the unchanged dump.
-#[derive(Debug, Clone, Serialize)]
-pub struct Skip {
-    /// `template::update` from call to return on a fresh context, as
-    /// `dollyd update NAME` runs it (the image is probed once per process).
-    pub total: Summary,
-    pub total_s: Vec<f64>,
-    /// The image probe alone (a fresh context's `image()`).
-    pub probe: Summary,
-    /// `dump::hash_file` of the dump alone.
-    pub hash: Summary,
-    pub hashed_bytes: u64,
-    pub hash_mb_s: f64,
-    /// total p50 - probe p50 - hash p50: the store (lock, metadata), the
-    /// post scripts' hashes, the last-import record.
-    pub rest_s: f64,
-}
-
-/// A `mariadb-backup --stream=xbstream` of the baseline's server imported
-/// as a template (`dumps/NAMEphys.xbstream`).
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct Physical {
-    pub template: String,
-    pub backup_bytes: u64,
-    /// `mariadb-backup --backup` in the baseline container.
-    pub backup_s: f64,
-    /// Why there is no figure ("not available").
-    pub error: Option<String>,
-    pub import: Option<Summary>,
-    pub samples_s: Vec<f64>,
-    pub template_bytes: u64,
-    /// dolly's SQL import p50 of the same data.
-    pub sql_s: f64,
-    /// SQL import p50 / physical import p50.
-    pub ratio: Option<f64>,
-    pub state: Option<TableState>,
-    /// Against dolly's SQL template; `None` until checked.
-    pub differences: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -162,12 +113,7 @@ pub struct Import {
     pub physical: Option<Physical>,
 }
 
-/// The physical import's target over the SQL import.
-pub const PHYSICAL_TARGET: f64 = 10.0;
-/// The unchanged skip's target, seconds.
-pub const SKIP_TARGET_S: f64 = 1.0;
-
-fn same(d: &Option<Vec<String>>) -> &'static str {
+pub(super) fn same(d: &Option<Vec<String>>) -> &'static str {
     match d {
         Some(d) if d.is_empty() => "identical",
         Some(_) => "DIFFER",
@@ -175,11 +121,11 @@ fn same(d: &Option<Vec<String>>) -> &'static str {
     }
 }
 
-fn mb(bytes: u64) -> f64 {
+pub(super) fn mb(bytes: u64) -> f64 {
     bytes as f64 / 1e6
 }
 
-fn pass_str(p: bool) -> &'static str {
+pub(super) fn pass_str(p: bool) -> &'static str {
     if p {
         "held"
     } else {
@@ -227,57 +173,10 @@ pub fn targets(imports: &[Import]) -> Vec<Target> {
             pass: i.identical(),
         });
         if let Some(s) = &i.skip {
-            let without_hash = s.total.p50 - s.hash.p50;
-            t.push(Target {
-                target: format!(
-                    "unchanged dump skipped in < {SKIP_TARGET_S} s, hash cost aside ({})",
-                    i.size()
-                ),
-                measured: format!(
-                    "{:.2} s in all = hash {:.2} s ({:.0} MB/s) + image probe {:.2} s + rest {:.2} s",
-                    s.total.p50, s.hash.p50, s.hash_mb_s, s.probe.p50, s.rest_s
-                ),
-                pass: Some(without_hash < SKIP_TARGET_S),
-            });
+            t.push(skip::target(i, s));
         }
         if let Some(p) = &i.physical {
-            let target = format!(
-                "physical import >= {PHYSICAL_TARGET}x dolly's SQL import ({})",
-                i.size()
-            );
-            match (&p.error, p.ratio) {
-                (None, Some(r)) => {
-                    t.push(Target {
-                        target,
-                        measured: format!(
-                            "SQL {:.1} s / physical {:.1} s = {r:.1}x",
-                            p.sql_s,
-                            p.import.as_ref().map(|s| s.p50).unwrap_or(0.0)
-                        ),
-                        pass: Some(r >= PHYSICAL_TARGET),
-                    });
-                    t.push(Target {
-                        target: format!(
-                            "physical template identical to the SQL template ({})",
-                            i.size()
-                        ),
-                        measured: match &p.differences {
-                            Some(d) if d.is_empty() => "identical".into(),
-                            Some(d) => d.join("; ").replace('|', "/"),
-                            None => "not checked".into(),
-                        },
-                        pass: p.differences.as_ref().map(|d| d.is_empty()),
-                    });
-                }
-                (e, _) => t.push(Target {
-                    target,
-                    measured: format!(
-                        "not available: {}",
-                        e.as_deref().unwrap_or("no figure").replace('|', "/")
-                    ),
-                    pass: None,
-                }),
-            }
+            t.extend(physical::targets(i, p));
         }
     }
     t
@@ -360,127 +259,9 @@ pub fn markdown(imports: &[Import], s: &mut String) {
             i.baseline_busy_cores
         );
     }
-    ablation_markdown(imports, s);
-    skip_markdown(imports, s);
-    physical_markdown(imports, s);
-}
-
-fn ablation_markdown(imports: &[Import], s: &mut String) {
-    if imports.iter().all(|i| i.ablation.len() < 2) {
-        return;
-    }
-    let _ = writeln!(s, "\n#### What each part of the import buys\n");
-    let _ = writeln!(
-        s,
-        "`template::update_with` with `UpdateOptions {{ force: true, jobs, defer_indexes, cached_init }}`; the samples of all variants are taken in rounds (one of each per round, \"all together\" last, so the template left is the default one); \"all together\" is the import of the table above. Ratios of medians.\n"
-    );
-    let _ = writeln!(
-        s,
-        "| Dump | Variant | sessions | deferred indexes | cached init | n | p50 | min | max | vs baseline load | vs none |\n|---|---|---|---|---|---|---|---|---|---|---|"
-    );
-    for i in imports.iter().filter(|i| i.ablation.len() >= 2) {
-        for v in &i.ablation {
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {} | {} | {} | {:.1} s | {:.1} s | {:.1} s | {:.2}x | {} |",
-                i.template,
-                v.variant,
-                v.jobs,
-                if v.defer_indexes { "on" } else { "off" },
-                if v.cached_init { "on" } else { "off" },
-                v.seconds.n,
-                v.seconds.p50,
-                v.seconds.min,
-                v.seconds.max,
-                v.vs_baseline,
-                v.vs_none.map(|r| format!("{r:.2}x")).unwrap_or_default()
-            );
-        }
-    }
-}
-
-fn skip_markdown(imports: &[Import], s: &mut String) {
-    if imports.iter().all(|i| i.skip.is_none()) {
-        return;
-    }
-    let _ = writeln!(s, "\n#### Unchanged dump: `update` without `--force`\n");
-    let _ = writeln!(
-        s,
-        "Each sample on a fresh context, as `dollyd update NAME` runs it: the image probe (one container run per process), the SHA-256 of the dump (`dump::hash_file`, measured apart on the same file), then the store (lock, current version's metadata, last-import record).\n"
-    );
-    let _ = writeln!(
-        s,
-        "| Dump | n | skip p50 | hash p50 | hash MB/s | image probe p50 | rest | < {SKIP_TARGET_S} s in all | < {SKIP_TARGET_S} s hash aside |\n|---|---|---|---|---|---|---|---|---|"
-    );
-    for i in imports {
-        if let Some(k) = &i.skip {
-            let _ = writeln!(
-                s,
-                "| {} | {} | {:.2} s | {:.2} s ({:.0} MB) | {:.0} | {:.2} s | {:.2} s | {} | {} |",
-                i.template,
-                k.total.n,
-                k.total.p50,
-                k.hash.p50,
-                mb(k.hashed_bytes),
-                k.hash_mb_s,
-                k.probe.p50,
-                k.rest_s,
-                pass_str(k.total.p50 < SKIP_TARGET_S),
-                pass_str(k.total.p50 - k.hash.p50 < SKIP_TARGET_S)
-            );
-        }
-    }
-}
-
-fn physical_markdown(imports: &[Import], s: &mut String) {
-    if imports.iter().all(|i| i.physical.is_none()) {
-        return;
-    }
-    let _ = writeln!(s, "\n#### Physical backup against the SQL dump\n");
-    let _ = writeln!(
-        s,
-        "After the baseline's last load, `mariadb-backup --backup --stream=xbstream` in its container writes `dumps/NAMEphys.xbstream`; `template::update` imports it (extract, prepare, start, slow shutdown, publish). Ratio: dolly's SQL import p50 / the physical import p50. Results: the physical template against dolly's SQL template, both through an instance.\n"
-    );
-    let _ = writeln!(
-        s,
-        "| Dump | backup | backup time | n | physical import p50 | SQL import p50 | ratio | target | verdict | results vs SQL template |\n|---|---|---|---|---|---|---|---|---|---|"
-    );
-    for i in imports {
-        let Some(p) = &i.physical else { continue };
-        match (&p.error, p.ratio, &p.import) {
-            (None, Some(r), Some(imp)) => {
-                let _ = writeln!(
-                    s,
-                    "| {} | {:.0} MB | {:.1} s | {} | {:.1} s | {:.1} s | {r:.1}x | >= {PHYSICAL_TARGET}x | {} | {} |",
-                    i.template,
-                    mb(p.backup_bytes),
-                    p.backup_s,
-                    imp.n,
-                    imp.p50,
-                    p.sql_s,
-                    pass_str(r >= PHYSICAL_TARGET),
-                    same(&p.differences)
-                );
-            }
-            (e, _, _) => {
-                let _ = writeln!(
-                    s,
-                    "| {} | {:.0} MB | {:.1} s | - | not available: {} | {:.1} s | - | >= {PHYSICAL_TARGET}x | - | - |",
-                    i.template,
-                    mb(p.backup_bytes),
-                    p.backup_s,
-                    e.as_deref()
-                        .unwrap_or("no figure")
-                        .replace('|', "/")
-                        .replace('\n', " "),
-                    p.sql_s
-                );
-            }
-        }
-        for d in p.differences.iter().flatten().take(8) {
-            let _ = writeln!(s, "\n{}: {}", p.template, d.replace('|', "/"));
-        }
-    }
+    ablation::markdown(imports, s);
+    skip::markdown(imports, s);
+    physical::markdown(imports, s);
 }
 
 #[cfg(test)]

@@ -1,0 +1,128 @@
+//! The physical import against the SQL import: figures, targets, table.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::{mb, pass_str, same, Import, TableState};
+use crate::report::{Summary, Target};
+
+/// A `mariadb-backup --stream=xbstream` of the baseline's server imported
+/// as a template (`dumps/NAMEphys.xbstream`).
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Physical {
+    pub template: String,
+    pub backup_bytes: u64,
+    /// `mariadb-backup --backup` in the baseline container.
+    pub backup_s: f64,
+    /// Why there is no figure ("not available").
+    pub error: Option<String>,
+    pub import: Option<Summary>,
+    pub samples_s: Vec<f64>,
+    pub template_bytes: u64,
+    /// dolly's SQL import p50 of the same data.
+    pub sql_s: f64,
+    /// SQL import p50 / physical import p50.
+    pub ratio: Option<f64>,
+    pub state: Option<TableState>,
+    /// Against dolly's SQL template; `None` until checked.
+    pub differences: Option<Vec<String>>,
+}
+
+/// The physical import's target over the SQL import.
+pub const PHYSICAL_TARGET: f64 = 10.0;
+
+/// The physical import's targets: its ratio and identical results.
+pub fn targets(i: &Import, p: &Physical) -> Vec<Target> {
+    let mut t = Vec::new();
+    let target = format!(
+        "physical import >= {PHYSICAL_TARGET}x dolly's SQL import ({})",
+        i.size()
+    );
+    match (&p.error, p.ratio) {
+        (None, Some(r)) => {
+            t.push(Target {
+                target,
+                measured: format!(
+                    "SQL {:.1} s / physical {:.1} s = {r:.1}x",
+                    p.sql_s,
+                    p.import.as_ref().map(|s| s.p50).unwrap_or(0.0)
+                ),
+                pass: Some(r >= PHYSICAL_TARGET),
+            });
+            t.push(Target {
+                target: format!(
+                    "physical template identical to the SQL template ({})",
+                    i.size()
+                ),
+                measured: match &p.differences {
+                    Some(d) if d.is_empty() => "identical".into(),
+                    Some(d) => d.join("; ").replace('|', "/"),
+                    None => "not checked".into(),
+                },
+                pass: p.differences.as_ref().map(|d| d.is_empty()),
+            });
+        }
+        (e, _) => t.push(Target {
+            target,
+            measured: format!(
+                "not available: {}",
+                e.as_deref().unwrap_or("no figure").replace('|', "/")
+            ),
+            pass: None,
+        }),
+    }
+    t
+}
+
+/// The table of this part, for every dump that has it.
+pub fn markdown(imports: &[Import], s: &mut String) {
+    if imports.iter().all(|i| i.physical.is_none()) {
+        return;
+    }
+    let _ = writeln!(s, "\n#### Physical backup against the SQL dump\n");
+    let _ = writeln!(
+        s,
+        "After the baseline's last load, `mariadb-backup --backup --stream=xbstream` in its container writes `dumps/NAMEphys.xbstream`; `template::update` imports it (extract, prepare, start, slow shutdown, publish). Ratio: dolly's SQL import p50 / the physical import p50. Results: the physical template against dolly's SQL template, both through an instance.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| Dump | backup | backup time | n | physical import p50 | SQL import p50 | ratio | target | verdict | results vs SQL template |\n|---|---|---|---|---|---|---|---|---|---|"
+    );
+    for i in imports {
+        let Some(p) = &i.physical else { continue };
+        match (&p.error, p.ratio, &p.import) {
+            (None, Some(r), Some(imp)) => {
+                let _ = writeln!(
+                    s,
+                    "| {} | {:.0} MB | {:.1} s | {} | {:.1} s | {:.1} s | {r:.1}x | >= {PHYSICAL_TARGET}x | {} | {} |",
+                    i.template,
+                    mb(p.backup_bytes),
+                    p.backup_s,
+                    imp.n,
+                    imp.p50,
+                    p.sql_s,
+                    pass_str(r >= PHYSICAL_TARGET),
+                    same(&p.differences)
+                );
+            }
+            (e, _, _) => {
+                let _ = writeln!(
+                    s,
+                    "| {} | {:.0} MB | {:.1} s | - | not available: {} | {:.1} s | - | >= {PHYSICAL_TARGET}x | - | - |",
+                    i.template,
+                    mb(p.backup_bytes),
+                    p.backup_s,
+                    e.as_deref()
+                        .unwrap_or("no figure")
+                        .replace('|', "/")
+                        .replace('\n', " "),
+                    p.sql_s
+                );
+            }
+        }
+        for d in p.differences.iter().flatten().take(8) {
+            let _ = writeln!(s, "\n{}: {}", p.template, d.replace('|', "/"));
+        }
+    }
+}
