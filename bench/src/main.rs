@@ -1,7 +1,7 @@
 //! `dolly-bench`: measures what dolly is for, in one invocation.
 //!
 //! ```text
-//! cargo run --release -p dolly-bench -- [--quick]
+//! cargo run --release -p dolly-bench -- [--quick] [--only pool|import]
 //! ```
 //!
 //! Generates mysqldump-shaped dumps, imports them with dolly's `update` and
@@ -17,13 +17,14 @@
 //!
 //! Modules: `args` (command line), `bench` (the shared state and the order
 //! of the measurements), `filesystem` (the reflink filesystem and the
-//! no-reflink copy), `dumpgen` (the dump generator), `dumps` (generation
-//! and cache, reading, splitting), `import`
-//! (dolly's update against the plain client), `dollyd` (the child process
-//! and its API), `create` (creates, deletes, concurrency, memory, listing),
-//! `floor` (bare starts on clones and the settings ablation), `pool` (the
-//! warm pool against the floor, `--only pool`), `report`,
-//! `sys` (what `/proc` and the cgroups tell), `util`.
+//! no-reflink copy), `dumpgen` (the dump generator), `dumps` (generation,
+//! cache and reading), `import` (issue 12: dolly's update against the plain
+//! client, the ablation, the unchanged skip, the physical import, the
+//! identical-results check), `dollyd` (the child process and its API),
+//! `create` (creates, deletes, concurrency, memory, listing), `floor` (bare
+//! starts on clones and the settings ablation), `pool` (the warm pool
+//! against the floor, `--only pool`), `report` (figures, targets,
+//! Markdown), `sys` (what `/proc` and the cgroups tell), `util`.
 
 mod args;
 mod bench;

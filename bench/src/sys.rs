@@ -118,7 +118,8 @@ pub struct SeenProcess {
 }
 
 /// CPU time of every process in a container, sampled every 200 ms until
-/// stopped; the container is found by name once it exists.
+/// stopped; the container is found by name once it exists (and again when
+/// the one followed has no process left).
 pub struct CpuSampler {
     stop: Arc<tokio::sync::Notify>,
     task: tokio::task::JoinHandle<BTreeMap<u32, SeenProcess>>,
@@ -134,7 +135,11 @@ impl CpuSampler {
             let mut id: Option<String> = None;
             // Bounded: at most 24 h of samples.
             for _ in 0..(24 * 3600 * 5) {
-                if id.is_none() {
+                // A container of the same name may replace the first one
+                // (a physical import's helper, then its server): found
+                // again once the one followed has no process left.
+                let pids = id.as_deref().map(cgroup_pids).unwrap_or_default();
+                if pids.is_empty() {
                     if let Ok(Some(info)) = engine.inspect(&container).await {
                         id = Some(info.id);
                     }
@@ -142,7 +147,12 @@ impl CpuSampler {
                 if let Some(id) = &id {
                     let now = started.elapsed().as_secs_f64();
                     let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
-                    for pid in cgroup_pids(id) {
+                    let pids = if pids.is_empty() {
+                        cgroup_pids(id)
+                    } else {
+                        pids
+                    };
+                    for pid in pids {
                         if let Some((comm, cpu)) = proc_cpu(pid) {
                             let e = seen.entry(pid).or_insert(SeenProcess {
                                 comm: comm.clone(),

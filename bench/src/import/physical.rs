@@ -6,7 +6,7 @@ use dolly_core::template::UpdateOptions;
 
 use super::baseline::Backup;
 use crate::bench::{Bench, DumpSpec};
-use crate::report::{Physical, Summary};
+use crate::report::{windows, Physical, Summary};
 use crate::util::log;
 
 impl Bench {
@@ -50,7 +50,18 @@ impl Bench {
                 p.template,
                 k + 1
             ));
-            match self.timed_update(&p.template, &opts).await {
+            let r = if k == 0 {
+                self.sampled_update(&p.template, &opts)
+                    .await
+                    .map(|(t, cpu)| {
+                        p.processes = windows(&cpu.cpu.processes);
+                        p.first_s = t.seconds;
+                        t
+                    })
+            } else {
+                self.timed_update(&p.template, &opts).await
+            };
+            match r {
                 Ok(t) => {
                     log(format!("dolly update {}: {:.1} s", p.template, t.seconds));
                     p.samples_s.push(t.seconds);

@@ -1,15 +1,18 @@
 //! The figures, their JSON form and the Markdown report with the targets
 //! of issues 5, 12 (`import`) and 13.
 
+mod create;
 mod import;
+mod memory;
 mod pool;
 
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::sys::ContainerMemory;
-pub use import::{Import, ImportVariant, Physical, Skip, TableState};
+pub use create::{Concurrency, Creates, Floor};
+pub use import::{windows, Import, ImportVariant, Physical, Skip, TableState};
+pub use memory::{Ablation, DollydReport, ListCost, MemoryReport};
 pub use pool::PoolReport;
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -67,115 +70,6 @@ pub struct Decompression {
     pub output_bytes: u64,
     pub seconds: f64,
     pub output_mb_s: f64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Creates {
-    pub template: String,
-    /// `auto` (reflinks), `copy` (`DOLLY_CLONE=copy` on the reflink data
-    /// folder) or `copy-ext4` (a data folder with no reflinks).
-    pub mode: String,
-    /// The warm-up create, not in the figures.
-    pub first_ms: f64,
-    pub create: Summary,
-    pub delete: Summary,
-    pub create_ms: Vec<f64>,
-    pub delete_ms: Vec<f64>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Floor {
-    pub template: String,
-    pub clone_mode: String,
-    /// Engine run call until an authenticated `SELECT 1` answers.
-    pub start: Summary,
-    /// The clone of the template datadir (before the start).
-    pub clone: Summary,
-    /// The engine's forced remove of the running bare server.
-    pub remove: Summary,
-    /// A remove of a container that is already gone (one engine call).
-    pub remove_absent: Summary,
-    /// A stop with no grace period (SIGKILL) of the running bare server
-    /// (every other sample), then the remove of the stopped container.
-    pub kill: Summary,
-    pub remove_stopped: Summary,
-    pub start_ms: Vec<f64>,
-    pub clone_ms: Vec<f64>,
-    pub remove_ms: Vec<f64>,
-    pub remove_absent_ms: Vec<f64>,
-    pub kill_ms: Vec<f64>,
-    pub remove_stopped_ms: Vec<f64>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Concurrency {
-    pub template: String,
-    pub n: usize,
-    pub ok: usize,
-    pub total_ms: f64,
-    pub create: Summary,
-    pub create_ms: Vec<f64>,
-    pub errors: Vec<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct MemoryReport {
-    pub template: String,
-    pub instances: usize,
-    pub source: &'static str,
-    pub stats_mib_median: f64,
-    pub stats_mib_max: f64,
-    pub rss_mib_median: f64,
-    pub usage_mib_median: f64,
-    pub server_vmrss_mib_median: f64,
-    pub each: Vec<ContainerMemory>,
-}
-
-impl MemoryReport {
-    pub fn of(template: &str, mems: &[ContainerMemory]) -> Self {
-        let f = |g: fn(&ContainerMemory) -> u64| -> Vec<f64> {
-            mems.iter().map(|m| g(m) as f64 / MIB).collect()
-        };
-        let stats = f(|m| m.stats_bytes);
-        Self {
-            template: template.to_owned(),
-            instances: mems.len(),
-            source:
-                "cgroup v1 /sys/fs/cgroup/memory/docker/<id>/ (memory.usage_in_bytes, memory.stat) \
-                     and /proc/<mariadbd pid>/status; the engine trait has no stats call",
-            stats_mib_median: median(&stats),
-            stats_mib_max: stats.iter().copied().fold(0.0, f64::max),
-            rss_mib_median: median(&f(|m| m.rss_bytes)),
-            usage_mib_median: median(&f(|m| m.usage_bytes)),
-            server_vmrss_mib_median: median(&f(|m| m.server_vmrss_bytes)),
-            each: mems.to_vec(),
-        }
-    }
-}
-
-#[derive(Debug, Serialize)]
-pub struct Ablation {
-    pub variant: String,
-    pub stats_mib: f64,
-    pub rss_mib: f64,
-    pub ready_ms: f64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ListCost {
-    pub instances: usize,
-    pub p50_ms: f64,
-}
-
-#[derive(Debug, Serialize, Default)]
-pub struct DollydReport {
-    pub idle_rss_mib: f64,
-    pub rss_30_mib: f64,
-    pub rss_many_mib: f64,
-    pub rss_end_mib: f64,
-    pub list_ms: Vec<ListCost>,
-    pub many_create_s: Option<f64>,
-    pub many_note: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -406,181 +300,11 @@ impl Report {
             );
         }
 
-        let _ = writeln!(s, "\n### Create-to-ready through the API (sequential)\n");
-        let _ = writeln!(
-            s,
-            "| Template | clones | n | p50 | p95 | min | max | first (warm-up, not counted) | delete p50 |\n|---|---|---|---|---|---|---|---|---|"
-        );
-        for c in &self.creates {
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms |",
-                c.template,
-                match c.mode.as_str() {
-                    "copy" => "DOLLY_CLONE=copy on the XFS data folder",
-                    "copy-ext4" => "full copy (data folder on ext4)",
-                    _ => "auto (reflink)",
-                },
-                c.create.n,
-                c.create.p50,
-                c.create.p95,
-                c.create.min,
-                c.create.max,
-                c.first_ms,
-                c.delete.p50
-            );
-        }
-        let _ = writeln!(
-            s,
-            "\nFloor: a bare engine start of the same image and command on a prepared clone, until an authenticated `SELECT 1` answers (polled every 10 ms):\n"
-        );
-        let _ = writeln!(
-            s,
-            "| Template | n | floor p50 | floor p95 | clone p50 ({}) | create p50 / floor p50 | full copy p50 / reflink p50 |\n|---|---|---|---|---|---|---|",
-            self.floors
-                .first()
-                .map(|f| f.clone_mode.as_str())
-                .unwrap_or("?")
-        );
-        for f in &self.floors {
-            let auto = self.create(&f.template, "auto").map(|c| c.create.p50);
-            let copy = self.create(&f.template, "copy-ext4").map(|c| c.create.p50);
-            let _ = writeln!(
-                s,
-                "| {} | {} | {:.0} ms | {:.0} ms | {:.1} ms | {} | {} |",
-                f.template,
-                f.start.n,
-                f.start.p50,
-                f.start.p95,
-                f.clone.p50,
-                auto.map(|a| format!("{:.2}x", a / f.start.p50))
-                    .unwrap_or_default(),
-                auto.zip(copy)
-                    .map(|(a, c)| format!("{:.1}x", c / a))
-                    .unwrap_or_default()
-            );
-        }
-
-        let _ = writeln!(s, "\n### Concurrent creates\n");
-        let _ = writeln!(
-            s,
-            "| Template | at once | succeeded | total | p50 | p95 | p95 / sequential p50 |\n|---|---|---|---|---|---|---|"
-        );
-        for c in &self.concurrency {
-            let seq = self
-                .create(&c.template, "auto")
-                .map(|x| x.create.p50)
-                .unwrap_or(0.0);
-            let _ = writeln!(
-                s,
-                "| {} | {} | {}/{} | {:.0} ms | {:.0} ms | {:.0} ms | {:.2}x |",
-                c.template,
-                c.n,
-                c.ok,
-                c.n,
-                c.total_ms,
-                c.create.p50,
-                c.create.p95,
-                if seq > 0.0 { c.create.p95 / seq } else { 0.0 }
-            );
-            for e in c.errors.iter().take(3) {
-                let _ = writeln!(s, "|  | error: {} | | | | | |", e.replace('|', "/"));
-            }
-        }
-        if !self.concurrent_floors.is_empty() {
-            let _ = writeln!(
-                s,
-                "\nThe floor at the same concurrency: bare engine starts of prepared reflink clones, all at once:\n"
-            );
-            let _ = writeln!(
-                s,
-                "| Template | at once | succeeded | total | p50 | p95 | dolly p95 / floor p95 |\n|---|---|---|---|---|---|---|"
-            );
-            for f in &self.concurrent_floors {
-                let dolly = self
-                    .concurrency
-                    .iter()
-                    .find(|c| c.template == f.template && c.n == f.n)
-                    .map(|c| format!("{:.2}x", c.create.p95 / f.create.p95))
-                    .unwrap_or_default();
-                let _ = writeln!(
-                    s,
-                    "| {} | {} | {}/{} | {:.0} ms | {:.0} ms | {:.0} ms | {} |",
-                    f.template, f.n, f.ok, f.n, f.total_ms, f.create.p50, f.create.p95, dolly
-                );
-            }
-        }
-
+        self.creates_markdown(&mut s);
         if let Some(p) = &self.pool {
             p.markdown(&mut s);
         }
-        if let Some(mem) = &self.memory {
-            let _ = writeln!(s, "\n### Memory of idle instances\n");
-            let _ = writeln!(
-                s,
-                "{} idle instances of `{}`, one query each, 3 s later. Source: {}.\n",
-                mem.instances, mem.template, mem.source
-            );
-            let _ = writeln!(
-                s,
-                "| Figure (median per instance) | MiB |\n|---|---|\n| usage - inactive_file (what `docker stats` shows) | {:.1} (max {:.1}) |\n| anonymous RSS (memory.stat total_rss) | {:.1} |\n| usage incl. page cache | {:.1} |\n| mariadbd VmRSS (incl. shared libraries) | {:.1} |",
-                mem.stats_mib_median,
-                mem.stats_mib_max,
-                mem.rss_mib_median,
-                mem.usage_mib_median,
-                mem.server_vmrss_mib_median
-            );
-        }
-        if !self.ablation.is_empty() {
-            let _ = writeln!(
-                s,
-                "\nWhat each instance setting buys (3 instances per variant, started directly on clones, one query, median):\n"
-            );
-            let _ = writeln!(
-                s,
-                "| Variant | docker-stats MiB | anon RSS MiB | ready ms |\n|---|---|---|---|"
-            );
-            for a in &self.ablation {
-                let _ = writeln!(
-                    s,
-                    "| {} | {:.1} | {:.1} | {:.0} |",
-                    a.variant, a.stats_mib, a.rss_mib, a.ready_ms
-                );
-            }
-        }
-
-        let d = &self.dollyd;
-        let _ = writeln!(s, "\n### dollyd itself\n");
-        let _ = writeln!(
-            s,
-            "| Figure | Value |\n|---|---|\n| RSS idle after start | {:.1} MiB |\n| RSS with 30 instances | {:.1} MiB |",
-            d.idle_rss_mib, d.rss_30_mib
-        );
-        if d.rss_many_mib > 0.0 {
-            let _ = writeln!(
-                s,
-                "| RSS with the most instances | {:.1} MiB |",
-                d.rss_many_mib
-            );
-        }
-        let _ = writeln!(s, "| RSS at the end | {:.1} MiB |", d.rss_end_mib);
-        for l in &d.list_ms {
-            let _ = writeln!(
-                s,
-                "| GET /db p50 with {} instances (20 requests) | {:.1} ms |",
-                l.instances, l.p50_ms
-            );
-        }
-        if let Some(secs) = d.many_create_s {
-            let _ = writeln!(
-                s,
-                "| time to create the listed instances sequentially | {secs:.0} s |"
-            );
-        }
-        if let Some(n) = &d.many_note {
-            let _ = writeln!(s, "\nNote: {n}");
-        }
-
+        self.memory_markdown(&mut s);
         self.dumps_and_errors(&mut s);
         s
     }

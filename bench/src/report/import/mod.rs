@@ -11,7 +11,7 @@ mod physical;
 mod skip;
 
 pub use ablation::ImportVariant;
-pub use physical::Physical;
+pub use physical::{windows, Physical};
 pub use skip::Skip;
 
 use super::{Summary, Target};

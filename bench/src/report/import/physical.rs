@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::{mb, pass_str, same, Import, TableState};
 use crate::report::{Summary, Target};
+use crate::sys::SeenProcess;
 
 /// A `mariadb-backup --stream=xbstream` of the baseline's server imported
 /// as a template (`dumps/NAMEphys.xbstream`).
@@ -27,6 +28,51 @@ pub struct Physical {
     pub state: Option<TableState>,
     /// Against dolly's SQL template; `None` until checked.
     pub differences: Option<Vec<String>>,
+    /// The first physical import's processes by name (extraction,
+    /// prepare, server), from the CPU sampler.
+    pub processes: Vec<ProcessWindow>,
+    /// That first import's wall time.
+    pub first_s: f64,
+}
+
+/// When processes of one name ran during an import, and their CPU.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ProcessWindow {
+    pub comm: String,
+    pub count: usize,
+    /// Seconds from the start of sampling (the update call).
+    pub first_seen_s: f64,
+    pub last_seen_s: f64,
+    pub cpu_s: f64,
+}
+
+/// The sampled processes grouped by name, in order of appearance; the
+/// shell and readiness probes are left out.
+pub fn windows(processes: &[SeenProcess]) -> Vec<ProcessWindow> {
+    let mut out: Vec<ProcessWindow> = Vec::new();
+    let mut sorted = processes.to_vec();
+    sorted.sort_by(|a, b| a.first_seen_s.total_cmp(&b.first_seen_s));
+    for p in sorted {
+        if matches!(p.comm.as_str(), "sh" | "sleep" | "mariadb-admin") {
+            continue;
+        }
+        match out.iter_mut().find(|w| w.comm == p.comm) {
+            Some(w) => {
+                w.count += 1;
+                w.first_seen_s = w.first_seen_s.min(p.first_seen_s);
+                w.last_seen_s = w.last_seen_s.max(p.last_seen_s);
+                w.cpu_s += p.cpu_s;
+            }
+            None => out.push(ProcessWindow {
+                comm: p.comm,
+                count: 1,
+                first_seen_s: p.first_seen_s,
+                last_seen_s: p.last_seen_s,
+                cpu_s: p.cpu_s,
+            }),
+        }
+    }
+    out
 }
 
 /// The physical import's target over the SQL import.
@@ -120,6 +166,33 @@ pub fn markdown(imports: &[Import], s: &mut String) {
                     p.sql_s
                 );
             }
+        }
+        if !p.processes.is_empty() {
+            let parts: Vec<String> = p
+                .processes
+                .iter()
+                .map(|w| {
+                    format!(
+                        "`{}`{} {:.1}-{:.1} s ({:.1} CPU-s)",
+                        w.comm,
+                        if w.count > 1 {
+                            format!(" x{}", w.count)
+                        } else {
+                            String::new()
+                        },
+                        w.first_seen_s,
+                        w.last_seen_s,
+                        w.cpu_s
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                s,
+                "\nWhere the first physical import of {} went ({:.1} s; processes in its containers, seen every 200 ms, from the call): {}.",
+                p.template,
+                p.first_s,
+                parts.join(", ")
+            );
         }
         for d in p.differences.iter().flatten().take(8) {
             let _ = writeln!(s, "\n{}: {}", p.template, d.replace('|', "/"));
