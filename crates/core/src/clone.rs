@@ -47,7 +47,7 @@ impl CloneMode {
 }
 
 /// Who owns a cloned tree, and whether it may be written.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct Owner {
     pub uid: u32,
     pub gid: u32,

@@ -79,10 +79,19 @@ impl Context {
         }
     }
 
-    /// The image's server flavour and mysql user, probed once.
+    /// The image's server flavour and mysql user: probed once per image id
+    /// (a container run), then read from the store's cache.
     pub async fn image(&self) -> Result<&ImageInfo, EngineError> {
         self.image
             .get_or_try_init(|| async {
+                let id = self.engine.ensure_image(&self.settings.image).await?;
+                let key = crate::store::CacheKey::new(&id, &["probe".to_owned()]);
+                let k = key.clone();
+                match self.blocking(move |s| s.image_probe::<ImageInfo>(&k)).await {
+                    Ok(Some(info)) if info.id == id => return Ok(info),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "the image probe's cache is unreadable: probing again"),
+                }
                 let name = format!("{}probe-{}", self.settings.container_prefix, std::process::id());
                 let info = ImageInfo::probe(
                     self.engine.as_ref(),
@@ -92,6 +101,10 @@ impl Context {
                 )
                 .await?;
                 tracing::info!(image = %self.settings.image, version = %info.version, "image probed");
+                let kept = info.clone();
+                if let Err(e) = self.blocking(move |s| s.write_image_probe(&key, &kept)).await {
+                    tracing::warn!(error = %e, "cannot keep the image probe's result");
+                }
                 Ok(info)
             })
             .await

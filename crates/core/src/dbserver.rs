@@ -33,14 +33,15 @@ pub enum Init {
     Done,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Flavor {
     MariaDb,
     MySql,
 }
 
-/// What dolly learnt about an image by running it once.
-#[derive(Debug, Clone)]
+/// What dolly learnt about an image by running it once (kept in the
+/// store per image id: an image's id names its content).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ImageInfo {
     pub flavor: Flavor,
     /// The `mysql` user the server runs as.

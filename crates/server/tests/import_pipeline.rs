@@ -629,7 +629,7 @@ async fn create_schema_reports_its_database() {
 }
 
 #[tokio::test]
-async fn the_initial_datadir_is_made_once_per_image_and_imports_clone_it() {
+async fn the_initial_datadir_and_the_image_probe_are_made_once_per_image() {
     use std::os::unix::fs::MetadataExt;
     let app = TestApp::spawn().await;
     app.write_dump("first.sql", simple_dump("a", 3).as_bytes());
@@ -647,6 +647,19 @@ async fn the_initial_datadir_is_made_once_per_image_and_imports_clone_it() {
     let mode = std::fs::metadata(&made[0]).unwrap().mode() & 0o777;
     assert_eq!(mode, 0o500, "the cached datadir is read-only");
     assert!(made[0].join("mysql").is_dir(), "it holds the system tables");
+    // What probing the image found is kept beside it: the next update
+    // starts no probe container.
+    let probes: Vec<_> = std::fs::read_dir(app.data_dir().join("cache").join("probe"))
+        .expect("the image probe is kept")
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(probes.len(), 1, "{probes:?}");
+    let probe: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&probes[0]).unwrap()).unwrap();
+    assert!(
+        probe["id"].as_str().unwrap().starts_with("sha256:"),
+        "{probe}"
+    );
 
     // The next import, of another template, starts from the same entry.
     ok(&update_with(&app, &["second"], split(2)).await);

@@ -16,6 +16,7 @@
 //! DATA/pool/T/M/{member.json, data/}         a warm pool member (no user data)
 //! DATA/templates/NAME/pool.json              the template's pool size override
 //! DATA/cache/init/KEY/                       an initialised system datadir per image (read-only)
+//! DATA/cache/probe/KEY.json                  what probing an image found
 //! ```
 //!
 //! Private to [`crate::store`]: the rest of dolly asks the store.
@@ -95,8 +96,14 @@ impl Layout {
     pub fn init_cache(&self) -> PathBuf {
         self.root.join("cache").join("init")
     }
-    pub fn init_datadir(&self, key: &super::InitKey) -> PathBuf {
+    pub fn init_datadir(&self, key: &super::CacheKey) -> PathBuf {
         self.init_cache().join(key.as_str())
+    }
+    pub fn probe_cache(&self) -> PathBuf {
+        self.root.join("cache").join("probe")
+    }
+    pub fn image_probe(&self, key: &super::CacheKey) -> PathBuf {
+        self.probe_cache().join(format!("{key}.json"))
     }
     pub fn pool_template(&self, t: &TemplateName) -> PathBuf {
         self.pool().join(t.as_str())

@@ -36,7 +36,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 pub use folder_lock::FolderLock;
-pub use init_cache::InitKey;
+pub use init_cache::CacheKey;
 pub use instances::{InstanceMeta, Pending, Quarantined, ResetRecovery};
 pub use pool::{MemberMeta, PoolSize};
 pub use scratch::{Cleaned, Scratch};

@@ -31,7 +31,7 @@ pub enum Scratch {
     /// to read a version's schema.
     Throwaway(TemplateName, String),
     /// An initial datadir being made for the cache (`init.KEY.X`).
-    Init(super::InitKey, String),
+    Init(super::CacheKey, String),
 }
 
 impl Scratch {
@@ -71,7 +71,7 @@ impl Scratch {
             ("removing", 2) => Some(Scratch::Removing(x(1)?)),
             ("archive", 4) => Some(Scratch::Archive(t(1)?, n(2)?, x(3)?)),
             ("throwaway", 3) => Some(Scratch::Throwaway(t(1)?, x(2)?)),
-            ("init", 3) => Some(Scratch::Init(super::InitKey::parse(parts[1])?, x(2)?)),
+            ("init", 3) => Some(Scratch::Init(super::CacheKey::parse(parts[1])?, x(2)?)),
             _ => None,
         }
     }
@@ -168,7 +168,7 @@ mod tests {
             Scratch::Removing("ab12".into()),
             Scratch::Archive(t(), n(), "ab12".into()),
             Scratch::Throwaway(t(), "ab12".into()),
-            Scratch::Init(super::super::InitKey::new("sha256:x", &[]), "ab12".into()),
+            Scratch::Init(super::super::CacheKey::new("sha256:x", &[]), "ab12".into()),
         ] {
             assert_eq!(Scratch::parse(&s.file_name()), Some(s));
         }

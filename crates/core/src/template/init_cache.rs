@@ -16,12 +16,12 @@ use super::ImportError;
 use crate::clone::{self, own_tree, remove_tree};
 use crate::context::{blocking_io, Context};
 use crate::dbserver::{ImageInfo, ServerContainer};
-use crate::store::{InitKey, Scratch};
+use crate::store::{CacheKey, Scratch};
 
 /// Fills `work` (which must not exist) with a clone of the initialised
 /// datadir for `image`, making that first when the cache has none.
 pub async fn clone_into(ctx: &Context, image: &ImageInfo, work: &Path) -> Result<(), ImportError> {
-    let key = InitKey::new(&image.id, &image.init_command());
+    let key = CacheKey::new(&image.id, &image.init_command());
     let started = Instant::now();
     let k = key.clone();
     let cached = match ctx.blocking(move |s| s.init_datadir(&k)).await? {
@@ -51,7 +51,7 @@ pub async fn clone_into(ctx: &Context, image: &ImageInfo, work: &Path) -> Result
 async fn build(
     ctx: &Context,
     image: &ImageInfo,
-    key: &InitKey,
+    key: &CacheKey,
 ) -> Result<std::path::PathBuf, ImportError> {
     let started = Instant::now();
     let k = key.clone();
