@@ -180,7 +180,8 @@ impl Bench {
         {
             // A real full copy: the templates on a filesystem with no
             // reflinks (the root filesystem, ext4 here).
-            let dir = self.copy_data_dir()?;
+            let names: Vec<&str> = specs.iter().map(|d| d.template).collect();
+            let dir = self.copy_data_dir(&names)?;
             let copy = Dollyd::spawn(self, &dir, true, "copy-ext4").await?;
             let mut r = Ok(());
             for d in &specs {

@@ -55,16 +55,21 @@ pub fn setup_filesystem(args: &Args) -> anyhow::Result<(PathBuf, bool)> {
 
 impl Bench {
     /// A data folder on the root filesystem (no reflinks) holding a copy of
-    /// the templates (`cp -a`, which keeps the `current` links and owners).
-    pub fn copy_data_dir(&self) -> anyhow::Result<PathBuf> {
+    /// `templates` (`cp -a`, which keeps the `current` links and owners;
+    /// not the physical import's templates, which no create uses).
+    pub fn copy_data_dir(&self, templates: &[&str]) -> anyhow::Result<PathBuf> {
         let dir = PathBuf::from("/var/tmp/dolly-bench-copy");
         remove_tree(&dir)?;
-        std::fs::create_dir_all(&dir)?;
+        std::fs::create_dir_all(dir.join("templates"))?;
         log(format!("copying the templates to {}", dir.display()));
         let out = std::process::Command::new("cp")
             .arg("-a")
-            .arg(self.data.join("templates"))
-            .arg(&dir)
+            .args(
+                templates
+                    .iter()
+                    .map(|t| self.data.join("templates").join(t)),
+            )
+            .arg(dir.join("templates"))
             .output()
             .context("run cp")?;
         if !out.status.success() {
