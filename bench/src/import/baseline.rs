@@ -32,21 +32,27 @@ pub struct Baseline {
     /// When asked for.
     pub state: Option<TableState>,
     /// When asked for: the backup, or why there is none.
-    pub backup: Option<Result<Backup, String>>,
+    /// The stream and the folder backup, when asked for.
+    pub backup: Vec<Result<Backup, String>>,
 }
 
 /// A `mariadb-backup --stream=xbstream` of the baseline's server, in the
 /// dumps folder as `NAMEphys.xbstream`.
 #[derive(Debug, Clone)]
 pub struct Backup {
+    /// "stream" (`--stream=xbstream`) or "folder" (`--target-dir`).
+    pub form: &'static str,
     pub template: String,
     pub bytes: u64,
     pub seconds: f64,
 }
 
-/// The physical template's name for the dump of `template`.
-pub fn physical_template(template: &str) -> String {
-    format!("{template}phys")
+/// The physical template's name for the dump of `template` and a form.
+pub fn physical_template(template: &str, form: &str) -> String {
+    match form {
+        "folder" => format!("{template}physdir"),
+        _ => format!("{template}phys"),
+    }
 }
 
 impl Bench {
@@ -132,13 +138,16 @@ impl Bench {
             None
         };
         let backup = if backup {
-            Some(self.stream_backup(&name, template, &backup_dir).await)
+            vec![
+                self.stream_backup(&name, template, &backup_dir).await,
+                self.folder_backup(&name, template, &backup_dir).await,
+            ]
         } else {
-            None
+            Vec::new()
         };
         self.engine.remove(&name).await?;
         remove_tree(&dir)?;
-        if backup.is_some() {
+        if !backup.is_empty() {
             remove_tree(&backup_dir)?;
         }
         Ok(Baseline {
@@ -196,7 +205,7 @@ impl Bench {
         template: &str,
         backup_dir: &Path,
     ) -> Result<Backup, String> {
-        let phys = physical_template(template);
+        let phys = physical_template(template, "stream");
         log(format!(
             "mariadb-backup of the baseline server of {template}"
         ));
@@ -231,6 +240,56 @@ impl Bench {
             bytes as f64 / 1e6
         ));
         Ok(Backup {
+            form: "stream",
+            template: phys,
+            bytes,
+            seconds,
+        })
+    }
+
+    /// `mariadb-backup --backup --target-dir` of the running baseline
+    /// server into the mounted folder, moved to `dumps/NAMEphysdir/` (a
+    /// folder with `mariadb_backup_checkpoints`: a physical dump).
+    async fn folder_backup(
+        &self,
+        name: &str,
+        template: &str,
+        backup_dir: &Path,
+    ) -> Result<Backup, String> {
+        let phys = physical_template(template, "folder");
+        log(format!("mariadb-backup --target-dir of {template}"));
+        let script = format!(
+            "mariadb-backup --backup --user=root --socket={} --datadir={} \
+             --target-dir={BACKUP_MOUNT}/{phys} 2>/tmp/backup.log \
+             || {{ tail -c 3000 /tmp/backup.log >&2; exit 1; }}",
+            dbserver::SOCKET,
+            dbserver::DATADIR
+        );
+        let started = Instant::now();
+        let out = self
+            .engine
+            .exec(name, vec!["sh".into(), "-c".into(), script], None, None)
+            .await
+            .map_err(|e| format!("exec mariadb-backup: {e}"))?;
+        let seconds = started.elapsed().as_secs_f64();
+        if out.exit_code != 0 {
+            return Err(format!(
+                "mariadb-backup --target-dir exited with {}: {}",
+                out.exit_code,
+                out.stderr.trim()
+            ));
+        }
+        let dest = self.data.join("dumps").join(&phys);
+        let _ = remove_tree(&dest);
+        std::fs::rename(backup_dir.join(&phys), &dest)
+            .map_err(|e| format!("move the backup to {}: {e}", dest.display()))?;
+        let bytes = dolly_core::clone::tree_size(&dest);
+        log(format!(
+            "mariadb-backup --target-dir of {template}: {:.0} MB in {seconds:.1} s",
+            bytes as f64 / 1e6
+        ));
+        Ok(Backup {
+            form: "folder",
             template: phys,
             bytes,
             seconds,

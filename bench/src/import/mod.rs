@@ -127,7 +127,7 @@ impl Bench {
         // last, so the template left is dolly's default import).
         let mut baselines = Vec::new();
         let mut baseline_state = None;
-        let mut backup = None;
+        let mut backup = Vec::new();
         let mut times: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
         let mut first: Option<(Timed, CpuFigures)> = None;
         for round in 0..samples {
@@ -147,8 +147,8 @@ impl Bench {
             if let Some(s) = b.state.clone() {
                 baseline_state = Some(s);
             }
-            if let Some(bk) = b.backup.clone() {
-                backup = Some(bk);
+            if !b.backup.is_empty() {
+                backup = b.backup.clone();
             }
             baselines.push(b);
             for (k, v) in variants.iter().enumerate() {
@@ -211,13 +211,14 @@ impl Bench {
             differences: None,
             ablation: ablation::rows(&variants, &times, baseline.p50, &self.settings),
             skip: None,
-            physical: None,
+            physical: Vec::new(),
         };
 
         log(format!("unchanged skip {}", d.template));
         imp.skip = Some(self.skip(d.template, &dump_file, samples.max(3)).await?);
-        if let Some(backup) = backup {
-            imp.physical = Some(self.physical(d, backup, dolly.p50, samples).await);
+        for b in backup {
+            let p = self.physical(d, b, dolly.p50, samples).await;
+            imp.physical.push(p);
         }
         self.report.imports.push(imp);
         Ok(())

@@ -26,7 +26,7 @@ impl Bench {
             Err(e) => {
                 log(format!("physical import of {}: no backup: {e}", d.template));
                 return Physical {
-                    template: super::baseline::physical_template(d.template),
+                    template: super::baseline::physical_template(d.template, "stream"),
                     error: Some(format!("the backup failed: {e}")),
                     sql_s,
                     ..Physical::default()
@@ -34,6 +34,7 @@ impl Bench {
             }
         };
         let mut p = Physical {
+            form: backup.form.to_owned(),
             template: backup.template.clone(),
             backup_bytes: backup.bytes,
             backup_s: backup.seconds,
@@ -80,12 +81,10 @@ impl Bench {
             p.ratio = Some(sql_s / s.p50);
             p.import = Some(s);
         }
-        // The template holds the data now; the stream is ~ the datadir.
-        let stream = self
-            .data
-            .join("dumps")
-            .join(format!("{}.xbstream", p.template));
-        let _ = std::fs::remove_file(stream);
+        // The template holds the data now; the backup is ~ the datadir.
+        let dumps = self.data.join("dumps");
+        let _ = std::fs::remove_file(dumps.join(format!("{}.xbstream", p.template)));
+        let _ = dolly_core::clone::remove_tree(&dumps.join(&p.template));
         p
     }
 }

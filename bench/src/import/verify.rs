@@ -21,18 +21,24 @@ impl Bench {
     ) -> anyhow::Result<()> {
         let tables: Vec<String> = counts.tables().into_iter().map(|(t, _)| t).collect();
         let state = self.template_state(dollyd, template, &tables).await?;
-        let physical = self
+        let physical: Vec<String> = self
             .report
             .imports
             .iter()
             .find(|i| i.template == template)
-            .and_then(|i| i.physical.as_ref())
-            .filter(|p| p.error.is_none())
-            .map(|p| p.template.clone());
-        let physical_state = match physical {
-            Some(p) => Some(self.template_state(dollyd, &p, &tables).await?),
-            None => None,
-        };
+            .map(|i| {
+                i.physical
+                    .iter()
+                    .filter(|p| p.error.is_none())
+                    .map(|p| p.template.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut physical_states = Vec::new();
+        for p in physical {
+            let ps = self.template_state(dollyd, &p, &tables).await?;
+            physical_states.push((p, ps));
+        }
         if let Some(imp) = self
             .report
             .imports
@@ -40,9 +46,11 @@ impl Bench {
             .find(|i| i.template == template)
         {
             imp.differences = Some(state.differences(&imp.baseline_state, "dolly", "baseline"));
-            if let (Some(p), Some(ps)) = (imp.physical.as_mut(), physical_state) {
-                p.differences = Some(ps.differences(&state, "physical", "SQL"));
-                p.state = Some(ps);
+            for (name, ps) in physical_states {
+                if let Some(p) = imp.physical.iter_mut().find(|p| p.template == name) {
+                    p.differences = Some(ps.differences(&state, "physical", "SQL"));
+                    p.state = Some(ps);
+                }
             }
             imp.dolly_state = Some(state);
         }

@@ -110,7 +110,7 @@ pub struct Import {
     pub rows_match_generator: bool,
     pub ablation: Vec<ImportVariant>,
     pub skip: Option<Skip>,
-    pub physical: Option<Physical>,
+    pub physical: Vec<Physical>,
 }
 
 pub(super) fn same(d: &Option<Vec<String>>) -> &'static str {
@@ -175,7 +175,7 @@ pub fn targets(imports: &[Import]) -> Vec<Target> {
         if let Some(s) = &i.skip {
             t.push(skip::target(i, s));
         }
-        if let Some(p) = &i.physical {
+        for p in &i.physical {
             t.extend(physical::targets(i, p));
         }
     }

@@ -12,6 +12,8 @@ use crate::sys::SeenProcess;
 /// as a template (`dumps/NAMEphys.xbstream`).
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Physical {
+    /// "stream" (`.xbstream`) or "folder" (`--target-dir`).
+    pub form: String,
     pub template: String,
     pub backup_bytes: u64,
     /// `mariadb-backup --backup` in the baseline container.
@@ -82,7 +84,8 @@ pub const PHYSICAL_TARGET: f64 = 10.0;
 pub fn targets(i: &Import, p: &Physical) -> Vec<Target> {
     let mut t = Vec::new();
     let target = format!(
-        "physical import >= {PHYSICAL_TARGET}x dolly's SQL import ({})",
+        "physical import ({}) >= {PHYSICAL_TARGET}x dolly's SQL import ({})",
+        p.form,
         i.size()
     );
     match (&p.error, p.ratio) {
@@ -98,7 +101,8 @@ pub fn targets(i: &Import, p: &Physical) -> Vec<Target> {
             });
             t.push(Target {
                 target: format!(
-                    "physical template identical to the SQL template ({})",
+                    "physical template ({}) identical to the SQL template ({})",
+                    p.form,
                     i.size()
                 ),
                 measured: match &p.differences {
@@ -123,26 +127,27 @@ pub fn targets(i: &Import, p: &Physical) -> Vec<Target> {
 
 /// The table of this part, for every dump that has it.
 pub fn markdown(imports: &[Import], s: &mut String) {
-    if imports.iter().all(|i| i.physical.is_none()) {
+    if imports.iter().all(|i| i.physical.is_empty()) {
         return;
     }
     let _ = writeln!(s, "\n#### Physical backup against the SQL dump\n");
     let _ = writeln!(
         s,
-        "After the baseline's last load, `mariadb-backup --backup --stream=xbstream` in its container writes `dumps/NAMEphys.xbstream`; `template::update` imports it (extract, prepare, start, slow shutdown, publish). Ratio: dolly's SQL import p50 / the physical import p50. Results: the physical template against dolly's SQL template, both through an instance.\n"
+        "After the baseline's last load, `mariadb-backup --backup --stream=xbstream` in its container writes `dumps/NAMEphys.xbstream` (form `stream`), and `mariadb-backup --backup --target-dir` writes `dumps/NAMEphysdir/` (form `folder`); `template::update` imports each (stream: extract by `mbstream`; folder: reflink clone; then prepare, start, slow shutdown, publish). Ratio: dolly's SQL import p50 / the physical import p50. Results: the physical template against dolly's SQL template, both through an instance.\n"
     );
     let _ = writeln!(
         s,
-        "| Dump | backup | backup time | n | physical import p50 | SQL import p50 | ratio | target | verdict | results vs SQL template |\n|---|---|---|---|---|---|---|---|---|---|"
+        "| Dump | form | backup | backup time | n | physical import p50 | SQL import p50 | ratio | target | verdict | results vs SQL template |\n|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for i in imports {
-        let Some(p) = &i.physical else { continue };
-        match (&p.error, p.ratio, &p.import) {
-            (None, Some(r), Some(imp)) => {
-                let _ = writeln!(
+        for p in &i.physical {
+            match (&p.error, p.ratio, &p.import) {
+                (None, Some(r), Some(imp)) => {
+                    let _ = writeln!(
                     s,
-                    "| {} | {:.0} MB | {:.1} s | {} | {:.1} s | {:.1} s | {r:.1}x | >= {PHYSICAL_TARGET}x | {} | {} |",
+                    "| {} | {} | {:.0} MB | {:.1} s | {} | {:.1} s | {:.1} s | {r:.1}x | >= {PHYSICAL_TARGET}x | {} | {} |",
                     i.template,
+                    p.form,
                     mb(p.backup_bytes),
                     p.backup_s,
                     imp.n,
@@ -151,12 +156,13 @@ pub fn markdown(imports: &[Import], s: &mut String) {
                     pass_str(r >= PHYSICAL_TARGET),
                     same(&p.differences)
                 );
-            }
-            (e, _, _) => {
-                let _ = writeln!(
+                }
+                (e, _, _) => {
+                    let _ = writeln!(
                     s,
-                    "| {} | {:.0} MB | {:.1} s | - | not available: {} | {:.1} s | - | >= {PHYSICAL_TARGET}x | - | - |",
+                    "| {} | {} | {:.0} MB | {:.1} s | - | not available: {} | {:.1} s | - | >= {PHYSICAL_TARGET}x | - | - |",
                     i.template,
+                    p.form,
                     mb(p.backup_bytes),
                     p.backup_s,
                     e.as_deref()
@@ -165,37 +171,38 @@ pub fn markdown(imports: &[Import], s: &mut String) {
                         .replace('\n', " "),
                     p.sql_s
                 );
+                }
             }
-        }
-        if !p.processes.is_empty() {
-            let parts: Vec<String> = p
-                .processes
-                .iter()
-                .map(|w| {
-                    format!(
-                        "`{}`{} {:.1}-{:.1} s ({:.1} CPU-s)",
-                        w.comm,
-                        if w.count > 1 {
-                            format!(" x{}", w.count)
-                        } else {
-                            String::new()
-                        },
-                        w.first_seen_s,
-                        w.last_seen_s,
-                        w.cpu_s
-                    )
-                })
-                .collect();
-            let _ = writeln!(
+            if !p.processes.is_empty() {
+                let parts: Vec<String> = p
+                    .processes
+                    .iter()
+                    .map(|w| {
+                        format!(
+                            "`{}`{} {:.1}-{:.1} s ({:.1} CPU-s)",
+                            w.comm,
+                            if w.count > 1 {
+                                format!(" x{}", w.count)
+                            } else {
+                                String::new()
+                            },
+                            w.first_seen_s,
+                            w.last_seen_s,
+                            w.cpu_s
+                        )
+                    })
+                    .collect();
+                let _ = writeln!(
                 s,
                 "\nWhere the first physical import of {} went ({:.1} s; processes in its containers, seen every 200 ms, from the call): {}.",
                 p.template,
                 p.first_s,
                 parts.join(", ")
             );
-        }
-        for d in p.differences.iter().flatten().take(8) {
-            let _ = writeln!(s, "\n{}: {}", p.template, d.replace('|', "/"));
+            }
+            for d in p.differences.iter().flatten().take(8) {
+                let _ = writeln!(s, "\n{}: {}", p.template, d.replace('|', "/"));
+            }
         }
     }
 }
