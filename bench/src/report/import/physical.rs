@@ -139,6 +139,9 @@ pub fn markdown(imports: &[Import], s: &mut String) {
         s,
         "| Dump | form | backup | backup time | n | physical import p50 | SQL import p50 | ratio | target | verdict | results vs SQL template |\n|---|---|---|---|---|---|---|---|---|---|---|"
     );
+    // Rows first, then what each import's processes did: a note between
+    // rows would end the table.
+    let mut notes = Vec::new();
     for i in imports {
         for p in &i.physical {
             match (&p.error, p.ratio, &p.import) {
@@ -192,17 +195,19 @@ pub fn markdown(imports: &[Import], s: &mut String) {
                         )
                     })
                     .collect();
-                let _ = writeln!(
-                s,
-                "\nWhere the first physical import of {} went ({:.1} s; processes in its containers, seen every 200 ms, from the call): {}.",
+                notes.push(format!(
+                "Where the first physical import of {} went ({:.1} s; processes in its containers, seen every 200 ms, from the call): {}.",
                 p.template,
                 p.first_s,
                 parts.join(", ")
-            );
+            ));
             }
             for d in p.differences.iter().flatten().take(8) {
-                let _ = writeln!(s, "\n{}: {}", p.template, d.replace('|', "/"));
+                notes.push(format!("{}: {}", p.template, d.replace('|', "/")));
             }
         }
+    }
+    for n in notes {
+        let _ = writeln!(s, "\n{n}");
     }
 }
