@@ -115,11 +115,22 @@ async fn expired_instances_are_removed_by_serve() {
     }
     assert!(gone, "the expired instance was reaped");
     assert!(!app.data_dir().join("instances/shop/short").exists());
-    assert!(app
-        .containers()
-        .await
-        .iter()
-        .all(|c| !c.name.ends_with("shop.short")));
+    // The instance is gone once its folder leaves `instances/`; its
+    // container is removed right after (removal.rs), so give it a moment.
+    let mut container_gone = false;
+    for _ in 0..20 {
+        if app
+            .containers()
+            .await
+            .iter()
+            .all(|c| !c.name.ends_with("shop.short"))
+        {
+            container_gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(container_gone, "the expired instance's container was removed");
     assert_eq!(app.get("/db/shop/long").await.status(), 200);
 }
 
