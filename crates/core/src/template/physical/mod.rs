@@ -1,8 +1,9 @@
 //! A physical backup as an import's source: no SQL replay.
 //!
-//! `NAME.xbstream[.gz|.zst]` is decompressed here and streamed into
-//! `mbstream -x` in a one-off container of the configured image on the
-//! import's scratch datadir; a `--target-dir` folder is cloned into it.
+//! `NAME.xbstream` is read by `mbstream -x` itself from a read-only mount
+//! in a one-off container of the configured image on the import's scratch
+//! datadir; `NAME.xbstream.gz|.zst` is decompressed here and streamed into
+//! it; a `--target-dir` folder is cloned into it.
 //! `mariadb-backup --prepare` runs there, then the import server starts on
 //! the prepared datadir without initialisation (the redo log resized to
 //! [`dbserver::REDO_LOG_SIZE`]), post scripts run and the server shuts
