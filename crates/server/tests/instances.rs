@@ -130,7 +130,10 @@ async fn expired_instances_are_removed_by_serve() {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    assert!(container_gone, "the expired instance's container was removed");
+    assert!(
+        container_gone,
+        "the expired instance's container was removed"
+    );
     assert_eq!(app.get("/db/shop/long").await.status(), 200);
 }
 
