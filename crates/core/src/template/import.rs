@@ -203,23 +203,7 @@ async fn run_import(
     };
     let spec = image.import_spec(server, ctx.settings.import_buffer_pool, init);
     let t0 = Instant::now();
-    ctx.engine.run(&spec).await?;
-    let up = ctx
-        .engine
-        .exec(container, image.wait_socket_command(120), None, None)
-        .await?;
-    if up.exit_code != 0 {
-        let logs = ctx
-            .engine
-            .logs_tail(container, 30)
-            .await
-            .unwrap_or_default();
-        return Err(ImportError::ServerStart(format!(
-            "no answer on its socket within 120 s (exit {}); server log: {}",
-            up.exit_code,
-            logs.trim()
-        )));
-    }
+    start_server(ctx, image, &spec, 120, "").await?;
 
     debug!(
         ms = t0.elapsed().as_millis() as u64,
@@ -352,15 +336,12 @@ async fn run_import(
     })
 }
 
-/// The dump as one stream into one client session: nothing split, nothing
-/// deferred (`import_jobs = 1` without deferred keys).
-async fn load_plain(
-    ctx: &Context,
-    image: &ImageInfo,
-    container: &str,
-    mut reader: dump::DumpReader,
-    dump_name: &str,
-) -> Result<(), ImportError> {
+/// `reader` as an exec's standard input: read in 1 MiB pieces on a
+/// blocking thread (the handle ends when the input does or the exec stops
+/// reading).
+pub(super) fn stdin_from(
+    mut reader: Box<dyn Read + Send>,
+) -> (dolly_engine::Stdin, tokio::task::JoinHandle<()>) {
     let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<bytes::Bytes>>(8);
     let producer = tokio::task::spawn_blocking(move || loop {
         let mut buf = vec![0u8; 1 << 20];
@@ -382,6 +363,49 @@ async fn load_plain(
         rx.recv().await.map(|item| (item, rx))
     });
     let stdin = Box::pin(tokio_util::io::StreamReader::new(stream));
+    (stdin, producer)
+}
+
+/// Starts an import server from `spec` and waits up to `secs` for its
+/// socket; otherwise the error quotes the end of its log (`on` says what
+/// it started on, for the message).
+pub(super) async fn start_server(
+    ctx: &Context,
+    image: &ImageInfo,
+    spec: &dolly_engine::ContainerSpec,
+    secs: u32,
+    on: &str,
+) -> Result<(), ImportError> {
+    ctx.engine.run(spec).await?;
+    let up = ctx
+        .engine
+        .exec(&spec.name, image.wait_socket_command(secs), None, None)
+        .await?;
+    if up.exit_code != 0 {
+        let logs = ctx
+            .engine
+            .logs_tail(&spec.name, 30)
+            .await
+            .unwrap_or_default();
+        return Err(ImportError::ServerStart(format!(
+            "no answer on its socket within {secs} s{on} (exit {}); server log: {}",
+            up.exit_code,
+            logs.trim()
+        )));
+    }
+    Ok(())
+}
+
+/// The dump as one stream into one client session: nothing split, nothing
+/// deferred (`import_jobs = 1` without deferred keys).
+async fn load_plain(
+    ctx: &Context,
+    image: &ImageInfo,
+    container: &str,
+    reader: dump::DumpReader,
+    dump_name: &str,
+) -> Result<(), ImportError> {
+    let (stdin, producer) = stdin_from(Box::new(reader));
     // A dump with no `USE` loads into the configured database.
     let client = ctx.engine.exec(
         container,

@@ -4,7 +4,7 @@
 //! `--prepare` (a folder's before anything is copied).
 
 use std::fs;
-use std::io::{self, Read};
+use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -233,29 +233,9 @@ async fn stream_into(
     container: &str,
     cmd: Vec<String>,
     user: String,
-    mut reader: Box<dyn Read + Send>,
+    reader: Box<dyn Read + Send>,
 ) -> Result<ExecOutput, EngineError> {
-    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<bytes::Bytes>>(8);
-    let producer = tokio::task::spawn_blocking(move || loop {
-        let mut buf = vec![0u8; 1 << 20];
-        match reader.read(&mut buf) {
-            Ok(0) => return,
-            Ok(n) => {
-                buf.truncate(n);
-                if tx.blocking_send(Ok(bytes::Bytes::from(buf))).is_err() {
-                    return;
-                }
-            }
-            Err(e) => {
-                let _ = tx.blocking_send(Err(e));
-                return;
-            }
-        }
-    });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
-    let stdin = Box::pin(tokio_util::io::StreamReader::new(stream));
+    let (stdin, producer) = crate::template::import::stdin_from(reader);
     let out = ctx
         .engine
         .exec(container, cmd, Some(user), Some(stdin))

@@ -21,7 +21,7 @@
 use std::fs;
 use std::path::Path;
 
-use super::import::{query_rows, run_post_script, Loaded};
+use super::import::{query_rows, run_post_script, start_server, Loaded};
 use super::progress::{Phase, Tracker};
 use super::ImportError;
 use crate::clone::own_tree;
@@ -137,23 +137,7 @@ pub(super) async fn run(
         None,
         None,
     );
-    ctx.engine.run(&spec).await?;
-    let up = ctx
-        .engine
-        .exec(container, image.wait_socket_command(300), None, None)
-        .await?;
-    if up.exit_code != 0 {
-        let logs = ctx
-            .engine
-            .logs_tail(container, 30)
-            .await
-            .unwrap_or_default();
-        return Err(ImportError::ServerStart(format!(
-            "no answer on its socket within 300 s on the prepared backup (exit {}); server log: {}",
-            up.exit_code,
-            logs.trim()
-        )));
-    }
+    start_server(ctx, image, &spec, 300, " on the prepared backup").await?;
 
     let tables = query_rows(ctx, image, container).await?;
     let configured = &ctx.settings.database;
