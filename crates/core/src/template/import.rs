@@ -299,19 +299,40 @@ async fn run_import(
         _ => default_db,
     };
 
-    // Post-import SQL, on the database instances report.
+    debug!(
+        ms = t0.elapsed().as_millis() as u64,
+        "dump loaded; post scripts"
+    );
+    let post_scripts = post_and_stop(ctx, image, container, d, &database, tracker).await?;
+    debug!(
+        ms = t0.elapsed().as_millis() as u64,
+        "import server stopped"
+    );
+    Ok(Loaded {
+        database,
+        tables,
+        post_scripts,
+        load,
+    })
+}
+
+/// Post-import SQL on the database instances report, then the clean, slow
+/// shutdown (the server runs with `innodb_fast_shutdown=0`): how every
+/// import server, SQL or physical, ends. The scripts' hashes.
+pub(super) async fn post_and_stop(
+    ctx: &Context,
+    image: &ImageInfo,
+    container: &str,
+    d: &Dump,
+    database: &str,
+    tracker: &Tracker,
+) -> Result<Vec<HashedFile>, ImportError> {
     tracker.set(Phase::Post);
     let mut post_scripts = Vec::new();
     for script in &d.post_scripts {
-        post_scripts.push(run_post_script(ctx, image, container, script, &database).await?);
+        post_scripts.push(run_post_script(ctx, image, container, script, database).await?);
     }
-
-    // Clean, slow shutdown (the server runs with innodb_fast_shutdown=0).
     tracker.set(Phase::Publish);
-    debug!(
-        ms = t0.elapsed().as_millis() as u64,
-        "post scripts done; slow shutdown"
-    );
     ctx.engine.stop(container, 3600).await?;
     let code = ctx.engine.wait(container).await?;
     if code != 0 {
@@ -324,16 +345,7 @@ async fn run_import(
             "the import server exited with status {code} at shutdown: {logs}"
         )));
     }
-    debug!(
-        ms = t0.elapsed().as_millis() as u64,
-        "import server stopped"
-    );
-    Ok(Loaded {
-        database,
-        tables,
-        post_scripts,
-        load,
-    })
+    Ok(post_scripts)
 }
 
 /// `reader` as an exec's standard input: read in 1 MiB pieces on a
@@ -445,7 +457,7 @@ async fn load_plain(
 
 /// Runs one post-import script on `database`; its hash for the version's
 /// metadata.
-pub(super) async fn run_post_script(
+async fn run_post_script(
     ctx: &Context,
     image: &ImageInfo,
     container: &str,

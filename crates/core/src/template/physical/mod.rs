@@ -21,7 +21,7 @@
 use std::fs;
 use std::path::Path;
 
-use super::import::{query_rows, run_post_script, start_server, Loaded};
+use super::import::{post_and_stop, query_rows, start_server, Loaded};
 use super::progress::{Phase, Tracker};
 use super::ImportError;
 use crate::clone::own_tree;
@@ -150,26 +150,7 @@ pub(super) async fn run(
         }
     };
 
-    tracker.set(Phase::Post);
-    let mut post_scripts = Vec::new();
-    for script in &d.post_scripts {
-        post_scripts.push(run_post_script(ctx, image, container, script, &database).await?);
-    }
-
-    // Clean, slow shutdown (the server runs with innodb_fast_shutdown=0).
-    tracker.set(Phase::Publish);
-    ctx.engine.stop(container, 3600).await?;
-    let code = ctx.engine.wait(container).await?;
-    if code != 0 {
-        let logs = ctx
-            .engine
-            .logs_tail(container, 30)
-            .await
-            .unwrap_or_default();
-        return Err(ImportError::ServerStart(format!(
-            "the import server exited with status {code} at shutdown: {logs}"
-        )));
-    }
+    let post_scripts = post_and_stop(ctx, image, container, d, &database, tracker).await?;
     Ok(Loaded {
         database,
         tables,
