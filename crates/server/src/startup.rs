@@ -108,11 +108,11 @@ impl Application {
             .context("cannot handle SIGHUP")?;
         let listener = TcpListener::bind(ctx.settings.listen)?;
         let address = listener.local_addr()?;
-        let state = web::Data::new(AppState {
-            manager: Arc::clone(&manager),
-            auth_token: ctx.settings.auth_token.clone(),
-            users: Arc::clone(&users),
-        });
+        let state = web::Data::new(AppState::new(
+            Arc::clone(&manager),
+            ctx.settings.auth_token.clone(),
+            Arc::clone(&users),
+        ));
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(api::require_token))
