@@ -46,8 +46,14 @@ impl Application {
         settings: Settings,
         engine: Arc<dyn Engine>,
     ) -> anyhow::Result<Self> {
+        Self::build_with_context(Context::new(settings, engine)?).await
+    }
+
+    /// As [`Application::build`], over a context made by the caller (the
+    /// fast tests: a fake engine, its prober, a known image).
+    pub async fn build_with_context(ctx: Context) -> anyhow::Result<Self> {
         crate::install_crypto_provider();
-        let ctx = Arc::new(Context::new(settings, engine)?);
+        let ctx = Arc::new(ctx);
         // Before any cleanup: a second serve must not touch a live one's work.
         let lock = ctx.store.lock_folder("serve")?;
         info!(
