@@ -178,10 +178,7 @@ impl<K: Hash + Eq + Clone> Reservations<K> {
     /// Every key being made, and how many of them `owner`'s.
     fn for_owner(&self, owner: &str) -> (Vec<K>, usize) {
         let map = self.lock();
-        let mine = map
-            .values()
-            .filter(|o| o.as_deref() == Some(owner))
-            .count();
+        let mine = map.values().filter(|o| o.as_deref() == Some(owner)).count();
         (map.keys().cloned().collect(), mine)
     }
 

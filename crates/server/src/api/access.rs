@@ -331,7 +331,9 @@ impl OwnedSnapshot {
     }
 
     pub async fn restore(&self) -> Result<Instance, InstanceError> {
-        self.instance.reset(ResetTarget::Snapshot(self.s.clone())).await
+        self.instance
+            .reset(ResetTarget::Snapshot(self.s.clone()))
+            .await
     }
 
     pub async fn delete(&self) -> Result<(), InstanceError> {

@@ -69,7 +69,6 @@ impl Caller {
             )))
         }
     }
-
 }
 
 impl FromRequest for Caller {

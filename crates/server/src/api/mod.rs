@@ -71,9 +71,10 @@ pub async fn require_token(
 fn is_scraper(state: &AppState, path: &str, given: Option<&str>) -> bool {
     let wanted = state.context().settings.metrics_token.as_ref();
     match (path, wanted, given) {
-        ("/metrics", Some(w), Some(g)) => {
-            bool::from(subtle::ConstantTimeEq::ct_eq(w.expose().as_bytes(), g.as_bytes()))
-        }
+        ("/metrics", Some(w), Some(g)) => bool::from(subtle::ConstantTimeEq::ct_eq(
+            w.expose().as_bytes(),
+            g.as_bytes(),
+        )),
         _ => false,
     }
 }

@@ -110,14 +110,12 @@ pub async fn push(
         chunk
     });
     let instance: Instance = answer(
-        http.post(remote.join(&format!(
-            "/api/v1/templates/{to_t}/instances/{to_n}/import"
-        )))
-        .bearer_auth(&request.token)
-        .header("content-type", "application/octet-stream")
-        .body(reqwest::Body::wrap_stream(stream))
-        .send()
-        .await,
+        http.post(remote.join(&format!("/api/v1/templates/{to_t}/instances/{to_n}/import")))
+            .bearer_auth(&request.token)
+            .header("content-type", "application/octet-stream")
+            .body(reqwest::Body::wrap_stream(stream))
+            .send()
+            .await,
         &remote,
     )
     .await?;
@@ -212,7 +210,9 @@ async fn answer<T: serde::de::DeserializeOwned>(
 fn is_code(code: &str) -> bool {
     !code.is_empty()
         && code.len() <= 64
-        && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit())
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit())
 }
 
 /// A remote's message, at most 500 characters, on one line.

@@ -111,22 +111,64 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .post("/templates/{template}/instances/{name}", create_instance)
         .get("/templates/{template}/instances/{name}", get_instance)
         .delete("/templates/{template}/instances/{name}", delete_instance)
-        .get("/templates/{template}/instances/{name}/container", inspect_container)
-        .post("/templates/{template}/instances/{name}/extend", extend_instance)
-        .post("/templates/{template}/instances/{name}/protect", protect_instance)
-        .post("/templates/{template}/instances/{name}/unprotect", unprotect_instance)
+        .get(
+            "/templates/{template}/instances/{name}/container",
+            inspect_container,
+        )
+        .post(
+            "/templates/{template}/instances/{name}/extend",
+            extend_instance,
+        )
+        .post(
+            "/templates/{template}/instances/{name}/protect",
+            protect_instance,
+        )
+        .post(
+            "/templates/{template}/instances/{name}/unprotect",
+            unprotect_instance,
+        )
         .post("/templates/{template}/instances/{name}/stop", stop_instance)
-        .post("/templates/{template}/instances/{name}/start", start_instance)
-        .post("/templates/{template}/instances/{name}/reset", reset_instance)
-        .get("/templates/{template}/instances/{name}/snapshots", list_snapshots)
-        .post("/templates/{template}/instances/{name}/snapshots/{snapshot}", create_snapshot)
-        .delete("/templates/{template}/instances/{name}/snapshots/{snapshot}", delete_snapshot)
-        .post("/templates/{template}/instances/{name}/snapshots/{snapshot}/restore", restore_snapshot)
-        .post("/templates/{template}/instances/{name}/snapshots/{snapshot}/promote", promote_snapshot)
-        .get("/templates/{template}/instances/{name}/snapshots/{snapshot}/export", export_snapshot)
-        .post("/templates/{template}/instances/{name}/import", import_archive)
+        .post(
+            "/templates/{template}/instances/{name}/start",
+            start_instance,
+        )
+        .post(
+            "/templates/{template}/instances/{name}/reset",
+            reset_instance,
+        )
+        .get(
+            "/templates/{template}/instances/{name}/snapshots",
+            list_snapshots,
+        )
+        .post(
+            "/templates/{template}/instances/{name}/snapshots/{snapshot}",
+            create_snapshot,
+        )
+        .delete(
+            "/templates/{template}/instances/{name}/snapshots/{snapshot}",
+            delete_snapshot,
+        )
+        .post(
+            "/templates/{template}/instances/{name}/snapshots/{snapshot}/restore",
+            restore_snapshot,
+        )
+        .post(
+            "/templates/{template}/instances/{name}/snapshots/{snapshot}/promote",
+            promote_snapshot,
+        )
+        .get(
+            "/templates/{template}/instances/{name}/snapshots/{snapshot}/export",
+            export_snapshot,
+        )
+        .post(
+            "/templates/{template}/instances/{name}/import",
+            import_archive,
+        )
         .get("/templates/{template}/instances/{name}/diff", diff_instance)
-        .post("/templates/{template}/instances/{name}/diff/explain", explain_diff)
+        .post(
+            "/templates/{template}/instances/{name}/diff/explain",
+            explain_diff,
+        )
         .get("/df", disk_usage)
         .get("/quarantine", quarantine)
         .post("/reap", reap);
@@ -385,9 +427,7 @@ async fn delete_instance(
     params(("template" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
     responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
-async fn inspect_container(
-    owned: OwnedInstance,
-) -> Result<HttpResponse, ApiError> {
+async fn inspect_container(owned: OwnedInstance) -> Result<HttpResponse, ApiError> {
     let c = owned.inspect_container().await?;
     Ok(HttpResponse::Ok().json(c))
 }
@@ -507,9 +547,7 @@ async fn reset_instance(
     params(("template" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
     responses((status = 400, body = ErrorBody), (status = 200, body = SnapshotList), (status = 404, body = ErrorBody))
 )]
-async fn list_snapshots(
-    owned: OwnedInstance,
-) -> Result<HttpResponse, ApiError> {
+async fn list_snapshots(owned: OwnedInstance) -> Result<HttpResponse, ApiError> {
     let snapshots = owned.snapshots().await?;
     Ok(HttpResponse::Ok().json(SnapshotList {
         snapshots: snapshots.into_iter().map(v1_snapshot).collect(),
@@ -524,10 +562,7 @@ async fn list_snapshots(
     request_body(content = Option<CreateSnapshot>),
     responses((status = 400, body = ErrorBody), (status = 201, body = Snapshot), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
 )]
-async fn create_snapshot(
-    snap: OwnedSnapshot,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
+async fn create_snapshot(snap: OwnedSnapshot, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     let request: CreateSnapshot = json_body(&body)?;
     let made = snap
         .instance()
@@ -543,9 +578,7 @@ async fn create_snapshot(
     params(("template" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("snapshot" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
     responses((status = 400, body = ErrorBody), (status = 204), (status = 404, body = ErrorBody))
 )]
-async fn delete_snapshot(
-    snap: OwnedSnapshot,
-) -> Result<HttpResponse, ApiError> {
+async fn delete_snapshot(snap: OwnedSnapshot) -> Result<HttpResponse, ApiError> {
     snap.delete().await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -680,11 +713,13 @@ async fn reap(admin: Admin, body: web::Bytes) -> Result<HttpResponse, ApiError> 
     params(("template" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("snapshot" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
     responses((status = 400, body = ErrorBody), (status = 200, content_type = "application/zstd"), (status = 404, body = ErrorBody))
 )]
-async fn export_snapshot(
-    snap: OwnedSnapshot,
-) -> Result<HttpResponse, ApiError> {
+async fn export_snapshot(snap: OwnedSnapshot) -> Result<HttpResponse, ApiError> {
     let rx = snap.export().await?;
-    let (t, n, s) = (snap.instance().template(), snap.instance().name(), snap.name());
+    let (t, n, s) = (
+        snap.instance().template(),
+        snap.instance().name(),
+        snap.name(),
+    );
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|chunk| (chunk, rx))
     });

@@ -231,7 +231,11 @@ pub struct CreateForm {
     ttl: String,
 }
 
-pub async fn create(state: State, caller: Caller, Posted(form): Posted<CreateForm>) -> HttpResponse {
+pub async fn create(
+    state: State,
+    caller: Caller,
+    Posted(form): Posted<CreateForm>,
+) -> HttpResponse {
     let back = format!(
         "/ui/new?template={}&name={}",
         super::pct_encode(&form.template),

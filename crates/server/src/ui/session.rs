@@ -141,7 +141,10 @@ async fn html_error(res: HttpResponse) -> HttpResponse {
         Some(b) => (b.error.code.as_str(), b.error.message.as_str()),
         None => ("error", status.canonical_reason().unwrap_or("error")),
     };
-    let mut page = super::html(StatusCode::OK, layout::error_page(status.as_u16(), code, message));
+    let mut page = super::html(
+        StatusCode::OK,
+        layout::error_page(status.as_u16(), code, message),
+    );
     page.headers_mut().remove(STATUS_HEADER);
     *page.status_mut() = status;
     page

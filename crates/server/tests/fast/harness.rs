@@ -72,7 +72,9 @@ fn users_file() -> String {
             dolly_core::users::token_sha256(token)
         )
     };
-    entry("root", ADMIN, "admin") + &entry("alice-q", ALICE, "member") + &entry("bob-q", BOB, "member")
+    entry("root", ADMIN, "admin")
+        + &entry("alice-q", ALICE, "member")
+        + &entry("bob-q", BOB, "member")
 }
 
 impl FastApp {
@@ -177,7 +179,14 @@ impl FastApp {
     }
 
     /// A JSON call that must answer `status`.
-    pub async fn ok(&self, token: &str, method: &str, path: &str, body: Body, status: u16) -> Answer {
+    pub async fn ok(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Body,
+        status: u16,
+    ) -> Answer {
         let a = self.call(token, method, path, body).await;
         assert_eq!(a.status, status, "{method} {path}: {a:?}");
         a

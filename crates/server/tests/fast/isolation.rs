@@ -89,37 +89,105 @@ static TABLE: &[Row] = &[
     row("GET", "/api/v1/version", Kind::Open),
     row("GET", "/api/v1/templates", Kind::Open),
     row("GET", "/api/v1/templates/{template}", Kind::Open),
-    with_body("PUT", "/api/v1/templates/{template}/pool", Kind::Admin, || {
-        Body::Json(json!({"size": 0}))
-    }),
+    with_body(
+        "PUT",
+        "/api/v1/templates/{template}/pool",
+        Kind::Admin,
+        || Body::Json(json!({"size": 0})),
+    ),
     row("GET", "/api/v1/instances", Kind::Open),
     row("GET", "/api/v1/templates/{template}/instances", Kind::Open),
     row("POST", V1, Kind::Create),
     row("GET", V1, Kind::Owned),
     row("DELETE", V1, Kind::Owned),
-    row("GET", "/api/v1/templates/{template}/instances/{name}/container", Kind::Owned),
-    with_body("POST", "/api/v1/templates/{template}/instances/{name}/extend", Kind::Owned, || {
-        Body::Json(json!({"ttl": 60}))
-    }),
-    row("POST", "/api/v1/templates/{template}/instances/{name}/protect", Kind::Owned),
-    row("POST", "/api/v1/templates/{template}/instances/{name}/unprotect", Kind::Owned),
-    row("POST", "/api/v1/templates/{template}/instances/{name}/stop", Kind::Owned),
-    row("POST", "/api/v1/templates/{template}/instances/{name}/start", Kind::Owned),
-    row("POST", "/api/v1/templates/{template}/instances/{name}/reset", Kind::Owned),
-    row("GET", "/api/v1/templates/{template}/instances/{name}/snapshots", Kind::Owned),
-    row("POST", "/api/v1/templates/{template}/instances/{name}/snapshots/{snapshot}", Kind::Owned),
-    row("DELETE", "/api/v1/templates/{template}/instances/{name}/snapshots/{snapshot}", Kind::Owned),
-    row("POST", "/api/v1/templates/{template}/instances/{name}/snapshots/{snapshot}/restore", Kind::Owned),
-    with_body("POST", "/api/v1/templates/{template}/instances/{name}/snapshots/{snapshot}/promote", Kind::Admin, || {
-        Body::Json(json!({"template": "promoted"}))
-    }),
-    row("GET", "/api/v1/templates/{template}/instances/{name}/snapshots/{snapshot}/export", Kind::Owned),
-    with_body("POST", "/api/v1/templates/{template}/instances/{name}/snapshots/{snapshot}/push", Kind::Owned, || {
-        Body::Json(json!({"remote": "http://127.0.0.1:9", "token": "t"}))
-    }),
-    row("POST", "/api/v1/templates/{template}/instances/{name}/import", Kind::Create),
-    row("GET", "/api/v1/templates/{template}/instances/{name}/diff", Kind::Owned),
-    row("POST", "/api/v1/templates/{template}/instances/{name}/diff/explain", Kind::Owned),
+    row(
+        "GET",
+        "/api/v1/templates/{template}/instances/{name}/container",
+        Kind::Owned,
+    ),
+    with_body(
+        "POST",
+        "/api/v1/templates/{template}/instances/{name}/extend",
+        Kind::Owned,
+        || Body::Json(json!({"ttl": 60})),
+    ),
+    row(
+        "POST",
+        "/api/v1/templates/{template}/instances/{name}/protect",
+        Kind::Owned,
+    ),
+    row(
+        "POST",
+        "/api/v1/templates/{template}/instances/{name}/unprotect",
+        Kind::Owned,
+    ),
+    row(
+        "POST",
+        "/api/v1/templates/{template}/instances/{name}/stop",
+        Kind::Owned,
+    ),
+    row(
+        "POST",
+        "/api/v1/templates/{template}/instances/{name}/start",
+        Kind::Owned,
+    ),
+    row(
+        "POST",
+        "/api/v1/templates/{template}/instances/{name}/reset",
+        Kind::Owned,
+    ),
+    row(
+        "GET",
+        "/api/v1/templates/{template}/instances/{name}/snapshots",
+        Kind::Owned,
+    ),
+    row(
+        "POST",
+        "/api/v1/templates/{template}/instances/{name}/snapshots/{snapshot}",
+        Kind::Owned,
+    ),
+    row(
+        "DELETE",
+        "/api/v1/templates/{template}/instances/{name}/snapshots/{snapshot}",
+        Kind::Owned,
+    ),
+    row(
+        "POST",
+        "/api/v1/templates/{template}/instances/{name}/snapshots/{snapshot}/restore",
+        Kind::Owned,
+    ),
+    with_body(
+        "POST",
+        "/api/v1/templates/{template}/instances/{name}/snapshots/{snapshot}/promote",
+        Kind::Admin,
+        || Body::Json(json!({"template": "promoted"})),
+    ),
+    row(
+        "GET",
+        "/api/v1/templates/{template}/instances/{name}/snapshots/{snapshot}/export",
+        Kind::Owned,
+    ),
+    with_body(
+        "POST",
+        "/api/v1/templates/{template}/instances/{name}/snapshots/{snapshot}/push",
+        Kind::Owned,
+        || Body::Json(json!({"remote": "http://127.0.0.1:9", "token": "t"})),
+    ),
+    row(
+        "POST",
+        "/api/v1/templates/{template}/instances/{name}/import",
+        Kind::Create,
+    ),
+    row(
+        "GET",
+        "/api/v1/templates/{template}/instances/{name}/diff",
+        Kind::Owned,
+    ),
+    row(
+        "POST",
+        "/api/v1/templates/{template}/instances/{name}/diff/explain",
+        Kind::Owned,
+    ),
     row("GET", "/api/v1/df", Kind::Admin),
     row("GET", "/api/v1/quarantine", Kind::Admin),
     with_body("POST", "/api/v1/reap", Kind::Admin, || {
@@ -139,7 +207,14 @@ static TABLE: &[Row] = &[
         pattern: "/ui/i/{template}/{name}/{action}",
         kind: Kind::Owned,
         actions: &[
-            "extend", "protect", "unprotect", "stop", "start", "reset", "snapshot", "delete",
+            "extend",
+            "protect",
+            "unprotect",
+            "stop",
+            "start",
+            "reset",
+            "snapshot",
+            "delete",
         ],
         body: ui_form,
     },
@@ -175,14 +250,24 @@ fn renamed(a: &Answer, from: &str, to: &str) -> Answer {
 /// alice's `aaa` and its snapshot `s1` are as she left them.
 async fn alice_intact(app: &FastApp, after: &str) {
     let i = app
-        .call(ALICE, "GET", "/api/v1/templates/shop/instances/aaa", Body::None)
+        .call(
+            ALICE,
+            "GET",
+            "/api/v1/templates/shop/instances/aaa",
+            Body::None,
+        )
         .await;
     assert_eq!(i.status, 200, "after {after}: alice's instance: {i:?}");
     let v: Value = serde_json::from_str(&i.body).expect("json");
     assert_eq!(v["state"], "running", "after {after}: {v}");
     assert_eq!(v["protected"], false, "after {after}: {v}");
     let s = app
-        .call(ALICE, "GET", "/api/v1/templates/shop/instances/aaa/snapshots", Body::None)
+        .call(
+            ALICE,
+            "GET",
+            "/api/v1/templates/shop/instances/aaa/snapshots",
+            Body::None,
+        )
         .await;
     let v: Value = serde_json::from_str(&s.body).expect("json");
     let names: Vec<&str> = v["snapshots"]
@@ -199,12 +284,26 @@ async fn a_member_reaches_nothing_of_another_member_route_by_route() {
     let started = Instant::now();
     let app = FastApp::spawn().await;
     let v1 = "/api/v1/templates/shop/instances";
-    app.ok(ALICE, "POST", &format!("{v1}/aaa"), Body::None, 201).await;
-    app.ok(ALICE, "POST", &format!("{v1}/aaa/snapshots/s1"), Body::None, 201)
+    app.ok(ALICE, "POST", &format!("{v1}/aaa"), Body::None, 201)
         .await;
-    app.ok(BOB, "POST", &format!("{v1}/bbb"), Body::None, 201).await;
-    app.ok(BOB, "POST", &format!("{v1}/bbb/snapshots/s1"), Body::None, 201)
+    app.ok(
+        ALICE,
+        "POST",
+        &format!("{v1}/aaa/snapshots/s1"),
+        Body::None,
+        201,
+    )
+    .await;
+    app.ok(BOB, "POST", &format!("{v1}/bbb"), Body::None, 201)
         .await;
+    app.ok(
+        BOB,
+        "POST",
+        &format!("{v1}/bbb/snapshots/s1"),
+        Body::None,
+        201,
+    )
+    .await;
 
     let mut checked = 0;
     for r in TABLE {
@@ -229,10 +328,7 @@ async fn a_member_reaches_nothing_of_another_member_route_by_route() {
                         absent,
                         "{what}: another member's instance answers otherwise than an absent one"
                     );
-                    assert!(
-                        matches!(theirs.status, 404 | 303),
-                        "{what}: {theirs:?}"
-                    );
+                    assert!(matches!(theirs.status, 404 | 303), "{what}: {theirs:?}");
                     assert!(
                         !theirs.content_type.starts_with("application/json")
                             || !r.pattern.starts_with("/ui"),
@@ -305,7 +401,8 @@ async fn a_member_reaches_nothing_of_another_member_route_by_route() {
     assert_eq!(theirs.status, 404, "{theirs:?}");
 
     // Admins reach alice's instance on the same routes.
-    app.ok(ADMIN, "GET", &format!("{v1}/aaa"), Body::None, 200).await;
+    app.ok(ADMIN, "GET", &format!("{v1}/aaa"), Body::None, 200)
+        .await;
     app.ok(ADMIN, "GET", "/metrics", Body::None, 200).await;
     alice_intact(&app, "all rows").await;
 
@@ -332,14 +429,15 @@ async fn every_route_has_a_row() {
     let registered: BTreeSet<(String, String)> =
         dolly_server::routes::registered().into_iter().collect();
     let missing: Vec<_> = registered.difference(&table).collect();
-    assert!(missing.is_empty(), "routes without a row in TABLE: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "routes without a row in TABLE: {missing:?}"
+    );
     let stale: Vec<_> = table.difference(&registered).collect();
     assert!(stale.is_empty(), "rows of no registered route: {stale:?}");
 
-    let doc = serde_json::to_value(
-        <dolly_server::api::ApiDoc as utoipa::OpenApi>::openapi(),
-    )
-    .expect("openapi");
+    let doc = serde_json::to_value(<dolly_server::api::ApiDoc as utoipa::OpenApi>::openapi())
+        .expect("openapi");
     let mut documented = 0;
     for (p, item) in doc["paths"].as_object().expect("paths") {
         for method in item.as_object().expect("item").keys() {
@@ -394,15 +492,25 @@ async fn metrics_are_for_admins_and_the_metrics_token() {
         .metrics_token;
     })
     .await;
-    app.ok(ALICE, "POST", "/api/v1/templates/shop/instances/aaa", Body::None, 201)
-        .await;
+    app.ok(
+        ALICE,
+        "POST",
+        "/api/v1/templates/shop/instances/aaa",
+        Body::None,
+        201,
+    )
+    .await;
     let m = app.call(BOB, "GET", "/metrics", Body::None).await;
     assert_eq!(m.status, 403, "{m:?}");
     assert!(!m.body.contains("alice-q"), "{m:?}");
-    let m = app.ok("scrape-me", "GET", "/metrics", Body::None, 200).await;
+    let m = app
+        .ok("scrape-me", "GET", "/metrics", Body::None, 200)
+        .await;
     assert!(m.body.contains("user=\"alice-q\""), "{}", m.body);
     app.ok(ADMIN, "GET", "/metrics", Body::None, 200).await;
     // The metrics token is good for /metrics only.
-    let a = app.call("scrape-me", "GET", "/api/v1/instances", Body::None).await;
+    let a = app
+        .call("scrape-me", "GET", "/api/v1/instances", Body::None)
+        .await;
     assert_eq!(a.status, 401, "{a:?}");
 }

@@ -101,9 +101,16 @@ async fn app_with_snapshot(remotes: &[&str]) -> FastApp {
     })
     .await;
     let v1 = "/api/v1/templates/shop/instances";
-    app.ok(ALICE, "POST", &format!("{v1}/aaa"), Body::None, 201).await;
-    app.ok(ALICE, "POST", &format!("{v1}/aaa/snapshots/s1"), Body::None, 201)
+    app.ok(ALICE, "POST", &format!("{v1}/aaa"), Body::None, 201)
         .await;
+    app.ok(
+        ALICE,
+        "POST",
+        &format!("{v1}/aaa/snapshots/s1"),
+        Body::None,
+        201,
+    )
+    .await;
     app
 }
 
@@ -116,7 +123,10 @@ async fn push(app: &FastApp, remote: &str) -> (u16, Value) {
             Body::Json(json!({"remote": remote, "token": "remote-token"})),
         )
         .await;
-    (a.status, serde_json::from_str(&a.body).unwrap_or(Value::Null))
+    (
+        a.status,
+        serde_json::from_str(&a.body).unwrap_or(Value::Null),
+    )
 }
 
 #[tokio::test]
@@ -149,7 +159,10 @@ async fn a_push_outside_push_remotes_makes_no_connection() {
     let (status, body) = push(&off, &allowed.origin).await;
     assert_eq!(status, 403, "{body}");
     assert!(
-        body["error"]["message"].as_str().unwrap().contains("push is off"),
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("push is off"),
         "{body}"
     );
     assert!(allowed.requests().is_empty());
@@ -189,7 +202,10 @@ async fn a_remote_is_told_by_status_and_dolly_error_never_by_its_body() {
     .await;
     // A remote that takes the archive but answers with a secret.
     let secret_import = Recorder::start(|line| {
-        dolly_like(line, http("500 Internal Server Error", "text/plain", SECRET))
+        dolly_like(
+            line,
+            http("500 Internal Server Error", "text/plain", SECRET),
+        )
     })
     .await;
     // A listed origin nobody listens on.
@@ -209,12 +225,18 @@ async fn a_remote_is_told_by_status_and_dolly_error_never_by_its_body() {
     let (status, body) = push(&app, &leaky.origin).await;
     assert_eq!(status, 502, "{body}");
     let message = body["error"]["message"].as_str().unwrap();
-    assert!(!message.contains("hunter2") && !message.contains("SECRET"), "{body}");
+    assert!(
+        !message.contains("hunter2") && !message.contains("SECRET"),
+        "{body}"
+    );
     assert!(message.contains("500"), "{body}");
 
     let (status, body) = push(&app, &redirect.origin).await;
     assert_eq!(status, 502, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("302"), "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("302"),
+        "{body}"
+    );
     assert_eq!(redirect.requests().len(), 1);
     assert!(elsewhere.requests().is_empty(), "the redirect was followed");
 
@@ -222,7 +244,9 @@ async fn a_remote_is_told_by_status_and_dolly_error_never_by_its_body() {
     assert_eq!(status, 502, "{body}");
     let message = body["error"]["message"].as_str().unwrap();
     assert!(
-        message.contains("409") && message.contains("already exists") && message.contains("instance_exists"),
+        message.contains("409")
+            && message.contains("already exists")
+            && message.contains("instance_exists"),
         "{body}"
     );
 
@@ -233,8 +257,14 @@ async fn a_remote_is_told_by_status_and_dolly_error_never_by_its_body() {
     // the caller's token, at the allowed origin's own paths.
     let got = secret_import.requests();
     assert_eq!(got.len(), 2, "{got:?}");
-    assert!(got[0].starts_with("GET /api/v1/version HTTP/1.1"), "{}", got[0]);
-    assert!(got[0].to_lowercase().contains("authorization: bearer remote-token"));
+    assert!(
+        got[0].starts_with("GET /api/v1/version HTTP/1.1"),
+        "{}",
+        got[0]
+    );
+    assert!(got[0]
+        .to_lowercase()
+        .contains("authorization: bearer remote-token"));
     assert!(
         got[1].starts_with("POST /api/v1/templates/shop/instances/aaa/import HTTP/1.1"),
         "{}",
@@ -245,7 +275,10 @@ async fn a_remote_is_told_by_status_and_dolly_error_never_by_its_body() {
     assert_eq!(status, 502, "{body}");
     assert_eq!(
         body["error"]["message"].as_str().unwrap(),
-        format!("{} is unreachable", closed.replace("localhost", "127.0.0.1")),
+        format!(
+            "{} is unreachable",
+            closed.replace("localhost", "127.0.0.1")
+        ),
         "{body}"
     );
 }

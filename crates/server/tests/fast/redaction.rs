@@ -54,11 +54,21 @@ async fn a_failing_webhook_is_logged_without_its_secrets() {
         s.webhook_secret = secret.webhook_secret;
     })
     .await;
-    app.ok(ALICE, "POST", "/api/v1/templates/shop/instances/hooked", Body::None, 201)
-        .await;
+    app.ok(
+        ALICE,
+        "POST",
+        "/api/v1/templates/shop/instances/hooked",
+        Body::None,
+        201,
+    )
+    .await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while !logs.text().contains("webhook delivery failed") {
-        assert!(Instant::now() < deadline, "no failed delivery logged:\n{}", logs.text());
+        assert!(
+            Instant::now() < deadline,
+            "no failed delivery logged:\n{}",
+            logs.text()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let text = logs.text();

@@ -21,11 +21,10 @@ fn member(name: &str, max_instances: Option<usize>, max_snapshots: Option<usize>
 async fn creates_at_once(h: &Harness, actor: &Actor, prefix: &str, count: usize) -> usize {
     let names: Vec<_> = (0..count).map(|i| n(&format!("{prefix}-{i}"))).collect();
     let tt = t();
-    let results = join_all(
-        names
-            .iter()
-            .map(|name| h.manager.create_for(&tt, name, None, Source::Template, Some(actor))),
-    )
+    let results = join_all(names.iter().map(|name| {
+        h.manager
+            .create_for(&tt, name, None, Source::Template, Some(actor))
+    }))
     .await;
     let mut ok = 0;
     for r in results {
@@ -57,7 +56,9 @@ async fn twenty_concurrent_creates_never_pass_a_users_max_instances() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_concurrent_creates_never_pass_the_global_max_instances() {
     let h = Harness::with(|s| s.max_instances = Some(7));
-    let users: Vec<Actor> = (0..4).map(|i| member(&format!("u{i}"), None, None)).collect();
+    let users: Vec<Actor> = (0..4)
+        .map(|i| member(&format!("u{i}"), None, None))
+        .collect();
     let tt = t();
     let names: Vec<_> = (0..24).map(|i| n(&format!("g-{i}"))).collect();
     let results = join_all(names.iter().enumerate().map(|(i, name)| {
@@ -131,6 +132,8 @@ async fn twenty_concurrent_snapshots_never_pass_max_snapshots() {
     }))
     .await;
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 5);
-    assert!(results.iter().any(|r| matches!(r, Err(InstanceError::TooManySnapshots(9)))));
+    assert!(results
+        .iter()
+        .any(|r| matches!(r, Err(InstanceError::TooManySnapshots(9)))));
     assert_eq!(h.manager.snapshot_count(None).await.unwrap(), 9);
 }
