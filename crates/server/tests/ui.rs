@@ -561,7 +561,7 @@ async fn a_cross_site_post_with_the_cookie_changes_nothing() {
 /// Signs in through the form (after any sign-out).
 async fn sign_in(c: &Client, app: &TestApp, token: &str) {
     c.goto(&app.url("/ui/signin")).await.unwrap();
-    wait_for(&c, "[data-testid=token-input]")
+    wait_for(c, "[data-testid=token-input]")
         .await
         .send_keys(token)
         .await
