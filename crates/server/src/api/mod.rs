@@ -6,6 +6,7 @@
 //! into answers only through [`crate::error::ApiError`].
 
 mod caller;
+mod cli;
 mod conformance;
 mod myaas;
 mod push;
@@ -26,7 +27,7 @@ use dolly_types::{InstanceName, TemplateName};
 use serde::Serialize;
 
 pub use caller::{reload_users_on_sighup, Caller};
-pub use conformance::{head_as_get, json_errors};
+pub use conformance::{head_as_get, json_errors, version_header};
 pub use v1::ApiDoc;
 
 /// Largest request body accepted.
@@ -40,8 +41,9 @@ pub struct AppState {
     pub users: Arc<Users>,
 }
 
-/// Routes anyone may call, token or not (probes).
-const OPEN_ROUTES: [&str; 2] = ["/healthz", "/readyz"];
+/// Routes anyone may call, token or not: the probes, and the download of
+/// the CLI (public by design, see [`cli`]).
+const OPEN_ROUTES: [&str; 4] = ["/healthz", "/readyz", cli::ROUTES[0], cli::ROUTES[1]];
 
 /// With a configured token or users, every other route needs
 /// `Authorization: Bearer TOKEN`, compared in constant time. The caller it
@@ -87,6 +89,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/healthz", web::get().to(healthz))
     .route("/readyz", web::get().to(readyz))
     .route("/metrics", web::get().to(metrics))
+    .configure(cli::configure)
     .configure(myaas::configure)
     .service(web::scope("/api/v1").configure(v1::configure))
     .default_service(web::to(not_found));
