@@ -268,7 +268,13 @@ fn reuse(
             let from = expires.max(Utc::now());
             let by = (wanted - from).num_seconds().max(1) as u64;
             match client.act(t, n, "extend", Some(extend_body(by))) {
-                Ok(extended) => a = extended,
+                Ok(extended) => {
+                    a = extended;
+                    mode.note(&format!(
+                        "dolly ci: the lease of {t}/{n} is renewed: it expires {}",
+                        humanize::expiry(a.value.expires_at, Utc::now())
+                    ));
+                }
                 Err(e @ (Error::Unreachable { .. } | Error::Timeout { .. })) => return Err(e),
                 Err(e) => mode.note(&format!(
                     "dolly ci: warning: the lease of {t}/{n} was not renewed: {e}"
