@@ -14,7 +14,10 @@ pub fn marker(d: &SchemaDiff) -> String {
 pub fn diff(d: &SchemaDiff, explain: Option<&SchemaExplain>) -> String {
     let against = match &d.against {
         Some(s) => format!("its snapshot {}", code(s.as_str())),
-        None => format!("the template {} it was cloned from", code(d.template.as_str())),
+        None => format!(
+            "the template {} it was cloned from",
+            code(d.template.as_str())
+        ),
     };
     let mut out = format!("{}\n", marker(d));
     let at = code(&format!("{}/{}", d.template, d.name));
@@ -85,11 +88,16 @@ pub fn diff(d: &SchemaDiff, explain: Option<&SchemaExplain>) -> String {
         }
     }
     let sql = crate::output::diff_sql(&d.sql);
+    let statements = d
+        .sql
+        .iter()
+        .filter(|s| !s.starts_with("SET ") && !s.starts_with("USE "))
+        .count();
     let fence = "`".repeat(longest_run(&sql, '`').max(2) + 1);
     out.push_str(&format!(
         "\n<details>\n<summary>The SQL that replays it ({} statement{})</summary>\n\n{fence}sql\n{sql}{fence}\n\n</details>\n",
-        d.sql.len(),
-        if d.sql.len() == 1 { "" } else { "s" }
+        statements,
+        if statements == 1 { "" } else { "s" }
     ));
     out
 }
@@ -157,8 +165,16 @@ mod tests {
     #[test]
     fn a_diff_is_a_table_and_the_sql_a_collapsed_block() {
         let md = diff(&sample(), None);
-        assert!(md.starts_with("<!-- dolly-diff shop/pr-7 -->\n### dolly: 2 schema changes in `shop/pr-7`"), "{md}");
-        assert!(md.contains("| ➕ | column | `default.customers` | `phone` | added |"), "{md}");
+        assert!(
+            md.starts_with(
+                "<!-- dolly-diff shop/pr-7 -->\n### dolly: 2 schema changes in `shop/pr-7`"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("| ➕ | column | `default.customers` | `phone` | added |"),
+            "{md}"
+        );
         assert!(md.contains("| ✏️ | column | `default.orders` | `total_cents` | `int(11) NOT NULL` → `bigint(20) NOT NULL` |"), "{md}");
         assert!(md.contains("<details>\n<summary>The SQL that replays it (2 statements)</summary>\n\n```sql\nALTER TABLE `default`.`customers` ADD COLUMN `phone` varchar(30);\nDELIMITER ;;\n"), "{md}");
         assert!(md.trim_end().ends_with("```\n\n</details>"), "{md}");

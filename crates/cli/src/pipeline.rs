@@ -51,9 +51,8 @@ pub struct Derived {
 /// `None` outside GitHub Actions and GitLab CI, or with none of their
 /// variables.
 pub fn derive_name(get: Lookup) -> Option<Derived> {
-    let found = |name: Option<InstanceName>, from: &'static str| {
-        name.map(|name| Derived { name, from })
-    };
+    let found =
+        |name: Option<InstanceName>, from: &'static str| name.map(|name| Derived { name, from });
     match detect(get) {
         Platform::GitHub { .. } => {
             let pr = get("GITHUB_REF").and_then(|r| {
@@ -279,7 +278,10 @@ mod tests {
             Some(("job-55".into(), "CI_JOB_ID"))
         );
         // Elsewhere, nothing is guessed.
-        assert_eq!(derived(&[("CI_JOB_ID", "55"), ("GITHUB_REF_NAME", "x")]), None);
+        assert_eq!(
+            derived(&[("CI_JOB_ID", "55"), ("GITHUB_REF_NAME", "x")]),
+            None
+        );
     }
 
     #[test]
@@ -309,10 +311,7 @@ mod tests {
         let head = lines.next().unwrap();
         let delimiter = head.strip_prefix("B<<").unwrap();
         assert_eq!(lines.collect::<Vec<_>>(), ["x", "y", delimiter]);
-        assert_eq!(
-            mask_lines(&["p%w\nd"]),
-            "::add-mask::p%25w%0Ad\n"
-        );
+        assert_eq!(mask_lines(&["p%w\nd"]), "::add-mask::p%25w%0Ad\n");
     }
 
     #[test]

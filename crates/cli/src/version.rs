@@ -13,7 +13,8 @@ static WARNED: AtomicBool = AtomicBool::new(false);
 /// What to say about dollyd's version `theirs` (`None`: the header was
 /// missing from an answer that `is_dolly`'s), if anything.
 pub fn warning(url: &str, theirs: Option<&str>, is_dolly: bool) -> Option<String> {
-    let fix = format!("get the matching CLI with: curl -fsSL -o dolly {url}/cli/dolly && chmod +x dolly");
+    let fix =
+        format!("get the matching CLI with: curl -fsSL -o dolly {url}/cli/dolly && chmod +x dolly");
     match theirs {
         Some(v) if v.trim() == OURS => None,
         Some(v) => Some(format!(
@@ -45,8 +46,13 @@ mod tests {
         assert_eq!(warning("http://d:5001", Some(OURS), true), None);
         assert_eq!(warning("http://d:5001", None, false), None);
         let w = warning("http://d:5001", Some("9.9.9"), true).expect("warning");
-        assert!(w.contains(&format!("this dolly is {OURS} but dollyd at http://d:5001 is 9.9.9")));
-        assert!(w.contains("curl -fsSL -o dolly http://d:5001/cli/dolly"), "{w}");
+        assert!(w.contains(&format!(
+            "this dolly is {OURS} but dollyd at http://d:5001 is 9.9.9"
+        )));
+        assert!(
+            w.contains("curl -fsSL -o dolly http://d:5001/cli/dolly"),
+            "{w}"
+        );
         assert_eq!(w.lines().count(), 1);
         let w = warning("http://d:5001", None, true).expect("warning");
         assert!(w.contains("does not say its version"), "{w}");

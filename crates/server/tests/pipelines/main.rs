@@ -128,8 +128,12 @@ async fn the_cli_download_and_the_github_action_and_workflow() {
     assert_eq!(status, 200);
 
     // Reuse: pr-7 exists already, with a short lease.
-    dolly(&url, &["new", "shop", "pr-7", "--ttl", "10m"]).await.ok();
-    let before = dolly(&url, &["--json", "show", "shop", "pr-7"]).await.json();
+    dolly(&url, &["new", "shop", "pr-7", "--ttl", "10m"])
+        .await
+        .ok();
+    let before = dolly(&url, &["--json", "show", "shop", "pr-7"])
+        .await
+        .json();
 
     // README's workflow, step by step, on pull request 7.
     let workflow = yaml(&readme_block("github-workflow"));
@@ -145,7 +149,11 @@ async fn the_cli_download_and_the_github_action_and_workflow() {
     checkout(&job.workspace);
     let stubs = job.temp.join("stubs");
     let bin = fake_gh(&stubs);
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     job.env.insert("PATH".into(), path.clone());
     let (steps, ok) = job.run_job(&workflow, "test").await;
     assert!(ok, "the workflow failed:\n{}", job.log);
@@ -162,7 +170,8 @@ async fn the_cli_download_and_the_github_action_and_workflow() {
         job.log
     );
     assert!(
-        job.log.contains("dolly ci: the lease of shop/pr-7 is renewed: it expires in "),
+        job.log
+            .contains("dolly ci: the lease of shop/pr-7 is renewed: it expires in "),
         "{}",
         job.log
     );
@@ -179,7 +188,15 @@ async fn the_cli_download_and_the_github_action_and_workflow() {
     let args = std::fs::read_to_string(stubs.join("gh.args")).expect("gh ran");
     assert_eq!(
         args.lines().collect::<Vec<_>>(),
-        ["pr", "comment", "7", "--edit-last", "--create-if-none", "--body-file", &steps["diff"]["diff-file"]]
+        [
+            "pr",
+            "comment",
+            "7",
+            "--edit-last",
+            "--create-if-none",
+            "--body-file",
+            &steps["diff"]["diff-file"]
+        ]
     );
     let body = std::fs::read_to_string(stubs.join("gh.body")).expect("gh body");
     for needle in [
@@ -196,11 +213,21 @@ async fn the_cli_download_and_the_github_action_and_workflow() {
         assert!(body.contains(needle), "{needle:?} not in:\n{body}");
     }
     assert_eq!(steps["diff"]["diff"].trim_end(), body.trim_end());
+    // docs/ci-diff-comment.md is this comment, from a run with this set.
+    if let Some(path) = std::env::var_os("DOLLY_WRITE_DIFF_EXAMPLE") {
+        std::fs::write(path, &body).expect("write the example");
+    }
     assert!(job.summary().contains("<!-- dolly-diff shop/pr-7 -->"));
 
     // The cleanup step removed it; the lease had been renewed first.
-    assert!(job.log.contains("dolly ci: removed shop/pr-7"), "{}", job.log);
-    dolly(&url, &["show", "shop", "pr-7"]).await.fails(3, "does not exist");
+    assert!(
+        job.log.contains("dolly ci: removed shop/pr-7"),
+        "{}",
+        job.log
+    );
+    dolly(&url, &["show", "shop", "pr-7"])
+        .await
+        .fails(3, "does not exist");
 
     // A branch push, created this time (no pull request), with the lease
     // asked for; then a failing create (unknown template) that leaves an
@@ -231,18 +258,38 @@ jobs:
     let (steps, ok) = push.run_job(&steps_yaml("shop"), "t").await;
     assert!(ok, "{}", push.log);
     assert_eq!(steps["db"]["name"], "branch-feature-phone");
-    assert!(push.log.contains("dolly ci: shop/branch-feature-phone created"), "{}", push.log);
-    assert!(push.log.contains("dolly ci: removed shop/branch-feature-phone"), "{}", push.log);
+    assert!(
+        push.log
+            .contains("dolly ci: shop/branch-feature-phone created"),
+        "{}",
+        push.log
+    );
+    assert!(
+        push.log
+            .contains("dolly ci: removed shop/branch-feature-phone"),
+        "{}",
+        push.log
+    );
     let (_, ok) = push.run_job(&steps_yaml("nope"), "t").await;
     assert!(!ok, "a create of an unknown template must fail the job");
     assert!(
-        push.log.contains("::error title=dolly ci::template 'nope' does not exist"),
+        push.log
+            .contains("::error title=dolly ci::template 'nope' does not exist"),
         "{}",
         push.log
     );
     assert!(push.log.contains("[exit 3]"), "{}", push.log);
-    assert!(push.log.contains("[skipped: if ]"), "the next step is skipped: {}", push.log);
-    assert!(push.log.contains("dolly ci: nope/branch-feature-phone is already gone"), "{}", push.log);
+    assert!(
+        push.log.contains("[skipped: if ]"),
+        "the next step is skipped: {}",
+        push.log
+    );
+    assert!(
+        push.log
+            .contains("dolly ci: nope/branch-feature-phone is already gone"),
+        "{}",
+        push.log
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,7 +298,9 @@ async fn the_gitlab_template_and_project_job() {
     let url = app.url.clone();
 
     // A stand-in for GitLab's API: records the merge request note.
-    let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let api = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let api_url = format!("http://{}/api/v4", api.local_addr().expect("addr"));
     let notes = tokio::spawn(async move {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -265,7 +314,11 @@ async fn the_gitlab_template_and_project_job() {
             if let Some((head, body)) = text.split_once("\r\n\r\n") {
                 let len: usize = head
                     .lines()
-                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
                     .unwrap_or(0);
                 if body.len() >= len || n == 0 {
                     break;
@@ -299,41 +352,88 @@ async fn the_gitlab_template_and_project_job() {
     // .pre: created, the dotenv report for the later jobs.
     let ran = pipeline.run_job("dolly").await.expect("dolly runs");
     assert_eq!(ran.code, 0, "{}", pipeline.log);
-    assert!(ran.stderr.contains("dolly ci: named mr-9 (from CI_MERGE_REQUEST_IID)"), "{}", pipeline.log);
-    assert!(ran.stderr.contains("dolly ci: shop/mr-9 created"), "{}", pipeline.log);
+    assert!(
+        ran.stderr
+            .contains("dolly ci: named mr-9 (from CI_MERGE_REQUEST_IID)"),
+        "{}",
+        pipeline.log
+    );
+    assert!(
+        ran.stderr.contains("dolly ci: shop/mr-9 created"),
+        "{}",
+        pipeline.log
+    );
     let env = pipeline.dotenv.clone();
     let keys: Vec<&str> = env.keys().map(String::as_str).collect();
     assert_eq!(
         keys,
-        ["DATABASE_URL", "DOLLY_NAME", "MYSQL_DATABASE", "MYSQL_HOST", "MYSQL_PASSWORD", "MYSQL_PORT", "MYSQL_USER"]
+        [
+            "DATABASE_URL",
+            "DOLLY_NAME",
+            "MYSQL_DATABASE",
+            "MYSQL_HOST",
+            "MYSQL_PASSWORD",
+            "MYSQL_PORT",
+            "MYSQL_USER"
+        ]
     );
     assert_eq!(env["DOLLY_NAME"], "mr-9");
-    assert!(!ran.stdout.contains(&env["MYSQL_PASSWORD"]) && !ran.stderr.contains(&env["MYSQL_PASSWORD"]));
-    let shown = dolly(&url, &["--json", "show", "shop", "mr-9"]).await.json();
-    assert_eq!(env["MYSQL_PORT"], shown["port"].as_u64().unwrap().to_string());
+    assert!(
+        !ran.stdout.contains(&env["MYSQL_PASSWORD"])
+            && !ran.stderr.contains(&env["MYSQL_PASSWORD"])
+    );
+    let shown = dolly(&url, &["--json", "show", "shop", "mr-9"])
+        .await
+        .json();
+    assert_eq!(
+        env["MYSQL_PORT"],
+        shown["port"].as_u64().unwrap().to_string()
+    );
     let lease = expires(&shown) - Utc::now();
     assert!(lease > chrono::Duration::minutes(115), "ttl 2h: {lease}");
 
     // The job ran again (a retry): the same database.
     let again = pipeline.run_job("dolly").await.expect("dolly runs");
     assert_eq!(again.code, 0, "{}", pipeline.log);
-    assert!(again.stderr.contains("dolly ci: shop/mr-9 reused"), "{}", pipeline.log);
+    assert!(
+        again.stderr.contains("dolly ci: shop/mr-9 reused"),
+        "{}",
+        pipeline.log
+    );
     assert_eq!(pipeline.dotenv, env);
 
     // README's project job: migrations and tests with the variables.
     let test = pipeline.run_job("test").await.expect("test runs");
     assert_eq!(test.code, 0, "{}", pipeline.log);
-    assert!(test.stdout.contains("tests passed against mr-9"), "{}", pipeline.log);
+    assert!(
+        test.stdout.contains("tests passed against mr-9"),
+        "{}",
+        pipeline.log
+    );
 
     // .post: the diff as markdown, an artifact and a note on the MR.
-    let diff = pipeline.run_job("dolly:diff").await.expect("DOLLY_DIFF=true");
+    let diff = pipeline
+        .run_job("dolly:diff")
+        .await
+        .expect("DOLLY_DIFF=true");
     assert_eq!(diff.code, 0, "{}", pipeline.log);
     let md = std::fs::read_to_string(pipeline.project_dir.join("dolly-diff.md")).expect("artifact");
-    assert!(md.contains("| ➕ | column | `default.customers` | `phone` | added |"), "{md}");
+    assert!(
+        md.contains("| ➕ | column | `default.customers` | `phone` | added |"),
+        "{md}"
+    );
     assert!(md.contains("#### How each statement ran"), "{md}");
     let request = notes.await.expect("the note");
-    assert!(request.starts_with("POST /api/v4/projects/77/merge_requests/9/notes "), "{request}");
-    assert!(request.to_ascii_lowercase().contains("private-token: glpat-fake"), "{request}");
+    assert!(
+        request.starts_with("POST /api/v4/projects/77/merge_requests/9/notes "),
+        "{request}"
+    );
+    assert!(
+        request
+            .to_ascii_lowercase()
+            .contains("private-token: glpat-fake"),
+        "{request}"
+    );
     let form = request.split_once("\r\n\r\n").expect("body").1;
     let fields: BTreeMap<String, String> = serde_urlencoded::from_str(form).expect("form");
     assert_eq!(fields["body"], md);
@@ -341,8 +441,14 @@ async fn the_gitlab_template_and_project_job() {
     // .post: removed; a second cleanup is no failure.
     let down = pipeline.run_job("dolly:down").await.expect("down runs");
     assert_eq!(down.code, 0, "{}", pipeline.log);
-    assert!(down.stderr.contains("dolly ci: removed shop/mr-9"), "{}", pipeline.log);
-    dolly(&url, &["show", "shop", "mr-9"]).await.fails(3, "does not exist");
+    assert!(
+        down.stderr.contains("dolly ci: removed shop/mr-9"),
+        "{}",
+        pipeline.log
+    );
+    dolly(&url, &["show", "shop", "mr-9"])
+        .await
+        .fails(3, "does not exist");
     let down = pipeline.run_job("dolly:down").await.expect("down runs");
     assert_eq!(down.code, 0, "{}", pipeline.log);
     assert!(down.stderr.contains("already gone"), "{}", pipeline.log);
@@ -358,16 +464,81 @@ async fn the_gitlab_template_and_project_job() {
     pipeline.dotenv.clear();
     let failed = pipeline.run_job("dolly").await.expect("dolly runs");
     assert_eq!(failed.code, 3, "{}", pipeline.log);
-    assert!(failed.stderr.contains("template 'nope' does not exist"), "{}", pipeline.log);
+    assert!(
+        failed.stderr.contains("template 'nope' does not exist"),
+        "{}",
+        pipeline.log
+    );
 
     // Outside any pipeline, no NAME is a usage error; shell lines otherwise.
-    let shell = [("DOLLY_TOKEN", TOKEN), ("GITHUB_ACTIONS", ""), ("GITLAB_CI", "")];
+    let shell = [
+        ("DOLLY_TOKEN", TOKEN),
+        ("GITHUB_ACTIONS", ""),
+        ("GITLAB_CI", ""),
+    ];
     let r = dolly_run(&url, &["ci", "shop"], &shell, None).await;
     r.fails(2, "no NAME given");
     let r = dolly_run(&url, &["ci", "shop", "plain"], &shell, None).await;
     r.ok();
-    assert!(r.stdout.contains("export DATABASE_URL='mysql://root:"), "{r:#?}");
+    assert!(
+        r.stdout.contains("export DATABASE_URL='mysql://root:"),
+        "{r:#?}"
+    );
     dolly_run(&url, &["ci", "--down", "shop", "plain"], &shell, None)
         .await
         .ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_cli_is_a_404_that_does_not_tell_the_path() {
+    let app = TestApp::spawn_with(|s| {
+        s.cli_path = Some("/nonexistent/dolly-cli-for-a-test".into());
+    })
+    .await;
+    for path in ["/cli/dolly", "/cli/dolly.sha256"] {
+        let r = app.get(path).await;
+        assert_eq!(r.status(), 404, "{path}");
+        let body: serde_json::Value = r.json().await.expect("json");
+        assert_eq!(body["error"]["code"], "cli_not_found", "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("cli_path"), "{message}");
+        assert!(!message.contains("/nonexistent"), "{message}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_dollyd_version_is_one_warning() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A dollyd of another version: two answers (ls, then show's lookups).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 8192];
+            let _ = s.read(&mut buf).await;
+            let body = r#"{"instances":[]}"#;
+            let _ = s
+                .write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Dolly-Version: 9.9.9\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .as_bytes(),
+                )
+                .await;
+        }
+    });
+    let r = common::cli::dolly(&url, &["ls"]).await;
+    r.ok();
+    let warnings: Vec<&str> = r.stderr.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warnings.len(), 1, "{r:#?}");
+    assert!(
+        warnings[0].contains(&format!(
+            "this dolly is {} but dollyd at {url} is 9.9.9",
+            env!("CARGO_PKG_VERSION")
+        )) && warnings[0].contains(&format!("{url}/cli/dolly")),
+        "{r:#?}"
+    );
 }

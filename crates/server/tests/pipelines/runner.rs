@@ -32,10 +32,7 @@ fn str_of(v: &Yaml) -> String {
 
 fn map_of(v: Option<&Yaml>) -> Vec<(String, String)> {
     match v {
-        Some(Yaml::Mapping(m)) => m
-            .iter()
-            .map(|(k, v)| (str_of(k), str_of(v)))
-            .collect(),
+        Some(Yaml::Mapping(m)) => m.iter().map(|(k, v)| (str_of(k), str_of(v))).collect(),
         None | Some(Yaml::Null) => Vec::new(),
         Some(other) => panic!("not a mapping: {other:?}"),
     }
@@ -150,7 +147,10 @@ impl GitHub {
         let mut vars: BTreeMap<String, String> = [
             ("GITHUB_ACTIONS", "true"),
             ("CI", "true"),
-            ("HOME", &std::env::var("HOME").unwrap_or_else(|_| "/root".into())),
+            (
+                "HOME",
+                &std::env::var("HOME").unwrap_or_else(|_| "/root".into()),
+            ),
             ("LANG", "C.UTF-8"),
         ]
         .iter()
@@ -200,7 +200,10 @@ impl GitHub {
         job: &str,
     ) -> (BTreeMap<String, BTreeMap<String, String>>, bool) {
         let j = &workflow["jobs"][job];
-        for (k, v) in map_of(workflow.get("env")).into_iter().chain(map_of(j.get("env"))) {
+        for (k, v) in map_of(workflow.get("env"))
+            .into_iter()
+            .chain(map_of(j.get("env")))
+        {
             let v = self.eval(&v, &Scope::default());
             self.env.insert(k, v);
         }
@@ -497,7 +500,10 @@ impl GitLab {
         let mut variables: BTreeMap<String, String> = [
             ("GITLAB_CI", "true"),
             ("CI", "true"),
-            ("HOME", &std::env::var("HOME").unwrap_or_else(|_| "/root".into())),
+            (
+                "HOME",
+                &std::env::var("HOME").unwrap_or_else(|_| "/root".into()),
+            ),
             ("LANG", "C.UTF-8"),
             ("PATH", &std::env::var("PATH").unwrap_or_default()),
         ]
@@ -576,7 +582,8 @@ impl GitLab {
             "no job {job} in the pipeline"
         );
         if !self.included(job) {
-            self.log.push_str(&format!("[{job}: not in this pipeline]\n"));
+            self.log
+                .push_str(&format!("[{job}: not in this pipeline]\n"));
             return None;
         }
         let mut env = self.vars();
@@ -620,6 +627,8 @@ impl GitLab {
 
     /// The job's stage.
     pub fn stage(&self, job: &str) -> String {
-        self.job_key(job, "stage").map(|s| str_of(&s)).unwrap_or_default()
+        self.job_key(job, "stage")
+            .map(|s| str_of(&s))
+            .unwrap_or_default()
     }
 }
