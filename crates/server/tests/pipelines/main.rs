@@ -542,3 +542,79 @@ async fn another_dollyd_version_is_one_warning() {
         "{r:#?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_another_user_holds_is_exit_4_and_ones_own_is_reused() {
+    use dolly_core::users::token_sha256;
+    let users = tempfile::NamedTempFile::new().expect("users file");
+    std::fs::write(
+        users.path(),
+        format!(
+            "[[users]]\nname = \"alice\"\ntoken_sha256 = \"{}\"\nrole = \"member\"\n\n\
+             [[users]]\nname = \"bob\"\ntoken_sha256 = \"{}\"\nrole = \"member\"\n",
+            token_sha256("alice-token"),
+            token_sha256("bob-token")
+        ),
+    )
+    .expect("write users");
+    let app = TestApp::spawn_with(|s| s.users_file = Some(users.path().to_path_buf())).await;
+    app.write_dump("shop.sql", &shop_dump());
+    app.update_ok(&[]).await;
+    let url = app.url.clone();
+    let as_user = |token: &'static str| {
+        [
+            ("DOLLY_TOKEN", token),
+            ("GITHUB_ACTIONS", ""),
+            ("GITLAB_CI", ""),
+        ]
+    };
+    let alice = dolly_run(
+        &url,
+        &["ci", "shop", "shared"],
+        &as_user("alice-token"),
+        None,
+    )
+    .await;
+    alice.ok();
+    assert!(
+        alice.stderr.contains("dolly ci: shop/shared created"),
+        "{alice:#?}"
+    );
+    let again = dolly_run(
+        &url,
+        &["ci", "shop", "shared"],
+        &as_user("alice-token"),
+        None,
+    )
+    .await;
+    again.ok();
+    assert!(
+        again.stderr.contains("dolly ci: shop/shared reused"),
+        "{again:#?}"
+    );
+    assert_eq!(alice.stdout, again.stdout, "the same database");
+    let bob = dolly_run(&url, &["ci", "shop", "shared"], &as_user("bob-token"), None).await;
+    bob.fails_in_one_line(4, "instance 'shop/shared' exists and is not yours");
+    // Bob's cleanup does not touch alice's instance (to him it is gone).
+    let down = dolly_run(
+        &url,
+        &["ci", "--down", "shop", "shared"],
+        &as_user("bob-token"),
+        None,
+    )
+    .await;
+    down.ok();
+    assert!(down.stderr.contains("already gone"), "{down:#?}");
+    let down = dolly_run(
+        &url,
+        &["ci", "--down", "shop", "shared"],
+        &as_user("alice-token"),
+        None,
+    )
+    .await;
+    down.ok();
+    assert!(
+        down.stderr.contains("dolly ci: removed shop/shared"),
+        "{down:#?}"
+    );
+}
