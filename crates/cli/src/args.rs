@@ -25,6 +25,8 @@ In CI:
   eval \"$(dolly env shop ci-$JOB --ttl 1h)\"   # creates it unless it exists
   ...run the tests against $DATABASE_URL or $MYSQL_HOST:$MYSQL_PORT...
   dolly rm shop ci-$JOB
+  dolly ci shop        # GitHub Actions, GitLab CI: pr-N/mr-N, variables for later steps
+  dolly ci --down shop # its cleanup
 
 Saving and sharing states:
   dolly snapshot shop alice before -m \"before the migration\"
