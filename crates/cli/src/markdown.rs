@@ -35,9 +35,10 @@ pub fn diff(d: &SchemaDiff, explain: Option<&SchemaExplain>) -> String {
     out.push_str("| | object | where | name | change |\n|---|---|---|---|---|\n");
     for c in &d.changes {
         let (sign, word) = match c.change {
-            SchemaChangeKind::Added => ("➕", "added"),
-            SchemaChangeKind::Dropped => ("➖", "dropped"),
-            SchemaChangeKind::Modified => ("✏️", "modified"),
+            // Plain signs: an emoji needs a font the reader may not have.
+            SchemaChangeKind::Added => ("+", "added"),
+            SchemaChangeKind::Dropped => ("-", "dropped"),
+            SchemaChangeKind::Modified => ("~", "modified"),
         };
         let object = serde_json::to_value(c.object)
             .ok()
@@ -172,10 +173,10 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("| ➕ | column | `default.customers` | `phone` | added |"),
+            md.contains("| + | column | `default.customers` | `phone` | added |"),
             "{md}"
         );
-        assert!(md.contains("| ✏️ | column | `default.orders` | `total_cents` | `int(11) NOT NULL` → `bigint(20) NOT NULL` |"), "{md}");
+        assert!(md.contains("| ~ | column | `default.orders` | `total_cents` | `int(11) NOT NULL` → `bigint(20) NOT NULL` |"), "{md}");
         assert!(md.contains("<details>\n<summary>The SQL that replays it (2 statements)</summary>\n\n```sql\nALTER TABLE `default`.`customers` ADD COLUMN `phone` varchar(30);\nDELIMITER ;;\n"), "{md}");
         assert!(md.trim_end().ends_with("```\n\n</details>"), "{md}");
         assert!(!md.contains("How each statement"));

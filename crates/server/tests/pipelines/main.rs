@@ -202,8 +202,8 @@ async fn the_cli_download_and_the_github_action_and_workflow() {
     for needle in [
         "<!-- dolly-diff shop/pr-7 -->",
         "### dolly: 2 schema changes in `shop/pr-7`",
-        "| ➕ | column | `default.customers` | `phone` | added |",
-        "| ➕ | index | `default.customers` | `k_phone` | added |",
+        "| + | column | `default.customers` | `phone` | added |",
+        "| + | index | `default.customers` | `k_phone` | added |",
         "#### How each statement ran on a clone of the full data",
         "<details>\n<summary>The SQL that replays it",
         "```sql\n",
@@ -419,7 +419,7 @@ async fn the_gitlab_template_and_project_job() {
     assert_eq!(diff.code, 0, "{}", pipeline.log);
     let md = std::fs::read_to_string(pipeline.project_dir.join("dolly-diff.md")).expect("artifact");
     assert!(
-        md.contains("| ➕ | column | `default.customers` | `phone` | added |"),
+        md.contains("| + | column | `default.customers` | `phone` | added |"),
         "{md}"
     );
     assert!(md.contains("#### How each statement ran"), "{md}");
