@@ -345,8 +345,7 @@ async fn the_gitlab_template_and_project_job() {
     ];
     let mut pipeline = GitLab::new("ci/gitlab/dolly.gitlab-ci.yml", &project, &predefined);
     assert_eq!(pipeline.stage("dolly"), ".pre");
-    assert_eq!(pipeline.stage("dolly:diff"), ".post");
-    assert_eq!(pipeline.stage("dolly:down"), ".post");
+    assert_eq!(pipeline.stage("dolly:post"), ".post");
     checkout(&pipeline.project_dir);
 
     // .pre: created, the dotenv report for the later jobs.
@@ -411,12 +410,10 @@ async fn the_gitlab_template_and_project_job() {
         pipeline.log
     );
 
-    // .post: the diff as markdown, an artifact and a note on the MR.
-    let diff = pipeline
-        .run_job("dolly:diff")
-        .await
-        .expect("DOLLY_DIFF=true");
-    assert_eq!(diff.code, 0, "{}", pipeline.log);
+    // .post: the diff as markdown, an artifact and a note on the MR, then
+    // the removal.
+    let post = pipeline.run_job("dolly:post").await.expect("post runs");
+    assert_eq!(post.code, 0, "{}", pipeline.log);
     let md = std::fs::read_to_string(pipeline.project_dir.join("dolly-diff.md")).expect("artifact");
     assert!(
         md.contains("| + | column | `default.customers` | `phone` | added |"),
@@ -437,27 +434,49 @@ async fn the_gitlab_template_and_project_job() {
     let form = request.split_once("\r\n\r\n").expect("body").1;
     let fields: BTreeMap<String, String> = serde_urlencoded::from_str(form).expect("form");
     assert_eq!(fields["body"], md);
-
-    // .post: removed; a second cleanup is no failure.
-    let down = pipeline.run_job("dolly:down").await.expect("down runs");
-    assert_eq!(down.code, 0, "{}", pipeline.log);
     assert!(
-        down.stderr.contains("dolly ci: removed shop/mr-9"),
+        post.stdout.contains("dolly - the diff is a note on !9"),
+        "{}",
+        pipeline.log
+    );
+    assert!(
+        post.stderr.contains("dolly ci: removed shop/mr-9"),
         "{}",
         pipeline.log
     );
     dolly(&url, &["show", "shop", "mr-9"])
         .await
         .fails(3, "does not exist");
-    let down = pipeline.run_job("dolly:down").await.expect("down runs");
-    assert_eq!(down.code, 0, "{}", pipeline.log);
-    assert!(down.stderr.contains("already gone"), "{}", pipeline.log);
 
-    // DOLLY_KEEP keeps it; DOLLY_DIFF unset leaves the diff job out.
-    pipeline.set("DOLLY_KEEP", "true");
+    // Again (a retried job): no diff of a removed instance, which fails the
+    // job, but only after the cleanup ran (and found it gone).
+    let post = pipeline.run_job("dolly:post").await.expect("post runs");
+    assert_eq!(post.code, 1, "{}", pipeline.log);
+    assert!(post.stdout.contains("no schema diff"), "{}", pipeline.log);
+    assert!(post.stderr.contains("already gone"), "{}", pipeline.log);
+
+    // DOLLY_KEEP keeps it; without DOLLY_DIFF there is no diff.
     pipeline.set("DOLLY_DIFF", "false");
-    assert!(pipeline.run_job("dolly:down").await.is_none());
-    assert!(pipeline.run_job("dolly:diff").await.is_none());
+    pipeline.set("DOLLY_KEEP", "true");
+    pipeline.dotenv.clear();
+    assert_eq!(pipeline.run_job("dolly").await.expect("dolly runs").code, 0);
+    let post = pipeline.run_job("dolly:post").await.expect("post runs");
+    assert_eq!(post.code, 0, "{}", pipeline.log);
+    assert!(
+        post.stdout.contains("dolly - kept shop/mr-9"),
+        "{}",
+        pipeline.log
+    );
+    assert!(!post.stdout.contains("schema"), "{}", pipeline.log);
+    dolly(&url, &["show", "shop", "mr-9"]).await.ok();
+    pipeline.set("DOLLY_KEEP", "false");
+    let post = pipeline.run_job("dolly:post").await.expect("post runs");
+    assert_eq!(post.code, 0, "{}", pipeline.log);
+    assert!(
+        post.stderr.contains("dolly ci: removed shop/mr-9"),
+        "{}",
+        pipeline.log
+    );
 
     // A failing create: an unknown template is exit 3, with dollyd's reason.
     pipeline.set("DOLLY_TEMPLATE", "nope");
