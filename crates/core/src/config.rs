@@ -234,6 +234,9 @@ pub struct Settings {
     /// Extra labels put on every container dolly creates.
     pub labels: BTreeMap<String, String>,
     pub log_format: LogFormat,
+    /// The `dolly` CLI binary served at `GET /cli/dolly`; `None`: the file
+    /// `dolly` next to the running dollyd executable.
+    pub cli_path: Option<PathBuf>,
 }
 
 impl Settings {
@@ -415,6 +418,7 @@ impl Settings {
                 "json" => Ok(LogFormat::Json),
                 _ => Err("expected \"human\" or \"json\"".into()),
             })?,
+            cli_path: p.optional("cli_path", absolute_path)?,
         };
         settings.check_consistency()?;
         Ok(settings)

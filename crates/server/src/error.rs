@@ -37,6 +37,9 @@ pub enum ApiError {
     RemoteMismatch(String),
     #[error("{0}")]
     BadGateway(String),
+    /// `GET /cli/dolly`: no binary to serve (the path is logged, not told).
+    #[error("this dollyd has no dolly CLI to serve: its operator installs `dolly` next to dollyd or sets cli_path")]
+    CliUnavailable,
 }
 
 impl ApiError {
@@ -51,6 +54,7 @@ impl ApiError {
             ApiError::Remote(_) => (S::BAD_GATEWAY, "remote_error"),
             ApiError::RemoteMismatch(_) => (S::CONFLICT, "server_version_mismatch"),
             ApiError::BadGateway(_) => (S::BAD_GATEWAY, "remote_failed"),
+            ApiError::CliUnavailable => (S::NOT_FOUND, "cli_not_found"),
             ApiError::Engine(e) => engine(e),
             ApiError::Store(e) => store(e),
             ApiError::Instance(e) => match e {

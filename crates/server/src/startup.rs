@@ -131,6 +131,7 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(crate::ui::session))
                 .wrap(actix_web::middleware::from_fn(api::head_as_get))
                 .wrap(tracing_actix())
+                .wrap(api::version_header())
                 .app_data(state.clone())
                 .configure(crate::ui::configure)
                 .configure(api::configure)

@@ -7,6 +7,7 @@
 
 mod access;
 mod caller;
+mod cli;
 mod conformance;
 mod myaas;
 mod push;
@@ -25,14 +26,15 @@ use serde::Serialize;
 
 pub use access::{Admin, AppState, OwnedInstance, OwnedSnapshot};
 pub use caller::{reload_users_on_sighup, Caller};
-pub use conformance::{head_as_get, json_errors};
+pub use conformance::{head_as_get, json_errors, version_header};
 pub use v1::ApiDoc;
 
 /// Largest request body accepted.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-/// Routes anyone may call, token or not (probes).
-const OPEN_ROUTES: [&str; 2] = ["/healthz", "/readyz"];
+/// Routes anyone may call, token or not: the probes, and the download of
+/// the CLI (public by design, see [`cli`]).
+const OPEN_ROUTES: [&str; 4] = ["/healthz", "/readyz", cli::ROUTES[0], cli::ROUTES[1]];
 
 /// With a configured token or users, every other route needs
 /// `Authorization: Bearer TOKEN`, compared in constant time. The caller it
@@ -94,6 +96,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .get("/readyz", readyz)
             .get("/metrics", metrics);
     })
+    .configure(cli::configure)
     .configure(myaas::configure)
     .service(web::scope("/api/v1").configure(v1::configure))
     .default_service(web::to(not_found));

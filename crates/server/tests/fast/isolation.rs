@@ -29,6 +29,9 @@ enum Kind {
     /// Makes `{template}/{name}`: another member's name answers exactly
     /// as one the caller holds ("taken", nothing about whose).
     Create,
+    /// Public by design, no token needed (the CLI download): the same
+    /// answer for anyone, naming nobody.
+    Public,
 }
 
 struct Row {
@@ -77,6 +80,9 @@ static TABLE: &[Row] = &[
     row("GET", "/healthz", Kind::Open),
     row("GET", "/readyz", Kind::Open),
     row("GET", "/metrics", Kind::Admin),
+    // The CLI download (public).
+    row("GET", "/cli/dolly", Kind::Public),
+    row("GET", "/cli/dolly.sha256", Kind::Public),
     // myaas.
     row("GET", "/", Kind::Open),
     row("GET", "/templates", Kind::Open),
@@ -360,6 +366,13 @@ async fn a_member_reaches_nothing_of_another_member_route_by_route() {
                     if r.pattern.starts_with("/api/v1/instances") || r.pattern == "/db" {
                         assert!(a.body.contains("bbb"), "{what}: bob's own is listed");
                     }
+                }
+                Kind::Public => {
+                    let p = path(r.pattern, "", action);
+                    let a = app.call(BOB, r.method, &p, (r.body)()).await;
+                    let b = app.call(ADMIN, r.method, &p, (r.body)()).await;
+                    assert_eq!(a, b, "{what}: a public route answers by caller");
+                    assert!(!a.body.contains("alice-q"), "{what}: {a:?}");
                 }
                 Kind::Create => {
                     let (theirs, mine) = if r.pattern == "/ui/new" {
