@@ -60,12 +60,37 @@ pub struct Owner {
 /// table with `DATA DIRECTORY`, whose file lives outside the datadir) is an
 /// error naming it, never silently left out.
 pub fn clone_tree(src: &Path, dst: &Path, mode: CloneMode, owner: Owner) -> io::Result<()> {
-    copy_tree(src, dst, mode)?;
-    own_tree(dst, owner, true)
+    clone_tree_limited(src, dst, mode, owner, None)
+}
+
+/// [`clone_tree`] into a folder whose own bytes may not exceed `limit`
+/// (a btrfs subvolume with a qgroup limit, [`crate::disk_limit`]); `None`:
+/// a plain folder.
+pub fn clone_tree_limited(
+    src: &Path,
+    dst: &Path,
+    mode: CloneMode,
+    owner: Owner,
+    limit: Option<u64>,
+) -> io::Result<()> {
+    match limit {
+        Some(bytes) => crate::disk_limit::create_limited_folder(dst, bytes)?,
+        None => fs::create_dir(dst)?,
+    }
+    let copied = copy_into(src, dst, mode).and_then(|()| own_tree(dst, owner, true));
+    if copied.is_err() && limit.is_some() {
+        // A half-filled subvolume is removed like a folder.
+        let _ = remove_tree(dst);
+    }
+    copied
 }
 
 fn copy_tree(src: &Path, dst: &Path, mode: CloneMode) -> io::Result<()> {
     fs::create_dir(dst)?;
+    copy_into(src, dst, mode)
+}
+
+fn copy_into(src: &Path, dst: &Path, mode: CloneMode) -> io::Result<()> {
     for entry in fs::read_dir(src)? {
         let entry = entry?;
         let ty = entry.file_type()?;

@@ -226,6 +226,11 @@ pub struct Settings {
     /// Most snapshots kept at once, over all instances (`None`: no
     /// limit); beyond it snapshots get 429.
     pub max_snapshots: Option<usize>,
+    /// Most bytes an instance's datadir may add beyond its template
+    /// (`None`: no limit). btrfs with quotas enforces it (writes in that
+    /// server fail with "Disk quota exceeded"); elsewhere the reaper's
+    /// pass stops an instance past it ([`crate::disk_limit`]).
+    pub instance_max_disk: Option<u64>,
     /// Creates and imports refuse (507) below this much free disk.
     pub min_free_disk: u64,
     /// Ready instances kept warm per template for instant creates (0: no
@@ -400,6 +405,10 @@ impl Settings {
                     .parse::<usize>()
                     .map(Some)
                     .map_err(|_| "expected a whole number or \"none\"".into()),
+            })?,
+            instance_max_disk: p.parse("instance_max_disk", "none", |v| match v {
+                "" | "none" | "0" => Ok(None),
+                _ => byte_size(v).map(Some),
             })?,
             min_free_disk: p.parse("min_free_disk", "1GiB", |v| {
                 if v == "0" {

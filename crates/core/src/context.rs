@@ -25,6 +25,10 @@ pub struct Context {
     pub store: Store,
     pub engine: Arc<dyn Engine>,
     pub clone_mode: CloneMode,
+    /// The data folder's filesystem, as far as a disk limit goes.
+    pub filesystem: crate::disk_limit::Filesystem,
+    /// How `instance_max_disk` is enforced here.
+    pub disk_limit: crate::disk_limit::DiskLimit,
     pub metrics: crate::metrics::Metrics,
     /// Asks a server whether it accepts credentials (MySQL's protocol;
     /// tests over a fake engine swap it).
@@ -44,11 +48,27 @@ impl Context {
         } else {
             store.detect_clone_mode()?
         };
+        let filesystem = store.detect_filesystem()?;
+        let disk_limit = filesystem.enforcement(settings.instance_max_disk);
+        if disk_limit != crate::disk_limit::DiskLimit::Off {
+            if filesystem == crate::disk_limit::Filesystem::BtrfsWithQuotas {
+                crate::disk_limit::clear_stale_qgroups(store.root());
+            }
+            if let Some(bytes) = settings.instance_max_disk {
+                let said = filesystem.describe(store.root(), bytes);
+                match disk_limit {
+                    crate::disk_limit::DiskLimit::Subvolume(_) => tracing::info!("{said}"),
+                    _ => tracing::warn!("{said}"),
+                }
+            }
+        }
         Ok(Self {
             settings,
             store,
             engine,
             clone_mode,
+            filesystem,
+            disk_limit,
             metrics: crate::metrics::Metrics::new(),
             prober: Arc::new(MysqlProber),
             events: crate::events::Events::default(),

@@ -8,6 +8,7 @@ pub mod clone;
 pub mod config;
 pub mod context;
 pub mod dbserver;
+pub mod disk_limit;
 pub mod dump;
 pub mod events;
 pub mod faultpoint;

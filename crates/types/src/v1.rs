@@ -59,6 +59,10 @@ pub struct Instance {
     /// The user who created it (`None`: made without users).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// Why dolly stopped it on its own (its datadir grew past
+    /// `instance_max_disk`); `start` clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_reason: Option<String>,
 }
 
 /// An instance in a list: no credentials.
@@ -80,6 +84,10 @@ pub struct InstanceSummary {
     /// The user who created it (`None`: made without users).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// Why dolly stopped it on its own (its datadir grew past
+    /// `instance_max_disk`); `start` clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

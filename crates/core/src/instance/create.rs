@@ -10,7 +10,7 @@ use tracing::{debug, info, info_span, warn, Instrument};
 
 use super::server::new_password;
 use super::{Instance, InstanceError, InstanceMeta, Manager};
-use crate::clone::{clone_tree, remove_tree};
+use crate::clone::{clone_tree_limited, remove_tree};
 use crate::store::StoreError;
 use crate::template;
 
@@ -125,6 +125,7 @@ impl Manager {
                 ready: false,
                 protected: false,
                 stopped: false,
+                stopped_reason: None,
                 pending: None,
                 owner: actor.map(|a| a.name.clone()),
             };
@@ -261,15 +262,15 @@ impl Manager {
         self.write_meta(&meta).await?;
         let data = self.ctx.store.instance_data(&t, &n);
         match source {
-            Source::Archive { data: src, .. } => self.clone_into(src, &data).await?,
+            Source::Archive { data: src, .. } => self.clone_datadir(src, &data).await?,
             Source::Snapshot(src, snap) => {
                 let source = self.ctx.store.snapshot_data(&t, &src, &snap);
-                self.clone_into(source, &data).await?;
+                self.clone_datadir(source, &data).await?;
             }
             Source::Template => {
                 // If an update removed the version meanwhile, take the new one.
                 let source = self.ctx.store.version_data(&t, &meta.version);
-                match self.clone_into(source, &data).await {
+                match self.clone_datadir(source, &data).await {
                     Err(InstanceError::Datadir { source, .. })
                         if source.kind() == std::io::ErrorKind::NotFound =>
                     {
@@ -278,7 +279,7 @@ impl Manager {
                         meta.version = self.resolve_template(&t).await?;
                         self.write_meta(&meta).await?;
                         let source = self.ctx.store.version_data(&t, &meta.version);
-                        self.clone_into(source, &data).await?;
+                        self.clone_datadir(source, &data).await?;
                     }
                     other => other?,
                 }
@@ -291,9 +292,32 @@ impl Manager {
     /// Clones a datadir (template version or snapshot) to `dst`, owned by
     /// the image's mysql user, on the blocking pool.
     pub(super) async fn clone_into(&self, src: PathBuf, dst: &Path) -> Result<(), InstanceError> {
+        self.clone_limited(src, dst, None).await
+    }
+
+    /// [`Manager::clone_into`] for an instance's own datadir: where btrfs
+    /// enforces `instance_max_disk`, `dst` becomes a subvolume limited to it.
+    pub(super) async fn clone_datadir(
+        &self,
+        src: PathBuf,
+        dst: &Path,
+    ) -> Result<(), InstanceError> {
+        let limit = match self.ctx.disk_limit {
+            crate::disk_limit::DiskLimit::Subvolume(bytes) => Some(bytes),
+            _ => None,
+        };
+        self.clone_limited(src, dst, limit).await
+    }
+
+    async fn clone_limited(
+        &self,
+        src: PathBuf,
+        dst: &Path,
+        limit: Option<u64>,
+    ) -> Result<(), InstanceError> {
         let owner = self.ctx.image().await?.owner;
         let (dst, mode) = (dst.to_path_buf(), self.ctx.clone_mode);
-        crate::context::blocking_io(move || clone_tree(&src, &dst, mode, owner))
+        crate::context::blocking_io(move || clone_tree_limited(&src, &dst, mode, owner, limit))
             .await
             .map_err(InstanceError::datadir("clone the datadir"))
     }

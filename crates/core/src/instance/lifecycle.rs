@@ -86,6 +86,17 @@ impl Manager {
         t: &TemplateName,
         n: &InstanceName,
     ) -> Result<Instance, InstanceError> {
+        self.stop_because(t, n, None).await
+    }
+
+    /// [`Manager::stop`], saying why dolly stopped it on its own
+    /// (`reason`, shown by the API until `start`).
+    pub(super) async fn stop_because(
+        &self,
+        t: &TemplateName,
+        n: &InstanceName,
+        reason: Option<String>,
+    ) -> Result<Instance, InstanceError> {
         let lock = self.key_lock(t, n);
         let _guard = lock.lock().await;
         let mut meta = self.ready_meta(t, n).await?;
@@ -96,6 +107,7 @@ impl Manager {
             Err(e) => return Err(e.into()),
         }
         meta.stopped = true;
+        meta.stopped_reason = reason;
         self.write_meta(&meta).await?;
         info!(template = %t, instance = %n, "instance stopped");
         self.view(meta).await
@@ -157,7 +169,7 @@ impl Manager {
             // 1. Clone the new datadir into tmp/ while the instance still
             //    runs: a failure or a crash here changes nothing.
             let new = self.ctx.store.reset_scratch(t, n);
-            if let Err(e) = self.clone_into(source, &new).await {
+            if let Err(e) = self.clone_datadir(source, &new).await {
                 let _ = tokio::task::spawn_blocking(move || crate::clone::remove_tree(&new)).await;
                 return Err(e);
             }

@@ -31,6 +31,7 @@ use crate::template::ImportError;
 mod archive;
 mod create;
 mod diff;
+mod disk;
 mod idle;
 mod lifecycle;
 mod owner;
@@ -191,6 +192,11 @@ impl Instance {
             // A stopped instance needs no container: `start` makes one.
             None if meta.stopped => (InstanceState::Stopped, "stopped".to_owned(), meta.port),
             None => (InstanceState::Missing, "missing".to_owned(), meta.port),
+        };
+        // Stopped by dolly on its own: the status says why.
+        let status = match &meta.stopped_reason {
+            Some(reason) if state == InstanceState::Stopped => reason.clone(),
+            _ => status,
         };
         Self {
             meta,

@@ -161,7 +161,7 @@ impl Manager {
             let m2 = meta.clone();
             self.ctx.blocking(move |s| s.write_member(&m2)).await?;
             let data = self.ctx.store.member_data(t, &m);
-            self.clone_into(self.ctx.store.version_data(t, version), &data)
+            self.clone_datadir(self.ctx.store.version_data(t, version), &data)
                 .await?;
             let mut labels = self.ctx.labels("pool");
             labels.insert(LABEL_TEMPLATE.to_owned(), t.to_string());

@@ -96,6 +96,7 @@ impl Manager {
         if self.ctx.settings.idle_ttl.is_some() {
             self.stop_idle().await?;
         }
+        self.enforce_disk_limit().await?;
         Ok(report.instances.iter().filter(|r| r.removed).count())
     }
 

@@ -70,6 +70,7 @@ impl Manager {
         meta.port = Some(port);
         meta.ready = true;
         meta.stopped = false;
+        meta.stopped_reason = None;
         self.write_meta(meta).await?;
         self.view(meta.clone()).await
     }

@@ -34,6 +34,10 @@ pub struct InstanceMeta {
     /// Stopped on purpose (`stop`): not dead.
     #[serde(default)]
     pub stopped: bool,
+    /// Why dolly stopped it on its own (past `instance_max_disk`);
+    /// cleared by `start`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_reason: Option<String>,
     /// An operation that had begun its destructive steps: written
     /// (durably) before the first of them, cleared after the last. The
     /// next start finishes or rolls it back ([`Store::recover_reset`]).
@@ -401,6 +405,7 @@ pub(crate) mod tests {
             ready: true,
             protected: false,
             stopped: false,
+            stopped_reason: None,
             pending: None,
             owner: None,
         }

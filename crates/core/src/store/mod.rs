@@ -157,6 +157,30 @@ impl Store {
         crate::clone::CloneMode::detect(&tmp).map_err(|e| StoreError::io("probe", &tmp, e))
     }
 
+    /// What the data folder's filesystem can do about a per-instance disk
+    /// limit ([`crate::disk_limit`]).
+    pub fn detect_filesystem(&self) -> Result<crate::disk_limit::Filesystem, StoreError> {
+        let root = self.layout.root();
+        crate::disk_limit::Filesystem::detect(root).map_err(|e| StoreError::io("look at", root, e))
+    }
+
+    /// Bytes the folder of `t/n` (its datadir and snapshots) holds beyond
+    /// its template: its apparent size less one copy of `version`'s
+    /// datadir per datadir (reflinked extents shared with the template are
+    /// not its own until rewritten). Apparent sizes: InnoDB files grow as
+    /// rows are written, which is what a limit after the fact watches.
+    pub fn instance_growth(
+        &self,
+        t: &dolly_types::TemplateName,
+        n: &dolly_types::InstanceName,
+        version: &dolly_types::VersionName,
+    ) -> Result<u64, StoreError> {
+        let folder = crate::clone::tree_size(&self.layout.instance(t, n));
+        let template = crate::clone::tree_size(&self.layout.template_version(t, version));
+        let snapshots = self.snapshots(t, n)?.len() as u64;
+        Ok(folder.saturating_sub(template.saturating_mul(1 + snapshots)))
+    }
+
     /// Renames `path` (inside the data folder) into `tmp/` under `scratch`,
     /// then removes it: it disappears at once, and a crash mid-removal
     /// leaves scratch, not a half-removed folder.

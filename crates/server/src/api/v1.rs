@@ -289,6 +289,7 @@ fn summary(i: DomainInstance) -> InstanceSummary {
         expires_at: i.meta.expires_at,
         protected: i.meta.protected,
         owner: i.meta.owner,
+        stopped_reason: i.meta.stopped_reason,
     }
 }
 
