@@ -2,6 +2,7 @@
 
 mod crash;
 mod create;
+mod disk;
 mod housekeeping;
 mod lifecycle;
 mod pool;
