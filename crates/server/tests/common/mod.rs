@@ -93,9 +93,15 @@ pub fn random_suffix() -> String {
 impl TestApp {
     /// A data folder with no server yet: write dumps, run updates.
     pub async fn new_stopped(configure: impl FnOnce(&mut Settings)) -> Self {
+        Self::new_stopped_in(&test_base_dir(), configure).await
+    }
+
+    /// As [`TestApp::new_stopped`], with the data folder under `base`
+    /// instead of `DOLLY_TEST_DIR` (a test that needs its own filesystem).
+    pub async fn new_stopped_in(base: &Path, configure: impl FnOnce(&mut Settings)) -> Self {
         init_logs();
         let engine = require_engine().await;
-        let base = test_base_dir();
+        let base = base.to_path_buf();
         std::fs::create_dir_all(&base).expect("test base dir");
         let dir = tempfile::Builder::new()
             .prefix("dolly-test-")
