@@ -104,10 +104,12 @@ impl Application {
         );
         if let Some(file) = users.file() {
             info!(users_file = %file.display(), users = users.count(), "users loaded");
-            warn!(
-                data_dir = %ctx.settings.data_dir.display(),
-                "users share the data folder's disk: no per-instance disk limit is enforced, so a member's server can fill it (min_free_disk only refuses new creates, snapshots and imports below it)"
-            );
+            if ctx.settings.instance_max_disk.is_none() {
+                warn!(
+                    data_dir = %ctx.settings.data_dir.display(),
+                    "users share the data folder's disk: no instance_max_disk is set, so a member's server can fill it (min_free_disk only refuses new creates, snapshots and imports below it)"
+                );
+            }
         }
         let tls = ctx.settings.tls.as_ref().map(CertStore::new);
         if let Some(store) = &tls {
