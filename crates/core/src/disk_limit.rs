@@ -116,6 +116,38 @@ pub fn create_limited_folder(dst: &Path, bytes: u64) -> io::Result<()> {
     Ok(())
 }
 
+/// The exclusive bytes of the subvolume at `dir` (its qgroup). Blocking.
+pub fn exclusive_bytes(dir: &Path) -> io::Result<u64> {
+    let out = Command::new("btrfs")
+        .args(["qgroup", "show", "--raw", "-f"])
+        .arg(dir)
+        .output()?;
+    if !out.status.success() {
+        return Err(io::Error::other(
+            String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        ));
+    }
+    parse_exclusive(&String::from_utf8_lossy(&out.stdout))
+        .ok_or_else(|| io::Error::other(format!("no qgroup of {} in btrfs's answer", dir.display())))
+}
+
+/// The exclusive column of the first level-0 qgroup in `btrfs qgroup show
+/// --raw` output.
+fn parse_exclusive(out: &str) -> Option<u64> {
+    out.lines()
+        .map(str::split_whitespace)
+        .find_map(|mut cols| match (cols.next(), cols.next(), cols.next()) {
+            (Some(id), Some(_), Some(excl)) if id.starts_with("0/") => excl.parse().ok(),
+            _ => None,
+        })
+}
+
+/// Whether `exclusive` bytes are at a `limit` (within what one refused
+/// write may have left: a tenth of it, at most 8 MiB).
+pub fn at_limit(exclusive: u64, limit: u64) -> bool {
+    exclusive >= limit.saturating_sub((limit / 10).min(8 << 20))
+}
+
 /// Forgets the quota groups of removed subvolumes (best effort, at start).
 pub fn clear_stale_qgroups(dir: &Path) {
     let _ = run(Command::new("btrfs")
@@ -148,6 +180,12 @@ mod tests {
         assert_eq!(Filesystem::BtrfsWithoutQuotas.enforcement(Some(5)), DiskLimit::AfterTheFact(5));
         assert_eq!(Filesystem::BtrfsWithQuotas.enforcement(Some(5)), DiskLimit::Subvolume(5));
         assert_eq!(Filesystem::BtrfsWithQuotas.enforcement(None), DiskLimit::Off);
+        assert_eq!(
+            parse_exclusive("Qgroupid Referenced Exclusive Max exclusive Path\n-------- ---\n0/257 10469376 10469376 10485760 q\n"),
+            Some(10469376)
+        );
+        assert!(at_limit(10469376, 10485760));
+        assert!(!at_limit(1 << 20, 10485760));
         let said = Filesystem::BtrfsWithoutQuotas.describe(Path::new("/d"), 40 << 20);
         assert!(said.contains("btrfs quota enable /d"), "{said}");
     }

@@ -64,7 +64,11 @@ fn is_disk_full(e: &str) -> bool {
 async fn an_instance_filling_its_disk_stops_at_its_limit_and_the_others_keep_working() {
     let base = btrfs_dir();
     let app = {
-        let mut app = TestApp::new_stopped_in(&base, |s| s.instance_max_disk = Some(LIMIT)).await;
+        let mut app = TestApp::new_stopped_in(&base, |s| {
+            s.instance_max_disk = Some(LIMIT);
+            s.reap_interval = Duration::from_secs(1);
+        })
+        .await;
         app.write_dump("shop.sql", simple_dump("t", 10).as_bytes());
         app.update_ok(&[]).await;
         app.start().await;
@@ -115,6 +119,21 @@ async fn an_instance_filling_its_disk_stops_at_its_limit_and_the_others_keep_wor
             said.contains("error 122") || is_disk_full(&said),
             "not a disk-full error: {error}; the server said: {said}"
         );
+        // The next reaper pass marks it stopped, with why, instead of
+        // starting it again.
+        let path = "/api/v1/templates/shop/instances/full";
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let i = app.get_json(path).await;
+            if i["state"] == "stopped" {
+                let reason = i["stopped_reason"].as_str().unwrap_or_default();
+                assert!(reason.contains("instance_max_disk"), "{i}");
+                eprintln!("full: {reason}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "not stopped with a reason: {i}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
     assert!(written >= 5 << 20, "stopped too early: {written} bytes");
 

@@ -14,9 +14,54 @@ impl Manager {
     /// beyond their template, when no filesystem enforces it. Returns
     /// those it stopped.
     pub async fn enforce_disk_limit(&self) -> Result<Vec<Instance>, InstanceError> {
-        let DiskLimit::AfterTheFact(limit) = self.ctx.disk_limit else {
-            return Ok(Vec::new());
-        };
+        match self.ctx.disk_limit {
+            DiskLimit::Off => Ok(Vec::new()),
+            DiskLimit::AfterTheFact(limit) => self.stop_grown(limit).await,
+            DiskLimit::Subvolume(limit) => self.stop_ended_at_limit(limit).await,
+        }
+    }
+
+    /// btrfs refused the server's writes at its limit and MariaDB ended
+    /// (a refused redo log write is fatal to it): the instance is marked
+    /// stopped with why, so the heal pass does not start it again (it
+    /// would end again at once).
+    async fn stop_ended_at_limit(&self, limit: u64) -> Result<Vec<Instance>, InstanceError> {
+        let mut stopped = Vec::new();
+        for i in self.list(None).await? {
+            if i.state != InstanceState::Dead || i.meta.stopped {
+                continue;
+            }
+            let (t, n) = (i.meta.template.clone(), i.meta.name.clone());
+            let (t2, n2) = (t.clone(), n.clone());
+            let Ok(used) = self
+                .ctx
+                .blocking(move |s| s.instance_exclusive_bytes(&t2, &n2))
+                .await
+            else {
+                continue;
+            };
+            if !crate::disk_limit::at_limit(used, limit) {
+                continue;
+            }
+            let reason = format!(
+                "stopped by dolly: its server ended when its datadir reached instance_max_disk ({} of its own, limit {}); reset or delete it",
+                bytesize::ByteSize(used),
+                bytesize::ByteSize(limit)
+            );
+            match self.stop_because(&t, &n, Some(reason)).await {
+                Ok(s) => {
+                    info!(template = %t, instance = %n, used, limit, "instance ended at instance_max_disk: stopped");
+                    stopped.push(s);
+                }
+                Err(e) => {
+                    warn!(template = %t, instance = %n, error = %e, "cannot stop an instance at instance_max_disk")
+                }
+            }
+        }
+        Ok(stopped)
+    }
+
+    async fn stop_grown(&self, limit: u64) -> Result<Vec<Instance>, InstanceError> {
         let mut stopped = Vec::new();
         for i in self.list(None).await? {
             if i.state != InstanceState::Running {

@@ -92,11 +92,13 @@ impl Manager {
                 ..Reap::default()
             })
             .await?;
+        // Before healing: a server that ended at its disk limit is
+        // stopped with its reason, not started again.
+        self.enforce_disk_limit().await?;
         self.heal(false).await?;
         if self.ctx.settings.idle_ttl.is_some() {
             self.stop_idle().await?;
         }
-        self.enforce_disk_limit().await?;
         Ok(report.instances.iter().filter(|r| r.removed).count())
     }
 

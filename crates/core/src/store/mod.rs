@@ -181,6 +181,17 @@ impl Store {
         Ok(folder.saturating_sub(template.saturating_mul(1 + snapshots)))
     }
 
+    /// The exclusive bytes of the datadir subvolume of `t/n` (btrfs with
+    /// quotas only).
+    pub fn instance_exclusive_bytes(
+        &self,
+        t: &dolly_types::TemplateName,
+        n: &dolly_types::InstanceName,
+    ) -> Result<u64, StoreError> {
+        let data = self.layout.instance_data(t, n);
+        crate::disk_limit::exclusive_bytes(&data).map_err(|e| StoreError::io("measure", &data, e))
+    }
+
     /// Renames `path` (inside the data folder) into `tmp/` under `scratch`,
     /// then removes it: it disappears at once, and a crash mid-removal
     /// leaves scratch, not a half-removed folder.
