@@ -21,6 +21,7 @@ pub use crate::store::{Fingerprint, HashedFile};
 
 mod discover;
 mod fingerprint;
+pub mod keys;
 mod reader;
 pub mod split;
 pub mod statements;

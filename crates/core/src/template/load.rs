@@ -475,6 +475,15 @@ impl Sink for Loader {
         );
     }
 
+    fn verbatim(&mut self, table: &str, line: u64, why: &str) {
+        info!(
+            table,
+            line,
+            reason = why,
+            "keys not deferred: the CREATE TABLE goes as the dump wrote it"
+        );
+    }
+
     fn end_of_input(&mut self) {
         self.phase.store(Phase::Indexes as u8, Ordering::Relaxed);
     }
@@ -517,6 +526,7 @@ pub(super) fn run(
             info!(
                 tables = stats.tables,
                 deferred_key_tables = stats.deferred_tables,
+                verbatim_tables = stats.verbatim_tables,
                 sessions = splitter.sink.sessions_started,
                 statements = stats.statements,
                 fallback = stats.fallback.as_deref().unwrap_or("none"),

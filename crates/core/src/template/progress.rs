@@ -57,6 +57,13 @@ impl Tracker {
         }
     }
 
+    /// The load starts again from the dump's first byte (the plain load
+    /// after a failed split load).
+    pub fn restart(&self) {
+        self.read.store(0, Ordering::Relaxed);
+        self.set(Phase::Load);
+    }
+
     pub fn set(&self, phase: Phase) {
         self.phase.store(phase as u8, Ordering::Relaxed);
     }
