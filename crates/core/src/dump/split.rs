@@ -56,6 +56,9 @@ pub trait Sink {
     fn flush(&mut self, session: usize) -> Result<(), Self::Error>;
     /// The split ends here; the rest runs in one session.
     fn fallback(&mut self, reason: &str);
+    /// A command for the client (mariadb-dump's sandbox line): every
+    /// session started from now on gets it first.
+    fn client_command(&mut self, _stmt: &Stmt) {}
     /// The whole dump has been read.
     fn end_of_input(&mut self) {}
     /// The `CREATE TABLE` of `table` (dump line `line`) goes as the dump
@@ -131,6 +134,10 @@ impl<S: Sink> Splitter<S> {
     /// The next statement of the dump.
     pub fn statement(&mut self, st: Stmt) -> Result<(), S::Error> {
         self.stats.statements += 1;
+        if st.is_client_command() {
+            self.sink.client_command(&st);
+            return Ok(());
+        }
         let kind = classify(&st.text);
         if self.mode == Mode::Fallback {
             if let Kind::Context { use_db } = kind {
@@ -629,6 +636,20 @@ fn classify_create(text: &[u8], t: &[(Tok, (usize, usize))]) -> Kind {
                 None => Kind::Unsupported("a trigger the splitter cannot read".into()),
             }
         }
+        "INDEX" | "UNIQUE" | "FULLTEXT" | "SPATIAL" => {
+            // CREATE [UNIQUE|FULLTEXT|SPATIAL] INDEX name ON table (...):
+            // an ALTER of that table.
+            let Some(on) = t.iter().position(|(tok, _)| tok.is("ON")) else {
+                return Kind::Unsupported("a CREATE INDEX the splitter cannot read".into());
+            };
+            match qualified(text, t, on + 1) {
+                Some((name, _)) => Kind::Table {
+                    name,
+                    op: TableOp::Alter,
+                },
+                None => Kind::Unsupported("a CREATE INDEX the splitter cannot read".into()),
+            }
+        }
         "VIEW" | "FUNCTION" | "PROCEDURE" | "EVENT" => Kind::Tail,
         "TEMPORARY" => Kind::Unsupported("CREATE TEMPORARY TABLE".into()),
         other => Kind::Unsupported(format!("CREATE {other}")),
@@ -925,6 +946,32 @@ mod tests {
             !all.contains("ALTER TABLE `default`.`a`")
                 && !all.contains("ALTER TABLE `default`.`b`")
         );
+    }
+
+    #[test]
+    fn create_index_is_an_alter_of_its_table_and_the_sandbox_line_no_statement() {
+        let dump = b"/*M!999999\\- enable the sandbox mode */\n\
+            CREATE TABLE a (id INT PRIMARY KEY, v INT, KEY kv (v));\nINSERT INTO a VALUES (1,1);\n\
+            CREATE UNIQUE INDEX uv ON a (v, id);\nCREATE INDEX kw ON a (v);\n";
+        let (s, stats) = split_text(dump, opts(2));
+        assert_eq!(stats.fallback, None, "{:?}", s.fallbacks);
+        assert_eq!(stats.statements, 5);
+        let Phase::Parallel(p) = &s.phases[0] else {
+            panic!("{:#?}", s.phases)
+        };
+        let all = p.join("");
+        assert!(!all.contains("sandbox"), "{all}");
+        let kv = all.find("ADD KEY kv (v)").unwrap();
+        let uv = all.find("CREATE UNIQUE INDEX uv").unwrap();
+        assert!(kv < uv, "{all}");
+        assert_eq!(
+            classify(b"CREATE INDEX kw ON `db`.a (v)"),
+            Kind::Table {
+                name: (Some("db".into()), "a".into()),
+                op: TableOp::Alter
+            }
+        );
+        assert!(matches!(classify(b"CREATE INDEX kw"), Kind::Unsupported(_)));
     }
 
     #[test]

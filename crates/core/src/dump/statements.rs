@@ -19,7 +19,18 @@ pub struct Stmt {
     pub line: u64,
 }
 
+/// The line `mariadb-dump` (10.5.25, 10.6.18, 10.11.8, 11.x and later)
+/// writes first: the MariaDB client's sandbox command (`\-`: no shell or
+/// file commands from here on). Cut as a [`Stmt`] of its own with an empty
+/// delimiter: a client command, not SQL.
+pub const SANDBOX: &[u8] = b"/*M!999999\\- enable the sandbox mode */";
+
 impl Stmt {
+    /// A command for the client itself (the sandbox line), not SQL.
+    pub fn is_client_command(&self) -> bool {
+        self.delim.is_empty()
+    }
+
     /// SQL dolly adds (deferred index builds, foreign keys).
     pub fn synthetic(text: impl Into<Vec<u8>>) -> Self {
         Self {
@@ -159,6 +170,33 @@ impl Tokenizer {
                             }
                             i += 1;
                             continue;
+                        }
+                        if b == b'/' && SANDBOX.starts_with(&data[i..n.min(i + 2)]) {
+                            // mariadb-dump's first line: a client command.
+                            if n - i < SANDBOX.len() && !eof {
+                                self.carry.extend_from_slice(&data[i..]);
+                                return Ok(());
+                            }
+                            let end = memchr(b'\n', &data[i..]);
+                            let sandbox = data[i..].starts_with(SANDBOX);
+                            if sandbox && end.is_none() && !eof && n - i < 4096 {
+                                self.carry.extend_from_slice(&data[i..]);
+                                return Ok(());
+                            }
+                            if sandbox {
+                                let stop = end.map_or(n, |k| i + k);
+                                let mut text = data[i..stop].to_vec();
+                                while text.last().is_some_and(|b| b.is_ascii_whitespace()) {
+                                    text.pop();
+                                }
+                                out(Stmt {
+                                    text,
+                                    delim: Vec::new(),
+                                    line: self.line,
+                                })?;
+                                i = stop;
+                                continue;
+                            }
                         }
                         if b == b'd' || b == b'D' {
                             if n - i < 10 && !eof {

@@ -160,6 +160,30 @@ fn the_client_delimiter_command_is_case_blind_and_takes_one_word() {
     assert_eq!(texts(&s), ["SELECT 1 delimiter x"]);
 }
 
+#[test]
+fn mariadb_dumps_sandbox_line_is_a_client_command() {
+    let dump = b"/*M!999999\\- enable the sandbox mode */ \n-- MariaDB dump 10.19\n/*!40101 SET NAMES utf8mb4 */;\nSELECT 1;";
+    for piece in [1, 5, 40, 1000] {
+        let s = cut(dump, piece);
+        assert_eq!(
+            texts(&s),
+            [
+                "/*M!999999\\- enable the sandbox mode */",
+                "/*!40101 SET NAMES utf8mb4 */",
+                "SELECT 1"
+            ],
+            "piece {piece}"
+        );
+        assert!(s[0].is_client_command() && !s[1].is_client_command());
+        assert_eq!((s[0].line, s[1].line, s[2].line), (1, 3, 4));
+    }
+    // Only that exact line: another comment is skipped as before.
+    assert_eq!(
+        texts(&cut(b"/*M!99 x */;\n/* y */ SELECT 2;", 3)),
+        ["/*M!99 x */", "SELECT 2"]
+    );
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;
@@ -170,7 +194,7 @@ mod properties {
         prop_oneof![
             3 => proptest::sample::select(vec![
                 ";", ";;", "'", "\"", "`", "\\", "--", "-- ", "#", "/*", "*/", "/*!50001 ",
-                "/*M!100100 ", "/*M", "\n", "\r\n", "DELIMITER ;;\n", "DELIMITER //\n",
+                "/*M!100100 ", "/*M", "/*M!999999\\- enable the sandbox mode */", "\n", "\r\n", "DELIMITER ;;\n", "DELIMITER //\n",
                 "DELIMITER ;\n", "delimiter $$\n", "DELIMITER -x\n", "//", "$$", "-x", "-", "/",
                 "*", " ", "\t", "SELECT 1", "d", "D", "INSERT INTO `t` VALUES (1,'a')",
                 "CREATE TABLE t (a INT PRIMARY KEY, KEY k (a))",
@@ -199,7 +223,7 @@ mod properties {
             for s in &whole {
                 prop_assert!(!s.text.is_empty());
                 prop_assert!(!s.text[0].is_ascii_whitespace());
-                prop_assert!(!s.delim.is_empty());
+                prop_assert!(!s.delim.is_empty() || s.text.starts_with(SANDBOX));
                 // What reads a statement never panics on it either.
                 let _ = crate::dump::split::classify(&s.text);
                 let _ = crate::dump::keys::defer_keys(&s.text, "db", "t");
