@@ -110,6 +110,11 @@ pub struct Splitter<S: Sink> {
     triggered: HashSet<TableKey>,
     tail: Vec<(Stmt, usize)>,
     fks: Vec<(TableKey, Stmt)>,
+    /// `foreign_key_checks` as the session state says now (the server
+    /// starts with it on).
+    fk_checks: bool,
+    /// A foreign key the server enforces now (not deferred by dolly).
+    live_fks: bool,
     pub stats: SplitStats,
 }
 
@@ -127,6 +132,8 @@ impl<S: Sink> Splitter<S> {
             triggered: HashSet::new(),
             tail: Vec::new(),
             fks: Vec::new(),
+            fk_checks: true,
+            live_fks: false,
             stats: SplitStats::default(),
         }
     }
@@ -156,10 +163,16 @@ impl<S: Sink> Splitter<S> {
                 if let Some(db) = use_db {
                     self.current_db = Some(db);
                 }
+                if let Some(on) = sets_fk_checks(&st.text) {
+                    self.fk_checks = on;
+                }
                 self.context.push(st);
                 Ok(())
             }
             Kind::Global => {
+                if mentions_foreign_key(&st.text) {
+                    self.live_fks = true;
+                }
                 self.close_section()?;
                 self.flush_pending_all()?;
                 let ctx = self.context.len();
@@ -307,12 +320,27 @@ impl<S: Sink> Splitter<S> {
                     self.sink.parallel(session, p, ctx, &self.context)?;
                 }
             }
+            TableOp::Insert if self.live_fks && self.fk_checks => {
+                // Rows checked against other tables' rows: the dump's
+                // order is part of what it means.
+                let reason = format!(
+                    "line {}: rows into `{}` with foreign keys checked (foreign_key_checks is on)",
+                    st.line, key.1
+                );
+                self.fall_back(&reason)?;
+                let ctx = self.context.len();
+                return self.sink.serial(&st, ctx, &self.context);
+            }
             TableOp::Insert => {
                 if let Some(t) = self.tables.get_mut(&key) {
                     t.had_data = true;
                 }
             }
             _ => {}
+        }
+        if matches!(op, TableOp::Create | TableOp::Alter) && mentions_foreign_key(&st.text) {
+            // As sent: a deferred table's CREATE no longer has them.
+            self.live_fks = true;
         }
         let session = self.tables[&key].session;
         let ctx = self.context.len();
@@ -656,6 +684,34 @@ fn classify_create(text: &[u8], t: &[(Tok, (usize, usize))]) -> Kind {
     }
 }
 
+/// The value a `SET` gives `foreign_key_checks`, if it sets it
+/// (`@@FOREIGN_KEY_CHECKS` on the right of `=` only reads it).
+fn sets_fk_checks(text: &[u8]) -> Option<bool> {
+    let t = toks(text, 4096);
+    let mut found = None;
+    for (k, (tok, _)) in t.iter().enumerate() {
+        if !tok.is("FOREIGN_KEY_CHECKS") || (k > 0 && t[k - 1].0 == Tok::Punct(b'@')) {
+            continue;
+        }
+        let mut v = k + 1;
+        if matches!(t.get(v), Some((Tok::Punct(b':'), _))) {
+            v += 1;
+        }
+        if !matches!(t.get(v), Some((Tok::Punct(b'='), _))) {
+            continue;
+        }
+        found = Some(!matches!(t.get(v + 1), Some((w, _)) if w.is("0") || w.is("OFF")));
+    }
+    found
+}
+
+/// A statement that may create a foreign key.
+fn mentions_foreign_key(text: &[u8]) -> bool {
+    toks(text, 1 << 16)
+        .iter()
+        .any(|(t, _)| t.is("REFERENCES") || t.is("FOREIGN"))
+}
+
 /// mysqldump's `ALTER TABLE t DISABLE KEYS` / `ENABLE KEYS` around a
 /// table's data (no-ops for InnoDB): they change no key.
 fn disable_or_enable_keys(text: &[u8]) -> bool {
@@ -972,6 +1028,38 @@ mod tests {
             }
         );
         assert!(matches!(classify(b"CREATE INDEX kw"), Kind::Unsupported(_)));
+    }
+
+    #[test]
+    fn rows_checked_against_live_foreign_keys_keep_the_dump_order() {
+        // Chinook: foreign keys added by the dump, checks on.
+        let dump = b"CREATE TABLE p (id INT PRIMARY KEY);\nCREATE TABLE c (id INT PRIMARY KEY, p INT);\n\
+            ALTER TABLE c ADD CONSTRAINT f FOREIGN KEY (p) REFERENCES p (id);\n\
+            INSERT INTO p VALUES (1);\nINSERT INTO c VALUES (1,1);\n";
+        let (_, stats) = split_text(dump, opts(2));
+        let reason = stats.fallback.unwrap();
+        assert!(reason.contains("line 4: rows into `p` with foreign keys checked"), "{reason}");
+        // mysqldump turns the checks off first: split.
+        let mut off = b"/*!40014 SET @OLD_FOREIGN_KEY_CHECKS=@@FOREIGN_KEY_CHECKS, FOREIGN_KEY_CHECKS=0 */;\n".to_vec();
+        off.extend_from_slice(dump);
+        let (_, stats) = split_text(&off, opts(2));
+        assert_eq!(stats.fallback, None);
+        // ... and back on at the end: reading @OLD_... restores.
+        let mut on = off.clone();
+        on.extend_from_slice(b"SET FOREIGN_KEY_CHECKS=@OLD_FOREIGN_KEY_CHECKS;\nINSERT INTO c VALUES (2,1);\n");
+        let (_, stats) = split_text(&on, opts(2));
+        assert!(stats.fallback.unwrap().contains("line 8"));
+        // A foreign key in a CREATE TABLE kept as written is live too;
+        // one dolly defers is not.
+        let kept = b"CREATE TABLE c (id INT PRIMARY KEY, p INT, CONSTRAINT f FOREIGN KEY (p) REFERENCES p (id) ON DELETE RESTRICT);\n\
+            INSERT INTO c VALUES (1,1);\n";
+        assert!(split_text(kept, opts(2)).1.fallback.is_some());
+        let deferred = b"CREATE TABLE c (id INT PRIMARY KEY, p INT, CONSTRAINT f FOREIGN KEY (p) REFERENCES p (id));\n\
+            INSERT INTO c VALUES (1,1);\n";
+        assert_eq!(split_text(deferred, opts(2)).1.fallback, None);
+        assert_eq!(sets_fk_checks(b"SET foreign_key_checks = OFF"), Some(false));
+        assert_eq!(sets_fk_checks(b"SET @@session.foreign_key_checks := 1"), Some(true));
+        assert_eq!(sets_fk_checks(b"SET @x = @@foreign_key_checks"), None);
     }
 
     #[test]
