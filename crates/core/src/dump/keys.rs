@@ -260,6 +260,10 @@ pub fn defer_keys(text: &[u8], db: &str, table: &str) -> Result<Deferred, Verbat
     let mut has_pk = false;
     let mut auto_inc: Option<String> = None;
     let mut covered_first: Vec<String> = Vec::new(); // first columns of kept keys
+                                                     // Column lists of the keys a foreign key can use, and the foreign
+                                                     // keys' own columns.
+    let mut key_cols: Vec<Vec<Option<String>>> = Vec::new();
+    let mut fk_cols: Vec<Vec<Option<String>>> = Vec::new();
     for &(a, b) in &defs {
         let def = trim(&text[a..b]);
         if def.is_empty() {
@@ -296,16 +300,19 @@ pub fn defer_keys(text: &[u8], db: &str, table: &str) -> Result<Deferred, Verbat
             "PRIMARY" if w(c + 1) == "KEY" => {
                 has_pk = true;
                 covered_first.extend(first_col(c));
+                key_cols.push(columns(def, &dt, c));
                 keep.push(def);
             }
             "UNIQUE" => {
                 covered_first.extend(first_col(c));
+                key_cols.push(columns(def, &dt, c));
                 keep.push(def);
             }
             "KEY" | "INDEX" if c == 0 => {
                 if !is_name(1) {
                     return Err(not_understood("a key without a name"));
                 }
+                key_cols.push(columns(def, &dt, c));
                 keys.push((def, false));
             }
             "FULLTEXT" | "SPATIAL" if c == 0 => {
@@ -328,6 +335,7 @@ pub fn defer_keys(text: &[u8], db: &str, table: &str) -> Result<Deferred, Verbat
                         "a foreign key with RESTRICT (MariaDB adds it as NO ACTION later)",
                     ));
                 }
+                fk_cols.push(columns(def, &dt, c));
                 fks.push(qualify_references(def, db)?);
             }
             "CHECK" => keep.push(def),
@@ -346,15 +354,18 @@ pub fn defer_keys(text: &[u8], db: &str, table: &str) -> Result<Deferred, Verbat
                 if dt.iter().any(|(t, _)| t.is("REFERENCES")) {
                     return Err(not_understood("a column with an inline REFERENCES"));
                 }
+                let col = dt.first().and_then(|(t, s)| t.name(def, *s));
                 if dt
                     .windows(2)
                     .any(|p| p[0].0.is("PRIMARY") && p[1].0.is("KEY"))
                 {
                     has_pk = true;
-                    covered_first.extend(dt.first().and_then(|(t, s)| t.name(def, *s)));
+                    covered_first.extend(col.clone());
+                    key_cols.push(vec![col.clone()]);
                 }
                 if dt.iter().any(|(t, _)| t.is("UNIQUE")) {
-                    covered_first.extend(dt.first().and_then(|(t, s)| t.name(def, *s)));
+                    covered_first.extend(col.clone());
+                    key_cols.push(vec![col.clone()]);
                 }
                 if dt.iter().any(|(t, _)| t.is("AUTO_INCREMENT")) {
                     auto_inc = dt.first().and_then(|(t, s)| t.name(def, *s));
@@ -365,6 +376,23 @@ pub fn defer_keys(text: &[u8], db: &str, table: &str) -> Result<Deferred, Verbat
     }
     if !has_pk || (keys.is_empty() && fks.is_empty()) {
         return Err(Verbatim::Nothing);
+    }
+    // A foreign key no key starts with gets a key of its own, made by the
+    // server where the foreign key stands among the keys: moving the
+    // foreign key would move that key.
+    for fk in &fk_cols {
+        let covered = key_cols.iter().any(|k| {
+            k.len() >= fk.len()
+                && fk.iter().zip(k).all(|(f, k)| match (f, k) {
+                    (Some(f), Some(k)) => f.eq_ignore_ascii_case(k),
+                    _ => false,
+                })
+        });
+        if !covered {
+            return Err(not_understood(
+                "a foreign key no key covers (the server would add one in its place)",
+            ));
+        }
     }
     if let Some(col) = &auto_inc {
         if !covered_first.iter().any(|c| c.eq_ignore_ascii_case(col)) {
@@ -405,6 +433,50 @@ pub fn defer_keys(text: &[u8], db: &str, table: &str) -> Result<Deferred, Verbat
         index_alters,
         fk_alter,
     })
+}
+
+/// The columns of the first parenthesised list at or after token `from`
+/// of a key or foreign key definition: each a name, or `None` when it is
+/// more than a name (a prefix length, an expression).
+fn columns(def: &[u8], dt: &[(Tok, (usize, usize))], from: usize) -> Vec<Option<String>> {
+    let Some(open) = dt
+        .iter()
+        .skip(from)
+        .position(|(t, _)| *t == Tok::Punct(b'('))
+        .map(|p| p + from)
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut part: Vec<&(Tok, (usize, usize))> = Vec::new();
+    let mut depth = 0;
+    for tok in &dt[open + 1..] {
+        match tok.0 {
+            Tok::Punct(b'(') => depth += 1,
+            Tok::Punct(b')') if depth == 0 => break,
+            Tok::Punct(b')') => depth -= 1,
+            Tok::Punct(b',') if depth == 0 => {
+                out.push(column(def, &part));
+                part.clear();
+                continue;
+            }
+            _ => {}
+        }
+        part.push(tok);
+    }
+    out.push(column(def, &part));
+    out
+}
+
+fn column(def: &[u8], part: &[&(Tok, (usize, usize))]) -> Option<String> {
+    match part {
+        [(t, s)] | [(t, s), (Tok::Word(_), _)]
+            if part.len() == 1 || part[1].0.is("ASC") || part[1].0.is("DESC") =>
+        {
+            t.name(def, *s)
+        }
+        _ => None,
+    }
 }
 
 fn alter(name: &str, defs: &[&[u8]]) -> Vec<u8> {

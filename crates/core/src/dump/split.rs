@@ -960,7 +960,7 @@ mod tests {
     #[test]
     fn an_alter_of_a_table_with_deferred_foreign_keys_falls_back() {
         let dump = b"CREATE TABLE p (id INT PRIMARY KEY);\n\
-            CREATE TABLE a (id INT PRIMARY KEY, p INT, CONSTRAINT f FOREIGN KEY (p) REFERENCES p (id));\n\
+            CREATE TABLE a (id INT PRIMARY KEY, p INT, KEY kp (p), CONSTRAINT f FOREIGN KEY (p) REFERENCES p (id));\n\
             ALTER TABLE a DROP FOREIGN KEY f;\n";
         let (s, stats) = split_text(dump, opts(2));
         assert!(stats
@@ -1033,12 +1033,16 @@ mod tests {
     #[test]
     fn rows_checked_against_live_foreign_keys_keep_the_dump_order() {
         // Chinook: foreign keys added by the dump, checks on.
-        let dump = b"CREATE TABLE p (id INT PRIMARY KEY);\nCREATE TABLE c (id INT PRIMARY KEY, p INT);\n\
+        let dump =
+            b"CREATE TABLE p (id INT PRIMARY KEY);\nCREATE TABLE c (id INT PRIMARY KEY, p INT);\n\
             ALTER TABLE c ADD CONSTRAINT f FOREIGN KEY (p) REFERENCES p (id);\n\
             INSERT INTO p VALUES (1);\nINSERT INTO c VALUES (1,1);\n";
         let (_, stats) = split_text(dump, opts(2));
         let reason = stats.fallback.unwrap();
-        assert!(reason.contains("line 4: rows into `p` with foreign keys checked"), "{reason}");
+        assert!(
+            reason.contains("line 4: rows into `p` with foreign keys checked"),
+            "{reason}"
+        );
         // mysqldump turns the checks off first: split.
         let mut off = b"/*!40014 SET @OLD_FOREIGN_KEY_CHECKS=@@FOREIGN_KEY_CHECKS, FOREIGN_KEY_CHECKS=0 */;\n".to_vec();
         off.extend_from_slice(dump);
@@ -1046,7 +1050,9 @@ mod tests {
         assert_eq!(stats.fallback, None);
         // ... and back on at the end: reading @OLD_... restores.
         let mut on = off.clone();
-        on.extend_from_slice(b"SET FOREIGN_KEY_CHECKS=@OLD_FOREIGN_KEY_CHECKS;\nINSERT INTO c VALUES (2,1);\n");
+        on.extend_from_slice(
+            b"SET FOREIGN_KEY_CHECKS=@OLD_FOREIGN_KEY_CHECKS;\nINSERT INTO c VALUES (2,1);\n",
+        );
         let (_, stats) = split_text(&on, opts(2));
         assert!(stats.fallback.unwrap().contains("line 8"));
         // A foreign key in a CREATE TABLE kept as written is live too;
@@ -1054,11 +1060,14 @@ mod tests {
         let kept = b"CREATE TABLE c (id INT PRIMARY KEY, p INT, CONSTRAINT f FOREIGN KEY (p) REFERENCES p (id) ON DELETE RESTRICT);\n\
             INSERT INTO c VALUES (1,1);\n";
         assert!(split_text(kept, opts(2)).1.fallback.is_some());
-        let deferred = b"CREATE TABLE c (id INT PRIMARY KEY, p INT, CONSTRAINT f FOREIGN KEY (p) REFERENCES p (id));\n\
+        let deferred = b"CREATE TABLE c (id INT PRIMARY KEY, p INT, KEY kp (p), CONSTRAINT f FOREIGN KEY (p) REFERENCES p (id));\n\
             INSERT INTO c VALUES (1,1);\n";
         assert_eq!(split_text(deferred, opts(2)).1.fallback, None);
         assert_eq!(sets_fk_checks(b"SET foreign_key_checks = OFF"), Some(false));
-        assert_eq!(sets_fk_checks(b"SET @@session.foreign_key_checks := 1"), Some(true));
+        assert_eq!(
+            sets_fk_checks(b"SET @@session.foreign_key_checks := 1"),
+            Some(true)
+        );
         assert_eq!(sets_fk_checks(b"SET @x = @@foreign_key_checks"), None);
     }
 

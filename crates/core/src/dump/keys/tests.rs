@@ -169,13 +169,13 @@ fn foreign_keys_are_moved_byte_for_byte_unless_they_restrict() {
             "CONSTRAINT `a``b` FOREIGN KEY (b) REFERENCES `db`.`x``y` (a) MATCH FULL",
         ),
     ] {
-        let d = deferred(&format!("CREATE TABLE t (a INT PRIMARY KEY, b INT, {fk})"));
+        let d = deferred(&format!("CREATE TABLE t (a INT PRIMARY KEY, b INT, KEY kb (b), {fk})"));
         assert_eq!(
             s(&d.fk_alter.unwrap()),
             format!("ALTER TABLE `db`.`t` ADD {moved}")
         );
         assert_eq!(s(&d.create), "CREATE TABLE t (\n  a INT PRIMARY KEY,\n  b INT\n)");
-        assert!(d.index_alters.is_empty());
+        assert_eq!(d.index_alters.len(), 1);
     }
 }
 
@@ -239,4 +239,29 @@ fn a_broken_statement_is_kept() {
         why("CREATE TABLE t (a INT PRIMARY KEY, KEY k (a)"),
         "an unclosed column list"
     );
+}
+
+#[test]
+fn a_foreign_key_needs_a_key_of_its_own() {
+    // No key starts with `p`: the server would add one where the foreign
+    // key stands.
+    for create in [
+        "CREATE TABLE t (id INT PRIMARY KEY, p INT, q INT, KEY k (q), CONSTRAINT f FOREIGN KEY (p) REFERENCES x (id))",
+        "CREATE TABLE t (id INT PRIMARY KEY, p INT, q INT, KEY k (q, p), CONSTRAINT f FOREIGN KEY (p) REFERENCES x (id))",
+        "CREATE TABLE t (id INT PRIMARY KEY, p VARCHAR(9), KEY k (p(4)), CONSTRAINT f FOREIGN KEY (p) REFERENCES x (id))",
+        "CREATE TABLE t (id INT PRIMARY KEY, p INT, q INT, KEY k (p), CONSTRAINT f FOREIGN KEY (p, q) REFERENCES x (a, b))",
+    ] {
+        assert!(why(create).starts_with("a foreign key no key covers"), "{create}");
+    }
+    // Covered by a deferred key, a unique key, the primary key, an inline
+    // unique column, a longer key: deferred.
+    for create in [
+        "CREATE TABLE t (id INT PRIMARY KEY, p INT, KEY k (p), CONSTRAINT f FOREIGN KEY (p) REFERENCES x (id))",
+        "CREATE TABLE t (id INT PRIMARY KEY, p INT, q INT, KEY k (`P` DESC, q), CONSTRAINT f FOREIGN KEY (p) REFERENCES x (id))",
+        "CREATE TABLE t (id INT, p INT, PRIMARY KEY (p, id), CONSTRAINT f FOREIGN KEY (p) REFERENCES x (id))",
+        "CREATE TABLE t (id INT PRIMARY KEY, p INT UNIQUE, CONSTRAINT f FOREIGN KEY (p) REFERENCES x (id))",
+        "CREATE TABLE t (id INT PRIMARY KEY, CONSTRAINT f FOREIGN KEY (id) REFERENCES x (id))",
+    ] {
+        assert!(deferred(create).fk_alter.is_some(), "{create}");
+    }
 }
