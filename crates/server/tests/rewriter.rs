@@ -154,6 +154,14 @@ fn generated(flavor: Flavor, n: usize, seed: u64) -> String {
         let fulltext = chosen.iter().any(|k| k.contains("FULLTEXT"));
         let fk = chosen.iter().any(|k| k.contains("FOREIGN"));
         let mut options = r.pick(OPTIONS);
+        // MySQL's MyISAM has no descending or functional keys.
+        if options.contains("MyISAM")
+            && chosen
+                .iter()
+                .any(|k| k.contains("DESC") || k.contains("(("))
+        {
+            options = "ENGINE=InnoDB";
+        }
         // What the servers refuse on both paths: partitions with foreign,
         // FULLTEXT or SPATIAL keys (foreign keys on MyISAM are ignored).
         let spatial = chosen.iter().any(|k| k.contains("SPATIAL"));

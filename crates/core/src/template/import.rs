@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use dolly_types::{TemplateName, VersionName};
-use tracing::{debug, info, warn, Instrument};
+use tracing::{debug, info, warn};
 
 use super::load::{self, Loader};
 use super::progress::{self, Phase, Tracker};
@@ -40,6 +40,11 @@ pub async fn import_with(
     d: &Dump,
     opts: &UpdateOptions,
 ) -> Result<(VersionMeta, bool), ImportError> {
+    // `import_timeout` bounds everything from here: the hash of the dump
+    // (a stalled mount) as much as the load.
+    let timeout = ctx.settings.import_timeout;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let timed_out = || ImportError::Timeout(d.path.display().to_string(), timeout);
     let t = &d.template;
     let t2 = t.clone();
     let (_lock, space, version, work, current) = ctx
@@ -57,9 +62,14 @@ pub async fn import_with(
         .await?;
     let image = ctx.image().await?.clone();
     let image_id = format!("{} ({})", ctx.settings.image, image.version.trim());
+    // The API shows which source is read, and for how long, from now on.
+    let tracker = Tracker::new(d.path.display().to_string());
+    let _reporting = progress::Reporting::start(ctx.store.clone(), t.clone(), tracker.clone());
     let d2 = d.clone();
-    let fingerprint = tokio::task::spawn_blocking(move || d2.fingerprint(&image_id))
+    let hashing = tokio::task::spawn_blocking(move || d2.fingerprint(&image_id));
+    let fingerprint = tokio::time::timeout_at(deadline, hashing)
         .await
+        .map_err(|_| timed_out())?
         .map_err(|e| ImportError::Datadir {
             what: "hash the dump",
             source: io::Error::other(e),
@@ -93,22 +103,20 @@ pub async fn import_with(
     let started = Instant::now();
     // What the hash read: no stat of every file on an async worker.
     let input_bytes: u64 = fingerprint.dump.iter().map(|h| h.bytes).sum();
-    let tracker = Tracker::new(input_bytes);
-    let reporter = tokio::spawn(
-        progress::report(
-            ctx.store.clone(),
-            t.clone(),
-            tracker.clone(),
-            d.path.display().to_string(),
-        )
-        .in_current_span(),
-    );
-    let result = match d.kind {
-        DumpKind::Sql => run_import(ctx, d, &image, &work, &container, &tracker, opts).await,
-        DumpKind::Physical(form) => {
-            super::physical::run(ctx, d, form, &image, &work, &container, &tracker).await
+    tracker.loading(input_bytes);
+    let run = async {
+        match d.kind {
+            DumpKind::Sql => run_import(ctx, d, &image, &work, &container, &tracker, opts).await,
+            DumpKind::Physical(form) => {
+                super::physical::run(ctx, d, form, &image, &work, &container, &tracker).await
+            }
         }
     };
+    // On a timeout the run is dropped (a split load's reader is told to
+    // stop) and the container removed below ends its clients.
+    let result = tokio::time::timeout_at(deadline, run)
+        .await
+        .unwrap_or_else(|_| Err(timed_out()));
     // Whatever happened, the import server goes.
     if let Err(e) = ctx.engine.remove(&container).await {
         warn!(error = %e, container, "cannot remove the import container");
@@ -130,9 +138,7 @@ pub async fn import_with(
         }
         Err(e) => Err(e),
     };
-    reporter.abort();
-    let t2 = t.clone();
-    let _ = ctx.blocking(move |s| s.remove_import_progress(&t2)).await;
+    drop(_reporting);
     if outcome.is_err() {
         let w = work.clone();
         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || remove_tree(&w)).await {
@@ -329,6 +335,15 @@ async fn fresh_server(
     Ok(())
 }
 
+/// Sets its flag when dropped.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Why a split load failed: for good (a timeout, an unreadable dump), or
 /// in a way the plain load may not.
 enum SplitFailed {
@@ -366,6 +381,8 @@ async fn load_split(
         default_db: ctx.settings.database.clone(),
     };
     let task = tokio::task::spawn_blocking(move || load::run(loader, reader, split));
+    // Dropped (the import's deadline) or done: the reader stops.
+    let _stop = CancelOnDrop(Arc::clone(&cancel));
     let stats = match tokio::time::timeout(timeout, task).await {
         Err(_) => {
             cancel.store(true, Ordering::Relaxed);
