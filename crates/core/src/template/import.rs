@@ -66,7 +66,9 @@ pub async fn import_with(
     let tracker = Tracker::new(d.path.display().to_string());
     let _reporting = progress::Reporting::start(ctx.store.clone(), t.clone(), tracker.clone());
     let d2 = d.clone();
-    let hashing = tokio::task::spawn_blocking(move || d2.fingerprint(&image_id));
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop_hashing = CancelOnDrop(Arc::clone(&stop));
+    let hashing = tokio::task::spawn_blocking(move || d2.fingerprint_until(&image_id, &stop));
     let fingerprint = tokio::time::timeout_at(deadline, hashing)
         .await
         .map_err(|_| timed_out())?
