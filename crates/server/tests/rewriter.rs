@@ -147,7 +147,7 @@ fn generated(flavor: Flavor, n: usize, seed: u64) -> String {
         // Most foreign keys get a key of their own, so that they move.
         if chosen.iter().any(|k| k.contains("FOREIGN"))
             && !chosen.contains(&"KEY `k_p` (`p`)")
-            && r.next() % 4 != 0
+            && !r.next().is_multiple_of(4)
         {
             chosen.insert(0, "KEY `k_p` (`p`)");
         }
@@ -165,7 +165,7 @@ fn generated(flavor: Flavor, n: usize, seed: u64) -> String {
         // What the servers refuse on both paths: partitions with foreign,
         // FULLTEXT or SPATIAL keys (foreign keys on MyISAM are ignored).
         let spatial = chosen.iter().any(|k| k.contains("SPATIAL"));
-        let partition = !fk && !fulltext && !spatial && r.next() % 4 == 0;
+        let partition = !fk && !fulltext && !spatial && r.next().is_multiple_of(4);
         // Constraint names are per schema.
         defs.extend(chosen.iter().map(|k| {
             k.replace("`fk_", &format!("`fk{t}_"))
@@ -177,7 +177,7 @@ fn generated(flavor: Flavor, n: usize, seed: u64) -> String {
             format!("`t{t}`")
         };
         if partition {
-            options = if r.next() % 2 == 0 {
+            options = if r.next().is_multiple_of(2) {
                 "ENGINE=InnoDB PARTITION BY HASH (`id`) PARTITIONS 3"
             } else {
                 "ENGINE=InnoDB /*!50100 PARTITION BY KEY (`id`) PARTITIONS 2 */"
