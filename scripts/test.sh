@@ -6,7 +6,9 @@
 # missing, mounts a reflink-capable XFS for the tests' data folders when run
 # as root (plain temp dirs otherwise), then runs every test of the
 # workspace; with --core-flow, only the core flow on that server
-# (crates/server/tests/servers.rs), as CI's matrix does.
+# (crates/server/tests/servers.rs) and the import corpus (corpus.rs: the
+# public samples in ../shared/corpus, or DOLLY_CORPUS_DIR), as CI's matrix
+# does.
 #
 # Usage: scripts/test.sh [--core-flow] [test runner arguments]
 #        DOLLY_TEST_IMAGE=dolly-mysql:9 scripts/test.sh --core-flow
@@ -43,7 +45,7 @@ trap sweep EXIT
 
 echo "tests on $DOLLY_TEST_IMAGE"
 if ((core_flow)); then
-    cargo test -p dolly-server --test servers "$@"
+    cargo test -p dolly-server --test servers --test corpus "$@"
 elif cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast "$@"
 else

@@ -96,6 +96,9 @@ fn main() -> ExitCode {
             }
         }
     });
+    // A thread still blocked reading a dump past its import_timeout (a
+    // stalled mount) must not keep the process from exiting.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(10));
     match result {
         Ok(code) => code,
         Err(e) => {

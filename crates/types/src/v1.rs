@@ -166,11 +166,17 @@ pub struct Template {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImportProgress {
-    /// `load`, `indexes` (the dump is read; deferred keys, the last
-    /// tables), `prepare` (a physical backup is read; `mariadb-backup
-    /// --prepare`), `post` (post-import SQL) or `publish` (clean shutdown,
-    /// publication).
+    /// `hash` (the dump is read once for its fingerprint), `load`,
+    /// `indexes` (the dump is read; deferred keys, the last tables),
+    /// `prepare` (a physical backup is read; `mariadb-backup --prepare`),
+    /// `post` (post-import SQL) or `publish` (clean shutdown, publication).
     pub phase: String,
+    /// The dump (file or folder) being imported.
+    #[serde(default)]
+    pub source: String,
+    /// Seconds since the import of this source began (its hash included).
+    #[serde(default)]
+    pub elapsed_seconds: u64,
     /// Bytes of the dump read (compressed bytes for a compressed dump).
     pub bytes_read: u64,
     pub bytes_total: u64,

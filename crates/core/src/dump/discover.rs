@@ -86,17 +86,65 @@ impl Dump {
     }
 }
 
+/// A dump the update refuses: a FIFO, socket or device where a dump file
+/// should be (reading it could block for ever).
+#[derive(Debug, Clone)]
+pub struct Refused {
+    pub template: TemplateName,
+    /// The entry that is not a regular file or folder.
+    pub path: PathBuf,
+    /// What it is ("a FIFO", "a socket", ...).
+    pub what: &'static str,
+}
+
+impl Refused {
+    pub fn error(&self) -> DumpError {
+        DumpError::NotAFile {
+            path: self.path.clone(),
+            what: self.what,
+        }
+    }
+}
+
+/// What `path` is when it is neither a regular file nor a folder
+/// (following symbolic links); `None` for those, or when it is gone.
+fn special(path: &Path) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = std::fs::metadata(path).ok()?.file_type();
+    if t.is_file() || t.is_dir() {
+        None
+    } else if t.is_fifo() {
+        Some("a FIFO")
+    } else if t.is_socket() {
+        Some("a socket")
+    } else if t.is_block_device() {
+        Some("a block device")
+    } else if t.is_char_device() {
+        Some("a character device")
+    } else {
+        Some("not a regular file")
+    }
+}
+
 /// Every dump in `dir`, sorted by template name. Entries that are not
-/// dumps are skipped with a debug line.
+/// dumps are skipped with a debug line; dumps that are not regular files
+/// are left out (see [`discover_all`]).
 pub fn discover(dir: &Path) -> Result<Vec<Dump>, DumpError> {
+    discover_all(dir).map(|(dumps, _)| dumps)
+}
+
+/// Every dump in `dir`, and the dumps refused because a file of theirs is
+/// a FIFO, a socket or a device.
+pub fn discover_all(dir: &Path) -> Result<(Vec<Dump>, Vec<Refused>), DumpError> {
     let io_err = |source| DumpError::Io {
         path: dir.to_path_buf(),
         source,
     };
     let mut dumps: Vec<Dump> = Vec::new();
+    let mut refused: Vec<Refused> = Vec::new();
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(dumps),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((dumps, refused)),
         Err(e) => return Err(io_err(e)),
     };
     for entry in entries {
@@ -107,7 +155,8 @@ pub fn discover(dir: &Path) -> Result<Vec<Dump>, DumpError> {
             continue;
         };
         let file_type = entry.file_type().map_err(io_err)?;
-        let dump = if file_type.is_dir() {
+        let is_dir = file_type.is_dir() || (file_type.is_symlink() && path.is_dir());
+        let dump = if is_dir {
             match TemplateName::parse(&file_name) {
                 Ok(t) if CHECKPOINTS_FILES.iter().any(|f| path.join(f).is_file()) => {
                     Some(backup_folder(t, &path)?)
@@ -131,6 +180,21 @@ pub fn discover(dir: &Path) -> Result<Vec<Dump>, DumpError> {
                 })
             })
         };
+        // A dump file that is a FIFO, a socket or a device: refused.
+        let dump = match dump {
+            Some(d) => match d.files.iter().find_map(|(p, _)| Some((p, special(p)?))) {
+                Some((p, what)) if !matches!(d.kind, DumpKind::Physical(PhysicalForm::Folder)) => {
+                    refused.push(Refused {
+                        template: d.template.clone(),
+                        path: p.clone(),
+                        what,
+                    });
+                    continue;
+                }
+                _ => Some(d),
+            },
+            None => None,
+        };
         match dump {
             Some(d) if dumps.iter().any(|x| x.template == d.template) => {
                 debug!(path = %path.display(), "skipping: another dump has the same name");
@@ -143,7 +207,8 @@ pub fn discover(dir: &Path) -> Result<Vec<Dump>, DumpError> {
     for d in &mut dumps {
         d.post_scripts = post_scripts(dir, &d.template);
     }
-    Ok(dumps)
+    refused.sort_by(|a, b| a.template.cmp(&b.template));
+    Ok((dumps, refused))
 }
 
 /// `NAME.post.sql`, then `NAME.post.d/*.sql` in lexical order.
@@ -174,7 +239,9 @@ fn folder_dump(template: TemplateName, dir: &Path) -> Result<Option<Dump>, DumpE
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         match Compression::of(&name) {
-            Some((_, c)) if entry.path().is_file() => files.push((entry.path(), c)),
+            Some((_, c)) if entry.path().is_file() || special(&entry.path()).is_some() => {
+                files.push((entry.path(), c))
+            }
             _ => debug!(path = %entry.path().display(), "skipping: not a dump file"),
         }
     }
@@ -252,14 +319,30 @@ mod tests {
         std::fs::write(p.join("notes.txt"), "no").unwrap();
         std::fs::write(p.join("Bad Name.sql"), "no").unwrap();
         std::fs::write(p.join("plain.post.sql"), "UPDATE t SET a = 1;\n").unwrap();
+        // A FIFO where a dump should be, alone or in a folder: refused.
+        for fifo in ["fifo.sql", "fifofolder/01.sql"] {
+            std::fs::create_dir_all(p.join("fifofolder")).unwrap();
+            let c = std::ffi::CString::new(p.join(fifo).to_str().unwrap()).unwrap();
+            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        }
         std::fs::create_dir(p.join("plain.post.d")).unwrap();
         std::fs::write(p.join("plain.post.d/20-b.sql"), "SELECT 2;\n").unwrap();
         std::fs::write(p.join("plain.post.d/10-a.sql"), "SELECT 1;\n").unwrap();
         std::fs::write(p.join("plain.post.d/notes.txt"), "no").unwrap();
 
-        let dumps = discover(p).unwrap();
+        let (dumps, refused) = discover_all(p).unwrap();
         let names: Vec<_> = dumps.iter().map(|d| d.template.as_str()).collect();
         assert_eq!(names, ["folder", "gz", "plain", "zst"]);
+        let refused: Vec<_> = refused
+            .iter()
+            .map(|r| (r.template.as_str(), r.what, r.error().to_string()))
+            .collect();
+        assert_eq!(refused[0].0, "fifo");
+        assert_eq!(refused[1].0, "fifofolder");
+        assert!(
+            refused[1].2.contains("fifofolder/01.sql is a FIFO"),
+            "{refused:?}"
+        );
         let post: Vec<_> = dumps[2]
             .post_scripts
             .iter()

@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{Dump, DumpError, Fingerprint, HashedFile};
 
@@ -11,6 +12,17 @@ impl Dump {
     /// the post scripts) and the image: an import of the same fingerprint
     /// gives the same template.
     pub fn fingerprint(&self, image: &str) -> Result<Fingerprint, DumpError> {
+        self.fingerprint_until(image, &AtomicBool::new(false))
+    }
+
+    /// [`Self::fingerprint`], given up (an `Interrupted` error) as soon as
+    /// `stop` is set: an import's deadline passed.
+    pub fn fingerprint_until(
+        &self,
+        image: &str,
+        stop: &AtomicBool,
+    ) -> Result<Fingerprint, DumpError> {
+        let hash_file = |p: &Path| hash_file_until(p, stop);
         let hash_all = |paths: &mut dyn Iterator<Item = &PathBuf>| {
             paths
                 .map(|p| hash_file(p))
@@ -41,6 +53,10 @@ impl Dump {
 
 /// SHA-256 of a file's bytes.
 pub fn hash_file(path: &Path) -> Result<HashedFile, DumpError> {
+    hash_file_until(path, &AtomicBool::new(false))
+}
+
+fn hash_file_until(path: &Path, stop: &AtomicBool) -> Result<HashedFile, DumpError> {
     use sha2::Digest;
     let io_err = |source| DumpError::Io {
         path: path.to_path_buf(),
@@ -51,6 +67,12 @@ pub fn hash_file(path: &Path) -> Result<HashedFile, DumpError> {
     let mut buf = vec![0u8; 1 << 20];
     let mut bytes = 0u64;
     loop {
+        if stop.load(Ordering::Relaxed) {
+            return Err(io_err(std::io::Error::new(
+                std::io::ErrorKind::Interrupted,
+                "hashing given up (import_timeout)",
+            )));
+        }
         let n = f.read(&mut buf).map_err(io_err)?;
         if n == 0 {
             break;

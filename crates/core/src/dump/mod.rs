@@ -21,11 +21,14 @@ pub use crate::store::{Fingerprint, HashedFile};
 
 mod discover;
 mod fingerprint;
+pub mod keys;
 mod reader;
 pub mod split;
 pub mod statements;
 
-pub use discover::{discover, Compression, Dump, DumpKind, PhysicalForm, CHECKPOINTS_FILES};
+pub use discover::{
+    discover, discover_all, Compression, Dump, DumpKind, PhysicalForm, Refused, CHECKPOINTS_FILES,
+};
 pub use fingerprint::hash_file;
 pub use reader::{DumpReader, Scan};
 
@@ -33,6 +36,8 @@ pub use reader::{DumpReader, Scan};
 pub enum DumpError {
     #[error("no dump for template '{0}' in the dumps folder")]
     NotFound(TemplateName),
+    #[error("dump {path} is {what}, not a regular file or folder: refused (reading it could block the update for ever)")]
+    NotAFile { path: PathBuf, what: &'static str },
     #[error("dump {path}: {source}")]
     Io {
         path: PathBuf,

@@ -22,7 +22,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::statements::{Lexer, Stmt, Tok};
+use super::keys::{body_end, defer_keys, toks, Verbatim};
+use super::statements::{Stmt, Tok};
 
 /// How to split.
 #[derive(Debug, Clone)]
@@ -55,8 +56,14 @@ pub trait Sink {
     fn flush(&mut self, session: usize) -> Result<(), Self::Error>;
     /// The split ends here; the rest runs in one session.
     fn fallback(&mut self, reason: &str);
+    /// A command for the client (mariadb-dump's sandbox line): every
+    /// session started from now on gets it first.
+    fn client_command(&mut self, _stmt: &Stmt) {}
     /// The whole dump has been read.
     fn end_of_input(&mut self) {}
+    /// The `CREATE TABLE` of `table` (dump line `line`) goes as the dump
+    /// wrote it: `why` the key rewriter left it alone.
+    fn verbatim(&mut self, _table: &str, _line: u64, _why: &str) {}
 }
 
 /// What the split did, for the log and the version's metadata.
@@ -64,6 +71,9 @@ pub trait Sink {
 pub struct SplitStats {
     pub tables: usize,
     pub deferred_tables: usize,
+    /// Tables whose keys were not deferred because the rewriter did not
+    /// fully understand their `CREATE TABLE`.
+    pub verbatim_tables: usize,
     pub statements: u64,
     /// Why the split stopped (the rest ran in one session).
     pub fallback: Option<String>,
@@ -100,6 +110,11 @@ pub struct Splitter<S: Sink> {
     triggered: HashSet<TableKey>,
     tail: Vec<(Stmt, usize)>,
     fks: Vec<(TableKey, Stmt)>,
+    /// `foreign_key_checks` as the session state says now (the server
+    /// starts with it on).
+    fk_checks: bool,
+    /// A foreign key the server enforces now (not deferred by dolly).
+    live_fks: bool,
     pub stats: SplitStats,
 }
 
@@ -117,6 +132,8 @@ impl<S: Sink> Splitter<S> {
             triggered: HashSet::new(),
             tail: Vec::new(),
             fks: Vec::new(),
+            fk_checks: true,
+            live_fks: false,
             stats: SplitStats::default(),
         }
     }
@@ -124,6 +141,10 @@ impl<S: Sink> Splitter<S> {
     /// The next statement of the dump.
     pub fn statement(&mut self, st: Stmt) -> Result<(), S::Error> {
         self.stats.statements += 1;
+        if st.is_client_command() {
+            self.sink.client_command(&st);
+            return Ok(());
+        }
         let kind = classify(&st.text);
         if self.mode == Mode::Fallback {
             if let Kind::Context { use_db } = kind {
@@ -142,10 +163,16 @@ impl<S: Sink> Splitter<S> {
                 if let Some(db) = use_db {
                     self.current_db = Some(db);
                 }
+                if let Some(on) = sets_fk_checks(&st.text) {
+                    self.fk_checks = on;
+                }
                 self.context.push(st);
                 Ok(())
             }
             Kind::Global => {
+                if mentions_foreign_key(&st.text) {
+                    self.live_fks = true;
+                }
                 self.close_section()?;
                 self.flush_pending_all()?;
                 let ctx = self.context.len();
@@ -246,14 +273,63 @@ impl<S: Sink> Splitter<S> {
                 self.fks.retain(|(k, _)| k != &key);
                 let t = self.tables.get_mut(&key).expect("inserted above");
                 t.pending.clear();
-                if let Some(d) = defer_keys(&st.text, &db, &key.1) {
-                    st.text = d.create;
-                    t.pending = d.index_alters.into_iter().map(Stmt::synthetic).collect();
-                    if let Some(fk) = d.fk_alter {
-                        self.fks.push((key.clone(), Stmt::synthetic(fk)));
+                match defer_keys(&st.text, &db, &key.1) {
+                    Ok(d) => {
+                        st.text = d.create;
+                        t.pending = d.index_alters.into_iter().map(Stmt::synthetic).collect();
+                        if let Some(fk) = d.fk_alter {
+                            self.fks.push((key.clone(), Stmt::synthetic(fk)));
+                        }
+                        self.stats.deferred_tables += 1;
                     }
-                    self.stats.deferred_tables += 1;
+                    Err(Verbatim::Nothing) => {}
+                    Err(Verbatim::NotUnderstood(why)) => {
+                        self.sink.verbatim(&key.1, st.line, &why);
+                        self.stats.verbatim_tables += 1;
+                    }
                 }
+            }
+            TableOp::Drop => {
+                // Nothing deferred outlives its table.
+                self.fks.retain(|(k, _)| k != &key);
+                if let Some(t) = self.tables.get_mut(&key) {
+                    t.pending.clear();
+                }
+            }
+            TableOp::Alter if disable_or_enable_keys(&st.text) => {}
+            TableOp::Alter => {
+                // The dump's own ALTER runs after the keys it would have
+                // found, and never before a foreign key it may name.
+                if self.fks.iter().any(|(k, _)| k == &key) {
+                    let reason = format!(
+                        "line {}: an ALTER TABLE of `{}`, whose foreign keys are deferred",
+                        st.line, key.1
+                    );
+                    self.fall_back(&reason)?;
+                    let ctx = self.context.len();
+                    return self.sink.serial(&st, ctx, &self.context);
+                }
+                let pending = self
+                    .tables
+                    .get_mut(&key)
+                    .map(|t| std::mem::take(&mut t.pending))
+                    .unwrap_or_default();
+                let session = self.tables[&key].session;
+                let ctx = self.context.len();
+                for p in &pending {
+                    self.sink.parallel(session, p, ctx, &self.context)?;
+                }
+            }
+            TableOp::Insert if self.live_fks && self.fk_checks => {
+                // Rows checked against other tables' rows: the dump's
+                // order is part of what it means.
+                let reason = format!(
+                    "line {}: rows into `{}` with foreign keys checked (foreign_key_checks is on)",
+                    st.line, key.1
+                );
+                self.fall_back(&reason)?;
+                let ctx = self.context.len();
+                return self.sink.serial(&st, ctx, &self.context);
             }
             TableOp::Insert => {
                 if let Some(t) = self.tables.get_mut(&key) {
@@ -261,6 +337,10 @@ impl<S: Sink> Splitter<S> {
                 }
             }
             _ => {}
+        }
+        if matches!(op, TableOp::Create | TableOp::Alter) && mentions_foreign_key(&st.text) {
+            // As sent: a deferred table's CREATE no longer has them.
+            self.live_fks = true;
         }
         let session = self.tables[&key].session;
         let ctx = self.context.len();
@@ -375,18 +455,6 @@ pub enum Kind {
     Tail,
     Commit,
     Unsupported(String),
-}
-
-fn toks(text: &[u8], max: usize) -> Vec<(Tok, (usize, usize))> {
-    let mut l = Lexer::new(text);
-    let mut out = Vec::new();
-    while out.len() < max {
-        match l.next_tok() {
-            Some(t) => out.push(t),
-            None => break,
-        }
-    }
-    out
 }
 
 /// `name` or `db.name` at `toks[i..]`: the name and the index after it.
@@ -596,242 +664,62 @@ fn classify_create(text: &[u8], t: &[(Tok, (usize, usize))]) -> Kind {
                 None => Kind::Unsupported("a trigger the splitter cannot read".into()),
             }
         }
+        "INDEX" | "UNIQUE" | "FULLTEXT" | "SPATIAL" => {
+            // CREATE [UNIQUE|FULLTEXT|SPATIAL] INDEX name ON table (...):
+            // an ALTER of that table.
+            let Some(on) = t.iter().position(|(tok, _)| tok.is("ON")) else {
+                return Kind::Unsupported("a CREATE INDEX the splitter cannot read".into());
+            };
+            match qualified(text, t, on + 1) {
+                Some((name, _)) => Kind::Table {
+                    name,
+                    op: TableOp::Alter,
+                },
+                None => Kind::Unsupported("a CREATE INDEX the splitter cannot read".into()),
+            }
+        }
         "VIEW" | "FUNCTION" | "PROCEDURE" | "EVENT" => Kind::Tail,
         "TEMPORARY" => Kind::Unsupported("CREATE TEMPORARY TABLE".into()),
         other => Kind::Unsupported(format!("CREATE {other}")),
     }
 }
 
-/// The index just after the `)` closing the parenthesis at `open`.
-fn body_end(text: &[u8], open: usize) -> Option<usize> {
-    let mut l = Lexer::new(text);
-    l.pos = open;
-    let mut depth = 0i32;
-    while let Some((tok, span)) = l.next_tok() {
-        match tok {
-            Tok::Punct(b'(') => depth += 1,
-            Tok::Punct(b')') => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(span.1);
-                }
-            }
-            _ => {}
-        }
-    }
-    None
-}
-
-/// A `CREATE TABLE` with its secondary keys and foreign keys taken out.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Deferred {
-    pub create: Vec<u8>,
-    /// One `ALTER TABLE` with every key, or several: InnoDB builds one
-    /// FULLTEXT index per statement.
-    pub index_alters: Vec<Vec<u8>>,
-    pub fk_alter: Option<Vec<u8>>,
-}
-
-fn quote_ident(s: &str) -> String {
-    format!("`{}`", s.replace('`', "``"))
-}
-
-/// Splits a `CREATE TABLE` into the table with its primary and unique keys,
-/// and `ALTER TABLE` statements for the rest. `None` when nothing is
-/// deferred: no explicit primary key (InnoDB would pick a unique key as the
-/// clustered index), not InnoDB, an `AUTO_INCREMENT` column that only a
-/// secondary key covers, nothing to defer.
-pub fn defer_keys(text: &[u8], db: &str, table: &str) -> Option<Deferred> {
-    if text.starts_with(b"/*") {
-        return None; // mysqldump's stand-in for a view
-    }
-    let t = toks(text, 64);
-    let open = t.iter().find(|(tok, _)| *tok == Tok::Punct(b'('))?.1 .0;
-    let close_end = body_end(text, open)?;
-    let close = close_end - 1;
-    // The table options: only InnoDB (or the default engine).
-    let opts = toks(&text[close_end..], 4096);
-    for (k, (tok, _)) in opts.iter().enumerate() {
-        if tok.is("ENGINE") {
-            let engine = opts
-                .iter()
-                .skip(k + 1)
-                .find(|(t, _)| !matches!(t, Tok::Punct(b'=')));
-            if !matches!(engine, Some((Tok::Word(w), _)) if w == "INNODB") {
-                return None;
-            }
-        }
-    }
-    // The definitions, cut at top-level commas.
-    let mut defs: Vec<(usize, usize)> = Vec::new();
-    let mut l = Lexer::new(text);
-    l.pos = open + 1;
-    let (mut depth, mut start) = (0i32, open + 1);
-    while let Some((tok, span)) = l.next_tok() {
-        if span.0 >= close {
-            break;
-        }
-        match tok {
-            Tok::Punct(b'(') => depth += 1,
-            Tok::Punct(b')') => depth -= 1,
-            Tok::Punct(b',') if depth == 0 => {
-                defs.push((start, span.0));
-                start = span.1;
-            }
-            _ => {}
-        }
-    }
-    defs.push((start, close));
-
-    let mut keep: Vec<&[u8]> = Vec::new();
-    let mut keys: Vec<(&[u8], bool)> = Vec::new(); // (definition, fulltext)
-    let mut fks: Vec<Vec<u8>> = Vec::new();
-    let mut has_pk = false;
-    let mut auto_inc: Option<String> = None;
-    let mut covered_first: Vec<String> = Vec::new(); // first columns of kept keys
-    for &(a, b) in &defs {
-        let def = trim(&text[a..b]);
-        if def.is_empty() {
+/// The value a `SET` gives `foreign_key_checks`, if it sets it
+/// (`@@FOREIGN_KEY_CHECKS` on the right of `=` only reads it).
+fn sets_fk_checks(text: &[u8]) -> Option<bool> {
+    let t = toks(text, 4096);
+    let mut found = None;
+    for (k, (tok, _)) in t.iter().enumerate() {
+        if !tok.is("FOREIGN_KEY_CHECKS") || (k > 0 && t[k - 1].0 == Tok::Punct(b'@')) {
             continue;
         }
-        let dt = toks(def, 4096);
-        let w = |i: usize| match dt.get(i) {
-            Some((Tok::Word(w), _)) => w.as_str(),
-            _ => "",
-        };
-        let first_col = |from: usize| -> Option<String> {
-            let p = dt
-                .iter()
-                .skip(from)
-                .position(|(t, _)| *t == Tok::Punct(b'('))?;
-            let (tok, span) = dt.get(from + p + 1)?;
-            tok.name(def, *span)
-        };
-        // CONSTRAINT [name] ...
-        let mut c = 0;
-        if w(0) == "CONSTRAINT" {
-            c = if matches!(w(1), "PRIMARY" | "UNIQUE" | "FOREIGN" | "CHECK") {
-                1
-            } else {
-                2
-            };
+        let mut v = k + 1;
+        if matches!(t.get(v), Some((Tok::Punct(b':'), _))) {
+            v += 1;
         }
-        match w(c) {
-            "PRIMARY" => {
-                has_pk = true;
-                covered_first.extend(first_col(c));
-                keep.push(def);
-            }
-            "UNIQUE" => {
-                covered_first.extend(first_col(c));
-                keep.push(def);
-            }
-            "KEY" | "INDEX" | "SPATIAL" if c == 0 => keys.push((def, false)),
-            "FULLTEXT" if c == 0 => keys.push((def, true)),
-            "FOREIGN" => fks.push(qualify_references(def, db)),
-            "CHECK" | "PERIOD" => keep.push(def),
-            _ if c > 0 => keep.push(def),
-            _ => {
-                // A column.
-                if dt
-                    .windows(2)
-                    .any(|p| p[0].0.is("PRIMARY") && p[1].0.is("KEY"))
-                {
-                    has_pk = true;
-                    covered_first.extend(dt.first().and_then(|(t, s)| t.name(def, *s)));
-                }
-                if dt.iter().any(|(t, _)| t.is("AUTO_INCREMENT")) {
-                    auto_inc = dt.first().and_then(|(t, s)| t.name(def, *s));
-                }
-                keep.push(def);
-            }
+        if !matches!(t.get(v), Some((Tok::Punct(b'='), _))) {
+            continue;
         }
+        found = Some(!matches!(t.get(v + 1), Some((w, _)) if w.is("0") || w.is("OFF")));
     }
-    if !has_pk || (keys.is_empty() && fks.is_empty()) {
-        return None;
-    }
-    if let Some(col) = &auto_inc {
-        if !covered_first.iter().any(|c| c.eq_ignore_ascii_case(col)) {
-            return None;
-        }
-    }
-    let name = format!("{}.{}", quote_ident(db), quote_ident(table));
-    let mut create = text[..=open].to_vec();
-    for (k, d) in keep.iter().enumerate() {
-        create.extend_from_slice(if k == 0 { b"\n  " } else { b",\n  " });
-        create.extend_from_slice(d);
-    }
-    create.extend_from_slice(b"\n");
-    create.extend_from_slice(&text[close..]);
-
-    // Every key in one statement, but one FULLTEXT index per statement.
-    let mut index_alters: Vec<Vec<u8>> = Vec::new();
-    let mut current: Vec<&[u8]> = Vec::new();
-    let mut fulltext_in_current = false;
-    for (def, fulltext) in &keys {
-        if *fulltext && fulltext_in_current {
-            index_alters.push(alter(&name, &current));
-            current.clear();
-            fulltext_in_current = false;
-        }
-        fulltext_in_current |= *fulltext;
-        current.push(def);
-    }
-    if !current.is_empty() {
-        index_alters.push(alter(&name, &current));
-    }
-    let fk_alter = (!fks.is_empty()).then(|| {
-        let refs: Vec<&[u8]> = fks.iter().map(Vec::as_slice).collect();
-        alter(&name, &refs)
-    });
-    Some(Deferred {
-        create,
-        index_alters,
-        fk_alter,
-    })
+    found
 }
 
-fn alter(name: &str, defs: &[&[u8]]) -> Vec<u8> {
-    let mut s = format!("ALTER TABLE {name} ").into_bytes();
-    for (k, d) in defs.iter().enumerate() {
-        if k > 0 {
-            s.extend_from_slice(b", ");
-        }
-        s.extend_from_slice(b"ADD ");
-        s.extend_from_slice(d);
-    }
-    s
+/// A statement that may create a foreign key.
+fn mentions_foreign_key(text: &[u8]) -> bool {
+    toks(text, 1 << 16)
+        .iter()
+        .any(|(t, _)| t.is("REFERENCES") || t.is("FOREIGN"))
 }
 
-/// `REFERENCES t` becomes `REFERENCES db.t`: foreign keys are added at the
-/// end, when the session's database may be another.
-fn qualify_references(def: &[u8], db: &str) -> Vec<u8> {
-    let dt = toks(def, 4096);
-    let Some(r) = dt.iter().position(|(t, _)| t.is("REFERENCES")) else {
-        return def.to_vec();
+/// mysqldump's `ALTER TABLE t DISABLE KEYS` / `ENABLE KEYS` around a
+/// table's data (no-ops for InnoDB): they change no key.
+fn disable_or_enable_keys(text: &[u8]) -> bool {
+    let t = toks(text, 16);
+    let Some((_, j)) = qualified(text, &t, 2) else {
+        return false;
     };
-    match (dt.get(r + 1), dt.get(r + 2)) {
-        (Some(_), Some((Tok::Punct(b'.'), _))) | (None, _) => def.to_vec(),
-        (Some((_, span)), _) => {
-            let mut out = def[..span.0].to_vec();
-            out.extend_from_slice(quote_ident(db).as_bytes());
-            out.push(b'.');
-            out.extend_from_slice(&def[span.0..]);
-            out
-        }
-    }
-}
-
-fn trim(s: &[u8]) -> &[u8] {
-    let a = s
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(s.len());
-    let b = s
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(a, |p| p + 1);
-    &s[a..b]
+    t.len() == j + 2 && (t[j].0.is("DISABLE") || t[j].0.is("ENABLE")) && t[j + 1].0.is("KEYS")
 }
 
 /// A [`Sink`] that writes each session's script as text: for tests and
@@ -1049,50 +937,138 @@ mod tests {
     }
 
     #[test]
-    fn keys_are_deferred_in_their_order_one_fulltext_per_statement() {
-        let create = b"CREATE TABLE `t` (\n  `id` int(11) NOT NULL AUTO_INCREMENT,\n  `a` varchar(10) DEFAULT 'x,y',\n  \
-            `b` text,\n  `c` int AS (`id` * 2) VIRTUAL,\n  PRIMARY KEY (`id`),\n  UNIQUE KEY `ua` (`a`),\n  \
-            KEY `kc` (`c`),\n  FULLTEXT KEY `f1` (`b`),\n  FULLTEXT KEY `f2` (`a`,`b`),\n  \
-            CONSTRAINT `fk` FOREIGN KEY (`a`) REFERENCES `p` (`a`) ON DELETE CASCADE,\n  CONSTRAINT `chk` CHECK (`id` > 0)\n\
-            ) ENGINE=InnoDB AUTO_INCREMENT=5 DEFAULT CHARSET=utf8mb4";
-        let d = defer_keys(create, "db", "t").unwrap();
-        let c = String::from_utf8(d.create).unwrap();
-        assert!(c.contains("PRIMARY KEY (`id`)") && c.contains("UNIQUE KEY `ua`"));
-        assert!(c.contains("CONSTRAINT `chk` CHECK (`id` > 0)"));
-        assert!(c.contains("DEFAULT 'x,y'"));
-        assert!(!c.contains("KEY `kc`") && !c.contains("FULLTEXT") && !c.contains("FOREIGN"));
-        assert!(c.ends_with(") ENGINE=InnoDB AUTO_INCREMENT=5 DEFAULT CHARSET=utf8mb4"));
-        let alters: Vec<String> = d
-            .index_alters
-            .into_iter()
-            .map(|a| String::from_utf8(a).unwrap())
-            .collect();
-        assert_eq!(
-            alters,
-            [
-                "ALTER TABLE `db`.`t` ADD KEY `kc` (`c`), ADD FULLTEXT KEY `f1` (`b`)",
-                "ALTER TABLE `db`.`t` ADD FULLTEXT KEY `f2` (`a`,`b`)"
-            ]
+    fn the_dumps_own_alter_runs_after_the_deferred_keys() {
+        let dump = b"CREATE TABLE a (id INT PRIMARY KEY, v INT, KEY kv (v));\n\
+            /*!40000 ALTER TABLE `a` DISABLE KEYS */;\nINSERT INTO a VALUES (1,1);\n\
+            /*!40000 ALTER TABLE `a` ENABLE KEYS */;\nALTER TABLE a ADD KEY kw (v, id);\n";
+        let (s, stats) = split_text(dump, opts(2));
+        assert_eq!(stats.fallback, None);
+        let Phase::Parallel(p) = &s.phases[0] else {
+            panic!("{:#?}", s.phases)
+        };
+        let all = p.join("");
+        let insert = all.find("INSERT INTO a").unwrap();
+        let kv = all.find("ADD KEY kv (v)").unwrap();
+        let kw = all.find("ADD KEY kw").unwrap();
+        // DISABLE KEYS does not pull the keys before the data.
+        assert!(
+            all.find("DISABLE KEYS").unwrap() < insert && insert < kv && kv < kw,
+            "{all}"
         );
-        assert_eq!(
-            String::from_utf8(d.fk_alter.unwrap()).unwrap(),
-            "ALTER TABLE `db`.`t` ADD CONSTRAINT `fk` FOREIGN KEY (`a`) REFERENCES `db`.`p` (`a`) ON DELETE CASCADE"
+    }
+
+    #[test]
+    fn an_alter_of_a_table_with_deferred_foreign_keys_falls_back() {
+        let dump = b"CREATE TABLE p (id INT PRIMARY KEY);\n\
+            CREATE TABLE a (id INT PRIMARY KEY, p INT, KEY kp (p), CONSTRAINT f FOREIGN KEY (p) REFERENCES p (id));\n\
+            ALTER TABLE a DROP FOREIGN KEY f;\n";
+        let (s, stats) = split_text(dump, opts(2));
+        assert!(stats
+            .fallback
+            .unwrap()
+            .contains("foreign keys are deferred"));
+        let Some(Phase::Serial(rest)) = s.phases.last() else {
+            panic!("{:#?}", s.phases)
+        };
+        let add = rest.find("ADD CONSTRAINT f").unwrap();
+        let drop = rest.find("DROP FOREIGN KEY f").unwrap();
+        assert!(add < drop, "{rest}");
+    }
+
+    #[test]
+    fn a_dropped_table_leaves_nothing_deferred_behind() {
+        let dump = b"CREATE TABLE p (id INT PRIMARY KEY);\n\
+            CREATE TABLE a (id INT PRIMARY KEY, p INT, KEY k (p), CONSTRAINT f FOREIGN KEY (p) REFERENCES p (id) ON DELETE CASCADE);\n\
+            DROP TABLE a;\n";
+        let (s, stats) = split_text(dump, opts(2));
+        assert_eq!(stats.fallback, None);
+        let all = format!("{:?}", s.phases);
+        assert!(!all.contains("ALTER TABLE"), "{all}");
+    }
+
+    #[test]
+    fn tables_the_rewriter_does_not_understand_go_verbatim_and_are_counted() {
+        let dump = b"CREATE TABLE a (id INT PRIMARY KEY, /*!50705 g GEOMETRY NOT NULL,*/ v INT,\n\
+            KEY kv (v), /*!50705 SPATIAL KEY kg (g),*/ CONSTRAINT f FOREIGN KEY (v) REFERENCES b (id) ON DELETE RESTRICT);\n\
+            CREATE TABLE b (id INT PRIMARY KEY, v INT, KEY kv (v)) PARTITION BY HASH (id);\n\
+            CREATE TABLE c (id INT PRIMARY KEY, v INT, KEY kv (v));\n";
+        let (s, stats) = split_text(dump, opts(2));
+        assert_eq!((stats.deferred_tables, stats.verbatim_tables), (1, 2));
+        let all = format!("{:?}", s.phases);
+        // The two tables exactly as written.
+        assert!(all.contains("/*!50705 SPATIAL KEY kg (g),*/ CONSTRAINT f FOREIGN KEY (v) REFERENCES b (id) ON DELETE RESTRICT);"));
+        assert!(all.contains("KEY kv (v)) PARTITION BY HASH (id);"));
+        assert!(
+            !all.contains("ALTER TABLE `default`.`a`")
+                && !all.contains("ALTER TABLE `default`.`b`")
         );
-        // No primary key, another engine, an auto-increment column only a
-        // secondary key covers: nothing deferred.
-        assert!(defer_keys(b"CREATE TABLE t (a INT, KEY (a))", "db", "t").is_none());
-        assert!(defer_keys(
-            b"CREATE TABLE t (a INT PRIMARY KEY, b INT, KEY (b)) ENGINE=MyISAM",
-            "db",
-            "t"
-        )
-        .is_none());
-        assert!(defer_keys(
-            b"CREATE TABLE t (a INT, b INT AUTO_INCREMENT, PRIMARY KEY (a), KEY (b))",
-            "db",
-            "t"
-        )
-        .is_none());
+    }
+
+    #[test]
+    fn create_index_is_an_alter_of_its_table_and_the_sandbox_line_no_statement() {
+        let dump = b"/*M!999999\\- enable the sandbox mode */\n\
+            CREATE TABLE a (id INT PRIMARY KEY, v INT, KEY kv (v));\nINSERT INTO a VALUES (1,1);\n\
+            CREATE UNIQUE INDEX uv ON a (v, id);\nCREATE INDEX kw ON a (v);\n";
+        let (s, stats) = split_text(dump, opts(2));
+        assert_eq!(stats.fallback, None, "{:?}", s.fallbacks);
+        assert_eq!(stats.statements, 5);
+        let Phase::Parallel(p) = &s.phases[0] else {
+            panic!("{:#?}", s.phases)
+        };
+        let all = p.join("");
+        assert!(!all.contains("sandbox"), "{all}");
+        let kv = all.find("ADD KEY kv (v)").unwrap();
+        let uv = all.find("CREATE UNIQUE INDEX uv").unwrap();
+        assert!(kv < uv, "{all}");
+        assert_eq!(
+            classify(b"CREATE INDEX kw ON `db`.a (v)"),
+            Kind::Table {
+                name: (Some("db".into()), "a".into()),
+                op: TableOp::Alter
+            }
+        );
+        assert!(matches!(classify(b"CREATE INDEX kw"), Kind::Unsupported(_)));
+    }
+
+    #[test]
+    fn rows_checked_against_live_foreign_keys_keep_the_dump_order() {
+        // Chinook: foreign keys added by the dump, checks on.
+        let dump =
+            b"CREATE TABLE p (id INT PRIMARY KEY);\nCREATE TABLE c (id INT PRIMARY KEY, p INT);\n\
+            ALTER TABLE c ADD CONSTRAINT f FOREIGN KEY (p) REFERENCES p (id);\n\
+            INSERT INTO p VALUES (1);\nINSERT INTO c VALUES (1,1);\n";
+        let (_, stats) = split_text(dump, opts(2));
+        let reason = stats.fallback.unwrap();
+        assert!(
+            reason.contains("line 4: rows into `p` with foreign keys checked"),
+            "{reason}"
+        );
+        // mysqldump turns the checks off first: split.
+        let mut off = b"/*!40014 SET @OLD_FOREIGN_KEY_CHECKS=@@FOREIGN_KEY_CHECKS, FOREIGN_KEY_CHECKS=0 */;\n".to_vec();
+        off.extend_from_slice(dump);
+        let (_, stats) = split_text(&off, opts(2));
+        assert_eq!(stats.fallback, None);
+        // ... and back on at the end: reading @OLD_... restores.
+        let mut on = off.clone();
+        on.extend_from_slice(
+            b"SET FOREIGN_KEY_CHECKS=@OLD_FOREIGN_KEY_CHECKS;\nINSERT INTO c VALUES (2,1);\n",
+        );
+        let (_, stats) = split_text(&on, opts(2));
+        assert!(stats.fallback.unwrap().contains("line 8"));
+        // A foreign key in a CREATE TABLE kept as written is live too;
+        // one dolly defers is not.
+        let kept = b"CREATE TABLE c (id INT PRIMARY KEY, p INT, CONSTRAINT f FOREIGN KEY (p) REFERENCES p (id) ON DELETE RESTRICT);\n\
+            INSERT INTO c VALUES (1,1);\n";
+        assert!(split_text(kept, opts(2)).1.fallback.is_some());
+        let deferred = b"CREATE TABLE c (id INT PRIMARY KEY, p INT, KEY kp (p), CONSTRAINT f FOREIGN KEY (p) REFERENCES p (id));\n\
+            INSERT INTO c VALUES (1,1);\n";
+        assert_eq!(split_text(deferred, opts(2)).1.fallback, None);
+        assert_eq!(sets_fk_checks(b"SET foreign_key_checks = OFF"), Some(false));
+        assert_eq!(
+            sets_fk_checks(b"SET @@session.foreign_key_checks := 1"),
+            Some(true)
+        );
+        assert_eq!(sets_fk_checks(b"SET @x = @@foreign_key_checks"), None);
     }
 
     #[test]

@@ -19,7 +19,18 @@ pub struct Stmt {
     pub line: u64,
 }
 
+/// The line `mariadb-dump` (10.5.25, 10.6.18, 10.11.8, 11.x and later)
+/// writes first: the MariaDB client's sandbox command (`\-`: no shell or
+/// file commands from here on). Cut as a [`Stmt`] of its own with an empty
+/// delimiter: a client command, not SQL.
+pub const SANDBOX: &[u8] = b"/*M!999999\\- enable the sandbox mode */";
+
 impl Stmt {
+    /// A command for the client itself (the sandbox line), not SQL.
+    pub fn is_client_command(&self) -> bool {
+        self.delim.is_empty()
+    }
+
     /// SQL dolly adds (deferred index builds, foreign keys).
     pub fn synthetic(text: impl Into<Vec<u8>>) -> Self {
         Self {
@@ -160,6 +171,33 @@ impl Tokenizer {
                             i += 1;
                             continue;
                         }
+                        if b == b'/' && SANDBOX.starts_with(&data[i..n.min(i + 2)]) {
+                            // mariadb-dump's first line: a client command.
+                            if n - i < SANDBOX.len() && !eof {
+                                self.carry.extend_from_slice(&data[i..]);
+                                return Ok(());
+                            }
+                            let end = memchr(b'\n', &data[i..]);
+                            let sandbox = data[i..].starts_with(SANDBOX);
+                            if sandbox && end.is_none() && !eof && n - i < 4096 {
+                                self.carry.extend_from_slice(&data[i..]);
+                                return Ok(());
+                            }
+                            if sandbox {
+                                let stop = end.map_or(n, |k| i + k);
+                                let mut text = data[i..stop].to_vec();
+                                while text.last().is_some_and(|b| b.is_ascii_whitespace()) {
+                                    text.pop();
+                                }
+                                out(Stmt {
+                                    text,
+                                    delim: Vec::new(),
+                                    line: self.line,
+                                })?;
+                                i = stop;
+                                continue;
+                            }
+                        }
                         if b == b'd' || b == b'D' {
                             if n - i < 10 && !eof {
                                 self.carry.extend_from_slice(&data[i..]);
@@ -177,12 +215,17 @@ impl Tokenizer {
                         }
                     }
                     // Constructs that need a look at the next bytes.
+                    // (`--` needs the byte after it, `/*` the two: `/*!`,
+                    // `/*M!`; a delimiter may start with either.)
                     if matches!(b, b'-' | b'/') || b == self.delim[0] {
-                        let need = if b == self.delim[0] {
+                        let mut need = if b == self.delim[0] {
                             self.delim.len()
                         } else {
-                            3
+                            0
                         };
+                        if matches!(b, b'-' | b'/') {
+                            need = need.max(4);
+                        }
                         if n - i < need && !eof {
                             self.carry.extend_from_slice(&data[i..]);
                             return Ok(());
@@ -227,7 +270,8 @@ impl Tokenizer {
                             i += 2;
                         }
                         b'/' if next == Some(b'*')
-                            && !matches!(data.get(i + 2), Some(b'!') | Some(b'M')) =>
+                            && data.get(i + 2) != Some(&b'!')
+                            && !data[i + 2..].starts_with(b"M!") =>
                         {
                             let keep = !self.leading;
                             self.state = State::BlockComment { keep, star: false };
@@ -494,64 +538,4 @@ impl<'a> Lexer<'a> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cut(input: &[u8], piece: usize) -> Vec<Stmt> {
-        let mut t = Tokenizer::new();
-        let mut out = Vec::new();
-        let mut push = |s: Stmt| {
-            out.push(s);
-            Ok::<(), ()>(())
-        };
-        for chunk in input.chunks(piece.max(1)) {
-            t.feed(chunk, &mut push).unwrap();
-        }
-        t.finish(&mut push).unwrap();
-        out
-    }
-
-    #[test]
-    fn statements_quotes_comments_and_delimiters() {
-        let dump = b"-- MariaDB dump\n/*!40101 SET NAMES utf8mb4 */;\n\
-            # a comment; with a semicolon\n\
-            INSERT INTO `t` VALUES (1,'a;b\\'c'),(2,\"x;\"), (3, 'line\nbreak');\n\
-            /* plain; comment */\n\
-            DELIMITER ;;\n\
-            CREATE TRIGGER x BEFORE INSERT ON t FOR EACH ROW BEGIN SET @a = 1; SET @b = 2; END ;;\n\
-            DELIMITER ;\n\
-            SELECT 1 -- trailing; comment\n;\n\
-            SELECT `a;b` FROM t";
-        for piece in [1, 2, 3, 7, 1000] {
-            let s = cut(dump, piece);
-            let texts: Vec<String> = s
-                .iter()
-                .map(|s| String::from_utf8_lossy(&s.text).into_owned())
-                .collect();
-            assert_eq!(texts.len(), 5, "piece {piece}: {texts:#?}");
-            assert_eq!(texts[0], "/*!40101 SET NAMES utf8mb4 */");
-            assert_eq!(s[0].line, 2);
-            assert!(texts[1].starts_with("INSERT INTO `t`") && texts[1].ends_with("break')"));
-            assert_eq!(s[1].line, 4);
-            assert!(texts[2].starts_with("CREATE TRIGGER") && texts[2].ends_with("END"));
-            assert_eq!(s[2].delim, b";;");
-            assert_eq!(s[2].line, 8);
-            assert_eq!(texts[3], "SELECT 1 -- trailing; comment");
-            assert_eq!(s[3].delim, b";");
-            assert_eq!(texts[4], "SELECT `a;b` FROM t");
-        }
-    }
-
-    #[test]
-    fn the_lexer_reads_through_executable_comments() {
-        let text = b"/*!50003 CREATE*/ /*!50017 DEFINER=`root`@`localhost`*/ /*!50003 TRIGGER `trg` AFTER INSERT ON `db`.`orders` FOR EACH ROW";
-        let mut l = Lexer::new(text);
-        let mut toks = Vec::new();
-        while let Some((t, _)) = l.next_tok() {
-            toks.push(t);
-        }
-        assert_eq!(toks[0], Tok::Word("CREATE".into()));
-        assert_eq!(toks[1], Tok::Word("DEFINER".into()));
-        assert!(toks.contains(&Tok::Ident("orders".into())));
-    }
-}
+mod tests;

@@ -92,6 +92,58 @@ impl Store {
         self.layout.scratch(s)
     }
 
+    /// Templates whose imports left a datadir in `tmp/` (running or not).
+    pub fn import_scratch_templates(&self) -> Result<Vec<TemplateName>, StoreError> {
+        let tmp = self.layout.tmp();
+        let entries = match fs::read_dir(&tmp) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(StoreError::io("list", &tmp, e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| StoreError::io("list", &tmp, e))?;
+            if let Some(Scratch::Import(t, _)) =
+                Scratch::parse(&entry.file_name().to_string_lossy())
+            {
+                if !out.contains(&t) {
+                    out.push(t);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes every import datadir of `t` in `tmp/`: what interrupted
+    /// imports left. The caller holds the template's import lock (the
+    /// [`ImportLock`](super::ImportLock) proves it).
+    pub fn remove_import_scratch(
+        &self,
+        t: &TemplateName,
+        _held: &super::ImportLock,
+    ) -> Result<Vec<PathBuf>, StoreError> {
+        let tmp = self.layout.tmp();
+        let entries = match fs::read_dir(&tmp) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(StoreError::io("list", &tmp, e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| StoreError::io("list", &tmp, e))?;
+            match Scratch::parse(&entry.file_name().to_string_lossy()) {
+                Some(Scratch::Import(t2, _)) if &t2 == t => {
+                    let path = entry.path();
+                    crate::clone::remove_tree(&path)
+                        .map_err(|e| StoreError::io("remove", &path, e))?;
+                    out.push(path);
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
     /// Sorts out what a crash left in `tmp/`: interrupted imports (except
     /// those of a template `importing` says runs now), removals and
     /// unpacked archives go; a reset's old datadir is put back when its

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use dolly_types::{TemplateName, VersionName};
-use tracing::{debug, info, warn, Instrument};
+use tracing::{debug, info, warn};
 
 use super::load::{self, Loader};
 use super::progress::{self, Phase, Tracker};
@@ -40,6 +40,11 @@ pub async fn import_with(
     d: &Dump,
     opts: &UpdateOptions,
 ) -> Result<(VersionMeta, bool), ImportError> {
+    // `import_timeout` bounds everything from here: the hash of the dump
+    // (a stalled mount) as much as the load.
+    let timeout = ctx.settings.import_timeout;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let timed_out = || ImportError::Timeout(d.path.display().to_string(), timeout);
     let t = &d.template;
     let t2 = t.clone();
     let (_lock, space, version, work, current) = ctx
@@ -57,9 +62,16 @@ pub async fn import_with(
         .await?;
     let image = ctx.image().await?.clone();
     let image_id = format!("{} ({})", ctx.settings.image, image.version.trim());
+    // The API shows which source is read, and for how long, from now on.
+    let tracker = Tracker::new(d.path.display().to_string());
+    let _reporting = progress::Reporting::start(ctx.store.clone(), t.clone(), tracker.clone());
     let d2 = d.clone();
-    let fingerprint = tokio::task::spawn_blocking(move || d2.fingerprint(&image_id))
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop_hashing = CancelOnDrop(Arc::clone(&stop));
+    let hashing = tokio::task::spawn_blocking(move || d2.fingerprint_until(&image_id, &stop));
+    let fingerprint = tokio::time::timeout_at(deadline, hashing)
         .await
+        .map_err(|_| timed_out())?
         .map_err(|e| ImportError::Datadir {
             what: "hash the dump",
             source: io::Error::other(e),
@@ -93,22 +105,20 @@ pub async fn import_with(
     let started = Instant::now();
     // What the hash read: no stat of every file on an async worker.
     let input_bytes: u64 = fingerprint.dump.iter().map(|h| h.bytes).sum();
-    let tracker = Tracker::new(input_bytes);
-    let reporter = tokio::spawn(
-        progress::report(
-            ctx.store.clone(),
-            t.clone(),
-            tracker.clone(),
-            d.path.display().to_string(),
-        )
-        .in_current_span(),
-    );
-    let result = match d.kind {
-        DumpKind::Sql => run_import(ctx, d, &image, &work, &container, &tracker, opts).await,
-        DumpKind::Physical(form) => {
-            super::physical::run(ctx, d, form, &image, &work, &container, &tracker).await
+    tracker.loading(input_bytes);
+    let run = async {
+        match d.kind {
+            DumpKind::Sql => run_import(ctx, d, &image, &work, &container, &tracker, opts).await,
+            DumpKind::Physical(form) => {
+                super::physical::run(ctx, d, form, &image, &work, &container, &tracker).await
+            }
         }
     };
+    // On a timeout the run is dropped (a split load's reader is told to
+    // stop) and the container removed below ends its clients.
+    let result = tokio::time::timeout_at(deadline, run)
+        .await
+        .unwrap_or_else(|_| Err(timed_out()));
     // Whatever happened, the import server goes.
     if let Err(e) = ctx.engine.remove(&container).await {
         warn!(error = %e, container, "cannot remove the import container");
@@ -130,9 +140,7 @@ pub async fn import_with(
         }
         Err(e) => Err(e),
     };
-    reporter.abort();
-    let t2 = t.clone();
-    let _ = ctx.blocking(move |s| s.remove_import_progress(&t2)).await;
+    drop(_reporting);
     if outcome.is_err() {
         let w = work.clone();
         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || remove_tree(&w)).await {
@@ -176,103 +184,58 @@ async fn run_import(
     opts: &UpdateOptions,
 ) -> Result<Loaded, ImportError> {
     let dump_name = d.path.display().to_string();
-    let init = if opts.cached_init.unwrap_or(true) {
-        super::init_cache::clone_into(ctx, image, work).await?;
-        dbserver::Init::Done
-    } else {
-        let (w, owner) = (work.to_path_buf(), image.owner);
-        crate::context::blocking_io(move || {
-            fs::create_dir_all(&w)?;
-            own_tree(&w, owner, true)
-        })
-        .await
-        .map_err(datadir_err("create the import datadir"))?;
-        dbserver::Init::Here
-    };
-    // A container left by a crashed import.
-    ctx.engine.remove(container).await?;
-    let server = dbserver::ServerContainer {
-        name: container.to_owned(),
-        image: ctx.settings.image.clone(),
-        datadir: ctx.store.for_engine(work),
-        labels: {
-            let mut l = ctx.labels("import");
-            l.insert("dolly.template".into(), d.template.to_string());
-            l
-        },
-    };
-    let spec = image.import_spec(server, ctx.settings.import_buffer_pool, init);
     let t0 = Instant::now();
-    start_server(ctx, image, &spec, 120, "").await?;
-
+    fresh_server(ctx, d, image, work, container, opts).await?;
     debug!(
         ms = t0.elapsed().as_millis() as u64,
         "import server answers"
     );
-    let reader = d.open(Arc::clone(&tracker.read));
-    let scan = reader.scan();
-    let prepare = dbserver::prepare_sql(image.flavor, &ctx.settings.database);
-    let out = ctx
-        .engine
-        .exec(
-            container,
-            image.client_command(&["-e", &prepare]),
-            None,
-            None,
-        )
-        .await?;
-    if out.exit_code != 0 {
-        return Err(ImportError::ServerStart(format!(
-            "preparing the database failed (exit {}): {}",
-            out.exit_code,
-            out.stderr.trim()
-        )));
-    }
+    let mut reader = d.open(Arc::clone(&tracker.read));
+    let mut scan = reader.scan();
     let jobs = opts.jobs.unwrap_or(ctx.settings.import_jobs).max(1);
     let defer = opts.defer_indexes.unwrap_or(true);
-    let timeout = ctx.settings.import_timeout;
     let load = if jobs == 1 && !defer {
         load_plain(ctx, image, container, reader, &dump_name).await?;
         None
     } else {
-        // Split by table: a blocking thread reads, cuts and feeds sessions.
-        let cancel = Arc::new(AtomicBool::new(false));
-        let loader = Loader::new(
-            Arc::clone(&ctx.engine),
-            container.to_owned(),
-            image.client_command(&[&ctx.settings.database]),
-            image.user(),
-            jobs,
-            Arc::clone(&tracker.phase),
-            Arc::clone(&cancel),
-        );
-        let split = SplitOptions {
-            jobs,
-            defer_indexes: defer,
-            default_db: ctx.settings.database.clone(),
-        };
-        let task = tokio::task::spawn_blocking(move || load::run(loader, reader, split));
-        let stats = match tokio::time::timeout(timeout, task).await {
-            Err(_) => {
-                cancel.store(true, Ordering::Relaxed);
-                return Err(ImportError::Timeout(dump_name, timeout));
+        match load_split(
+            ctx, image, container, reader, tracker, jobs, defer, &dump_name,
+        )
+        .await
+        {
+            Ok(info) => Some(info),
+            Err(SplitFailed::Fatal(e)) => return Err(e),
+            Err(SplitFailed::Retry(message)) => {
+                // What the split load (dolly's own SQL, or the dump's in an
+                // order dolly chose) got wrong, the plain load may not: the
+                // whole dump again, as `mariadb < dump` would run it, in a
+                // fresh server.
+                warn!(
+                    dump = %dump_name,
+                    error = %message,
+                    "the split load failed: loading the whole dump again the plain way, in a fresh server"
+                );
+                ctx.engine.remove(container).await?;
+                let w = work.to_path_buf();
+                crate::context::blocking_io(move || remove_tree(&w))
+                    .await
+                    .map_err(datadir_err("remove the failed split load's datadir"))?;
+                tracker.restart();
+                fresh_server(ctx, d, image, work, container, opts).await?;
+                reader = d.open(Arc::clone(&tracker.read));
+                scan = reader.scan();
+                load_plain(ctx, image, container, reader, &dump_name).await?;
+                info!(dump = %dump_name, "the dump loaded the plain way");
+                Some(LoadInfo {
+                    sessions: 1,
+                    tables: 0,
+                    deferred_key_tables: 0,
+                    fallback: Some(format!(
+                        "the split load failed ({message}); the whole dump loaded the plain way"
+                    )),
+                })
             }
-            Ok(joined) => joined
-                .map_err(|e| ImportError::Server {
-                    dump: dump_name.clone(),
-                    message: format!("the load failed: {e}"),
-                })?
-                .map_err(|message| ImportError::Server {
-                    dump: dump_name.clone(),
-                    message,
-                })?,
-        };
-        Some(LoadInfo {
-            sessions: jobs,
-            tables: stats.tables,
-            deferred_key_tables: stats.deferred_tables,
-            fallback: stats.fallback,
-        })
+        }
     };
     let scan = scan.lock().map(|s| s.clone()).unwrap_or_default();
     if scan.looks_truncated() {
@@ -313,6 +276,138 @@ async fn run_import(
         tables,
         post_scripts,
         load,
+    })
+}
+
+/// A fresh import server on `work`: the initialised datadir (cloned from
+/// the cache or initialised in the container), the container started, the
+/// database prepared.
+async fn fresh_server(
+    ctx: &Context,
+    d: &Dump,
+    image: &ImageInfo,
+    work: &Path,
+    container: &str,
+    opts: &UpdateOptions,
+) -> Result<(), ImportError> {
+    let init = if opts.cached_init.unwrap_or(true) {
+        super::init_cache::clone_into(ctx, image, work).await?;
+        dbserver::Init::Done
+    } else {
+        let (w, owner) = (work.to_path_buf(), image.owner);
+        crate::context::blocking_io(move || {
+            fs::create_dir_all(&w)?;
+            own_tree(&w, owner, true)
+        })
+        .await
+        .map_err(datadir_err("create the import datadir"))?;
+        dbserver::Init::Here
+    };
+    // A container left by a crashed import.
+    ctx.engine.remove(container).await?;
+    let server = dbserver::ServerContainer {
+        name: container.to_owned(),
+        image: ctx.settings.image.clone(),
+        datadir: ctx.store.for_engine(work),
+        labels: {
+            let mut l = ctx.labels("import");
+            l.insert("dolly.template".into(), d.template.to_string());
+            l
+        },
+    };
+    let spec = image.import_spec(server, ctx.settings.import_buffer_pool, init);
+    start_server(ctx, image, &spec, 120, "").await?;
+    let prepare = dbserver::prepare_sql(image.flavor, &ctx.settings.database);
+    let out = ctx
+        .engine
+        .exec(
+            container,
+            image.client_command(&["-e", &prepare]),
+            None,
+            None,
+        )
+        .await?;
+    if out.exit_code != 0 {
+        return Err(ImportError::ServerStart(format!(
+            "preparing the database failed (exit {}): {}",
+            out.exit_code,
+            out.stderr.trim()
+        )));
+    }
+    Ok(())
+}
+
+/// Sets its flag when dropped.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Why a split load failed: for good (a timeout, an unreadable dump), or
+/// in a way the plain load may not.
+enum SplitFailed {
+    Fatal(ImportError),
+    Retry(String),
+}
+
+/// The dump split by table over `jobs` sessions (a blocking thread reads,
+/// cuts and feeds them).
+#[allow(clippy::too_many_arguments)]
+async fn load_split(
+    ctx: &Context,
+    image: &ImageInfo,
+    container: &str,
+    reader: dump::DumpReader,
+    tracker: &Tracker,
+    jobs: usize,
+    defer: bool,
+    dump_name: &str,
+) -> Result<LoadInfo, SplitFailed> {
+    let timeout = ctx.settings.import_timeout;
+    let cancel = Arc::new(AtomicBool::new(false));
+    let loader = Loader::new(
+        Arc::clone(&ctx.engine),
+        container.to_owned(),
+        image.client_command(&[&ctx.settings.database]),
+        image.user(),
+        jobs,
+        Arc::clone(&tracker.phase),
+        Arc::clone(&cancel),
+    );
+    let split = SplitOptions {
+        jobs,
+        defer_indexes: defer,
+        default_db: ctx.settings.database.clone(),
+    };
+    let task = tokio::task::spawn_blocking(move || load::run(loader, reader, split));
+    // Dropped (the import's deadline) or done: the reader stops.
+    let _stop = CancelOnDrop(Arc::clone(&cancel));
+    let stats = match tokio::time::timeout(timeout, task).await {
+        Err(_) => {
+            cancel.store(true, Ordering::Relaxed);
+            return Err(SplitFailed::Fatal(ImportError::Timeout(
+                dump_name.to_owned(),
+                timeout,
+            )));
+        }
+        Ok(Err(e)) => return Err(SplitFailed::Retry(format!("the load failed: {e}"))),
+        Ok(Ok(Err(message))) if message.starts_with("cannot read") => {
+            return Err(SplitFailed::Fatal(ImportError::Server {
+                dump: dump_name.to_owned(),
+                message,
+            }))
+        }
+        Ok(Ok(Err(message))) => return Err(SplitFailed::Retry(message)),
+        Ok(Ok(Ok(stats))) => stats,
+    };
+    Ok(LoadInfo {
+        sessions: jobs,
+        tables: stats.tables,
+        deferred_key_tables: stats.deferred_tables,
+        fallback: stats.fallback,
     })
 }
 

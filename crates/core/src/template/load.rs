@@ -181,6 +181,8 @@ pub(super) struct Loader {
     phase: Arc<AtomicU8>,
     cancel: Arc<AtomicBool>,
     pub sessions_started: usize,
+    /// What every new session reads first (mariadb-dump's sandbox line).
+    preamble: Vec<u8>,
 }
 
 impl Loader {
@@ -211,6 +213,7 @@ impl Loader {
             phase,
             cancel,
             sessions_started: 0,
+            preamble: Vec::new(),
         }
     }
 
@@ -232,14 +235,21 @@ impl Loader {
             .rt
             .spawn(async move { engine.exec(&container, cmd, Some(user), Some(stdin)).await });
         self.sessions_started += 1;
+        let mut buf = Vec::with_capacity(CHUNK + (CHUNK >> 2));
+        let (mut line, mut map) = (0, Vec::new());
+        if !self.preamble.is_empty() {
+            buf.extend_from_slice(&self.preamble);
+            map.push((1, Origin::Dolly));
+            line = 1;
+        }
         Session {
             feed,
             task: Some(task),
-            buf: Vec::with_capacity(CHUNK + (CHUNK >> 2)),
+            buf,
             delim: b";".to_vec(),
             cursor: 0,
-            line: 0,
-            map: Vec::new(),
+            line,
+            map,
         }
     }
 
@@ -475,6 +485,21 @@ impl Sink for Loader {
         );
     }
 
+    fn client_command(&mut self, stmt: &Stmt) {
+        let mut line = stmt.text.clone();
+        line.push(b'\n');
+        self.preamble = line;
+    }
+
+    fn verbatim(&mut self, table: &str, line: u64, why: &str) {
+        info!(
+            table,
+            line,
+            reason = why,
+            "keys not deferred: the CREATE TABLE goes as the dump wrote it"
+        );
+    }
+
     fn end_of_input(&mut self) {
         self.phase.store(Phase::Indexes as u8, Ordering::Relaxed);
     }
@@ -517,6 +542,7 @@ pub(super) fn run(
             info!(
                 tables = stats.tables,
                 deferred_key_tables = stats.deferred_tables,
+                verbatim_tables = stats.verbatim_tables,
                 sessions = splitter.sink.sessions_started,
                 statements = stats.statements,
                 fallback = stats.fallback.as_deref().unwrap_or("none"),

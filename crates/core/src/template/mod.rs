@@ -245,19 +245,45 @@ pub async fn update_with(
     in_use: &dyn VersionsInUse,
     opts: &UpdateOptions,
 ) -> Result<Vec<ImportOutcome>, ImportError> {
+    clean_interrupted_imports(ctx).await;
     let dir = ctx.store.dumps();
-    let dumps = tokio::task::spawn_blocking(move || dump::discover(&dir))
+    let (dumps, refused) = tokio::task::spawn_blocking(move || dump::discover_all(&dir))
         .await
         .map_err(|e| ImportError::Datadir {
             what: "list the dumps",
             source: std::io::Error::other(e),
         })??;
     for t in only {
-        if !dumps.iter().any(|d| &d.template == t) {
+        if !dumps.iter().any(|d| &d.template == t) && !refused.iter().any(|r| &r.template == t) {
             return Err(DumpError::NotFound(t.clone()).into());
         }
     }
     let mut outcomes = Vec::new();
+    // A FIFO, a socket or a device where a dump should be: refused, named,
+    // and the other dumps import.
+    for r in refused
+        .into_iter()
+        .filter(|r| only.is_empty() || only.contains(&r.template))
+    {
+        let e = r.error();
+        error!(template = %r.template, error = %e, "import refused");
+        let last = LastImport {
+            ok: false,
+            finished_at: chrono::Utc::now(),
+            dump: r.path.display().to_string(),
+            message: e.to_string(),
+            version: None,
+        };
+        let t = r.template.clone();
+        if let Err(e) = ctx.blocking(move |s| s.write_last_import(&t, &last)).await {
+            warn!(error = %e, "cannot record the import's outcome");
+        }
+        outcomes.push(ImportOutcome {
+            template: r.template,
+            result: Err(e.into()),
+            unchanged: false,
+        });
+    }
     for d in dumps
         .into_iter()
         .filter(|d| only.is_empty() || only.contains(&d.template))
@@ -290,6 +316,62 @@ pub async fn update_with(
         });
     }
     Ok(outcomes)
+}
+
+/// What a killed `dollyd update` left (its import container, its datadir
+/// in `tmp/`), for every template no live update holds: `serve` sorts it
+/// out at its start, and so does every update. A template whose import
+/// lock is held (a live update) is left alone; the lock is held while its
+/// leftovers go.
+pub async fn clean_interrupted_imports(ctx: &Context) {
+    let mut templates: Vec<TemplateName> = match ctx.engine.list(&ctx.labels("import")).await {
+        Ok(list) => list
+            .iter()
+            .filter_map(|c| c.labels.get("dolly.template"))
+            .filter_map(|t| TemplateName::parse(t).ok())
+            .collect(),
+        Err(e) => {
+            warn!(error = %e, "cannot list import containers; leftovers of killed updates stay");
+            Vec::new()
+        }
+    };
+    match ctx.blocking(|s| s.import_scratch_templates()).await {
+        Ok(more) => templates.extend(more),
+        Err(e) => warn!(error = %e, "cannot list tmp/; leftovers of killed updates stay"),
+    }
+    templates.sort();
+    templates.dedup();
+    for t in templates {
+        let t2 = t.clone();
+        let Ok(lock) = ctx.blocking(move |s| s.lock_import(&t2)).await else {
+            continue; // a live update of t
+        };
+        let container = format!("{}{}._import", ctx.settings.container_prefix, t);
+        match ctx.engine.remove(&container).await {
+            Ok(()) => {}
+            Err(e) => {
+                warn!(error = %e, container, "cannot remove an interrupted import's container")
+            }
+        }
+        let t2 = t.clone();
+        match ctx
+            .blocking(move |s| {
+                let removed = s.remove_import_scratch(&t2, &lock);
+                drop(lock);
+                removed
+            })
+            .await
+        {
+            Ok(removed) => {
+                for p in removed {
+                    warn!(template = %t, path = %p.display(), "removed an interrupted import's datadir");
+                }
+            }
+            Err(e) => {
+                warn!(template = %t, error = %e, "cannot remove an interrupted import's datadir")
+            }
+        }
+    }
 }
 
 /// Removes versions of `t` beyond `keep_versions` that nothing uses. Any

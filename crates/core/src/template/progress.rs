@@ -22,6 +22,8 @@ pub(super) enum Phase {
     Publish = 3,
     /// A physical backup's `mariadb-backup --prepare` (the stream is read).
     Prepare = 4,
+    /// The dump read once for its fingerprint, before the import proper.
+    Hash = 5,
 }
 
 impl Phase {
@@ -31,6 +33,7 @@ impl Phase {
             1 => "indexes",
             2 => "post",
             4 => "prepare",
+            5 => "hash",
             _ => "publish",
         }
     }
@@ -41,20 +44,41 @@ impl Phase {
 pub(super) struct Tracker {
     pub read: Arc<AtomicU64>,
     pub phase: Arc<AtomicU8>,
-    pub total: u64,
+    total: Arc<AtomicU64>,
+    source: String,
     started: Instant,
     started_at: DateTime<Utc>,
 }
 
 impl Tracker {
-    pub fn new(total: u64) -> Self {
+    /// An import of `source`, hashing it first.
+    pub fn new(source: String) -> Self {
         Self {
             read: Arc::new(AtomicU64::new(0)),
-            phase: Arc::new(AtomicU8::new(Phase::Load as u8)),
-            total,
+            phase: Arc::new(AtomicU8::new(Phase::Hash as u8)),
+            total: Arc::new(AtomicU64::new(0)),
+            source,
             started: Instant::now(),
             started_at: Utc::now(),
         }
+    }
+
+    /// Bytes the load reads in all.
+    pub fn total(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// The hash is done: the size to read, and the load begins.
+    pub fn loading(&self, total: u64) {
+        self.total.store(total, Ordering::Relaxed);
+        self.set(Phase::Load);
+    }
+
+    /// The load starts again from the dump's first byte (the plain load
+    /// after a failed split load).
+    pub fn restart(&self) {
+        self.read.store(0, Ordering::Relaxed);
+        self.set(Phase::Load);
     }
 
     pub fn set(&self, phase: Phase) {
@@ -63,17 +87,20 @@ impl Tracker {
 
     pub fn snapshot(&self) -> ImportProgress {
         let done = self.read.load(Ordering::Relaxed);
+        let total = self.total.load(Ordering::Relaxed);
         let secs = self.started.elapsed().as_secs_f64().max(0.001);
         let rate = done as f64 / secs;
         let phase = self.phase.load(Ordering::Relaxed);
         ImportProgress {
             phase: Phase::name(phase).to_owned(),
+            source: self.source.clone(),
+            elapsed_seconds: self.started.elapsed().as_secs(),
             bytes_read: done,
-            bytes_total: self.total,
-            percent: (percent(done, self.total) * 10.0).round() / 10.0,
+            bytes_total: total,
+            percent: (percent(done, total) * 10.0).round() / 10.0,
             mb_per_s: (rate / 1e5).round() / 10.0,
             eta_seconds: (phase == Phase::Load as u8)
-                .then(|| eta_secs(done, self.total, rate))
+                .then(|| eta_secs(done, total, rate))
                 .flatten(),
             started_at: self.started_at,
             updated_at: Utc::now(),
@@ -81,9 +108,40 @@ impl Tracker {
     }
 }
 
+/// The progress of one import in the store while it lives: dropped, the
+/// reporter stops and the progress goes.
+pub(super) struct Reporting {
+    task: tokio::task::JoinHandle<()>,
+    store: Store,
+    template: TemplateName,
+}
+
+impl Reporting {
+    pub fn start(store: Store, t: TemplateName, tracker: Tracker) -> Self {
+        use tracing::Instrument;
+        let dump = tracker.source.clone();
+        let task = tokio::spawn(report(store.clone(), t.clone(), tracker, dump).in_current_span());
+        Self {
+            task,
+            store,
+            template: t,
+        }
+    }
+}
+
+impl Drop for Reporting {
+    fn drop(&mut self) {
+        self.task.abort();
+        let (s, t) = (self.store.clone(), self.template.clone());
+        drop(tokio::task::spawn_blocking(move || {
+            s.remove_import_progress(&t)
+        }));
+    }
+}
+
 /// Writes the progress of the import of `t` every second and logs it every
 /// 5 s, until aborted.
-pub(super) async fn report(store: Store, t: TemplateName, tracker: Tracker, dump: String) {
+async fn report(store: Store, t: TemplateName, tracker: Tracker, dump: String) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut n = 0u64;
     loop {
@@ -144,7 +202,10 @@ mod tests {
 
     #[test]
     fn a_snapshot_names_its_phase() {
-        let t = Tracker::new(200);
+        let t = Tracker::new("dumps/shop.sql".into());
+        assert_eq!(t.snapshot().phase, "hash");
+        assert_eq!(t.snapshot().source, "dumps/shop.sql");
+        t.loading(200);
         t.read.store(50, Ordering::Relaxed);
         assert_eq!(t.snapshot().phase, "load");
         assert_eq!(t.snapshot().percent, 25.0);

@@ -59,7 +59,7 @@ pub(super) async fn clone_folder(
         what: "copy the backup folder",
         source,
     })?;
-    tracker.read.store(tracker.total, Ordering::Relaxed);
+    tracker.read.store(tracker.total(), Ordering::Relaxed);
     info!(clone = cloned.as_str(), "backup folder cloned");
     start_helper(ctx, image, server.clone(), &dump_name).await?;
     Ok(())
@@ -118,7 +118,7 @@ pub(super) async fn stream(
             out = tokio::time::timeout(timeout, extract) => out,
             never = progress => match never {},
         };
-        tracker.read.store(tracker.total, Ordering::Relaxed);
+        tracker.read.store(tracker.total(), Ordering::Relaxed);
         out.map_err(|_| ImportError::Timeout(dump_name.clone(), timeout))??
     } else {
         start_helper(ctx, image, server.clone(), &dump_name).await?;
@@ -221,7 +221,7 @@ async fn extraction_progress(
         if let Ok(bytes) = blocking_io(move || Ok(clone::tree_size(&w))).await {
             tracker
                 .read
-                .store(bytes.min(tracker.total), Ordering::Relaxed);
+                .store(bytes.min(tracker.total()), Ordering::Relaxed);
         }
     }
 }
