@@ -127,19 +127,20 @@ pub fn exclusive_bytes(dir: &Path) -> io::Result<u64> {
             String::from_utf8_lossy(&out.stderr).trim().to_owned(),
         ));
     }
-    parse_exclusive(&String::from_utf8_lossy(&out.stdout))
-        .ok_or_else(|| io::Error::other(format!("no qgroup of {} in btrfs's answer", dir.display())))
+    parse_exclusive(&String::from_utf8_lossy(&out.stdout)).ok_or_else(|| {
+        io::Error::other(format!("no qgroup of {} in btrfs's answer", dir.display()))
+    })
 }
 
 /// The exclusive column of the first level-0 qgroup in `btrfs qgroup show
 /// --raw` output.
 fn parse_exclusive(out: &str) -> Option<u64> {
-    out.lines()
-        .map(str::split_whitespace)
-        .find_map(|mut cols| match (cols.next(), cols.next(), cols.next()) {
+    out.lines().map(str::split_whitespace).find_map(|mut cols| {
+        match (cols.next(), cols.next(), cols.next()) {
             (Some(id), Some(_), Some(excl)) if id.starts_with("0/") => excl.parse().ok(),
             _ => None,
-        })
+        }
+    })
 }
 
 /// Whether `exclusive` bytes are at a `limit` (within what one refused
@@ -157,7 +158,10 @@ pub fn clear_stale_qgroups(dir: &Path) {
 
 fn run(cmd: &mut Command) -> io::Result<()> {
     let out = cmd.output().map_err(|e| {
-        io::Error::new(e.kind(), format!("cannot run btrfs (install btrfs-progs): {e}"))
+        io::Error::new(
+            e.kind(),
+            format!("cannot run btrfs (install btrfs-progs): {e}"),
+        )
     })?;
     if out.status.success() {
         return Ok(());
@@ -176,10 +180,22 @@ mod tests {
 
     #[test]
     fn a_limit_is_enforced_by_btrfs_quotas_only() {
-        assert_eq!(Filesystem::Other(0x5846_5342).enforcement(Some(5)), DiskLimit::AfterTheFact(5));
-        assert_eq!(Filesystem::BtrfsWithoutQuotas.enforcement(Some(5)), DiskLimit::AfterTheFact(5));
-        assert_eq!(Filesystem::BtrfsWithQuotas.enforcement(Some(5)), DiskLimit::Subvolume(5));
-        assert_eq!(Filesystem::BtrfsWithQuotas.enforcement(None), DiskLimit::Off);
+        assert_eq!(
+            Filesystem::Other(0x5846_5342).enforcement(Some(5)),
+            DiskLimit::AfterTheFact(5)
+        );
+        assert_eq!(
+            Filesystem::BtrfsWithoutQuotas.enforcement(Some(5)),
+            DiskLimit::AfterTheFact(5)
+        );
+        assert_eq!(
+            Filesystem::BtrfsWithQuotas.enforcement(Some(5)),
+            DiskLimit::Subvolume(5)
+        );
+        assert_eq!(
+            Filesystem::BtrfsWithQuotas.enforcement(None),
+            DiskLimit::Off
+        );
         assert_eq!(
             parse_exclusive("Qgroupid Referenced Exclusive Max exclusive Path\n-------- ---\n0/257 10469376 10469376 10485760 q\n"),
             Some(10469376)

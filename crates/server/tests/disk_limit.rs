@@ -50,14 +50,18 @@ async fn conn(body: &serde_json::Value) -> mysql_async::Conn {
     mysql_async::Conn::new(opts).await.expect("connect")
 }
 
-const TABLE: &str = "CREATE TABLE fill (id INT AUTO_INCREMENT PRIMARY KEY, b LONGBLOB) ENGINE=InnoDB";
+const TABLE: &str =
+    "CREATE TABLE fill (id INT AUTO_INCREMENT PRIMARY KEY, b LONGBLOB) ENGINE=InnoDB";
 /// One row of 1 MiB of bytes that do not compress.
 const ROW: &str = "INSERT INTO fill (b) SELECT REPEAT(MD5(RAND()), 32768)";
 
 /// Whether a server error says the disk (or quota) is full.
 fn is_disk_full(e: &str) -> bool {
     let e = e.to_ascii_lowercase();
-    e.contains("quota") || e.contains("is full") || e.contains("disk full") || e.contains("no space")
+    e.contains("quota")
+        || e.contains("is full")
+        || e.contains("disk full")
+        || e.contains("no space")
 }
 
 #[tokio::test]
@@ -84,7 +88,11 @@ async fn an_instance_filling_its_disk_stops_at_its_limit_and_the_others_keep_wor
         .arg(&data)
         .output()
         .expect("btrfs");
-    assert!(show.status.success(), "{} is not a subvolume", data.display());
+    assert!(
+        show.status.success(),
+        "{} is not a subvolume",
+        data.display()
+    );
 
     let started = Instant::now();
     let mut c = conn(&full).await;
@@ -111,7 +119,12 @@ async fn an_instance_filling_its_disk_stops_at_its_limit_and_the_others_keep_wor
     // instance stopped at its limit and nothing else was touched.
     if !is_disk_full(&error) {
         let logs = std::process::Command::new("docker")
-            .args(["logs", "--tail", "80", &format!("{}shop.full", app.settings.container_prefix)])
+            .args([
+                "logs",
+                "--tail",
+                "80",
+                &format!("{}shop.full", app.settings.container_prefix),
+            ])
             .output()
             .expect("docker logs");
         let said = String::from_utf8_lossy(&logs.stderr);
@@ -170,7 +183,9 @@ async fn an_instance_filling_its_disk_stops_at_its_limit_and_the_others_keep_wor
     // The other instance was made after the first: cleanup removes both
     // subvolumes (rmdir of an empty subvolume).
     for n in ["full", "other"] {
-        let r = app.delete(&format!("/api/v1/templates/shop/instances/{n}")).await;
+        let r = app
+            .delete(&format!("/api/v1/templates/shop/instances/{n}"))
+            .await;
         assert!(r.status().is_success(), "delete {n}: {}", r.status());
     }
     assert!(!data.exists());
@@ -205,7 +220,8 @@ async fn time_create_and_reset(base: &Path, limit: Option<u64>) -> (Duration, Du
         resets.push(t.elapsed());
     }
     for i in 0..5 {
-        app.delete(&format!("/api/v1/templates/shop/instances/t{i}")).await;
+        app.delete(&format!("/api/v1/templates/shop/instances/t{i}"))
+            .await;
     }
     (median(creates), median(resets))
 }
