@@ -631,6 +631,26 @@ mod tests {
     }
 
     #[test]
+    fn instance_max_disk_takes_a_size_or_none() {
+        assert_eq!(with(&[]).unwrap().instance_max_disk, None);
+        let s = with(&[("instance_max_disk", "40MiB")]).unwrap();
+        assert_eq!(s.instance_max_disk, Some(40 * 1024 * 1024));
+        assert_eq!(
+            with(&[("instance_max_disk", "none")])
+                .unwrap()
+                .instance_max_disk,
+            None
+        );
+        let err = with(&[("instance_max_disk", "big")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("instance_max_disk") && err.contains("big"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn contradictory_ttls_stop_the_start_naming_both_keys() {
         let err = with(&[("default_ttl", "24h"), ("max_ttl", "1h")])
             .unwrap_err()
