@@ -14,13 +14,14 @@ use tracing::{debug, info, warn, Instrument};
 
 use super::load::{self, Loader};
 use super::progress::{self, Phase, Tracker};
+use super::scrub;
 use super::{ImportError, LastImport, UpdateOptions, VersionMeta};
 use crate::clone::{self, own_tree, remove_tree};
 use crate::context::Context;
 use crate::dbserver::{self, ImageInfo};
 use crate::dump::split::SplitOptions;
 use crate::dump::{self, Dump, DumpKind, Fingerprint, HashedFile};
-use crate::store::{LoadInfo, Scratch};
+use crate::store::{LoadInfo, Masking, Scratch};
 
 fn datadir_err(what: &'static str) -> impl FnOnce(io::Error) -> ImportError {
     move |source| ImportError::Datadir { what, source }
@@ -123,6 +124,10 @@ pub async fn import_with(
                 fingerprint: Some(fingerprint),
                 post_scripts: loaded.post_scripts,
                 load: loaded.load,
+                masking: loaded.scrubbed.then(|| Masking {
+                    post_script_cleanup: true,
+                    ..Masking::default()
+                }),
             };
             publish(ctx, t, &image, &version, &work, origin)
                 .await
@@ -163,6 +168,8 @@ pub(super) struct Loaded {
     pub database: String,
     pub tables: TableRows,
     pub post_scripts: Vec<HashedFile>,
+    /// The post scripts' traces were removed ([`super::scrub`]).
+    pub scrubbed: bool,
     pub load: Option<LoadInfo>,
 }
 
@@ -201,7 +208,13 @@ async fn run_import(
             l
         },
     };
-    let spec = image.import_spec(server, ctx.settings.import_buffer_pool, init);
+    let spec = image.import_spec(server.clone(), ctx.settings.import_buffer_pool, init);
+    // What the post-script clean-up restarts on: nothing to initialise.
+    let restart = image.import_spec(
+        server,
+        ctx.settings.import_buffer_pool,
+        dbserver::Init::Done,
+    );
     let t0 = Instant::now();
     start_server(ctx, image, &spec, 120, "").await?;
 
@@ -303,7 +316,8 @@ async fn run_import(
         ms = t0.elapsed().as_millis() as u64,
         "dump loaded; post scripts"
     );
-    let post_scripts = post_and_stop(ctx, image, container, d, &database, tracker).await?;
+    let (post_scripts, scrubbed) =
+        post_and_stop(ctx, image, d, &database, tracker, work, &restart).await?;
     debug!(
         ms = t0.elapsed().as_millis() as u64,
         "import server stopped"
@@ -312,40 +326,57 @@ async fn run_import(
         database,
         tables,
         post_scripts,
+        scrubbed,
         load,
     })
 }
 
 /// Post-import SQL on the database instances report, then the clean, slow
 /// shutdown (the server runs with `innodb_fast_shutdown=0`): how every
-/// import server, SQL or physical, ends. The scripts' hashes.
+/// import server, SQL or physical, ends. When scripts ran, what they
+/// changed leaves no trace ([`super::scrub`]): the tables are rebuilt
+/// before the shutdown, and the server restarts once on `restart` (its
+/// spec with nothing to initialise) with a new redo log. The scripts'
+/// hashes, and whether that clean-up ran.
 pub(super) async fn post_and_stop(
     ctx: &Context,
     image: &ImageInfo,
-    container: &str,
     d: &Dump,
     database: &str,
     tracker: &Tracker,
-) -> Result<Vec<HashedFile>, ImportError> {
+    work: &Path,
+    restart: &dolly_engine::ContainerSpec,
+) -> Result<(Vec<HashedFile>, bool), ImportError> {
+    let container = restart.name.as_str();
     tracker.set(Phase::Post);
     let mut post_scripts = Vec::new();
+    if !d.post_scripts.is_empty() {
+        scrub::before_scripts(ctx, image, container).await?;
+    }
     for script in &d.post_scripts {
         post_scripts.push(run_post_script(ctx, image, container, script, database).await?);
     }
-    tracker.set(Phase::Publish);
-    ctx.engine.stop(container, 3600).await?;
-    let code = ctx.engine.wait(container).await?;
-    if code != 0 {
-        let logs = ctx
-            .engine
-            .logs_tail(container, 30)
-            .await
-            .unwrap_or_default();
-        return Err(ImportError::ServerStart(format!(
-            "the import server exited with status {code} at shutdown: {logs}"
-        )));
+    let scrub = !post_scripts.is_empty();
+    if scrub {
+        let t0 = Instant::now();
+        let rebuilt = scrub::rebuild_tables(ctx, image, container).await?;
+        info!(
+            tables = rebuilt,
+            ms = t0.elapsed().as_millis() as u64,
+            "tables rebuilt after the post scripts"
+        );
     }
-    Ok(post_scripts)
+    tracker.set(Phase::Publish);
+    scrub::stop_slowly(ctx, container).await?;
+    if scrub {
+        let t0 = Instant::now();
+        scrub::fresh_redo_log(ctx, image, work, restart).await?;
+        info!(
+            ms = t0.elapsed().as_millis() as u64,
+            "post-script clean-up done"
+        );
+    }
+    Ok((post_scripts, scrub))
 }
 
 /// `reader` as an exec's standard input: read in 1 MiB pieces on a
@@ -556,6 +587,7 @@ struct Origin {
     fingerprint: Option<Fingerprint>,
     post_scripts: Vec<HashedFile>,
     load: Option<LoadInfo>,
+    masking: Option<Masking>,
 }
 
 /// Publishes the datadir `work` (in `tmp/`, cleanly shut down) as
@@ -583,6 +615,7 @@ async fn publish(
         fingerprint: origin.fingerprint,
         post_scripts: origin.post_scripts,
         load: origin.load,
+        masking: origin.masking,
     };
     let owner = image.owner;
     ctx.blocking(move |s| {
@@ -637,6 +670,7 @@ pub async fn publish_datadir(
                 fingerprint: None,
                 post_scripts: Vec::new(),
                 load: None,
+                masking: None,
             };
             publish(ctx, t, &image, &version, &work, origin).await
         }

@@ -17,6 +17,7 @@ pub mod init_cache;
 mod load;
 mod physical;
 mod progress;
+mod scrub;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -72,6 +73,8 @@ pub enum ImportError {
     Timeout(String, Duration),
     #[error("only {} free in the data folder, below min_free_disk ({})", bytesize::ByteSize(*.free), bytesize::ByteSize(*.min))]
     DiskFull { free: u64, min: u64 },
+    #[error("cannot remove what the post scripts left behind: {0}")]
+    Scrub(String),
     #[error("the import server did not start: {0}")]
     ServerStart(String),
     #[error("backup {dump} comes from server {backup} and the image runs {server}: a physical backup is restored only by the same major version (make it with a server of the image's major version, or set `image` to one of the backup's)")]
@@ -173,6 +176,12 @@ pub async fn describe(ctx: &Context, t: &TemplateName) -> Result<v1::Template, S
                 database: m.database,
                 import_seconds: m.import_seconds,
                 dump_bytes: m.dump_bytes,
+                masking: m.masking.map(|k| v1::Masking {
+                    rules_file: k.rules.as_ref().map(|r| r.name.clone()),
+                    rules_sha256: k.rules.map(|r| r.sha256),
+                    strict: k.strict,
+                    post_script_cleanup: k.post_script_cleanup,
+                }),
             })
             .collect();
         versions.reverse();
