@@ -43,6 +43,8 @@ pub enum MaskError {
     Unclassified(Vec<String>),
     #[error("masking: line {line}: {what}")]
     Statement { line: u64, what: String },
+    #[error("masking rules apply to a SQL dump's rows as they stream in; a physical backup is restored as it is: mask it with a post script (NAME.post.sql), or import a SQL dump")]
+    Physical,
     #[error("masking needs the mask_key setting (a secret of at least 16 bytes)")]
     NoKey,
 }

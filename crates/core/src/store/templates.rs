@@ -72,6 +72,9 @@ pub struct HashedFile {
 pub struct Fingerprint {
     pub dump: Vec<HashedFile>,
     pub post_scripts: Vec<HashedFile>,
+    /// The masking rules file, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask_rules: Option<HashedFile>,
     /// The image's name and its server's version string.
     pub image: String,
 }

@@ -21,6 +21,7 @@ use crate::context::Context;
 use crate::dbserver::{self, ImageInfo};
 use crate::dump::split::SplitOptions;
 use crate::dump::{self, Dump, DumpKind, Fingerprint, HashedFile};
+use crate::mask::{MaskedReader, Masker};
 use crate::store::{LoadInfo, Masking, Scratch};
 
 fn datadir_err(what: &'static str) -> impl FnOnce(io::Error) -> ImportError {
@@ -104,11 +105,16 @@ pub async fn import_with(
         )
         .in_current_span(),
     );
-    let result = match d.kind {
-        DumpKind::Sql => run_import(ctx, d, &image, &work, &container, &tracker, opts).await,
-        DumpKind::Physical(form) => {
+    let masker = super::masking::masker(ctx, d).await;
+    let result = match (d.kind, masker) {
+        (_, Err(e)) => Err(e),
+        (DumpKind::Sql, Ok(masker)) => {
+            run_import(ctx, d, &image, &work, &container, &tracker, opts, masker).await
+        }
+        (DumpKind::Physical(form), Ok(None)) => {
             super::physical::run(ctx, d, form, &image, &work, &container, &tracker).await
         }
+        (DumpKind::Physical(_), Ok(Some(_))) => Err(super::masking::physical_refused(d)),
     };
     // Whatever happened, the import server goes.
     if let Err(e) = ctx.engine.remove(&container).await {
@@ -121,13 +127,14 @@ pub async fn import_with(
                 database: loaded.database,
                 elapsed: started.elapsed(),
                 dump_bytes: input_bytes,
-                fingerprint: Some(fingerprint),
                 post_scripts: loaded.post_scripts,
                 load: loaded.load,
-                masking: loaded.scrubbed.then(|| Masking {
-                    post_script_cleanup: true,
-                    ..Masking::default()
-                }),
+                masking: super::masking::record(
+                    fingerprint.mask_rules.clone(),
+                    loaded.strict,
+                    loaded.scrubbed,
+                ),
+                fingerprint: Some(fingerprint),
             };
             publish(ctx, t, &image, &version, &work, origin)
                 .await
@@ -170,9 +177,12 @@ pub(super) struct Loaded {
     pub post_scripts: Vec<HashedFile>,
     /// The post scripts' traces were removed ([`super::scrub`]).
     pub scrubbed: bool,
+    /// Masking rules with `strict = true` held.
+    pub strict: bool,
     pub load: Option<LoadInfo>,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_import(
     ctx: &Context,
     d: &Dump,
@@ -181,7 +191,9 @@ async fn run_import(
     container: &str,
     tracker: &Tracker,
     opts: &UpdateOptions,
+    masker: Option<Masker>,
 ) -> Result<Loaded, ImportError> {
+    let strict = masker.as_ref().is_some_and(Masker::strict);
     let dump_name = d.path.display().to_string();
     let init = if opts.cached_init.unwrap_or(true) {
         super::init_cache::clone_into(ctx, image, work).await?;
@@ -245,6 +257,10 @@ async fn run_import(
     let defer = opts.defer_indexes.unwrap_or(true);
     let timeout = ctx.settings.import_timeout;
     let load = if jobs == 1 && !defer {
+        let reader: Box<dyn Read + Send> = match masker {
+            Some(m) => Box::new(MaskedReader::new(reader, m)),
+            None => Box::new(reader),
+        };
         load_plain(ctx, image, container, reader, &dump_name).await?;
         None
     } else {
@@ -264,7 +280,7 @@ async fn run_import(
             defer_indexes: defer,
             default_db: ctx.settings.database.clone(),
         };
-        let task = tokio::task::spawn_blocking(move || load::run(loader, reader, split));
+        let task = tokio::task::spawn_blocking(move || load::run(loader, reader, split, masker));
         let stats = match tokio::time::timeout(timeout, task).await {
             Err(_) => {
                 cancel.store(true, Ordering::Relaxed);
@@ -327,6 +343,7 @@ async fn run_import(
         tables,
         post_scripts,
         scrubbed,
+        strict,
         load,
     })
 }
@@ -445,10 +462,10 @@ async fn load_plain(
     ctx: &Context,
     image: &ImageInfo,
     container: &str,
-    reader: dump::DumpReader,
+    reader: Box<dyn Read + Send>,
     dump_name: &str,
 ) -> Result<(), ImportError> {
-    let (stdin, producer) = stdin_from(Box::new(reader));
+    let (stdin, producer) = stdin_from(reader);
     // A dump with no `USE` loads into the configured database.
     let client = ctx.engine.exec(
         container,

@@ -15,6 +15,7 @@
 mod import;
 pub mod init_cache;
 mod load;
+mod masking;
 mod physical;
 mod progress;
 mod scrub;
@@ -73,6 +74,12 @@ pub enum ImportError {
     Timeout(String, Duration),
     #[error("only {} free in the data folder, below min_free_disk ({})", bytesize::ByteSize(*.free), bytesize::ByteSize(*.min))]
     DiskFull { free: u64, min: u64 },
+    #[error("dump {dump}: {source}")]
+    Mask {
+        dump: String,
+        #[source]
+        source: crate::mask::MaskError,
+    },
     #[error("cannot remove what the post scripts left behind: {0}")]
     Scrub(String),
     #[error("the import server did not start: {0}")]

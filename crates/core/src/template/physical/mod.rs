@@ -157,6 +157,7 @@ pub(super) async fn run(
         tables,
         post_scripts,
         scrubbed,
+        strict: false,
         load: None,
     })
 }
