@@ -404,3 +404,26 @@ async fn the_search_finds_canaries_that_are_there() {
         "{found:#?}"
     );
 }
+
+/// A failed import shows members the dump, the line, the error code and
+/// class, never the row's values; the log has the full message.
+#[tokio::test]
+async fn a_failed_import_shows_no_row_values() {
+    let app = TestApp::spawn().await;
+    app.write_dump(
+        "shop.sql",
+        b"-- MariaDB dump\nCREATE TABLE `t` (`id` int PRIMARY KEY, `email` varchar(100), \
+          UNIQUE KEY `email` (`email`)) ENGINE=InnoDB;\n\
+          INSERT INTO `t` VALUES (1,'real.person@corp.example'),(2,'real.person@corp.example');\n\
+          -- Dump completed on 2026-12-07\n",
+    );
+    let outcomes = app.update(&["shop"]).await;
+    let full = outcomes[0].result.as_ref().unwrap_err().to_string();
+    assert!(full.contains("real.person"), "the log's form: {full}");
+    let t = app.get_json("/api/v1/templates/shop").await;
+    let shown = t["last_import"]["message"].as_str().unwrap();
+    assert!(!shown.contains("real.person"), "{shown}");
+    for part in ["shop.sql", "1062", "23000", "at line 3", "Duplicate entry"] {
+        assert!(shown.contains(part), "{part} missing from {shown}");
+    }
+}

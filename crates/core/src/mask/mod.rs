@@ -14,6 +14,7 @@
 //! Invariants: errors never hold a value of the dump, only names and line
 //! numbers; the key is never stored nor logged.
 
+pub mod redact;
 pub mod rewrite;
 pub mod rules;
 pub mod strategy;
@@ -24,6 +25,7 @@ use std::io::{self, Read};
 use crate::dump::split::{classify, Kind, TableOp};
 use crate::dump::statements::{Stmt, Tokenizer};
 
+pub use redact::redact_values;
 pub use rules::{Rules, RulesError};
 pub use strategy::{Keyed, Strategy};
 

@@ -157,7 +157,8 @@ pub async fn import_with(
         dump: d.path.display().to_string(),
         message: match &outcome {
             Ok(m) => format!("imported in {:.1} s", m.import_seconds),
-            Err(e) => e.to_string(),
+            // Members read it: no row values (the log has it all).
+            Err(e) => e.redacted(),
         },
         version: outcome.as_ref().ok().map(|m| m.version.clone()),
     };

@@ -108,6 +108,37 @@ pub enum ImportError {
     },
 }
 
+impl ImportError {
+    /// The error as members see it (the API's last import, the web UI,
+    /// the CLI, the `import.failed` webhook): what the server or a tool
+    /// said with every quoted value removed ([`crate::mask::redact_values`]),
+    /// so that a failed import shows the dump, the line, the error code and
+    /// class, never a row's values. dollyd's log has the full message.
+    pub fn redacted(&self) -> String {
+        use crate::mask::redact_values;
+        match self {
+            ImportError::Server { dump, message } => {
+                format!("dump {dump} failed: {}", redact_values(message))
+            }
+            ImportError::PostScript { script, message } => format!(
+                "post-import script {script} failed: {}",
+                redact_values(message)
+            ),
+            ImportError::ServerStart(m) => {
+                format!("the import server did not start: {}", redact_values(m))
+            }
+            ImportError::Backup { dump, message } => {
+                format!("backup {dump} failed: {}", redact_values(message))
+            }
+            ImportError::Scrub(m) => format!(
+                "cannot remove what the post scripts left behind: {}",
+                redact_values(m)
+            ),
+            other => other.to_string(),
+        }
+    }
+}
+
 impl From<StoreError> for ImportError {
     fn from(e: StoreError) -> Self {
         match e {
