@@ -328,6 +328,16 @@ async fn masked_by_rules(opts: template::UpdateOptions) {
         t["versions"][0]["masking"]["rules_sha256"],
         rules.sha256.as_str()
     );
+    // Shown where people look: the web UI's templates page.
+    let page = app.get("/ui/templates").await.text().await.unwrap();
+    assert!(page.contains("data-testid=\"masked\""), "{page}");
+    assert!(
+        page.contains(&format!(
+            "rules shop.mask.toml (sha256 {}, strict)",
+            &rules.sha256[..12]
+        )),
+        "{page}"
+    );
 
     // Masked, distinct still (UNIQUE), and no photo lost its row.
     let archive = instance_snapshot_export(&app, "shop", "h*@example.invalid|* *|0|399").await;
