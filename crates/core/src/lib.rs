@@ -15,6 +15,7 @@ pub mod instance;
 pub mod mask;
 
 pub mod metrics;
+pub mod remote;
 pub mod schema;
 pub mod store;
 pub mod template;
