@@ -379,7 +379,7 @@ fn expression_end(text: &[u8], i: usize) -> Result<usize, RewriteError> {
 }
 
 fn unhex(h: &[u8]) -> Option<Vec<u8>> {
-    if h.len() % 2 != 0 {
+    if !h.len().is_multiple_of(2) {
         return None;
     }
     let d = |c: u8| (c as char).to_digit(16).map(|v| v as u8);
