@@ -17,6 +17,8 @@ pub struct Args {
     pub import_samples: Option<usize>,
     /// The import ablation on the 1 GB dump too (long).
     pub ablation_1g: bool,
+    /// What masking costs (a post script, a rules file) on the first dump.
+    pub masking: bool,
     /// Dump sizes in MB instead of the defaults (one or two dumps).
     pub dump_mb: Option<Vec<u64>>,
 }
@@ -30,7 +32,7 @@ pub enum Only {
 
 fn usage() -> &'static str {
     "usage: dolly-bench [--quick] [--samples N] [--list-instances N] [--base DIR] [--keep] [--only pool|import]\n\
-     \x20                  [--import-samples N] [--ablation-1g] [--dump-mb N[,M]]\n\
+     \x20                  [--import-samples N] [--ablation-1g] [--masking] [--dump-mb N[,M]]\n\
      \n\
      --quick              ~20 MB and ~100 MB dumps instead of ~100 MB and ~1 GB; no 200-instance list\n\
      --samples N          sequential creates per template and mode (default 20)\n\
@@ -41,6 +43,7 @@ fn usage() -> &'static str {
      --only import        only the import section (issue 12): baseline, ablation, unchanged skip, physical\n\
      --import-samples N   samples per import figure (default 3; 1 for the 1 GB dump)\n\
      --ablation-1g        the import ablation on the 1 GB dump too (long: 4 more 1 GB imports per sample)\n\
+     --masking            what masking costs on the first dump: a post script and its clean-up, a rules file\n\
      --dump-mb N[,M]      dump sizes in MB (one or two dumps; for quick checks of the harness)\n\
      \n\
      Environment: DOLLY_BENCH_IMAGE (default dolly-mariadb:10.11)."
@@ -59,6 +62,7 @@ impl Args {
             only: None,
             import_samples: None,
             ablation_1g: false,
+            masking: false,
             dump_mb: None,
         };
         let mut list_set = false;
@@ -104,6 +108,7 @@ impl Args {
                     )
                 }
                 "--ablation-1g" => args.ablation_1g = true,
+                "--masking" => args.masking = true,
                 "--dump-mb" => {
                     let sizes: Option<Vec<u64>> = it.next().and_then(|v| {
                         v.split(',')

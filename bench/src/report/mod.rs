@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 pub use create::{Concurrency, Creates, Floor};
-pub use import::{windows, Import, ImportVariant, Physical, Skip, TableState};
+pub use import::{windows, Import, ImportVariant, Masking, Physical, Skip, TableState};
 pub use memory::{Ablation, DollydReport, ListCost, MemoryReport};
 pub use pool::PoolReport;
 

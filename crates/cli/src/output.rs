@@ -343,6 +343,25 @@ fn template_status(t: &Template) -> String {
     }
 }
 
+/// How a version was masked, in words: "rules shop.mask.toml (sha256
+/// 1a2b3c4d5e6f, strict), post scripts cleaned up".
+pub fn masking_note(m: &dolly_types::v1::Masking) -> String {
+    let mut parts = Vec::new();
+    if let Some(file) = &m.rules_file {
+        let sha = m.rules_sha256.as_deref().unwrap_or("");
+        parts.push(format!(
+            "rules {} (sha256 {}, {})",
+            file_name(file),
+            &sha[..sha.len().min(12)],
+            if m.strict { "strict" } else { "not strict" }
+        ));
+    }
+    if m.post_script_cleanup {
+        parts.push("post scripts, traces removed".to_owned());
+    }
+    parts.join(", ")
+}
+
 /// `templates`: one template a line, then why the failed imports failed.
 pub fn templates(list: &[Template], now: DateTime<Utc>) -> String {
     let rows: Vec<Vec<String>> = list
@@ -370,6 +389,12 @@ pub fn templates(list: &[Template], now: DateTime<Utc>) -> String {
         &["NAME", "VERSION", "VERSIONS", "SIZE", "IMPORTED", "STATUS"],
         &rows,
     );
+    for t in list {
+        let current = t.versions.iter().find(|v| v.current);
+        if let Some(m) = current.and_then(|v| v.masking.as_ref()) {
+            out.push_str(&format!("{}: masked by {}\n", t.name, masking_note(m)));
+        }
+    }
     for note in list.iter().filter_map(|t| failure_note(t, now)) {
         out.push('\n');
         out.push_str(&note);
@@ -420,6 +445,21 @@ pub fn template_detail(t: &Template, now: DateTime<Utc>) -> String {
             &rows,
         )
     };
+    let masked: Vec<String> = t
+        .versions
+        .iter()
+        .filter_map(|v| {
+            Some(format!(
+                "{}: masked by {}\n",
+                v.version,
+                masking_note(v.masking.as_ref()?)
+            ))
+        })
+        .collect();
+    if !masked.is_empty() {
+        out.push('\n');
+        out.push_str(&masked.concat());
+    }
     if t.importing {
         out.push_str(&format!("\n{}: an import is running now\n", t.name));
     }
@@ -655,6 +695,20 @@ mod tests {
         assert_eq!(
             out,
             "SET FOREIGN_KEY_CHECKS=0;\nDELIMITER ;;\nCREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END;;\nDELIMITER ;\n"
+        );
+    }
+
+    #[test]
+    fn masking_in_words() {
+        let m = dolly_types::v1::Masking {
+            rules_file: Some("/data/dumps/shop.mask.toml".into()),
+            rules_sha256: Some("0123456789abcdef0123".into()),
+            strict: true,
+            post_script_cleanup: true,
+        };
+        assert_eq!(
+            masking_note(&m),
+            "rules shop.mask.toml (sha256 0123456789ab, strict), post scripts, traces removed"
         );
     }
 }

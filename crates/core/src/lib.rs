@@ -12,6 +12,7 @@ pub mod dump;
 pub mod events;
 pub mod faultpoint;
 pub mod instance;
+pub mod mask;
 
 pub mod metrics;
 pub mod remote;
