@@ -56,6 +56,7 @@ pub fn state(s: InstanceState) -> &'static str {
         InstanceState::Restarting => "restarting",
         InstanceState::Dead => "dead",
         InstanceState::Missing => "missing",
+        InstanceState::Broken => "broken",
     }
 }
 

@@ -12,13 +12,17 @@
 
 use dolly_engine::{ContainerInfo, RunState};
 use dolly_types::{InstanceName, TemplateName};
+use std::time::Duration;
 use tracing::{error, info, warn};
 
-use super::server::INIT_DONE;
+use super::server::{empty_init_file, init_file_unsettled};
 use super::{InstanceError, InstanceMeta, Manager, LABEL_NAME, LABEL_TEMPLATE};
 use crate::context::LABEL_KIND;
 use crate::store::Cleaned;
 use crate::store::{Store, StoreError};
+
+/// How long a running server found at start may take to answer.
+const VERIFY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What one instance folder holds, as far as reconcile is concerned.
 #[derive(Debug)]
@@ -84,6 +88,10 @@ pub struct ReconcileReport {
     pub removed_imports: usize,
     /// Datadirs an interrupted reset left aside, put back.
     pub restored: usize,
+    /// Running servers that did not answer with their instance's
+    /// credentials (a start interrupted before its server answered): their
+    /// container was removed, and `heal` starts them again.
+    pub unanswered: usize,
 }
 
 impl Manager {
@@ -106,6 +114,8 @@ impl Manager {
         let mut ready = std::collections::HashSet::new();
         // Containers already dealt with (those of quarantined instances).
         let mut handled = std::collections::HashSet::new();
+        // Ready instances with a container: their server must answer.
+        let mut to_verify = Vec::new();
         for (t, n, f) in found {
             match f {
                 Found::Ready(m) => {
@@ -115,8 +125,8 @@ impl Manager {
                         warn!(template = %t, instance = %n, "the instance's container is missing; it will be re-created on its port");
                         report.missing_containers += 1;
                     }
-                    if container.is_some() {
-                        self.settle_init_file(&t, &n).await;
+                    if let Some(c) = container {
+                        to_verify.push((m.clone(), c.clone()));
                     }
                     ready.insert(m.container.clone());
                 }
@@ -132,6 +142,13 @@ impl Manager {
                 }
             }
         }
+        use futures_util::StreamExt;
+        report.unanswered = futures_util::stream::iter(to_verify)
+            .map(|(m, c)| async move { self.verify_server(&m, &c).await })
+            .buffer_unordered(8)
+            .filter(|answered| std::future::ready(!answered))
+            .count()
+            .await;
         for c in all.iter().filter(|c| !handled.contains(&c.name)) {
             if self.sort_out_container(c, &ready).await? {
                 report.removed_containers += 1;
@@ -162,6 +179,7 @@ impl Manager {
             quarantined = report.quarantined,
             removed_imports = report.removed_imports,
             restored = report.restored,
+            unanswered = report.unanswered,
             "state reconciled with the engine"
         );
         Ok(report)
@@ -239,22 +257,55 @@ impl Manager {
         Ok(remove)
     }
 
-    /// A crash between readiness and emptying the init file left the
-    /// password in it: empty it.
-    async fn settle_init_file(&self, t: &TemplateName, n: &InstanceName) {
-        let init = self.ctx.store.init_file(t, n);
+    /// A ready instance's server found at start must answer with the
+    /// instance's credentials: a crash may have interrupted its start
+    /// (the init file then still holds the password, and the datadir, a
+    /// fresh clone after a reset, may not have the account yet). A server
+    /// that answers keeps running and its init file is emptied; one that
+    /// does not is removed (its init file emptied too), and
+    /// [`Manager::heal`] starts it again, which writes the init file anew.
+    /// Returns whether it answered (or was not running).
+    async fn verify_server(&self, m: &InstanceMeta, c: &ContainerInfo) -> bool {
+        let init = self.ctx.store.init_file(&m.template, &m.name);
+        let owner = match self.ctx.image().await {
+            Ok(i) => i.owner,
+            Err(e) => {
+                warn!(error = %e, "cannot read the image; the init file is left as it is");
+                return true;
+            }
+        };
+        let answered = match (c.state, c.host_port) {
+            (RunState::Running, Some(port)) => {
+                let bound = self.ctx.settings.ready_timeout.min(VERIFY_TIMEOUT);
+                self.wait_answer(&m.container, &m.password, port, bound)
+                    .await
+                    .is_ok()
+            }
+            (RunState::Running, None) => false,
+            // Not running: nothing reads the init file until the next
+            // start, which writes it again.
+            _ => true,
+        };
+        if !answered {
+            warn!(template = %m.template, instance = %m.name, "its server does not answer with the instance's credentials: it is started again");
+            if let Err(e) = self.ctx.engine.remove(&c.id).await {
+                warn!(error = %e, container = %c.name, "cannot remove the server");
+            }
+        }
         let _ = tokio::task::spawn_blocking(move || {
-            if std::fs::metadata(&init).is_ok_and(|m| m.len() > INIT_DONE.len() as u64) {
-                let _ = std::fs::write(&init, INIT_DONE);
+            if init_file_unsettled(&init) {
+                let _ = empty_init_file(&init, owner);
             }
         })
         .await;
+        answered
     }
 
     /// Starts again, on their own port, ready instances not stopped on
     /// purpose whose container is missing (re-created from `meta.json`) or
     /// whose server crashed (exited non-zero); with `all`, any that exited
-    /// (at dollyd's start: the engine may have been restarted meanwhile).
+    /// (at dollyd's start: the engine may have been restarted meanwhile)
+    /// and the broken ones.
     pub async fn heal(&self, all: bool) -> Result<usize, InstanceError> {
         let mut healed = 0;
         for i in self.list(None).await? {
@@ -265,6 +316,9 @@ impl Manager {
             let why = match i.state {
                 dolly_types::v1::InstanceState::Missing => "its container is missing",
                 dolly_types::v1::InstanceState::Dead => "its server exited",
+                // Tried again at dollyd's start only: a server that does
+                // not answer costs `ready_timeout` at each try.
+                dolly_types::v1::InstanceState::Broken if all => "it is broken",
                 _ => continue,
             };
             let crashed_only = i.status.starts_with("Exited (0)") && !all;

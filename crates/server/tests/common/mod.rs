@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod dollyd;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

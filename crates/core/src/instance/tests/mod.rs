@@ -1,6 +1,7 @@
 //! Unit tests of instances over the fake engine: no Docker needed.
 
 mod crash;
+mod credentials;
 mod create;
 mod housekeeping;
 mod lifecycle;
