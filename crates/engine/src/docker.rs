@@ -309,6 +309,7 @@ impl Engine for DockerEngine {
             .create_container(Some(opts), body)
             .await
             .map_err(map_err)?;
+        crate::faultpoint::hit("engine.created");
         if let Err(e) = self.docker.start_container(&created.id, None).await {
             let _ = self.remove(&created.id).await;
             return Err(map_err(e));

@@ -6,6 +6,7 @@
 //! API layer.
 
 mod docker;
+pub mod faultpoint;
 #[cfg(feature = "fake")]
 pub mod fake;
 

@@ -221,6 +221,13 @@ async fn restore_killed_while_its_server_starts_answers_with_its_credentials() {
     reset_crash("server.running#3", ResetKind::RestoreS0, true).await;
 }
 
+/// Found by the random harness: killed between the engine's create and
+/// start of the new container, whose start may still be in flight.
+#[tokio::test]
+async fn reset_killed_between_creating_and_starting_its_container_answers() {
+    reset_crash("engine.created#3", ResetKind::Original, true).await;
+}
+
 #[tokio::test]
 async fn reset_killed_after_its_server_answered_empties_the_init_file() {
     reset_crash("server.answered#3", ResetKind::Original, true).await;

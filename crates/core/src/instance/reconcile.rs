@@ -114,7 +114,7 @@ impl Manager {
         let mut ready = std::collections::HashSet::new();
         // Containers already dealt with (those of quarantined instances).
         let mut handled = std::collections::HashSet::new();
-        // Ready instances with a container: their server must answer.
+        // Ready instances: their server must answer.
         let mut to_verify = Vec::new();
         for (t, n, f) in found {
             match f {
@@ -125,9 +125,7 @@ impl Manager {
                         warn!(template = %t, instance = %n, "the instance's container is missing; it will be re-created on its port");
                         report.missing_containers += 1;
                     }
-                    if let Some(c) = container {
-                        to_verify.push((m.clone(), c.clone()));
-                    }
+                    to_verify.push(m.clone());
                     ready.insert(m.container.clone());
                 }
                 Found::HalfMade => {
@@ -144,7 +142,7 @@ impl Manager {
         }
         use futures_util::StreamExt;
         report.unanswered = futures_util::stream::iter(to_verify)
-            .map(|(m, c)| async move { self.verify_server(&m, &c).await })
+            .map(|m| async move { self.verify_server(&m).await })
             .buffer_unordered(8)
             .filter(|answered| std::future::ready(!answered))
             .count()
@@ -258,14 +256,23 @@ impl Manager {
     }
 
     /// A ready instance's server found at start must answer with the
-    /// instance's credentials: a crash may have interrupted its start
-    /// (the init file then still holds the password, and the datadir, a
-    /// fresh clone after a reset, may not have the account yet). A server
-    /// that answers keeps running and its init file is emptied; one that
-    /// does not is removed (its init file emptied too), and
-    /// [`Manager::heal`] starts it again, which writes the init file anew.
-    /// Returns whether it answered (or was not running).
-    async fn verify_server(&self, m: &InstanceMeta, c: &ContainerInfo) -> bool {
+    /// instance's credentials: a crash may have interrupted its start, and
+    /// the datadir (a fresh clone after a reset) may not have the account
+    /// yet. The container is looked at anew (the engine may have been
+    /// starting it while the list was taken):
+    /// - running: it must answer (waited for, bounded); then its init file
+    ///   is emptied;
+    /// - not running while the init file still holds the password (created
+    ///   but not started, or being started, when dollyd died): the start
+    ///   was interrupted, and emptying the file now would let a start in
+    ///   flight come up without the account;
+    /// - not running, init file settled: left as it is (heal decides).
+    ///
+    /// A server that does not answer and an interrupted start lose their
+    /// container (the init file is emptied), and [`Manager::heal`] starts
+    /// them again through the one start path, which writes the init file
+    /// anew. Returns whether the instance's server was left as it was.
+    async fn verify_server(&self, m: &InstanceMeta) -> bool {
         let init = self.ctx.store.init_file(&m.template, &m.name);
         let owner = match self.ctx.image().await {
             Ok(i) => i.owner,
@@ -274,31 +281,51 @@ impl Manager {
                 return true;
             }
         };
-        let answered = match (c.state, c.host_port) {
-            (RunState::Running, Some(port)) => {
-                let bound = self.ctx.settings.ready_timeout.min(VERIFY_TIMEOUT);
-                self.wait_answer(&m.container, &m.password, port, bound)
-                    .await
-                    .is_ok()
+        let init2 = init.clone();
+        let unsettled = tokio::task::spawn_blocking(move || init_file_unsettled(&init2))
+            .await
+            .unwrap_or(true);
+        let info = match self.ctx.engine.inspect(&m.container).await {
+            Ok(i) => i,
+            Err(e) => {
+                warn!(error = %e, container = m.container, "cannot inspect the server; left as it is");
+                return true;
             }
-            (RunState::Running, None) => false,
-            // Not running: nothing reads the init file until the next
-            // start, which writes it again.
-            _ => true,
         };
-        if !answered {
-            warn!(template = %m.template, instance = %m.name, "its server does not answer with the instance's credentials: it is started again");
-            if let Err(e) = self.ctx.engine.remove(&c.id).await {
-                warn!(error = %e, container = %c.name, "cannot remove the server");
+        let keep = match info.as_ref().map(|c| (c.state, c.host_port)) {
+            None => true,
+            Some((RunState::Running, Some(port))) => {
+                let bound = self.ctx.settings.ready_timeout.min(VERIFY_TIMEOUT);
+                let answered = self
+                    .wait_answer(&m.container, &m.password, port, bound)
+                    .await
+                    .is_ok();
+                if !answered {
+                    warn!(template = %m.template, instance = %m.name, "its server does not answer with the instance's credentials: it is started again");
+                }
+                answered
+            }
+            Some((RunState::Running, None)) => false,
+            Some(_) if unsettled => {
+                warn!(template = %m.template, instance = %m.name, "its server's start was interrupted: it is started again");
+                false
+            }
+            Some(_) => true,
+        };
+        if !keep {
+            if let Err(e) = self.ctx.engine.remove(&m.container).await {
+                warn!(error = %e, container = m.container, "cannot remove the server");
             }
         }
-        let _ = tokio::task::spawn_blocking(move || {
-            if init_file_unsettled(&init) {
-                let _ = empty_init_file(&init, owner);
-            }
-        })
-        .await;
-        answered
+        if unsettled {
+            let _ = tokio::task::spawn_blocking(move || {
+                if init_file_unsettled(&init) {
+                    let _ = empty_init_file(&init, owner);
+                }
+            })
+            .await;
+        }
+        keep
     }
 
     /// Starts again, on their own port, ready instances not stopped on
