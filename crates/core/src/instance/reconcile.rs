@@ -337,7 +337,9 @@ impl Manager {
         let mut healed = 0;
         for i in self.list(None).await? {
             let m = &i.meta;
-            if m.stopped {
+            // A broken instance is tried again at start even if it was
+            // stopped: its last start (one a user asked for) failed.
+            if m.stopped && !(all && m.broken.is_some()) {
                 continue;
             }
             let why = match i.state {

@@ -163,3 +163,26 @@ async fn a_broken_instance_is_tried_again_at_start() {
     assert_answers(&h, &i);
     assert_eq!(i.meta.broken, None);
 }
+
+/// A start of a stopped instance whose server dies is `broken`; dollyd's
+/// start tries it again (the user asked for it to run).
+#[tokio::test]
+async fn a_stopped_instance_whose_start_failed_is_started_at_dollyds_start() {
+    let h = Harness::new();
+    let m = &h.manager;
+    m.create(&t(), &n("i1"), None, Source::Template)
+        .await
+        .unwrap();
+    m.stop(&t(), &n("i1")).await.unwrap();
+    h.engine.set_broken(true);
+    m.start(&t(), &n("i1")).await.unwrap_err();
+    assert_eq!(
+        m.get(&t(), &n("i1")).await.unwrap().state,
+        InstanceState::Broken
+    );
+    h.engine.set_broken(false);
+    restart(&h).await;
+    let i = m.get(&t(), &n("i1")).await.unwrap();
+    assert_answers(&h, &i);
+    assert!(!i.meta.stopped);
+}
