@@ -61,7 +61,10 @@ mod tests {
     fn a_point_is_named_with_an_optional_ordinal() {
         assert_eq!(parse(""), None);
         assert_eq!(parse("reset.swapped"), Some(("reset.swapped".into(), 1)));
-        assert_eq!(parse("server.running#3"), Some(("server.running".into(), 3)));
+        assert_eq!(
+            parse("server.running#3"),
+            Some(("server.running".into(), 3))
+        );
         assert_eq!(parse("odd#0"), Some(("odd#0".into(), 1)));
     }
 }

@@ -6,9 +6,9 @@
 //! API layer.
 
 mod docker;
-pub mod faultpoint;
 #[cfg(feature = "fake")]
 pub mod fake;
+pub mod faultpoint;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

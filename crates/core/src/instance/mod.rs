@@ -144,11 +144,13 @@ impl InstanceError {
     /// instance's credentials (what `broken` instances report).
     pub(crate) fn server_problem(&self) -> Option<String> {
         match self {
-            InstanceError::NotReady { waited, exited, .. } => Some(if *exited {
-                format!("its server exited before it answered (after {waited:.1?}); see dollyd's log")
-            } else {
-                format!("its server did not answer with the instance's credentials within {waited:.1?}; see dollyd's log")
-            }),
+            InstanceError::NotReady { waited, exited, .. } => {
+                Some(if *exited {
+                    format!("its server exited before it answered (after {waited:.1?}); see dollyd's log")
+                } else {
+                    format!("its server did not answer with the instance's credentials within {waited:.1?}; see dollyd's log")
+                })
+            }
             InstanceError::OutOfSpace(m) => Some(m.clone()),
             _ => None,
         }

@@ -26,6 +26,14 @@ pub struct Dollyd {
     pub log: PathBuf,
 }
 
+/// The `dollyd` binary: cargo's, or `DOLLY_TEST_DOLLYD` (a soak runs a
+/// copy, so rebuilding meanwhile does not change it under the soak).
+pub fn dollyd_bin() -> PathBuf {
+    std::env::var_os("DOLLY_TEST_DOLLYD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_dollyd")))
+}
+
 impl Harness {
     /// A data folder whose template `shop` holds `simple_dump("t", 3)`.
     pub async fn new() -> Self {
@@ -56,7 +64,7 @@ impl Harness {
 
     /// `dollyd ARGS` on this data folder, not waited for.
     pub fn command(&self, args: &[&str], log: &Path) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dollyd"));
+        let mut cmd = Command::new(dollyd_bin());
         cmd.args(args)
             .envs(self.app.env())
             // As the in-process tests: the shared test disk must not refuse.

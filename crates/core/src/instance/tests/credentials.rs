@@ -42,11 +42,7 @@ async fn a_start_killed_before_its_server_read_the_init_file_is_started_again() 
         .await
         .unwrap();
     let store = &m.context().store;
-    fs::write(
-        store.init_file(&t(), &n("i1")),
-        init_sql(&i.meta.password),
-    )
-    .unwrap();
+    fs::write(store.init_file(&t(), &n("i1")), init_sql(&i.meta.password)).unwrap();
     h.engine
         .forget_accounts(&store.instance_data(&t(), &n("i1")));
     assert!(!h.engine.accepts(i.port.unwrap(), &i.meta.password));
@@ -89,11 +85,7 @@ async fn a_start_killed_after_its_server_answered_keeps_it_and_empties_the_init_
         .await
         .unwrap();
     let store = &m.context().store;
-    fs::write(
-        store.init_file(&t(), &n("i1")),
-        init_sql(&i.meta.password),
-    )
-    .unwrap();
+    fs::write(store.init_file(&t(), &n("i1")), init_sql(&i.meta.password)).unwrap();
     let report = restart(&h).await;
     assert_eq!(report.unanswered, 0, "{report:?}");
     let after = m.get(&t(), &n("i1")).await.unwrap();

@@ -1,8 +1,8 @@
 //! Unit tests of instances over the fake engine: no Docker needed.
 
 mod crash;
-mod credentials;
 mod create;
+mod credentials;
 mod housekeeping;
 mod lifecycle;
 mod pool;
