@@ -266,6 +266,11 @@ async fn snapshot_killed_after_cloning_leaves_no_snapshot() {
 }
 
 #[tokio::test]
+async fn snapshot_killed_between_creating_and_starting_the_server_leaves_no_snapshot() {
+    snapshot_crash("engine.created#2").await;
+}
+
+#[tokio::test]
 async fn snapshot_killed_while_the_server_starts_again_leaves_no_snapshot() {
     // The create started the first server; the snapshot's restart is the second.
     snapshot_crash("server.running#2").await;

@@ -689,6 +689,20 @@ async fn fire(
     }
 }
 
+/// The engine's state of a container, for a failure's message.
+fn docker_state(name: &str) -> String {
+    std::process::Command::new("docker")
+        .args([
+            "inspect",
+            "-f",
+            "{{.State.Status}} exit={{.State.ExitCode}} started={{.State.StartedAt}} finished={{.State.FinishedAt}}",
+            name,
+        ])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
 fn docker_kill(name: &str) {
     let out = std::process::Command::new("docker")
         .args(["kill", name])
@@ -870,8 +884,10 @@ async fn check(w: &mut World, d: &Dollyd, plan: &Plan, done: bool) -> Result<Out
                 } else if before_ok {
                     "before"
                 } else {
+                    let engine =
+                        docker_state(&format!("{}shop.{name}", w.h.app.settings.container_prefix));
                     return Err(format!(
-                        "{name} is neither as before nor as after the operation{}:\n  seen   {s:?}\n  before {b:?}\n  after  {a:?}",
+                        "{name} is neither as before nor as after the operation{}:\n  seen   {s:?}\n  before {b:?}\n  after  {a:?}\n  engine {engine}",
                         if done { " (which answered success)" } else { "" }
                     ));
                 }

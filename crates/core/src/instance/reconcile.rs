@@ -262,6 +262,8 @@ impl Manager {
     /// starting it while the list was taken):
     /// - running: it must answer (waited for, bounded); then its init file
     ///   is emptied;
+    /// - created but never started: a start cut short, whatever the init
+    ///   file says;
     /// - not running while the init file still holds the password (created
     ///   but not started, or being started, when dollyd died): the start
     ///   was interrupted, and emptying the file now would let a start in
@@ -306,6 +308,12 @@ impl Manager {
                 answered
             }
             Some((RunState::Running, None)) => false,
+            // Created and never started: always a start that was cut
+            // short (dolly creates and starts in one go).
+            Some((RunState::Created, _)) => {
+                warn!(template = %m.template, instance = %m.name, "its container was created but never started: it is started again");
+                false
+            }
             Some(_) if unsettled => {
                 warn!(template = %m.template, instance = %m.name, "its server's start was interrupted: it is started again");
                 false

@@ -78,6 +78,26 @@ impl Harness {
     /// Starts `dollyd serve` (with `DOLLY_CRASH_AT=crash_at` when given)
     /// and waits until it answers `/healthz`.
     pub async fn start(&mut self, crash_at: Option<&str>, env: &[(&str, String)]) -> Dollyd {
+        // The port is picked free, then bound by dollyd: the engine may
+        // publish a container on it meanwhile (both use the ephemeral
+        // range). Then another port is tried.
+        for _ in 0..4 {
+            match self.try_start(crash_at, env).await {
+                Ok(d) => return d,
+                Err(log) => eprintln!(
+                    "dollyd lost its port to someone else; trying another ({})",
+                    log.display()
+                ),
+            }
+        }
+        panic!("dollyd never got a free port");
+    }
+
+    async fn try_start(
+        &mut self,
+        crash_at: Option<&str>,
+        env: &[(&str, String)],
+    ) -> Result<Dollyd, PathBuf> {
         let log = self.log_file(&format!("dollyd-{}", crash_at.unwrap_or("normal")));
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -97,6 +117,10 @@ impl Harness {
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
             if let Some(status) = child.try_wait().expect("try_wait") {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                if text.contains("Address already in use") {
+                    return Err(log);
+                }
                 panic!(
                     "dollyd exited at start ({status}):\n{}",
                     std::fs::read_to_string(&log).unwrap_or_default()
@@ -114,12 +138,12 @@ impl Harness {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Dollyd {
+        Ok(Dollyd {
             child,
             url,
             client: self.app.client.clone(),
             log,
-        }
+        })
     }
 
     /// Entries of `tmp/` that are not dot-files (leftovers of some work).
