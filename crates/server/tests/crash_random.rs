@@ -289,6 +289,8 @@ struct Expect {
     snapshots: BTreeMap<String, String>,
     /// Port and password (of an instance that existed before).
     creds: Option<Creds>,
+    /// Who owns it (as the API says; `null` without users).
+    owner: Value,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -394,6 +396,7 @@ async fn expect_of(d: &Dollyd, name: &str, marker: &str) -> Expect {
         expires: Expires::Is(b["expires_at"].clone()),
         snapshots,
         creds: Some(creds(&b).expect("credentials")),
+        owner: b["owner"].clone(),
     }
 }
 
@@ -406,6 +409,7 @@ fn fresh(marker: &str, expires: Expires) -> Expect {
         expires,
         snapshots: BTreeMap::new(),
         creds: None,
+        owner: Value::Null,
     }
 }
 
@@ -792,6 +796,7 @@ async fn observe(d: &Dollyd, name: &str) -> Result<Option<(Expect, Value)>, Stri
             expires: Expires::Is(b["expires_at"].clone()),
             snapshots,
             creds: Some(c),
+            owner: b["owner"].clone(),
         },
         b,
     )))
@@ -820,6 +825,7 @@ fn matches(seen: &Expect, e: &Expect) -> bool {
     };
     expires_ok
         && creds_ok
+        && seen.owner == e.owner
         && seen.running == e.running
         && seen.protected == e.protected
         && (!e.running || seen.marker == e.marker)
