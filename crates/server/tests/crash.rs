@@ -311,6 +311,29 @@ async fn delete_killed_after_removing_the_container_completes_at_restart() {
     delete_crash("delete.container_removed").await;
 }
 
+/// Found by the random harness: a dollyd killed while the engine removed a
+/// container (delete, reset) left the removal running in the engine; the
+/// next dollyd's removal answered 409 "already in progress", which counted
+/// as removed, so the container was still there (an orphan once serve had
+/// started) or its name still taken (the reset's server came back on a
+/// new port). A removal now returns once the container is gone.
+#[tokio::test]
+async fn a_removal_already_in_progress_returns_once_the_container_is_gone() {
+    let mut h = Harness::new().await;
+    let d = h.start(None, &[]).await;
+    create(&d, "i1", json!({})).await;
+    d.kill9();
+    let name = format!("{}shop.i1", h.app.settings.container_prefix);
+    let engine = std::sync::Arc::clone(&h.app.engine);
+    let (a, b) = tokio::join!(engine.remove(&name), engine.remove(&name));
+    a.expect("first removal");
+    b.expect("second removal");
+    assert!(
+        engine.inspect(&name).await.expect("inspect").is_none(),
+        "both removals returned: the container is gone"
+    );
+}
+
 #[tokio::test]
 async fn promote_killed_after_cloning_publishes_nothing() {
     let mut h = Harness::new().await;

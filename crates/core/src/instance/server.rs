@@ -119,8 +119,9 @@ impl Manager {
         };
         ctx.engine.remove(&server.container).await?;
         if let Err(e) = ctx.engine.run(&spec_of(port)).await {
-            // The old port was taken meanwhile: take any.
-            if port.is_none() {
+            // The old port was taken meanwhile: take any. (A conflict is
+            // about the name, not the port: no reason to change ports.)
+            if port.is_none() || matches!(e, EngineError::Conflict(_)) {
                 return Err(e.into());
             }
             warn!(error = %e, port, "cannot publish the previous port; taking a new one");
