@@ -50,6 +50,7 @@ debootstrap --variant=minbase --include=ca-certificates \
 rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/* \
        "$ROOTFS"/usr/share/doc/* "$ROOTFS"/usr/share/man/* "$ROOTFS"/usr/share/info/*
 install -m 0755 "$DOLLYD" "$ROOTFS/usr/local/bin/dollyd"
+# Next to dollyd: dollyd serves it at GET /cli/dolly (cli_path's default).
 install -m 0755 "$DOLLY" "$ROOTFS/usr/local/bin/dolly"
 mkdir -p "$ROOTFS/var/lib/dolly" "$ROOTFS/etc/dolly"
 

@@ -25,6 +25,8 @@ In CI:
   eval \"$(dolly env shop ci-$JOB --ttl 1h)\"   # creates it unless it exists
   ...run the tests against $DATABASE_URL or $MYSQL_HOST:$MYSQL_PORT...
   dolly rm shop ci-$JOB
+  dolly ci shop        # GitHub Actions, GitLab CI: pr-N/mr-N, variables for later steps
+  dolly ci --down shop # its cleanup
 
 Saving and sharing states:
   dolly snapshot shop alice before -m \"before the migration\"
@@ -214,6 +216,35 @@ pub struct Obtain {
     /// creating it.
     #[arg(long, conflicts_with = "ttl")]
     pub no_create: bool,
+}
+
+/// `dolly ci`.
+#[derive(Debug, Clone, Args)]
+pub struct CiArgs {
+    /// The template, e.g. `shop`.
+    #[arg(value_name = "TEMPLATE")]
+    pub template: TemplateName,
+    /// The instance's name; default: from the pipeline's variables.
+    #[arg(value_name = "NAME")]
+    pub name: Option<InstanceName>,
+    /// The lease: when a new instance expires (dollyd's default when
+    /// absent); a reused one is extended to last at least this long.
+    #[arg(long, value_name = "DURATION", value_parser = parse_ttl, conflicts_with = "down")]
+    pub ttl: Option<Duration>,
+    /// Create it from a snapshot of another instance of the template.
+    #[arg(long, value_name = "NAME@SNAP", value_parser = parse_snap_ref, conflicts_with = "down")]
+    pub from: Option<SnapRef>,
+    /// Remove the instance instead (cleanup; succeeds when it is gone).
+    #[arg(long)]
+    pub down: bool,
+    /// On GitLab CI: the dotenv file to write.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "dolly.env",
+        conflicts_with = "down"
+    )]
+    pub dotenv: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -480,7 +511,27 @@ pub enum Command {
         /// Rehearse that SQL on a throwaway clone of the full data.
         #[arg(long)]
         explain: bool,
+        /// Print the diff as GitHub/GitLab-flavoured markdown for a pull
+        /// request comment, the SQL in a collapsed block (with --explain:
+        /// each statement's algorithm and time too).
+        #[arg(long, conflicts_with = "sql")]
+        markdown: bool,
     },
+
+    /// A database for a CI job in one step: create or reuse, wait, export
+    ///
+    /// `dolly ci TEMPLATE [NAME]` creates the instance, or reuses it when it
+    /// exists (and is yours: another user's is exit 4), waits until it
+    /// accepts connections (starting it if it was stopped), and hands the
+    /// job DATABASE_URL, MYSQL_HOST, MYSQL_PORT, MYSQL_USER, MYSQL_PASSWORD,
+    /// MYSQL_DATABASE and DOLLY_NAME: on GitHub Actions in $GITHUB_ENV and
+    /// $GITHUB_OUTPUT (the password and URL masked with ::add-mask::), on
+    /// GitLab CI in a dotenv file (--dotenv, for artifacts:reports:dotenv),
+    /// elsewhere as shell `export` lines on stdout. Without NAME, the
+    /// pipeline names it: pr-N / mr-N for a pull or merge request, else
+    /// branch-BRANCH, else job-... . `dolly ci --down TEMPLATE [NAME]`
+    /// removes it (already gone, or protected: exit 0).
+    Ci(CiArgs),
 
     /// Show or set a template's warm pool: ready instances handed out at once
     ///
@@ -713,8 +764,27 @@ mod tests {
             &["rm", "--force", "shop", "a"],
             &["export", "shop", "a@b", "-"],
             &["import", "a.tar.zst", "shop", "b", "--ttl", "1h"],
+            &["ci", "shop"],
+            &["ci", "shop", "pr-1", "--ttl", "2h", "--from", "a@b"],
+            &["ci", "--down", "shop", "pr-1"],
+            &["diff", "shop", "a", "--markdown", "--explain"],
         ] {
             parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        }
+    }
+
+    #[test]
+    fn ci_checks_its_arguments() {
+        for bad in [
+            &["ci"][..],
+            &["ci", "Shop"],
+            &["ci", "shop", "Bad Name"],
+            &["ci", "--down", "shop", "--ttl", "1h"],
+            &["ci", "shop", "--ttl", "soon"],
+            &["diff", "shop", "a", "--markdown", "--sql"],
+        ] {
+            let e = parse(bad).expect_err("usage error");
+            assert_eq!(e.exit_code(), 2, "{bad:?}: {e}");
         }
     }
 

@@ -367,6 +367,7 @@ impl Client {
         )?;
         let response = req.send().map_err(|e| self.transport(e))?;
         let status = response.status();
+        self.check_version(&response);
         if !status.is_success() {
             let text = response.text().map_err(|e| self.transport(e))?;
             return Err(self.failure(status, &text));
@@ -496,6 +497,7 @@ impl Client {
     /// answer stands for.
     fn answer(&self, response: Response) -> Result<(StatusCode, Option<Value>), Error> {
         let status = response.status();
+        self.check_version(&response);
         let text = response.text().map_err(|e| self.transport(e))?;
         if status.is_success() {
             if text.trim().is_empty() {
@@ -506,6 +508,16 @@ impl Client {
             return Ok((status, Some(value)));
         }
         Err(self.failure(status, &text))
+    }
+
+    /// Warns (once) when the answer comes from another version of dollyd;
+    /// a success without the header is taken as an older dollyd's.
+    fn check_version(&self, response: &Response) {
+        let theirs = response
+            .headers()
+            .get(dolly_types::VERSION_HEADER)
+            .and_then(|v| v.to_str().ok());
+        crate::version::check(&self.shown, theirs, response.status().is_success());
     }
 
     /// The error a non-2xx answer with body `text` stands for.

@@ -1,5 +1,8 @@
 //! What each command does: requests through [`Client`], output through
-//! [`output`], notes on stderr.
+//! [`output`], notes on stderr. Larger commands have a module of their own
+//! below this one (`ci`).
+
+mod ci;
 
 use std::fs::File;
 use std::io::{IsTerminal, Read, Write};
@@ -288,11 +291,36 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
                 print(&output::created(&a.value, Utc::now()))?;
             }
         }
+        Command::Ci(args) => return ci::run(&client, &args, mode),
+        Command::Diff {
+            target,
+            against,
+            markdown: true,
+            explain,
+            ..
+        } => {
+            let d = client.diff(&target.template, &target.name, against.as_ref())?;
+            // Nothing to rehearse when nothing changed.
+            let e = if explain && !d.value.changes.is_empty() {
+                Some(slow(
+                    mode,
+                    format!("rehearsing the changes of {} on a clone", at(&target)),
+                    || client.explain(&target.template, &target.name, against.as_ref()),
+                )?)
+            } else {
+                None
+            };
+            print(&crate::markdown::diff(
+                &d.value,
+                e.as_ref().map(|e| &e.value),
+            ))?;
+        }
         Command::Diff {
             target,
             against,
             sql,
             explain,
+            ..
         } => {
             if explain {
                 let a = slow(

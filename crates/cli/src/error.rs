@@ -108,6 +108,18 @@ pub enum Error {
     #[error("{0}")]
     Terminal(&'static str),
 
+    /// `dolly ci` without NAME, outside a pipeline that names one.
+    #[error("no NAME given, and no pipeline variable to name the instance from (GitHub Actions: GITHUB_REF, GITHUB_HEAD_REF, GITHUB_REF_NAME, GITHUB_JOB; GitLab CI: CI_MERGE_REQUEST_IID, CI_COMMIT_REF_SLUG, CI_JOB_ID): give a NAME")]
+    NoCiName,
+
+    /// `dolly ci`: the name exists, but the caller may not see it.
+    #[error("instance '{template}/{name}' exists and is not yours (another user's): give dolly ci another NAME")]
+    NameTaken { template: String, name: String },
+
+    /// `dolly ci`: what the platform reads variables from cannot be written.
+    #[error("{0}")]
+    CiOutput(String),
+
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
 
@@ -143,7 +155,8 @@ impl Error {
                 _ => exit::FAILURE,
             },
             Error::Several { code, .. } => *code,
-            Error::Usage(_) | Error::Terminal(_) => exit::USAGE,
+            Error::Usage(_) | Error::Terminal(_) | Error::NoCiName => exit::USAGE,
+            Error::NameTaken { .. } => exit::EXISTS,
             _ => exit::FAILURE,
         }
     }

@@ -8,8 +8,11 @@ mod connection;
 mod duration;
 mod error;
 mod humanize;
+mod markdown;
 mod output;
+mod pipeline;
 mod shell;
+mod version;
 
 use clap::Parser;
 

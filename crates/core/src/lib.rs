@@ -15,6 +15,7 @@ pub use dolly_engine::faultpoint;
 pub mod instance;
 
 pub mod metrics;
+pub mod remote;
 pub mod schema;
 pub mod store;
 pub mod template;

@@ -37,6 +37,9 @@ pub enum ApiError {
     RemoteMismatch(String),
     #[error("{0}")]
     BadGateway(String),
+    /// `GET /cli/dolly`: no binary to serve (the path is logged, not told).
+    #[error("this dollyd has no dolly CLI to serve: its operator installs `dolly` next to dollyd or sets cli_path")]
+    CliUnavailable,
 }
 
 impl ApiError {
@@ -51,6 +54,7 @@ impl ApiError {
             ApiError::Remote(_) => (S::BAD_GATEWAY, "remote_error"),
             ApiError::RemoteMismatch(_) => (S::CONFLICT, "server_version_mismatch"),
             ApiError::BadGateway(_) => (S::BAD_GATEWAY, "remote_failed"),
+            ApiError::CliUnavailable => (S::NOT_FOUND, "cli_not_found"),
             ApiError::Engine(e) => engine(e),
             ApiError::Store(e) => store(e),
             ApiError::Instance(e) => match e {
@@ -71,6 +75,10 @@ impl ApiError {
                 InstanceError::TtlOutOfRange => (S::BAD_REQUEST, "bad_request"),
                 InstanceError::TooMany(_) => (S::TOO_MANY_REQUESTS, "too_many_instances"),
                 InstanceError::QuotaReached { .. } => (S::TOO_MANY_REQUESTS, "quota_reached"),
+                InstanceError::TooManySnapshots(_) => (S::TOO_MANY_REQUESTS, "too_many_snapshots"),
+                InstanceError::SnapshotQuotaReached { .. } => {
+                    (S::TOO_MANY_REQUESTS, "snapshot_quota_reached")
+                }
                 InstanceError::DiskFull { .. } | InstanceError::OutOfSpace(_) => {
                     (S::INSUFFICIENT_STORAGE, "insufficient_storage")
                 }
@@ -209,6 +217,20 @@ mod tests {
                 .into(),
                 429,
                 "quota_reached",
+            ),
+            (
+                InstanceError::TooManySnapshots(3).into(),
+                429,
+                "too_many_snapshots",
+            ),
+            (
+                InstanceError::SnapshotQuotaReached {
+                    user: "alice".into(),
+                    max: 2,
+                }
+                .into(),
+                429,
+                "snapshot_quota_reached",
             ),
             (ApiError::Forbidden("x".into()), 403, "forbidden"),
             (

@@ -8,3 +8,8 @@ pub mod names;
 pub mod v1;
 
 pub use names::{InstanceName, NameError, SnapshotName, TemplateName, VersionName};
+
+/// The response header in which dollyd gives its version (every answer of
+/// its own), so the CLI can warn when it is another version than its own
+/// without a request of its own.
+pub const VERSION_HEADER: &str = "x-dolly-version";

@@ -9,6 +9,13 @@ use actix_web::http::Method;
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, Next};
 use dolly_types::v1::{ErrorBody, ErrorDetail};
 
+/// Every answer says dollyd's version in [`dolly_types::VERSION_HEADER`],
+/// so the CLI warns when it is not its own without asking.
+pub fn version_header() -> actix_web::middleware::DefaultHeaders {
+    actix_web::middleware::DefaultHeaders::new()
+        .add((dolly_types::VERSION_HEADER, env!("CARGO_PKG_VERSION")))
+}
+
 /// `HEAD` is served as `GET` without the body.
 pub async fn head_as_get(
     mut req: ServiceRequest,

@@ -6,5 +6,6 @@ mod credentials;
 mod housekeeping;
 mod lifecycle;
 mod pool;
+mod quotas;
 mod reap;
 mod snapshots;
