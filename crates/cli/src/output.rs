@@ -56,6 +56,7 @@ pub fn state(s: InstanceState) -> &'static str {
         InstanceState::Restarting => "restarting",
         InstanceState::Dead => "dead",
         InstanceState::Missing => "missing",
+        InstanceState::Broken => "broken",
     }
 }
 
@@ -99,10 +100,18 @@ fn yes_no(b: bool) -> String {
 /// What `show` prints: the same, plus state, creation, version and
 /// protection.
 pub fn instance(i: &Instance, now: DateTime<Utc>) -> String {
+    let state = match &i.problem {
+        // Broken: why, and what repairs it.
+        Some(p) => format!(
+            "{} ({p}; `dolly reset` or `dolly start` repairs it)",
+            state(i.state)
+        ),
+        None => state(i.state).to_owned(),
+    };
     block(&[
         ("template", i.template.to_string()),
         ("name", i.name.to_string()),
-        ("state", state(i.state).to_owned()),
+        ("state", state),
         ("version", i.template_version.to_string()),
         ("host", i.host.clone()),
         ("port", port(i.port)),
@@ -546,6 +555,18 @@ mod tests {
         );
         assert!(text.contains("protected  no\n"), "{text}");
         assert!(text.lines().all(|l| l.len() <= 80), "{text}");
+    }
+
+    #[test]
+    fn a_broken_instance_says_why_and_what_repairs_it() {
+        let mut i = sample();
+        i.state = InstanceState::Broken;
+        i.problem = Some("its server exited before it answered".into());
+        let text = instance(&i, at(0));
+        assert!(
+            text.contains("state      broken (its server exited before it answered; `dolly reset` or `dolly start` repairs it)"),
+            "{text}"
+        );
     }
 
     #[test]

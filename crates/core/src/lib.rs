@@ -10,7 +10,8 @@ pub mod context;
 pub mod dbserver;
 pub mod dump;
 pub mod events;
-pub mod faultpoint;
+/// Named crash points (they live in the engine crate, which has one too).
+pub use dolly_engine::faultpoint;
 pub mod instance;
 pub mod mask;
 

@@ -33,6 +33,10 @@ pub enum InstanceState {
     Dead,
     /// dolly has the data but the engine has no container for it.
     Missing,
+    /// Its server did not answer with the instance's credentials at its
+    /// last start (`problem` says why); `start`, `reset` or `restore`
+    /// repairs it.
+    Broken,
 }
 
 /// An instance with its credentials.
@@ -59,6 +63,9 @@ pub struct Instance {
     /// The user who created it (`None`: made without users).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// Why the instance is `broken` (its last start's error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// An instance in a list: no credentials.
@@ -80,6 +87,9 @@ pub struct InstanceSummary {
     /// The user who created it (`None`: made without users).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// Why the instance is `broken` (its last start's error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

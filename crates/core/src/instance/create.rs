@@ -127,6 +127,7 @@ impl Manager {
                 stopped: false,
                 pending: None,
                 owner: actor.map(|a| a.name.clone()),
+                broken: None,
             };
             // A ready member of the pool, when there is one; else cold.
             let warm = match source {

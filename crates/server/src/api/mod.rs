@@ -226,5 +226,6 @@ fn v1_instance(state: &AppState, i: Instance) -> dolly_types::v1::Instance {
         expires_at: i.meta.expires_at,
         protected: i.meta.protected,
         owner: i.meta.owner,
+        problem: i.meta.broken,
     }
 }

@@ -290,6 +290,7 @@ fn summary(i: DomainInstance) -> InstanceSummary {
         expires_at: i.meta.expires_at,
         protected: i.meta.protected,
         owner: i.meta.owner,
+        problem: i.meta.broken,
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod crash;
 mod create;
+mod credentials;
 mod housekeeping;
 mod lifecycle;
 mod pool;
