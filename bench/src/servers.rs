@@ -93,6 +93,10 @@ impl Bench {
         remove_tree(&self.data)?;
         std::fs::create_dir_all(self.data.join("dumps"))?;
         self.generate(d).await?;
+        // The same dump for every image: listed once.
+        self.report
+            .dumps
+            .dedup_by(|a, b| a.template == b.template && a.bytes == b.bytes);
         Ok(())
     }
 
