@@ -205,6 +205,9 @@ pub struct Settings {
     pub force_copy: bool,
     /// Bearer token every route but `/healthz` and `/readyz` requires.
     pub auth_token: Option<Secret>,
+    /// A bearer token good for `GET /metrics` only (a Prometheus scraper),
+    /// besides admins' tokens.
+    pub metrics_token: Option<Secret>,
     /// Per-user tokens, roles and quotas (TOML, [`crate::users`]); read at
     /// start and on SIGHUP.
     pub users_file: Option<PathBuf>,
@@ -212,11 +215,17 @@ pub struct Settings {
     pub webhook_urls: Vec<String>,
     /// The HMAC-SHA256 key of `X-Dolly-Signature`.
     pub webhook_secret: Option<Secret>,
+    /// The dolly servers a push may go to, by origin (empty: push is
+    /// off); any other remote is refused before a connection is made.
+    pub push_remotes: Vec<crate::remote::Origin>,
     /// HTTPS with this certificate and key (`tls_cert`, `tls_key`); plain
     /// HTTP when `None`.
     pub tls: Option<Tls>,
     /// Most instances at once (`None`: no limit); beyond it creates get 429.
     pub max_instances: Option<usize>,
+    /// Most snapshots kept at once, over all instances (`None`: no
+    /// limit); beyond it snapshots get 429.
+    pub max_snapshots: Option<usize>,
     /// Creates and imports refuse (507) below this much free disk.
     pub min_free_disk: u64,
     /// Ready instances kept warm per template for instant creates (0: no
@@ -253,7 +262,7 @@ impl Settings {
         let cfg = builder
             .add_source(config::Environment::with_prefix("DOLLY").try_parsing(false))
             .build()?;
-        Self::from_lookup(|key| cfg.get_string(key).ok())
+        Self::from_lookup(|key| lookup(&cfg, key))
     }
 
     /// Settings from defaults only, with `data_dir` set: for tests.
@@ -344,9 +353,11 @@ impl Settings {
                     })?
                     .map(Secret),
             },
+            metrics_token: p.optional("metrics_token", |v| Ok(Secret(v.to_owned())))?,
             users_file: p.optional("users_file", absolute_path)?,
             webhook_urls: p.parse("webhook_urls", "", webhook_urls)?,
             webhook_secret: p.optional("webhook_secret", |v| Ok(Secret(v.to_owned())))?,
+            push_remotes: p.parse("push_remotes", "", crate::remote::parse_origins)?,
             tls: {
                 let cert = p.optional("tls_cert", absolute_path)?;
                 let key = p.optional("tls_key", absolute_path)?;
@@ -377,6 +388,13 @@ impl Settings {
                 }
             },
             max_instances: p.parse("max_instances", "none", |v| match v {
+                "" | "none" | "0" => Ok(None),
+                _ => v
+                    .parse::<usize>()
+                    .map(Some)
+                    .map_err(|_| "expected a whole number or \"none\"".into()),
+            })?,
+            max_snapshots: p.parse("max_snapshots", "none", |v| match v {
                 "" | "none" | "0" => Ok(None),
                 _ => v
                     .parse::<usize>()
@@ -445,6 +463,19 @@ impl Settings {
     pub fn engine_data_dir(&self) -> &Path {
         self.host_data_dir.as_deref().unwrap_or(&self.data_dir)
     }
+}
+
+/// A key's text: a string as written, a TOML list joined by commas.
+fn lookup(cfg: &config::Config, key: &str) -> Option<String> {
+    cfg.get_string(key).ok().or_else(|| {
+        cfg.get_array(key).ok().map(|items| {
+            items
+                .into_iter()
+                .filter_map(|v| v.into_string().ok())
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+    })
 }
 
 struct Parser<'a> {
@@ -629,7 +660,7 @@ mod tests {
             .add_source(config::File::new(path, config::FileFormat::Toml))
             .build()
             .unwrap();
-        let from_file = Settings::from_lookup(|k| cfg.get_string(k).ok()).unwrap();
+        let from_file = Settings::from_lookup(|k| lookup(&cfg, k)).unwrap();
         let defaults = with(&[]).unwrap();
         assert_eq!(format!("{from_file:?}"), format!("{defaults:?}"));
     }
@@ -745,5 +776,24 @@ mod tests {
         unsafe { std::env::remove_var("DOLLY_IMAGE") };
         assert_eq!(s.listen.to_string(), "127.0.0.1:7000");
         assert_eq!(s.image, "from-env");
+    }
+
+    #[test]
+    fn push_remotes_are_origins_from_a_list_or_commas() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("dolly.toml");
+        std::fs::write(
+            &file,
+            "push_remotes = [\"http://staging:5001\", \"https://prod.example/\"]\n",
+        )
+        .unwrap();
+        let s = Settings::load(Some(&file)).unwrap();
+        let got: Vec<String> = s.push_remotes.iter().map(|o| o.to_string()).collect();
+        assert_eq!(got, ["http://staging:5001", "https://prod.example:443"]);
+        let s = with(&[("push_remotes", "http://a:1,http://b:2")]).unwrap();
+        assert_eq!(s.push_remotes.len(), 2);
+        assert!(with(&[]).unwrap().push_remotes.is_empty());
+        let e = with(&[("push_remotes", "http://a:1/any/path")]).unwrap_err();
+        assert!(e.to_string().contains("push_remotes"), "{e}");
     }
 }

@@ -14,6 +14,7 @@ pub mod faultpoint;
 pub mod instance;
 
 pub mod metrics;
+pub mod remote;
 pub mod schema;
 pub mod store;
 pub mod template;

@@ -33,6 +33,9 @@ pub struct Actor {
     /// Most instances this user may own at once (`None`: no limit of its
     /// own; the global `max_instances` still applies).
     pub max_instances: Option<usize>,
+    /// Most snapshots this user may keep, over all their instances
+    /// (`None`: no limit of its own; the global `max_snapshots` applies).
+    pub max_snapshots: Option<usize>,
 }
 
 impl Actor {
@@ -42,6 +45,7 @@ impl Actor {
             name: "admin".to_owned(),
             role: Role::Admin,
             max_instances: None,
+            max_snapshots: None,
         }
     }
 
@@ -66,6 +70,8 @@ struct Entry {
     role: Role,
     #[serde(default)]
     max_instances: Option<usize>,
+    #[serde(default)]
+    max_snapshots: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -237,6 +243,7 @@ fn parse(text: &str) -> Result<Vec<User>, String> {
                 name: e.name,
                 role: e.role,
                 max_instances: e.max_instances,
+                max_snapshots: e.max_snapshots,
             },
             digest,
         });
@@ -358,6 +365,7 @@ mod tests {
             name: "alice".into(),
             role: Role::Member,
             max_instances: None,
+            max_snapshots: None,
         };
         assert!(alice.may_access(Some("alice")));
         assert!(!alice.may_access(Some("bob")));

@@ -75,6 +75,10 @@ impl ApiError {
                 InstanceError::TtlOutOfRange => (S::BAD_REQUEST, "bad_request"),
                 InstanceError::TooMany(_) => (S::TOO_MANY_REQUESTS, "too_many_instances"),
                 InstanceError::QuotaReached { .. } => (S::TOO_MANY_REQUESTS, "quota_reached"),
+                InstanceError::TooManySnapshots(_) => (S::TOO_MANY_REQUESTS, "too_many_snapshots"),
+                InstanceError::SnapshotQuotaReached { .. } => {
+                    (S::TOO_MANY_REQUESTS, "snapshot_quota_reached")
+                }
                 InstanceError::DiskFull { .. } | InstanceError::OutOfSpace(_) => {
                     (S::INSUFFICIENT_STORAGE, "insufficient_storage")
                 }
@@ -213,6 +217,20 @@ mod tests {
                 .into(),
                 429,
                 "quota_reached",
+            ),
+            (
+                InstanceError::TooManySnapshots(3).into(),
+                429,
+                "too_many_snapshots",
+            ),
+            (
+                InstanceError::SnapshotQuotaReached {
+                    user: "alice".into(),
+                    max: 2,
+                }
+                .into(),
+                429,
+                "snapshot_quota_reached",
             ),
             (ApiError::Forbidden("x".into()), 403, "forbidden"),
             (

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod error;
+pub mod routes;
 pub mod startup;
 pub mod telemetry;
 pub mod tls;

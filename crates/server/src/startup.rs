@@ -46,8 +46,14 @@ impl Application {
         settings: Settings,
         engine: Arc<dyn Engine>,
     ) -> anyhow::Result<Self> {
+        Self::build_with_context(Context::new(settings, engine)?).await
+    }
+
+    /// As [`Application::build`], over a context made by the caller (the
+    /// fast tests: a fake engine, its prober, a known image).
+    pub async fn build_with_context(ctx: Context) -> anyhow::Result<Self> {
         crate::install_crypto_provider();
-        let ctx = Arc::new(Context::new(settings, engine)?);
+        let ctx = Arc::new(ctx);
         // Before any cleanup: a second serve must not touch a live one's work.
         let lock = ctx.store.lock_folder("serve")?;
         info!(
@@ -98,6 +104,10 @@ impl Application {
         );
         if let Some(file) = users.file() {
             info!(users_file = %file.display(), users = users.count(), "users loaded");
+            warn!(
+                data_dir = %ctx.settings.data_dir.display(),
+                "users share the data folder's disk: no per-instance disk limit is enforced, so a member's server can fill it (min_free_disk only refuses new creates, snapshots and imports below it)"
+            );
         }
         let tls = ctx.settings.tls.as_ref().map(CertStore::new);
         if let Some(store) = &tls {
@@ -108,11 +118,11 @@ impl Application {
             .context("cannot handle SIGHUP")?;
         let listener = TcpListener::bind(ctx.settings.listen)?;
         let address = listener.local_addr()?;
-        let state = web::Data::new(AppState {
-            manager: Arc::clone(&manager),
-            auth_token: ctx.settings.auth_token.clone(),
-            users: Arc::clone(&users),
-        });
+        let state = web::Data::new(AppState::new(
+            Arc::clone(&manager),
+            ctx.settings.auth_token.clone(),
+            Arc::clone(&users),
+        ));
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(api::require_token))

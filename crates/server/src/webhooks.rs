@@ -166,6 +166,9 @@ async fn deliver(
     retry: Retry,
 ) {
     let mut backoff = retry.first_backoff;
+    // What a log line may show of the URL: no user, password or query.
+    let shown = dolly_core::remote::redact_url(url);
+    let url_shown = shown.as_str();
     for attempt in 1..=retry.attempts {
         let result = http
             .post(url)
@@ -178,16 +181,19 @@ async fn deliver(
         let why = match result {
             Ok(r) if r.status().is_success() => {
                 counter.inc("ok");
-                debug!(url, event, attempt, "webhook delivered");
+                debug!(url = url_shown, event, attempt, "webhook delivered");
                 return;
             }
             Ok(r) => format!("answered {}", r.status()),
-            Err(e) => e.to_string(),
+            // reqwest's text quotes the URL, secrets and all.
+            Err(e) if e.is_timeout() => "no answer in time".to_owned(),
+            Err(e) if e.is_connect() => "cannot connect".to_owned(),
+            Err(_) => "the request failed".to_owned(),
         };
         if attempt == retry.attempts {
             counter.inc("failed");
             warn!(
-                url,
+                url = url_shown,
                 event,
                 attempts = attempt,
                 "webhook not delivered, giving up: {why}"
@@ -195,7 +201,7 @@ async fn deliver(
             return;
         }
         counter.inc("retried");
-        warn!(url, event, attempt, retry_in = ?backoff, "webhook delivery failed, will retry: {why}");
+        warn!(url = url_shown, event, attempt, retry_in = ?backoff, "webhook delivery failed, will retry: {why}");
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(retry.max_backoff);
     }

@@ -9,7 +9,16 @@ use common::{creds, query, scalar, simple_dump, TestApp};
 use serde_json::{json, Value};
 
 async fn server() -> TestApp {
-    let app = TestApp::spawn().await;
+    server_pushing_to(&[]).await
+}
+
+/// A dollyd that may push to `remotes` (origins).
+async fn server_pushing_to(remotes: &[String]) -> TestApp {
+    let list = remotes.join(",");
+    let app = TestApp::spawn_with(move |s| {
+        s.push_remotes = dolly_core::remote::parse_origins(&list).expect("origins");
+    })
+    .await;
     app.write_dump("shop.sql", simple_dump("t", 3).as_bytes());
     app.update_ok(&[]).await;
     app
@@ -17,8 +26,8 @@ async fn server() -> TestApp {
 
 #[tokio::test]
 async fn a_pushed_snapshot_becomes_an_instance_on_the_other_server() {
-    let here = server().await;
     let there = server().await;
+    let here = server_pushing_to(&[there.url("")]).await;
     let body = here.create("shop", "alice").await;
     let (port, pw, db) = creds(&body);
     query(port, &pw, &db, "INSERT INTO t VALUES (100, 'pushed')").await;
@@ -110,13 +119,6 @@ async fn another_server_version_is_refused_before_any_data_moves() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
-    let here = server().await;
-    here.create("shop", "alice").await;
-    let r = here
-        .post("/api/v1/templates/shop/instances/alice/snapshots/s1")
-        .await;
-    assert_eq!(r.status(), 201);
-
     // A "remote" that runs another server version and counts imports.
     let imports = Arc::new(AtomicUsize::new(0));
     let seen = Arc::clone(&imports);
@@ -143,6 +145,12 @@ async fn another_server_version_is_refused_before_any_data_moves() {
     .run();
     let handle = remote.handle();
     tokio::spawn(remote);
+    let here = server_pushing_to(&[format!("http://{addr}")]).await;
+    here.create("shop", "alice").await;
+    let r = here
+        .post("/api/v1/templates/shop/instances/alice/snapshots/s1")
+        .await;
+    assert_eq!(r.status(), 201);
 
     let r = here
         .client

@@ -91,7 +91,7 @@ async fn members_see_and_touch_only_their_own_instances_admins_see_all() {
 
     // Unknown tokens are refused; templates are everyone's.
     assert_eq!(get(&app, "/api/v1/instances", "nobody").await.0, 401);
-    // The web UI shows every instance: admins only for now.
+    // The web UI serves members too (their own instances only).
     let r = app
         .client
         .get(app.url("/ui/"))
@@ -99,7 +99,7 @@ async fn members_see_and_touch_only_their_own_instances_admins_see_all() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 403);
+    assert_eq!(r.status(), 200);
     let r = app
         .client
         .get(app.url("/ui/"))
@@ -548,4 +548,82 @@ async fn webhooks_are_signed_and_retried_until_the_receiver_is_back() {
         metrics.contains("dolly_webhook_deliveries_total{outcome=\"ok\"} 3"),
         "{metrics}"
     );
+}
+
+/// Quotas against the real engine: a member with 3 of 5 instances sends
+/// 20 creates at once and ends with 5; 10 snapshots at once over her
+/// instances end at her `max_snapshots`.
+#[tokio::test]
+async fn twenty_concurrent_creates_and_snapshots_never_pass_a_quota() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    std::fs::write(
+        &users,
+        format!(
+            "[[users]]\nname = \"carol\"\ntoken_sha256 = \"{}\"\nrole = \"member\"\nmax_instances = 5\nmax_snapshots = 3\n",
+            token_sha256(CAROL)
+        ),
+    )
+    .unwrap();
+    let mut app = TestApp::new_stopped(|s| s.users_file = Some(users.clone())).await;
+    app.write_dump("shop.sql", simple_dump("t", 2).as_bytes());
+    app.update_ok(&[]).await;
+    app.start().await;
+    for i in 0..3 {
+        let (s, b) = post(
+            &app,
+            &format!("/api/v1/templates/shop/instances/c{i}"),
+            CAROL,
+        )
+        .await;
+        assert_eq!(s, 201, "{b}");
+    }
+    let started = Instant::now();
+    let burst = futures_util::future::join_all((0..20).map(|i| {
+        let app = &app;
+        async move {
+            post(
+                app,
+                &format!("/api/v1/templates/shop/instances/burst{i}"),
+                CAROL,
+            )
+            .await
+        }
+    }))
+    .await;
+    let made = burst.iter().filter(|(s, _)| *s == 201).count();
+    for (s, b) in &burst {
+        assert!(
+            *s == 201 || (*s == 429 && b["error"]["code"] == "quota_reached"),
+            "{s} {b}"
+        );
+    }
+    assert_eq!(made, 2, "{burst:?}");
+    let (_, list) = get(&app, "/api/v1/instances", CAROL).await;
+    assert_eq!(list["instances"].as_array().unwrap().len(), 5, "{list}");
+    eprintln!(
+        "20 concurrent creates over a quota: {:.2?}",
+        started.elapsed()
+    );
+
+    let snaps = futures_util::future::join_all((0..10).map(|i| {
+        let app = &app;
+        async move {
+            post(
+                app,
+                &format!("/api/v1/templates/shop/instances/c{}/snapshots/s{i}", i % 3),
+                CAROL,
+            )
+            .await
+        }
+    }))
+    .await;
+    let taken = snaps.iter().filter(|(s, _)| *s == 201).count();
+    for (s, b) in &snaps {
+        assert!(
+            *s == 201 || (*s == 429 && b["error"]["code"] == "snapshot_quota_reached"),
+            "{s} {b}"
+        );
+    }
+    assert_eq!(taken, 3, "{snaps:?}");
 }

@@ -557,3 +557,182 @@ async fn a_cross_site_post_with_the_cookie_changes_nothing() {
         "{set}"
     );
 }
+
+/// Signs in through the form (after any sign-out).
+async fn sign_in(c: &Client, app: &TestApp, token: &str) {
+    c.goto(&app.url("/ui/signin")).await.unwrap();
+    wait_for(c, "[data-testid=token-input]")
+        .await
+        .send_keys(token)
+        .await
+        .unwrap();
+    c.find(css("[data-testid=token-submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(c, "h1").await;
+}
+
+#[tokio::test]
+async fn a_member_uses_their_own_instances_in_a_real_browser() {
+    const ADMIN: &str = "ui-admin-token-s3cret";
+    const ALICE: &str = "ui-alice-token-s3cret";
+    const BOB: &str = "ui-bob-token-s3cret";
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    let entry = |name: &str, token: &str, role: &str| {
+        format!(
+            "[[users]]\nname = \"{name}\"\ntoken_sha256 = \"{}\"\nrole = \"{role}\"\n",
+            dolly_core::users::token_sha256(token)
+        )
+    };
+    std::fs::write(
+        &users,
+        entry("root", ADMIN, "admin")
+            + &entry("alice", ALICE, "member")
+            + &entry("bob", BOB, "member"),
+    )
+    .unwrap();
+    let mut app = TestApp::new_stopped(|s| s.users_file = Some(users.clone())).await;
+    app.write_dump("shop.sql", &simple_dump("t", 3).into_bytes());
+    app.update_ok(&[]).await;
+    app.start().await;
+    // bob's instance, which alice must never see.
+    let r = app
+        .client
+        .post(app.url("/api/v1/templates/shop/instances/bobs-db"))
+        .bearer_auth(BOB)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let (_driver, c) = start_driver().await;
+
+    // The sign-in page says the truth: personal tokens, not "open".
+    c.goto(&app.url("/ui/")).await.unwrap();
+    let mode = wait_for(&c, "[data-testid=signin-mode]").await;
+    let text = mode.text().await.unwrap();
+    assert!(text.contains("personal tokens"), "{text}");
+    sign_in(&c, &app, ALICE).await;
+    assert_eq!(path(&c).await, "/ui/");
+    let source = c.source().await.unwrap();
+    assert!(!source.contains("bobs-db"), "alice sees bob's instance");
+
+    // Create from the form: hers.
+    c.goto(&app.url("/ui/new")).await.unwrap();
+    wait_for(&c, "[data-testid=new-instance-template]")
+        .await
+        .select_by_value("shop")
+        .await
+        .unwrap();
+    c.find(css("[data-testid=new-instance-name]"))
+        .await
+        .unwrap()
+        .send_keys("alices-db")
+        .await
+        .unwrap();
+    c.find(css("[data-testid=new-instance-submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&c, "[data-testid=connection-string]").await;
+    assert_eq!(path(&c).await, "/ui/i/shop/alices-db");
+    let i: Value = app
+        .client
+        .get(app.url("/api/v1/templates/shop/instances/alices-db"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(i["owner"], "alice");
+
+    // Extend, reset, snapshot: her own, all allowed.
+    wait_for(&c, "[data-testid=extend-button]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    assert!(wait_for(&c, "[data-testid=notice]")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("xtended"));
+    wait_for(&c, "[data-testid=reset-button]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    assert!(wait_for(&c, "[data-testid=notice]")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("Reset"));
+    wait_for(&c, "[data-testid=snapshot-button]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let name = wait_for(&c, "[data-testid=snapshot-name]").await;
+    name.clear().await.unwrap();
+    name.send_keys("mine").await.unwrap();
+    c.find(css("[data-testid=snapshot-submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&c, "[data-testid=snapshot-row][data-name=mine]").await;
+    shot(&c, "member-instance", false).await;
+
+    // bob's instance is "does not exist", as a page (not JSON); so is a
+    // bad name.
+    c.goto(&app.url("/ui/i/shop/bobs-db")).await.unwrap();
+    let err = wait_for(&c, "[data-testid=error]").await;
+    assert!(
+        err.text().await.unwrap().contains("does not exist"),
+        "{}",
+        err.text().await.unwrap()
+    );
+    assert!(c.source().await.unwrap().contains("<html"));
+    c.goto(&app.url("/ui/i/shop/Bad%20Name")).await.unwrap();
+    let err = wait_for(&c, "[data-testid=error]").await;
+    assert!(err.text().await.unwrap().contains("invalid_name"));
+    assert!(c.source().await.unwrap().contains("<html"));
+    shot(&c, "member-error", false).await;
+
+    // Delete her own, with the confirmation.
+    c.goto(&app.url("/ui/i/shop/alices-db")).await.unwrap();
+    wait_for(&c, "[data-testid=delete-button]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for(&c, "[data-testid=delete-confirm]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_gone(&c, "[data-testid=delete-confirm]").await;
+    assert_eq!(path(&c).await, "/ui/");
+
+    // An admin sees bob's in the same pages.
+    c.find(css("form.signout button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&c, "[data-testid=token-input]").await;
+    sign_in(&c, &app, ADMIN).await;
+    wait_for(&c, "[data-testid=instance-row][data-name=bobs-db]").await;
+    c.close().await.unwrap();
+}

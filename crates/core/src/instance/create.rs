@@ -86,9 +86,10 @@ impl Manager {
                     (s.template_version, m.database)
                 }
             };
-            {
-                // Counting and claiming under one gate: concurrent creates
-                // cannot both pass `max_instances`.
+            // Counting, claiming and reserving under one gate: concurrent
+            // creates cannot both pass `max_instances`, and this one counts
+            // for its owner's quota until its metadata does.
+            let _reserved = {
                 let _gate = self.create_gate.lock().await;
                 let (t2, n2) = (t.clone(), n.clone());
                 if self
@@ -108,7 +109,9 @@ impl Manager {
                     }
                     Err(e) => return Err(e.into()),
                 }
-            }
+                self.creating
+                    .reserve((t.clone(), n.clone()), actor.map(|a| a.name.clone()))
+            };
             let meta = InstanceMeta {
                 template: t.clone(),
                 name: n.clone(),

@@ -102,6 +102,10 @@ pub enum InstanceError {
     TooMany(usize),
     #[error("user '{user}' already has {max} instances, their max_instances; remove some first")]
     QuotaReached { user: String, max: usize },
+    #[error("dolly already keeps {0} snapshots, its max_snapshots; remove some first")]
+    TooManySnapshots(usize),
+    #[error("user '{user}' already has {max} snapshots, their max_snapshots; remove some first")]
+    SnapshotQuotaReached { user: String, max: usize },
     #[error("only {} free in the data folder, below min_free_disk ({})", bytesize::ByteSize(*.free), bytesize::ByteSize(*.min))]
     DiskFull { free: u64, min: u64 },
     #[error("the data folder is full: {0}")]
@@ -210,6 +214,12 @@ pub struct Manager {
     activity: Mutex<HashMap<InstanceKey, idle::Activity>>,
     /// Held while a create counts instances and claims its name.
     create_gate: tokio::sync::Mutex<()>,
+    /// Creates under way, by owner (quotas count them).
+    creating: owner::Reservations<InstanceKey>,
+    /// Held while a snapshot counts snapshots and takes its reservation.
+    snapshot_gate: tokio::sync::Mutex<()>,
+    /// Snapshots being taken, by owner.
+    snapshotting: owner::Reservations<owner::SnapshotKey>,
     /// The warm pool's ready members.
     pools: pool::Pools,
 }
@@ -221,6 +231,9 @@ impl Manager {
             locks: Mutex::new(HashMap::new()),
             activity: Mutex::new(HashMap::new()),
             create_gate: tokio::sync::Mutex::new(()),
+            creating: owner::Reservations::default(),
+            snapshot_gate: tokio::sync::Mutex::new(()),
+            snapshotting: owner::Reservations::default(),
             pools: pool::Pools::default(),
         }
     }

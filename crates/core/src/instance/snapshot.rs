@@ -41,6 +41,19 @@ impl Manager {
         s: &SnapshotName,
         message: Option<String>,
     ) -> Result<SnapshotMeta, InstanceError> {
+        self.snapshot_for(t, n, s, message, None).await
+    }
+
+    /// As [`Manager::snapshot`], within `max_snapshots` and the instance's
+    /// owner's quota (when `actor` is that owner).
+    pub async fn snapshot_for(
+        &self,
+        t: &TemplateName,
+        n: &InstanceName,
+        s: &SnapshotName,
+        message: Option<String>,
+        actor: Option<&crate::users::Actor>,
+    ) -> Result<SnapshotMeta, InstanceError> {
         let span = info_span!("snapshot", template = %t, instance = %n, snapshot = %s);
         async {
             let lock = self.key_lock(t, n);
@@ -59,6 +72,15 @@ impl Manager {
                 ));
             }
             self.space_above_minimum().await?;
+            // Counted and reserved under one gate: concurrent snapshots
+            // cannot pass a quota together.
+            let _reserved = {
+                let _gate = self.snapshot_gate.lock().await;
+                self.check_snapshot_quota(meta.owner.as_deref(), actor)
+                    .await?;
+                self.snapshotting
+                    .reserve((t.clone(), n.clone(), s.clone()), meta.owner.clone())
+            };
             // Built in tmp/ and published by one rename: a crash at any
             // step leaves a complete snapshot or none.
             let (t2, n2, s2) = (t.clone(), n.clone(), s.clone());

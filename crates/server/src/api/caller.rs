@@ -9,7 +9,6 @@ use actix_web::dev::{Payload, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use dolly_core::users::{Actor, Users};
-use dolly_types::{InstanceName, TemplateName};
 use tracing::{error, info};
 
 use super::AppState;
@@ -27,6 +26,17 @@ impl Caller {
 
     pub fn user(actor: Actor) -> Self {
         Caller(Some(actor))
+    }
+
+    /// The holder of the `metrics_token` on `GET /metrics` (the only route
+    /// it is accepted on): an admin there, named `metrics`.
+    pub fn metrics_scraper() -> Self {
+        Caller(Some(Actor {
+            name: "metrics".to_owned(),
+            role: dolly_core::users::Role::Admin,
+            max_instances: Some(0),
+            max_snapshots: Some(0),
+        }))
     }
 
     /// The actor, `None` when no auth is configured.
@@ -58,17 +68,6 @@ impl Caller {
                 self.name()
             )))
         }
-    }
-
-    /// `Ok` when this caller may see and act on `t/n`; 404 otherwise, as
-    /// if it did not exist.
-    pub async fn check(
-        &self,
-        state: &AppState,
-        t: &TemplateName,
-        n: &InstanceName,
-    ) -> Result<(), ApiError> {
-        Ok(state.manager.check_access(t, n, self.actor()).await?)
     }
 }
 
@@ -106,7 +105,7 @@ pub(super) fn audit<B>(
     let status = res.status().as_u16();
     let ok = res.status().is_success() || res.status().is_redirection();
     if ok {
-        state.manager.context().metrics.by_user(caller.name(), &op);
+        state.context().metrics.by_user(caller.name(), &op);
     }
     info!(
         target: "dolly::audit",

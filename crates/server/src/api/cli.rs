@@ -33,8 +33,9 @@ pub const ROUTES: [&str; 2] = ["/cli/dolly", "/cli/dolly.sha256"];
 const CHUNK: usize = 256 * 1024;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(ROUTES[0], web::get().to(binary))
-        .route(ROUTES[1], web::get().to(checksum));
+    crate::routes::Routes::new(cfg, "")
+        .get(ROUTES[0], binary)
+        .get(ROUTES[1], checksum);
 }
 
 /// The platform the served binary runs on: this dollyd's own.
@@ -44,7 +45,7 @@ fn platform() -> String {
 
 /// `cli_path`, else `dolly` next to the running executable.
 fn cli_path(state: &AppState) -> Result<PathBuf, ApiError> {
-    if let Some(p) = &state.manager.context().settings.cli_path {
+    if let Some(p) = &state.context().settings.cli_path {
         return Ok(p.clone());
     }
     std::env::current_exe()

@@ -5,6 +5,7 @@
 //! segment into a name type before anything else happens, and turns errors
 //! into answers only through [`crate::error::ApiError`].
 
+mod access;
 mod caller;
 mod cli;
 mod conformance;
@@ -12,34 +13,24 @@ mod myaas;
 mod push;
 mod v1;
 
-use std::sync::Arc;
-
 use crate::error::ApiError;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
-use dolly_core::config::Secret;
-use dolly_core::instance::{Instance, Manager};
-use dolly_core::users::{Resolved, Users};
+use dolly_core::instance::Instance;
+use dolly_core::users::Resolved;
 use dolly_types::v1::{ErrorDetail, Readiness};
 use dolly_types::{InstanceName, TemplateName};
 use serde::Serialize;
 
+pub use access::{Admin, AppState, OwnedInstance, OwnedSnapshot};
 pub use caller::{reload_users_on_sighup, Caller};
 pub use conformance::{head_as_get, json_errors, version_header};
 pub use v1::ApiDoc;
 
 /// Largest request body accepted.
 pub const BODY_LIMIT: usize = 64 * 1024;
-
-/// What handlers share.
-pub struct AppState {
-    pub manager: Arc<Manager>,
-    pub auth_token: Option<Secret>,
-    /// Who a bearer token stands for (`users_file` and `auth_token`).
-    pub users: Arc<Users>,
-}
 
 /// Routes anyone may call, token or not: the probes, and the download of
 /// the CLI (public by design, see [`cli`]).
@@ -68,6 +59,7 @@ pub async fn require_token(
     let caller = match state.users.resolve(given) {
         Resolved::Open => Caller::open(),
         Resolved::Actor(a) => Caller::user(a),
+        Resolved::Refused if is_scraper(&state, req.path(), given) => Caller::metrics_scraper(),
         Resolved::Refused => return Err(ApiError::Unauthorized.into()),
     };
     actix_web::HttpMessage::extensions_mut(&req).insert(caller.clone());
@@ -75,6 +67,18 @@ pub async fn require_token(
     let res = next.call(req).await?;
     caller::audit(&state, &caller, &method, &res);
     Ok(res)
+}
+
+/// `GET /metrics` with the `metrics_token` (compared in constant time).
+fn is_scraper(state: &AppState, path: &str, given: Option<&str>) -> bool {
+    let wanted = state.context().settings.metrics_token.as_ref();
+    match (path, wanted, given) {
+        ("/metrics", Some(w), Some(g)) => bool::from(subtle::ConstantTimeEq::ct_eq(
+            w.expose().as_bytes(),
+            g.as_bytes(),
+        )),
+        _ => false,
+    }
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -86,9 +90,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .app_data(web::PayloadConfig::new(BODY_LIMIT))
     .app_data(web::QueryConfig::default().error_handler(|e, _| bad_request(e.to_string())))
     .app_data(web::PathConfig::default().error_handler(|e, _| bad_request(e.to_string())))
-    .route("/healthz", web::get().to(healthz))
-    .route("/readyz", web::get().to(readyz))
-    .route("/metrics", web::get().to(metrics))
+    .configure(|cfg| {
+        crate::routes::Routes::new(cfg, "")
+            .get("/healthz", healthz)
+            .get("/readyz", readyz)
+            .get("/metrics", metrics);
+    })
     .configure(cli::configure)
     .configure(myaas::configure)
     .service(web::scope("/api/v1").configure(v1::configure))
@@ -109,7 +116,7 @@ async fn healthz() -> HttpResponse {
 }
 
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let ctx = state.manager.context();
+    let ctx = state.context();
     let engine = match ctx.engine.ping().await {
         Ok(()) => "ok".to_owned(),
         Err(e) => e.to_string(),
@@ -131,11 +138,12 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// Prometheus text format.
-async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let ctx = state.manager.context();
+/// Prometheus text format: admins only (or the `metrics_token`), since
+/// it counts every user's instances and operations by name.
+async fn metrics(admin: Admin) -> Result<HttpResponse, ApiError> {
+    let ctx = admin.manager().context();
     let mut snap = dolly_core::metrics::Snapshot::default();
-    for i in state.manager.list(None).await? {
+    for i in admin.manager().list(None).await? {
         let state = serde_json::to_value(i.state)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
@@ -173,7 +181,7 @@ async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     snap.templates = templates;
     for t in &mut snap.templates {
         if let Ok(name) = dolly_types::TemplateName::parse(&t.name) {
-            let pool = state.manager.pool_status(&name).await?;
+            let pool = admin.manager().pool_status(&name).await?;
             (t.pool_size, t.pool_ready) = (pool.size, pool.ready);
         }
     }
@@ -200,7 +208,7 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
 
 /// The host clients connect to.
 fn public_host(state: &AppState) -> &str {
-    &state.manager.context().settings.public_host
+    &state.context().settings.public_host
 }
 
 fn v1_instance(state: &AppState, i: Instance) -> dolly_types::v1::Instance {

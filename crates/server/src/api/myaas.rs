@@ -10,18 +10,20 @@ use dolly_types::v1::InstanceState;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{names, public_host, AppState, Caller};
+use super::{names, public_host, AppState, Caller, OwnedInstance};
 use crate::error::ApiError;
+use crate::routes::Routes;
 use dolly_core::instance::{Instance, InstanceError};
 use dolly_core::template;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(index))
-        .route("/templates", web::get().to(templates))
-        .route("/db", web::get().to(databases))
-        .route("/db/{template}/{name}", web::get().to(inspect))
-        .route("/db/{template}/{name}", web::post().to(create))
-        .route("/db/{template}/{name}", web::delete().to(remove));
+    Routes::new(cfg, "")
+        .get("/", index)
+        .get("/templates", templates)
+        .get("/db", databases)
+        .get("/db/{template}/{name}", inspect)
+        .post("/db/{template}/{name}", create)
+        .delete("/db/{template}/{name}", remove);
 }
 
 /// myaas's error shape through the one mapping ([`ApiError::classify`]):
@@ -55,18 +57,16 @@ fn myaas_error(e: ApiError) -> HttpResponse {
 }
 
 async fn template_names(state: &AppState) -> Result<Vec<String>, ApiError> {
-    let list = template::list(state.manager.context()).await?;
+    let list = template::list(state.context()).await?;
     Ok(list.into_iter().map(String::from).collect())
 }
 
 async fn index(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let templates = template_names(&state).await?;
     let databases = state
-        .manager
-        .list(None)
+        .visible(&caller, None)
         .await?
         .into_iter()
-        .filter(|i| caller.may_access(i.meta.owner.as_deref()))
         .map(|i| format!("{},{}", i.meta.template, i.meta.name))
         .collect();
     Ok(HttpResponse::Ok().json(Index {
@@ -84,11 +84,9 @@ async fn templates(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
 
 async fn databases(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let databases = state
-        .manager
-        .list(None)
+        .visible(&caller, None)
         .await?
         .into_iter()
-        .filter(|i| caller.may_access(i.meta.owner.as_deref()))
         .map(|i| DatabaseSummary {
             template: i.meta.template.to_string(),
             name: i.meta.name.to_string(),
@@ -122,19 +120,17 @@ struct InspectQuery {
 
 async fn inspect(
     state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<(String, String)>,
+    owned: Result<OwnedInstance, ApiError>,
     query: web::Query<InspectQuery>,
 ) -> HttpResponse {
     let result = async {
-        let (t, n) = names(&path.0, &path.1)?;
-        caller.check(&state, &t, &n).await?;
+        let owned = owned?;
         // myaas: any non-empty `all` asks for the engine's inspection.
         if query.all.as_deref().is_some_and(|a| !a.is_empty()) {
-            let container = state.manager.inspect_container(&t, &n).await?;
+            let container = owned.inspect_container().await?;
             return Ok(HttpResponse::Ok().json(json!({ "container": container })));
         }
-        let i = state.manager.get(&t, &n).await?;
+        let i = owned.get().await?;
         Ok::<_, ApiError>(HttpResponse::Ok().json(database(&state, i)))
     }
     .await;
@@ -189,17 +185,7 @@ async fn create(
     let result = async {
         let (t, n) = names(&path.0, &path.1)?;
         let ttl = parse_ttl(&req, &body)?;
-        match state
-            .manager
-            .create_for(
-                &t,
-                &n,
-                ttl,
-                dolly_core::instance::Source::Template,
-                caller.actor(),
-            )
-            .await
-        {
+        match state.create(&caller, &t, &n, ttl).await {
             Ok(i) => Ok(HttpResponse::Created().json(database(&state, i))),
             // myaas: 304 with no body when it exists.
             Err(InstanceError::AlreadyExists(..)) => Ok(HttpResponse::NotModified().finish()),
@@ -210,15 +196,9 @@ async fn create(
     result.unwrap_or_else(myaas_error)
 }
 
-async fn remove(
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<(String, String)>,
-) -> HttpResponse {
+async fn remove(owned: Result<OwnedInstance, ApiError>) -> HttpResponse {
     let result = async {
-        let (t, n) = names(&path.0, &path.1)?;
-        caller.check(&state, &t, &n).await?;
-        state.manager.delete(&t, &n, false).await?;
+        owned?.delete(false).await?;
         Ok::<_, ApiError>(HttpResponse::NoContent().finish())
     }
     .await;

@@ -11,14 +11,16 @@ use actix_web::{web, HttpResponse};
 use dolly_types::v1::{ErrorBody, Instance, Push, PushResult, ServerVersion};
 use futures_util::StreamExt;
 
-use super::v1::snapshot_names;
-use super::{AppState, Caller};
-use crate::error::ApiError;
+use dolly_core::remote::Origin;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/version", web::get().to(version)).route(
+use super::{AppState, OwnedSnapshot};
+use crate::error::ApiError;
+use crate::routes::Routes;
+
+pub fn configure(r: &mut Routes<'_>) {
+    r.get("/version", version).post(
         "/templates/{template}/instances/{name}/snapshots/{snapshot}/push",
-        web::post().to(push),
+        push,
     );
 }
 
@@ -29,7 +31,7 @@ pub async fn version(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
 }
 
 async fn server_version(state: &AppState) -> Result<ServerVersion, ApiError> {
-    let ctx = state.manager.context();
+    let ctx = state.context();
     let image = ctx
         .image()
         .await
@@ -53,33 +55,34 @@ async fn server_version(state: &AppState) -> Result<ServerVersion, ApiError> {
 )]
 pub async fn push(
     state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<(String, String, String)>,
+    snap: OwnedSnapshot,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let (t, n, s) = snapshot_names(&path)?;
-    caller.check(&state, &t, &n).await?;
+    let (t, n, s) = (
+        snap.instance().template().clone(),
+        snap.instance().name().clone(),
+        snap.name().clone(),
+    );
     let request: Push = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
-    let remote = request.remote.trim_end_matches('/').to_owned();
-    if !(remote.starts_with("http://") || remote.starts_with("https://")) {
-        return Err(ApiError::BadRequest(format!(
-            "remote {remote:?} is not an http:// or https:// URL"
-        )));
-    }
+    let remote = allowed_remote(&state.context().settings.push_remotes, &request.remote)?;
     let to_t = request.template.unwrap_or_else(|| t.clone());
     let to_n = request.name.unwrap_or_else(|| n.clone());
     crate::install_crypto_provider();
     let http = reqwest::Client::builder()
         .user_agent(concat!("dollyd/", env!("CARGO_PKG_VERSION")))
+        // A redirect could lead anywhere: it is an answer, not a hop.
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(std::time::Duration::from_secs(10))
         .build()
         .map_err(|e| ApiError::Remote(format!("cannot make an HTTP client: {e}")))?;
 
     // 1. The same server version, or nothing moves.
     let here = server_version(&state).await?;
     let there: ServerVersion = answer(
-        http.get(format!("{remote}/api/v1/version"))
+        http.get(remote.join("/api/v1/version"))
             .bearer_auth(&request.token)
+            .timeout(std::time::Duration::from_secs(30))
             .send()
             .await,
         &remote,
@@ -94,7 +97,7 @@ pub async fn push(
 
     // 2. The archive, streamed as it is made.
     let started = Instant::now();
-    let rx = state.manager.export(&t, &n, &s).await?;
+    let rx = snap.export().await?;
     let sent = Arc::new(AtomicU64::new(0));
     let counter = Arc::clone(&sent);
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
@@ -107,17 +110,16 @@ pub async fn push(
         chunk
     });
     let instance: Instance = answer(
-        http.post(format!(
-            "{remote}/api/v1/templates/{to_t}/instances/{to_n}/import"
-        ))
-        .bearer_auth(&request.token)
-        .header("content-type", "application/octet-stream")
-        .body(reqwest::Body::wrap_stream(stream))
-        .send()
-        .await,
+        http.post(remote.join(&format!("/api/v1/templates/{to_t}/instances/{to_n}/import")))
+            .bearer_auth(&request.token)
+            .header("content-type", "application/octet-stream")
+            .body(reqwest::Body::wrap_stream(stream))
+            .send()
+            .await,
         &remote,
     )
     .await?;
+    let remote = remote.to_string();
     tracing::info!(template = %t, instance = %n, snapshot = %s, remote, bytes = sent.load(Ordering::Relaxed), "snapshot pushed");
     Ok(HttpResponse::Created().json(PushResult {
         remote,
@@ -127,30 +129,126 @@ pub async fn push(
     }))
 }
 
-/// The other server's JSON answer, or its error as ours (502 with its
-/// message).
-async fn answer<T: serde::de::DeserializeOwned>(
-    sent: Result<reqwest::Response, reqwest::Error>,
-    remote: &str,
-) -> Result<T, ApiError> {
-    let r = sent.map_err(|e| ApiError::Remote(format!("cannot reach {remote}: {e}")))?;
-    let status = r.status();
-    let text = r.text().await.map_err(|e| {
-        ApiError::Remote(format!(
-            "{remote} answered {status} but the body failed: {e}"
-        ))
-    })?;
-    if !status.is_success() {
-        let message = serde_json::from_str::<ErrorBody>(&text)
-            .map(|b| format!("{} ({})", b.error.message, b.error.code))
-            .unwrap_or(text);
-        return Err(ApiError::Remote(format!(
-            "{remote} answered {status}: {message}"
+/// The origin of `remote` when the operator allows pushes there
+/// (`push_remotes`); 403 for anything else, 400 for what is not an
+/// origin. Decided from the text alone: no connection is made here.
+fn allowed_remote(allowed: &[Origin], remote: &str) -> Result<Origin, ApiError> {
+    let url = reqwest::Url::parse(remote.trim())
+        .map_err(|_| ApiError::BadRequest("remote is not an http:// or https:// URL".to_owned()))?;
+    let refused = || {
+        ApiError::Forbidden(if allowed.is_empty() {
+            "push is off on this server (push_remotes is empty)".to_owned()
+        } else {
+            "remote is not one of this server's push_remotes".to_owned()
+        })
+    };
+    let origin = Origin::of(&url).map_err(|_| refused())?;
+    if !allowed.contains(&origin) {
+        return Err(refused());
+    }
+    if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
+        return Err(ApiError::BadRequest(format!(
+            "remote must be an origin ({origin}), without a path, query or fragment"
         )));
     }
-    serde_json::from_str(&text).map_err(|e| {
+    Ok(origin)
+}
+
+/// Most bytes of a remote's answer read (a version, an instance, an error).
+const ANSWER_LIMIT: usize = 256 * 1024;
+
+/// The other server's JSON answer, or why not (502). A non-2xx answer is
+/// reported by its status, plus its `{error: {code, message}}` when it is
+/// a dolly server's: never an arbitrary body. A connection that fails is
+/// "unreachable", no more (not which port refused or why).
+async fn answer<T: serde::de::DeserializeOwned>(
+    sent: Result<reqwest::Response, reqwest::Error>,
+    remote: &Origin,
+) -> Result<T, ApiError> {
+    let mut r = sent.map_err(|e| {
+        tracing::debug!(%remote, timeout = e.is_timeout(), connect = e.is_connect(), "push: remote unreachable");
+        ApiError::Remote(format!("{remote} is unreachable"))
+    })?;
+    let status = r.status();
+    let mut body = Vec::new();
+    loop {
+        match r.chunk().await {
+            Ok(Some(chunk)) => {
+                body.extend_from_slice(&chunk);
+                if body.len() > ANSWER_LIMIT {
+                    return Err(ApiError::Remote(format!(
+                        "{remote} answered {status} with more than a dolly server would"
+                    )));
+                }
+            }
+            Ok(None) => break,
+            Err(_) => {
+                return Err(ApiError::Remote(format!(
+                    "{remote} answered {status}, then broke off"
+                )))
+            }
+        }
+    }
+    if !status.is_success() {
+        let detail = serde_json::from_slice::<ErrorBody>(&body)
+            .ok()
+            .filter(|b| is_code(&b.error.code))
+            .map(|b| format!(": {} ({})", clip(&b.error.message), b.error.code))
+            .unwrap_or_default();
+        return Err(ApiError::Remote(format!(
+            "{remote} answered {status}{detail}"
+        )));
+    }
+    serde_json::from_slice(&body).map_err(|_| {
         ApiError::Remote(format!(
-            "{remote} answered something that is not dolly's: {e}"
+            "{remote} answered {status} with something that is not a dolly server's answer"
         ))
     })
+}
+
+/// A dolly error code: `snake_case`, short.
+fn is_code(code: &str) -> bool {
+    !code.is_empty()
+        && code.len() <= 64
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit())
+}
+
+/// A remote's message, at most 500 characters, on one line.
+fn clip(message: &str) -> String {
+    let one_line: String = message
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(500)
+        .collect();
+    one_line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_listed_origins_pass() {
+        let allowed = vec![Origin::parse("http://127.0.0.1:5001").unwrap()];
+        assert!(allowed_remote(&allowed, "http://127.0.0.1:5001").is_ok());
+        assert!(allowed_remote(&allowed, "http://127.0.0.1:5001/").is_ok());
+        for (remote, status) in [
+            ("http://127.0.0.1:5002", 403),
+            ("https://127.0.0.1:5001", 403),
+            ("http://user:pw@127.0.0.1:5001", 403),
+            ("http://localhost:5001", 403),
+            ("http://127.0.0.1:5001/any/path#", 400),
+            ("http://127.0.0.1:5001/?x=1", 400),
+            ("file:///etc/passwd", 403),
+            ("127.0.0.1:5001", 400),
+            ("not a url", 400),
+        ] {
+            let e = allowed_remote(&allowed, remote).unwrap_err();
+            assert_eq!(e.classify().0.as_u16(), status, "{remote}: {e}");
+        }
+        let e = allowed_remote(&[], "http://127.0.0.1:5001").unwrap_err();
+        assert!(e.to_string().contains("push is off"), "{e}");
+    }
 }

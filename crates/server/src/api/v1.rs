@@ -18,9 +18,10 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use utoipa::OpenApi;
 
-use super::{names, v1_instance, AppState, Caller};
+use super::{names, v1_instance, Admin, AppState, Caller, OwnedInstance, OwnedSnapshot};
 use crate::error::ApiError;
-use dolly_core::instance::{Instance as DomainInstance, ResetTarget, SnapshotMeta, Source};
+use crate::routes::Routes;
+use dolly_core::instance::{Instance as DomainInstance, ResetTarget, SnapshotMeta};
 use dolly_core::template;
 
 #[derive(OpenApi)]
@@ -100,95 +101,78 @@ use dolly_core::template;
 pub struct ApiDoc;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/openapi.json", web::get().to(openapi))
-        .route("/templates", web::get().to(list_templates))
-        .route("/templates/{template}", web::get().to(get_template))
-        .route("/templates/{template}/pool", web::put().to(set_pool))
-        .route("/instances", web::get().to(list_instances))
-        .route(
-            "/templates/{template}/instances",
-            web::get().to(list_template_instances),
-        )
-        .route(
-            "/templates/{template}/instances/{name}",
-            web::post().to(create_instance),
-        )
-        .route(
-            "/templates/{template}/instances/{name}",
-            web::get().to(get_instance),
-        )
-        .route(
-            "/templates/{template}/instances/{name}",
-            web::delete().to(delete_instance),
-        )
-        .route(
+    let mut r = Routes::new(cfg, "/api/v1");
+    r.get("/openapi.json", openapi)
+        .get("/templates", list_templates)
+        .get("/templates/{template}", get_template)
+        .put("/templates/{template}/pool", set_pool)
+        .get("/instances", list_instances)
+        .get("/templates/{template}/instances", list_template_instances)
+        .post("/templates/{template}/instances/{name}", create_instance)
+        .get("/templates/{template}/instances/{name}", get_instance)
+        .delete("/templates/{template}/instances/{name}", delete_instance)
+        .get(
             "/templates/{template}/instances/{name}/container",
-            web::get().to(inspect_container),
+            inspect_container,
         )
-        .route(
+        .post(
             "/templates/{template}/instances/{name}/extend",
-            web::post().to(extend_instance),
+            extend_instance,
         )
-        .route(
+        .post(
             "/templates/{template}/instances/{name}/protect",
-            web::post().to(protect_instance),
+            protect_instance,
         )
-        .route(
+        .post(
             "/templates/{template}/instances/{name}/unprotect",
-            web::post().to(unprotect_instance),
+            unprotect_instance,
         )
-        .route(
-            "/templates/{template}/instances/{name}/stop",
-            web::post().to(stop_instance),
-        )
-        .route(
+        .post("/templates/{template}/instances/{name}/stop", stop_instance)
+        .post(
             "/templates/{template}/instances/{name}/start",
-            web::post().to(start_instance),
+            start_instance,
         )
-        .route(
+        .post(
             "/templates/{template}/instances/{name}/reset",
-            web::post().to(reset_instance),
+            reset_instance,
         )
-        .route(
+        .get(
             "/templates/{template}/instances/{name}/snapshots",
-            web::get().to(list_snapshots),
+            list_snapshots,
         )
-        .route(
+        .post(
             "/templates/{template}/instances/{name}/snapshots/{snapshot}",
-            web::post().to(create_snapshot),
+            create_snapshot,
         )
-        .route(
+        .delete(
             "/templates/{template}/instances/{name}/snapshots/{snapshot}",
-            web::delete().to(delete_snapshot),
+            delete_snapshot,
         )
-        .route(
+        .post(
             "/templates/{template}/instances/{name}/snapshots/{snapshot}/restore",
-            web::post().to(restore_snapshot),
+            restore_snapshot,
         )
-        .route(
+        .post(
             "/templates/{template}/instances/{name}/snapshots/{snapshot}/promote",
-            web::post().to(promote_snapshot),
+            promote_snapshot,
         )
-        .route(
+        .get(
             "/templates/{template}/instances/{name}/snapshots/{snapshot}/export",
-            web::get().to(export_snapshot),
+            export_snapshot,
         )
-        .route(
+        .post(
             "/templates/{template}/instances/{name}/import",
-            web::post().to(import_archive),
+            import_archive,
         )
-        .route(
-            "/templates/{template}/instances/{name}/diff",
-            web::get().to(diff_instance),
-        )
-        .route(
+        .get("/templates/{template}/instances/{name}/diff", diff_instance)
+        .post(
             "/templates/{template}/instances/{name}/diff/explain",
-            web::post().to(explain_diff),
+            explain_diff,
         )
-        .configure(super::push::configure)
-        .route("/df", web::get().to(disk_usage))
-        .route("/quarantine", web::get().to(quarantine))
-        .route("/reap", web::post().to(reap));
+        .get("/df", disk_usage)
+        .get("/quarantine", quarantine)
+        .post("/reap", reap);
+    super::push::configure(&mut r);
 }
 
 /// A JSON body, or the default when the body is empty.
@@ -198,13 +182,6 @@ fn json_body<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> 
     }
     serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
-}
-
-pub(super) fn snapshot_names(
-    path: &(String, String, String),
-) -> Result<(TemplateName, InstanceName, SnapshotName), ApiError> {
-    let (t, n) = names(&path.0, &path.1)?;
-    Ok((t, n, SnapshotName::parse(&path.2)?))
 }
 
 fn v1_snapshot(s: SnapshotMeta) -> Snapshot {
@@ -225,7 +202,7 @@ async fn openapi() -> HttpResponse {
 /// Every template with its versions.
 #[utoipa::path(get, path = "/api/v1/templates", responses((status = 400, body = ErrorBody), (status = 200, body = TemplateList)))]
 async fn list_templates(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let ctx = state.manager.context();
+    let ctx = state.context();
     let mut templates = Vec::new();
     for t in template::list_all(ctx).await? {
         let mut described = template::describe(ctx, &t).await?;
@@ -246,7 +223,7 @@ async fn get_template(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let ctx = state.manager.context();
+    let ctx = state.context();
     let t = TemplateName::parse(&path)?;
     let mut described = template::describe(ctx, &t).await?;
     described.pool = Some(pool(&state, &t).await?);
@@ -261,7 +238,7 @@ async fn get_template(
 }
 
 async fn pool(state: &AppState, t: &TemplateName) -> Result<TemplatePool, ApiError> {
-    let p = state.manager.pool_status(t).await?;
+    let p = state.pool_status(t).await?;
     Ok(TemplatePool {
         size: p.size,
         ready: p.ready,
@@ -278,12 +255,10 @@ async fn pool(state: &AppState, t: &TemplateName) -> Result<TemplatePool, ApiErr
     responses((status = 200, body = TemplatePool), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
 async fn set_pool(
-    state: web::Data<AppState>,
-    caller: Caller,
+    admin: Admin,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_admin("size a template's pool")?;
     let t = TemplateName::parse(&path)?;
     let request: TemplatePool = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
@@ -293,7 +268,7 @@ async fn set_pool(
             request.size
         )));
     }
-    let p = state.manager.set_pool_size(&t, request.size).await?;
+    let p = admin.manager().set_pool_size(&t, request.size).await?;
     Ok(HttpResponse::Ok().json(TemplatePool {
         size: p.size,
         ready: p.ready,
@@ -315,15 +290,6 @@ fn summary(i: DomainInstance) -> InstanceSummary {
         protected: i.meta.protected,
         owner: i.meta.owner,
     }
-}
-
-/// The instances `caller` may see, as summaries.
-fn visible(caller: &Caller, instances: Vec<DomainInstance>) -> Vec<InstanceSummary> {
-    instances
-        .into_iter()
-        .filter(|i| caller.may_access(i.meta.owner.as_deref()))
-        .map(summary)
-        .collect()
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -350,9 +316,9 @@ async fn list_instances(
         .as_deref()
         .map(TemplateName::parse)
         .transpose()?;
-    let instances = state.manager.list(only.as_ref()).await?;
+    let instances = state.visible(&caller, only.as_ref()).await?;
     Ok(HttpResponse::Ok().json(InstanceList {
-        instances: visible(&caller, instances),
+        instances: instances.into_iter().map(summary).collect(),
     }))
 }
 
@@ -369,9 +335,9 @@ async fn list_template_instances(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let t = TemplateName::parse(&path)?;
-    let instances = state.manager.list(Some(&t)).await?;
+    let instances = state.visible(&caller, Some(&t)).await?;
     Ok(HttpResponse::Ok().json(InstanceList {
-        instances: visible(&caller, instances),
+        instances: instances.into_iter().map(summary).collect(),
     }))
 }
 
@@ -402,22 +368,18 @@ async fn create_instance(
     let (t, n) = names(&path.0, &path.1)?;
     let request: CreateInstance = json_body(&body)?;
     let ttl = request.ttl.map(Duration::from_secs);
-    let from = match request.from.as_deref() {
-        None => Source::Template,
+    let i = match request.from.as_deref() {
+        None => state.create(&caller, &t, &n, ttl).await?,
         Some(f) => {
             let (src, snap) = f
                 .split_once('@')
                 .ok_or_else(|| ApiError::BadRequest(format!("from {f:?} is not NAME@SNAPSHOT")))?;
-            let src = InstanceName::parse(src)?;
+            let (src, snap) = (InstanceName::parse(src)?, SnapshotName::parse(snap)?);
             // A branch follows its source's owner: another's is absent.
-            caller.check(&state, &t, &src).await?;
-            Source::Snapshot(src, SnapshotName::parse(snap)?)
+            let source = state.owned(&caller, t.clone(), src).await?;
+            source.branch(&n, snap, ttl).await?
         }
     };
-    let i = state
-        .manager
-        .create_for(&t, &n, ttl, from, caller.actor())
-        .await?;
     Ok(HttpResponse::Created().json(v1_instance(&state, i)))
 }
 
@@ -430,12 +392,9 @@ async fn create_instance(
 )]
 async fn get_instance(
     state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<(String, String)>,
+    owned: OwnedInstance,
 ) -> Result<HttpResponse, ApiError> {
-    let (t, n) = names(&path.0, &path.1)?;
-    caller.check(&state, &t, &n).await?;
-    let i = state.manager.get(&t, &n).await?;
+    let i = owned.get().await?;
     Ok(HttpResponse::Ok().json(v1_instance(&state, i)))
 }
 
@@ -454,17 +413,10 @@ struct DeleteQuery {
     responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
 )]
 async fn delete_instance(
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<(String, String)>,
+    owned: OwnedInstance,
     query: web::Query<DeleteQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (t, n) = names(&path.0, &path.1)?;
-    caller.check(&state, &t, &n).await?;
-    state
-        .manager
-        .delete(&t, &n, query.force.unwrap_or(false))
-        .await?;
+    owned.delete(query.force.unwrap_or(false)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -475,14 +427,8 @@ async fn delete_instance(
     params(("template" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
     responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
-async fn inspect_container(
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let (t, n) = names(&path.0, &path.1)?;
-    caller.check(&state, &t, &n).await?;
-    let c = state.manager.inspect_container(&t, &n).await?;
+async fn inspect_container(owned: OwnedInstance) -> Result<HttpResponse, ApiError> {
+    let c = owned.inspect_container().await?;
     Ok(HttpResponse::Ok().json(c))
 }
 
@@ -496,18 +442,12 @@ async fn inspect_container(
 )]
 async fn extend_instance(
     state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<(String, String)>,
+    owned: OwnedInstance,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let (t, n) = names(&path.0, &path.1)?;
-    caller.check(&state, &t, &n).await?;
     let request: Extend = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
-    let i = state
-        .manager
-        .extend(&t, &n, Duration::from_secs(request.ttl))
-        .await?;
+    let i = owned.extend(Duration::from_secs(request.ttl)).await?;
     Ok(HttpResponse::Ok().json(v1_instance(&state, i)))
 }
 
@@ -520,12 +460,9 @@ async fn extend_instance(
 )]
 async fn protect_instance(
     state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<(String, String)>,
+    owned: OwnedInstance,
 ) -> Result<HttpResponse, ApiError> {
-    let (t, n) = names(&path.0, &path.1)?;
-    caller.check(&state, &t, &n).await?;
-    let i = state.manager.protect(&t, &n, true).await?;
+    let i = owned.protect(true).await?;
     Ok(HttpResponse::Ok().json(v1_instance(&state, i)))
 }
 
@@ -538,12 +475,9 @@ async fn protect_instance(
 )]
 async fn unprotect_instance(
     state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<(String, String)>,
+    owned: OwnedInstance,
 ) -> Result<HttpResponse, ApiError> {
-    let (t, n) = names(&path.0, &path.1)?;
-    caller.check(&state, &t, &n).await?;
-    let i = state.manager.protect(&t, &n, false).await?;
+    let i = owned.protect(false).await?;
     Ok(HttpResponse::Ok().json(v1_instance(&state, i)))
 }
 
@@ -556,12 +490,9 @@ async fn unprotect_instance(
 )]
 async fn stop_instance(
     state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<(String, String)>,
+    owned: OwnedInstance,
 ) -> Result<HttpResponse, ApiError> {
-    let (t, n) = names(&path.0, &path.1)?;
-    caller.check(&state, &t, &n).await?;
-    let i = state.manager.stop(&t, &n).await?;
+    let i = owned.stop().await?;
     Ok(HttpResponse::Ok().json(v1_instance(&state, i)))
 }
 
@@ -574,12 +505,9 @@ async fn stop_instance(
 )]
 async fn start_instance(
     state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<(String, String)>,
+    owned: OwnedInstance,
 ) -> Result<HttpResponse, ApiError> {
-    let (t, n) = names(&path.0, &path.1)?;
-    caller.check(&state, &t, &n).await?;
-    let i = state.manager.start(&t, &n).await?;
+    let i = owned.start().await?;
     Ok(HttpResponse::Ok().json(v1_instance(&state, i)))
 }
 
@@ -594,12 +522,9 @@ async fn start_instance(
 )]
 async fn reset_instance(
     state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<(String, String)>,
+    owned: OwnedInstance,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let (t, n) = names(&path.0, &path.1)?;
-    caller.check(&state, &t, &n).await?;
     let request: Reset = json_body(&body)?;
     let target = match (request.to, request.latest) {
         (Some(_), true) => {
@@ -611,7 +536,7 @@ async fn reset_instance(
         (None, true) => ResetTarget::Latest,
         (None, false) => ResetTarget::Original,
     };
-    let i = state.manager.reset(&t, &n, target).await?;
+    let i = owned.reset(target).await?;
     Ok(HttpResponse::Ok().json(v1_instance(&state, i)))
 }
 
@@ -622,14 +547,8 @@ async fn reset_instance(
     params(("template" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
     responses((status = 400, body = ErrorBody), (status = 200, body = SnapshotList), (status = 404, body = ErrorBody))
 )]
-async fn list_snapshots(
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let (t, n) = names(&path.0, &path.1)?;
-    caller.check(&state, &t, &n).await?;
-    let snapshots = state.manager.list_snapshots(&t, &n).await?;
+async fn list_snapshots(owned: OwnedInstance) -> Result<HttpResponse, ApiError> {
+    let snapshots = owned.snapshots().await?;
     Ok(HttpResponse::Ok().json(SnapshotList {
         snapshots: snapshots.into_iter().map(v1_snapshot).collect(),
     }))
@@ -643,17 +562,13 @@ async fn list_snapshots(
     request_body(content = Option<CreateSnapshot>),
     responses((status = 400, body = ErrorBody), (status = 201, body = Snapshot), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
 )]
-async fn create_snapshot(
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<(String, String, String)>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    let (t, n, s) = snapshot_names(&path)?;
-    caller.check(&state, &t, &n).await?;
+async fn create_snapshot(snap: OwnedSnapshot, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     let request: CreateSnapshot = json_body(&body)?;
-    let snap = state.manager.snapshot(&t, &n, &s, request.message).await?;
-    Ok(HttpResponse::Created().json(v1_snapshot(snap)))
+    let made = snap
+        .instance()
+        .snapshot(snap.name(), request.message)
+        .await?;
+    Ok(HttpResponse::Created().json(v1_snapshot(made)))
 }
 
 /// Removes a snapshot.
@@ -663,14 +578,8 @@ async fn create_snapshot(
     params(("template" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("snapshot" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
     responses((status = 400, body = ErrorBody), (status = 204), (status = 404, body = ErrorBody))
 )]
-async fn delete_snapshot(
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<(String, String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let (t, n, s) = snapshot_names(&path)?;
-    caller.check(&state, &t, &n).await?;
-    state.manager.remove_snapshot(&t, &n, &s).await?;
+async fn delete_snapshot(snap: OwnedSnapshot) -> Result<HttpResponse, ApiError> {
+    snap.delete().await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -683,15 +592,9 @@ async fn delete_snapshot(
 )]
 async fn restore_snapshot(
     state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<(String, String, String)>,
+    snap: OwnedSnapshot,
 ) -> Result<HttpResponse, ApiError> {
-    let (t, n, s) = snapshot_names(&path)?;
-    caller.check(&state, &t, &n).await?;
-    let i = state
-        .manager
-        .reset(&t, &n, ResetTarget::Snapshot(s))
-        .await?;
+    let i = snap.restore().await?;
     Ok(HttpResponse::Ok().json(v1_instance(&state, i)))
 }
 
@@ -705,25 +608,21 @@ async fn restore_snapshot(
 )]
 async fn promote_snapshot(
     state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<(String, String, String)>,
+    admin: Admin,
+    snap: OwnedSnapshot,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let (t, n, s) = snapshot_names(&path)?;
-    caller.check(&state, &t, &n).await?;
-    caller.require_admin("promote a snapshot to a template version")?;
     let request: Promote = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
-    state.manager.promote(&t, &n, &s, &request.template).await?;
-    let described = template::describe(state.manager.context(), &request.template).await?;
+    snap.promote(&admin, &request.template).await?;
+    let described = template::describe(state.context(), &request.template).await?;
     Ok(HttpResponse::Created().json(described))
 }
 
 /// Disk used by template versions, instances and snapshots (apparent sizes).
 #[utoipa::path(get, path = "/api/v1/df", responses((status = 400, body = ErrorBody), (status = 200, body = DiskUsage)))]
-async fn disk_usage(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    caller.require_admin("see the whole server's disk use")?;
-    Ok(HttpResponse::Ok().json(state.manager.disk_usage().await?))
+async fn disk_usage(admin: Admin) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(admin.manager().disk_usage().await?))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -743,19 +642,15 @@ struct DiffQuery {
     responses((status = 200, body = SchemaDiff), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
 )]
 async fn diff_instance(
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<(String, String)>,
+    owned: OwnedInstance,
     query: web::Query<DiffQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (t, n) = names(&path.0, &path.1)?;
-    caller.check(&state, &t, &n).await?;
     let against = query
         .against
         .as_deref()
         .map(SnapshotName::parse)
         .transpose()?;
-    Ok(HttpResponse::Ok().json(state.manager.diff(&t, &n, against).await?))
+    Ok(HttpResponse::Ok().json(owned.diff(against).await?))
 }
 
 /// Runs each statement of the diff's SQL on a throwaway clone of the
@@ -768,28 +663,23 @@ async fn diff_instance(
     responses((status = 200, body = SchemaExplain), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
 )]
 async fn explain_diff(
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<(String, String)>,
+    owned: OwnedInstance,
     query: web::Query<DiffQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (t, n) = names(&path.0, &path.1)?;
-    caller.check(&state, &t, &n).await?;
     let against = query
         .against
         .as_deref()
         .map(SnapshotName::parse)
         .transpose()?;
-    Ok(HttpResponse::Ok().json(state.manager.explain(&t, &n, against).await?))
+    Ok(HttpResponse::Ok().json(owned.explain(against).await?))
 }
 
 /// Instance folders set aside because their metadata could not be read
 /// (kept, never deleted by dolly): fix or remove them by hand.
 #[utoipa::path(get, path = "/api/v1/quarantine", responses((status = 200, body = QuarantineList), (status = 400, body = ErrorBody)))]
-async fn quarantine(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    caller.require_admin("list the quarantine")?;
-    let quarantined = state
-        .manager
+async fn quarantine(admin: Admin) -> Result<HttpResponse, ApiError> {
+    let quarantined = admin
+        .manager()
         .quarantined()
         .await?
         .into_iter()
@@ -811,14 +701,9 @@ async fn quarantine(state: web::Data<AppState>, caller: Caller) -> Result<HttpRe
     request_body(content = Option<Reap>),
     responses((status = 200, body = ReapReport), (status = 400, body = ErrorBody))
 )]
-async fn reap(
-    state: web::Data<AppState>,
-    caller: Caller,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    caller.require_admin("reap")?;
+async fn reap(admin: Admin, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     let request: Reap = json_body(&body)?;
-    Ok(HttpResponse::Ok().json(state.manager.reap(&request).await?))
+    Ok(HttpResponse::Ok().json(admin.manager().reap(&request).await?))
 }
 
 /// The snapshot as a portable archive (tar + zstd, manifest first), streamed.
@@ -828,14 +713,13 @@ async fn reap(
     params(("template" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), ("snapshot" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
     responses((status = 400, body = ErrorBody), (status = 200, content_type = "application/zstd"), (status = 404, body = ErrorBody))
 )]
-async fn export_snapshot(
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<(String, String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let (t, n, s) = snapshot_names(&path)?;
-    caller.check(&state, &t, &n).await?;
-    let rx = state.manager.export(&t, &n, &s).await?;
+async fn export_snapshot(snap: OwnedSnapshot) -> Result<HttpResponse, ApiError> {
+    let rx = snap.export().await?;
+    let (t, n, s) = (
+        snap.instance().template(),
+        snap.instance().name(),
+        snap.name(),
+    );
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|chunk| (chunk, rx))
     });
@@ -885,9 +769,6 @@ async fn import_archive(
         }
     });
     let ttl = query.ttl.map(Duration::from_secs);
-    let i = state
-        .manager
-        .import_archive_for(&t, &n, ttl, rx, caller.actor())
-        .await?;
+    let i = state.import_archive(&caller, &t, &n, ttl, rx).await?;
     Ok(HttpResponse::Created().json(v1_instance(&state, i)))
 }

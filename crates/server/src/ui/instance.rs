@@ -7,7 +7,7 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
-use dolly_core::instance::{Instance, ResetTarget, SnapshotMeta, Source, USER};
+use dolly_core::instance::{Instance, ResetTarget, SnapshotMeta, USER};
 use dolly_types::{InstanceName, SnapshotName, TemplateName};
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -16,22 +16,20 @@ use super::instances::state_badge;
 use super::layout::{self, bytes, copyable, when, Ctx, Nav, TTLS};
 use super::templates::error_box;
 use super::{clear_flash, html as respond, pct_encode, redirect_with, Flash, Posted, State};
+use crate::api::{OwnedInstance, OwnedSnapshot};
 use crate::error::ApiError;
-
-fn names(t: &str, n: &str) -> Result<(TemplateName, InstanceName), ApiError> {
-    Ok((TemplateName::parse(t)?, InstanceName::parse(n)?))
-}
 
 pub async fn page(
     req: HttpRequest,
     state: State,
     path: web::Path<(String, String)>,
+    owned: Result<OwnedInstance, ApiError>,
 ) -> HttpResponse {
     let ctx = Ctx::new(&req, &state);
     let loaded = async {
-        let (t, n) = names(&path.0, &path.1)?;
-        let i = state.manager.get(&t, &n).await?;
-        let snaps = state.manager.list_snapshots(&t, &n).await?;
+        let owned = owned?;
+        let i = owned.get().await?;
+        let snaps = owned.snapshots().await?;
         Ok::<_, ApiError>((i, snaps))
     }
     .await;
@@ -80,7 +78,7 @@ fn body(ctx: &Ctx, state: &State, i: &Instance, snaps: &[SnapshotMeta]) -> Marku
     let m = &i.meta;
     let (t, n) = (&m.template, &m.name);
     let base = format!("/ui/i/{t}/{n}");
-    let host = &state.manager.context().settings.public_host;
+    let host = &state.context().settings.public_host;
     let port = i.port.unwrap_or(0);
     let conn = url(host, port, &m.password, &m.database);
     let cli = format!(
@@ -315,37 +313,37 @@ fn ttl(form: &ActionForm) -> Result<Duration, ApiError> {
 
 /// `POST /ui/i/T/N/{extend,protect,unprotect,stop,start,reset,snapshot,delete}`
 pub async fn action(
-    state: State,
     path: web::Path<(String, String, String)>,
+    owned: Result<OwnedInstance, ApiError>,
     Posted(form): Posted<ActionForm>,
 ) -> HttpResponse {
     let (raw_t, raw_n, action) = path.into_inner();
     let back = format!("/ui/i/{raw_t}/{raw_n}");
     let done = async {
-        let (t, n) = names(&raw_t, &raw_n)?;
-        let mgr = &state.manager;
+        let owned = owned?;
+        let (t, n) = (owned.template(), owned.name());
         let text = match action.as_str() {
             "extend" => {
-                let i = mgr.extend(&t, &n, ttl(&form)?).await?;
+                let i = owned.extend(ttl(&form)?).await?;
                 match i.meta.expires_at {
                     Some(e) => format!("Extended: expires {}.", layout::relative(e, Utc::now())),
                     None => "It no longer expires.".to_owned(),
                 }
             }
             "protect" => {
-                mgr.protect(&t, &n, true).await?;
+                owned.protect(true).await?;
                 "Protected: it will not be reaped.".to_owned()
             }
             "unprotect" => {
-                mgr.protect(&t, &n, false).await?;
+                owned.protect(false).await?;
                 "No longer protected.".to_owned()
             }
             "stop" => {
-                mgr.stop(&t, &n).await?;
+                owned.stop().await?;
                 "Stopped; its data, port and password stay.".to_owned()
             }
             "start" => {
-                mgr.start(&t, &n).await?;
+                owned.start().await?;
                 "Started.".to_owned()
             }
             "reset" => {
@@ -353,7 +351,7 @@ pub async fn action(
                     Some("latest") => ResetTarget::Latest,
                     _ => ResetTarget::Original,
                 };
-                let i = mgr.reset(&t, &n, target).await?;
+                let i = owned.reset(target).await?;
                 format!("Reset to {}.", i.meta.version)
             }
             "snapshot" => {
@@ -364,11 +362,11 @@ pub async fn action(
                     .map(str::trim)
                     .filter(|m| !m.is_empty())
                     .map(str::to_owned);
-                mgr.snapshot(&t, &n, &s, message).await?;
+                owned.snapshot(&s, message).await?;
                 format!("Snapshot {s} taken.")
             }
             "delete" => {
-                mgr.delete(&t, &n, form.force.is_some()).await?;
+                owned.delete(form.force.is_some()).await?;
                 return Ok(("/ui/".to_owned(), format!("Instance {t}/{n} deleted.")));
             }
             other => {
@@ -386,8 +384,8 @@ pub async fn action(
 
 /// `POST /ui/i/T/N/snapshots/S/{restore,branch,delete}`
 pub async fn snapshot_action(
-    state: State,
     path: web::Path<(String, String, String, String)>,
+    snap: Result<OwnedSnapshot, ApiError>,
     Posted(form): Posted<ActionForm>,
 ) -> HttpResponse {
     let (raw_t, raw_n, raw_s, action) = path.into_inner();
@@ -398,22 +396,25 @@ pub async fn snapshot_action(
         _ => "restore",
     };
     let done = async {
-        let (t, n) = names(&raw_t, &raw_n)?;
-        let s = SnapshotName::parse(&raw_s)?;
-        let mgr = &state.manager;
+        let _ = raw_s;
+        let snap = snap?;
+        let (t, n, s) = (
+            snap.instance().template(),
+            snap.instance().name(),
+            snap.name(),
+        );
         match action.as_str() {
             "restore" => {
-                mgr.reset(&t, &n, ResetTarget::Snapshot(s.clone())).await?;
+                snap.restore().await?;
                 Ok((back.clone(), format!("Restored snapshot {s}.")))
             }
             "delete" => {
-                mgr.remove_snapshot(&t, &n, &s).await?;
+                snap.delete().await?;
                 Ok((back.clone(), format!("Snapshot {s} deleted.")))
             }
             "branch" => {
                 let new = InstanceName::parse(form.name.as_deref().unwrap_or("").trim())?;
-                mgr.create(&t, &new, None, Source::Snapshot(n.clone(), s.clone()))
-                    .await?;
+                snap.instance().branch(&new, s.clone(), None).await?;
                 Ok((
                     format!("/ui/i/{t}/{new}"),
                     format!("Instance {t}/{new} created from {n}@{s}."),

@@ -5,7 +5,7 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
-use dolly_core::instance::{Instance, Source};
+use dolly_core::instance::Instance;
 use dolly_core::template;
 use dolly_types::{InstanceName, TemplateName};
 use maud::{html, Markup};
@@ -14,6 +14,7 @@ use serde::Deserialize;
 use super::layout::{self, when, Ctx, Nav, TTLS};
 use super::templates::error_box;
 use super::{clear_flash, html as respond, redirect_with, Flash, Posted, State};
+use crate::api::Caller;
 use crate::error::ApiError;
 
 #[derive(Deserialize)]
@@ -32,15 +33,19 @@ impl Filter {
     }
 }
 
-pub async fn list_page(req: HttpRequest, state: State, filter: web::Query<Filter>) -> HttpResponse {
+pub async fn list_page(
+    req: HttpRequest,
+    state: State,
+    caller: Caller,
+    filter: web::Query<Filter>,
+) -> HttpResponse {
     let ctx = Ctx::new(&req, &state);
-    let templates = template::list_all(state.manager.context())
+    let templates = template::list_all(state.context())
         .await
         .unwrap_or_default();
     let loaded = match filter.parse() {
         Ok(only) => state
-            .manager
-            .list(only.as_ref())
+            .visible(&caller, only.as_ref())
             .await
             .map(|l| (only, l))
             .map_err(ApiError::from),
@@ -85,11 +90,10 @@ pub async fn list_page(req: HttpRequest, state: State, filter: web::Query<Filter
 }
 
 /// The rows only, for the live refresh.
-pub async fn rows(state: State, filter: web::Query<Filter>) -> HttpResponse {
+pub async fn rows(state: State, caller: Caller, filter: web::Query<Filter>) -> HttpResponse {
     let list = match filter.parse() {
         Ok(only) => state
-            .manager
-            .list(only.as_ref())
+            .visible(&caller, only.as_ref())
             .await
             .map_err(ApiError::from),
         Err(e) => Err(e),
@@ -171,7 +175,7 @@ pub struct NewQuery {
 
 pub async fn new_page(req: HttpRequest, state: State, q: web::Query<NewQuery>) -> HttpResponse {
     let ctx = Ctx::new(&req, &state);
-    let templates = template::list(state.manager.context()).await;
+    let templates = template::list(state.context()).await;
     let main = html! {
         h1 { "New instance" }
         (ctx.notice(&["create"]))
@@ -227,7 +231,11 @@ pub struct CreateForm {
     ttl: String,
 }
 
-pub async fn create(state: State, Posted(form): Posted<CreateForm>) -> HttpResponse {
+pub async fn create(
+    state: State,
+    caller: Caller,
+    Posted(form): Posted<CreateForm>,
+) -> HttpResponse {
     let back = format!(
         "/ui/new?template={}&name={}",
         super::pct_encode(&form.template),
@@ -248,7 +256,7 @@ pub async fn create(state: State, Posted(form): Posted<CreateForm>) -> HttpRespo
         Ok(p) => p,
         Err(e) => return redirect_with(&back, &Flash::error("create", &e)),
     };
-    match state.manager.create(&t, &n, ttl, Source::Template).await {
+    match state.create(&caller, &t, &n, ttl).await {
         Ok(_) => redirect_with(
             &format!("/ui/i/{t}/{n}"),
             &Flash::ok("create", format!("Instance {t}/{n} created.")),

@@ -133,13 +133,32 @@ pub fn bare_page(title: &str, main: Markup) -> Markup {
     }
 }
 
-pub fn signin_page(next: Option<&str>, error: Option<&str>, configured: bool) -> Markup {
+/// How this dolly authenticates, as the sign-in page tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigninMode {
+    /// No `auth_token` and no `users_file`: everyone is an admin.
+    Open,
+    /// Only the shared `auth_token`.
+    SharedToken,
+    /// A `users_file` (and perhaps an `auth_token` too): personal tokens.
+    Users,
+}
+
+pub fn signin_page(next: Option<&str>, error: Option<&str>, mode: SigninMode) -> Markup {
+    let help = match mode {
+        SigninMode::Users => "Your own access token, as your dolly admin gave it to you (members see and act on their own instances; admins on all). It is kept in an HttpOnly cookie in this browser until you sign out.",
+        _ => "The token dollyd was given (DOLLY_AUTH_TOKEN). It is kept in an HttpOnly cookie in this browser until you sign out.",
+    };
     bare_page(
         "Sign in",
         html! {
             h1 { "Sign in" }
-            @if !configured {
-                p.notice.ok role="status" { "This dolly has no token configured: " a href="/ui/" { "the UI is open" } "." }
+            @if mode == SigninMode::Open {
+                p.notice.ok role="status" data-testid="signin-mode" { "This dolly asks for no token: " a href="/ui/" { "the UI is open" } "." }
+            } @else if mode == SigninMode::Users {
+                p.hint data-testid="signin-mode" { "This dolly has personal tokens: sign in with yours." }
+            } @else {
+                p.hint data-testid="signin-mode" { "This dolly has one shared access token." }
             }
             form.stack method="post" action="/ui/signin" {
                 input type="hidden" name="next" value=(next.unwrap_or("/ui/"));
@@ -147,12 +166,25 @@ pub fn signin_page(next: Option<&str>, error: Option<&str>, configured: bool) ->
                 input #token type="password" name="token" required autocomplete="current-password"
                     data-testid="token-input" aria-describedby="token-help"
                     aria-invalid=[error.map(|_| "true")];
-                p #token-help.hint { "The token dollyd was given (DOLLY_AUTH_TOKEN). It is kept in an HttpOnly cookie in this browser until you sign out." }
+                p #token-help.hint { (help) }
                 @if let Some(e) = error {
                     p.notice.error role="alert" data-testid="error" { (e) }
                 }
                 button type="submit" data-testid="token-submit" { "Sign in" }
             }
+        },
+    )
+}
+
+/// An error as a page (never the API's JSON): its status, its message and
+/// code, and a way back.
+pub fn error_page(status: u16, code: &str, message: &str) -> Markup {
+    bare_page(
+        "Error",
+        html! {
+            h1 { "Error " (status) }
+            p.notice.error role="alert" data-testid="error" { strong { "Error: " } (message) " (" (code) ")" }
+            p { a href="/ui/" { "Back to your instances" } }
         },
     )
 }

@@ -29,55 +29,28 @@ use serde::Deserialize;
 
 use crate::api::AppState;
 use crate::error::ApiError;
+use crate::routes::Routes;
 
 pub use session::session;
 
 /// The UI's routes, under `/ui`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/ui", web::get().to(|| async { redirect("/ui/") }))
-        .service(
-            web::scope("/ui")
-                .wrap(actix_web::middleware::from_fn(admins_only))
-                .route("/", web::get().to(instances::list_page))
-                .route("/instances/rows", web::get().to(instances::rows))
-                .route("/templates", web::get().to(templates::page))
-                .route("/templates/rows", web::get().to(templates::rows))
-                .route("/new", web::get().to(instances::new_page))
-                .route("/new", web::post().to(instances::create))
-                .route("/i/{template}/{name}", web::get().to(instance::page))
-                .route(
-                    "/i/{template}/{name}/{action}",
-                    web::post().to(instance::action),
-                )
-                .route(
-                    "/i/{template}/{name}/snapshots/{snapshot}/{action}",
-                    web::post().to(instance::snapshot_action),
-                ),
-        );
-}
-
-/// The UI shows every instance (with its password) and acts on any: until
-/// its pages filter by owner, only admins (or everyone, with no users
-/// configured) may use it. A member gets a 403 saying so; the CLI and the
-/// API serve members with their own instances only.
-async fn admins_only(
-    req: actix_web::dev::ServiceRequest,
-    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
-) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
-    use actix_web::HttpMessage;
-    let member = req
-        .extensions()
-        .get::<crate::api::Caller>()
-        .is_some_and(|c| !c.is_admin());
-    if member {
-        return Err(crate::error::ApiError::Forbidden(
-            "the web UI is for admins for now; members use the dolly CLI or the API, \
-             which show their own instances only"
-                .to_owned(),
-        )
-        .into());
-    }
-    Ok(next.call(req).await?.map_into_boxed_body())
+    Routes::new(cfg, "").get("/ui", || async { redirect("/ui/") });
+    cfg.service(web::scope("/ui").configure(|cfg| {
+        Routes::new(cfg, "/ui")
+            .get("/", instances::list_page)
+            .get("/instances/rows", instances::rows)
+            .get("/templates", templates::page)
+            .get("/templates/rows", templates::rows)
+            .get("/new", instances::new_page)
+            .post("/new", instances::create)
+            .get("/i/{template}/{name}", instance::page)
+            .post("/i/{template}/{name}/{action}", instance::action)
+            .post(
+                "/i/{template}/{name}/snapshots/{snapshot}/{action}",
+                instance::snapshot_action,
+            );
+    }));
 }
 
 /// A 303 to `to` (Post/Redirect/Get).

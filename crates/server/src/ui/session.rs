@@ -83,6 +83,18 @@ pub async fn session(
         Err(e) if ui && e.as_response_error().status_code() == StatusCode::UNAUTHORIZED => {
             return Err(ToSignin { back, has_cookie }.into());
         }
+        Err(e) if ui => {
+            let page = html_error(e.error_response()).await;
+            let status = page.status();
+            let body = actix_web::body::to_bytes(page.into_body())
+                .await
+                .unwrap_or_default();
+            return Err(HtmlError {
+                status,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            }
+            .into());
+        }
         Err(e) => return Err(e),
     };
     if ui && res.status() == StatusCode::UNAUTHORIZED {
@@ -98,8 +110,70 @@ pub async fn session(
         .and_then(|s| StatusCode::from_u16(s).ok());
     if let Some(status) = wanted {
         *res.response_mut().status_mut() = status;
+    } else if ui && is_json_error(res.response()) {
+        // An error from an extractor or the API's layers: as a page.
+        let (http, response) = res.into_parts();
+        let page = html_error(response).await;
+        return Ok(ServiceResponse::new(http, page));
     }
     Ok(res)
+}
+
+fn is_json_error(res: &HttpResponse) -> bool {
+    (res.status().is_client_error() || res.status().is_server_error())
+        && res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// The JSON error answer `res` as an HTML page with the same status.
+async fn html_error(res: HttpResponse) -> HttpResponse {
+    let status = res.status();
+    let body = actix_web::body::to_bytes_limited(res.into_body(), 64 * 1024)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let detail = serde_json::from_slice::<dolly_types::v1::ErrorBody>(&body).ok();
+    let (code, message) = match &detail {
+        Some(b) => (b.error.code.as_str(), b.error.message.as_str()),
+        None => ("error", status.canonical_reason().unwrap_or("error")),
+    };
+    let mut page = super::html(
+        StatusCode::OK,
+        layout::error_page(status.as_u16(), code, message),
+    );
+    page.headers_mut().remove(STATUS_HEADER);
+    *page.status_mut() = status;
+    page
+}
+
+/// An error raised before a UI handler answered, as a page.
+#[derive(Debug)]
+struct HtmlError {
+    status: StatusCode,
+    body: String,
+}
+
+impl std::fmt::Display for HtmlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.status)
+    }
+}
+
+impl ResponseError for HtmlError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut res = HttpResponse::build(self.status);
+        res.content_type("text/html; charset=utf-8");
+        super::security_headers(&mut res);
+        res.body(self.body.clone())
+    }
 }
 
 /// `GET /api/v1/templates/T/instances/N/snapshots/S/export`: the download
@@ -261,9 +335,11 @@ async fn signin(mut req: ServiceRequest) -> Result<ServiceResponse<BoxBody>, act
     let query = web::Query::<SigninQuery>::from_query(req.query_string())
         .map(|q| q.into_inner())
         .unwrap_or_default();
-    let configured = req
-        .app_data::<super::State>()
-        .is_some_and(|s| s.auth_token.is_some());
+    let configured = match req.app_data::<super::State>() {
+        Some(s) if s.users.file().is_some() => layout::SigninMode::Users,
+        Some(s) if s.users.auth_required() => layout::SigninMode::SharedToken,
+        _ => layout::SigninMode::Open,
+    };
     if req.method() == Method::POST {
         let form = req.extract::<web::Form<SigninForm>>().await;
         let (token, next) = match form {
@@ -273,7 +349,7 @@ async fn signin(mut req: ServiceRequest) -> Result<ServiceResponse<BoxBody>, act
         if token.is_empty() {
             let page = layout::signin_page(
                 query.next.as_deref(),
-                Some("Enter the token dolly was configured with."),
+                Some("Enter your access token."),
                 configured,
             );
             return Ok(req.into_response(super::html(StatusCode::OK, page)));

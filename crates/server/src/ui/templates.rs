@@ -14,11 +14,11 @@ use dolly_core::template;
 
 /// Every template, described, with its pool.
 pub(super) async fn load(state: &State) -> Result<Vec<Template>, ApiError> {
-    let ctx = state.manager.context();
+    let ctx = state.context();
     let mut out = Vec::new();
     for t in template::list_all(ctx).await? {
         let mut d = template::describe(ctx, &t).await?;
-        let pool = state.manager.pool_status(&t).await?;
+        let pool = state.pool_status(&t).await?;
         d.pool = Some(dolly_types::v1::TemplatePool {
             size: pool.size,
             ready: pool.ready,

@@ -5,5 +5,6 @@ mod create;
 mod housekeeping;
 mod lifecycle;
 mod pool;
+mod quotas;
 mod reap;
 mod snapshots;
