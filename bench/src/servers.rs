@@ -20,11 +20,8 @@ use crate::util::{log, MIB};
 use crate::{bench_labels, dumpgen, sweep, sys};
 
 /// The images `--only servers` compares when `--images` is not given.
-pub const DEFAULT_IMAGES: [&str; 3] = [
-    "dolly-mariadb:10.11",
-    "dolly-mariadb:11.8",
-    "dolly-mysql:9",
-];
+pub const DEFAULT_IMAGES: [&str; 3] =
+    ["dolly-mariadb:10.11", "dolly-mariadb:11.8", "dolly-mysql:9"];
 
 /// Idle instances whose memory is taken, per image.
 const IDLE: usize = 3;
@@ -177,9 +174,7 @@ impl Bench {
             let (s, dd, owner) = (src.clone(), dst.clone(), self.image.owner);
             tokio::task::spawn_blocking(move || clone_tree(&s, &dd, mode, owner)).await??;
             let name = format!("{}sfloor-{i}", self.settings.container_prefix);
-            let r = self
-                .bare_start(&dst, self.instance_spec(&name, &dst))
-                .await;
+            let r = self.bare_start(&dst, self.instance_spec(&name, &dst)).await;
             self.engine.remove(&name).await?;
             remove_tree(&dst)?;
             let (f, _) = r?;
