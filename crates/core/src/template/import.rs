@@ -745,9 +745,14 @@ async fn publish(
     };
     let owner = image.owner;
     ctx.blocking(move |s| {
-        // Clones must not load a buffer pool dump nor see a stale pid file.
-        for f in ["ib_buffer_pool", "mysqld.pid", dbserver::INIT_FILE] {
-            let _ = fs::remove_file(work.join(f));
+        // Clones must not load a buffer pool dump, see a stale pid file
+        // nor load MySQL's doublewrite files (see `not_for_clones`).
+        if let Ok(entries) = fs::read_dir(&work) {
+            for e in entries.flatten() {
+                if e.file_name().to_str().is_some_and(dbserver::not_for_clones) {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
         }
         own_tree(&work, owner, false).map_err(datadir_err("make the template read-only"))?;
         let meta = VersionMeta {
