@@ -17,8 +17,12 @@ pub struct Args {
     pub import_samples: Option<usize>,
     /// The import ablation on the 1 GB dump too (long).
     pub ablation_1g: bool,
+    /// What masking costs (a post script, a rules file) on the first dump.
+    pub masking: bool,
     /// Dump sizes in MB instead of the defaults (one or two dumps).
     pub dump_mb: Option<Vec<u64>>,
+    /// `--images A,B`: the images `--only servers` compares.
+    pub images: Option<Vec<String>>,
 }
 
 /// A part of the bench run alone.
@@ -26,11 +30,12 @@ pub struct Args {
 pub enum Only {
     Pool,
     Import,
+    Servers,
 }
 
 fn usage() -> &'static str {
-    "usage: dolly-bench [--quick] [--samples N] [--list-instances N] [--base DIR] [--keep] [--only pool|import]\n\
-     \x20                  [--import-samples N] [--ablation-1g] [--dump-mb N[,M]]\n\
+    "usage: dolly-bench [--quick] [--samples N] [--list-instances N] [--base DIR] [--keep] [--only pool|import|servers]\n\
+     \x20                  [--import-samples N] [--ablation-1g] [--masking] [--dump-mb N[,M]] [--images A,B,..]\n\
      \n\
      --quick              ~20 MB and ~100 MB dumps instead of ~100 MB and ~1 GB; no 200-instance list\n\
      --samples N          sequential creates per template and mode (default 20)\n\
@@ -39,8 +44,11 @@ fn usage() -> &'static str {
      --keep               keep the run's data folder (templates) at the end\n\
      --only pool          only the warm pool (issue 13) and the floor, on the small dump\n\
      --only import        only the import section (issue 12): baseline, ablation, unchanged skip, physical\n\
+     --only servers       create, reset and idle memory on each image of --images, each against its floor (small dump)\n\
+     --images A,B,..      the images --only servers compares (default dolly-mariadb:10.11,dolly-mariadb:11.8,dolly-mysql:9)\n\
      --import-samples N   samples per import figure (default 3; 1 for the 1 GB dump)\n\
      --ablation-1g        the import ablation on the 1 GB dump too (long: 4 more 1 GB imports per sample)\n\
+     --masking            what masking costs on the first dump: a post script and its clean-up, a rules file\n\
      --dump-mb N[,M]      dump sizes in MB (one or two dumps; for quick checks of the harness)\n\
      \n\
      Environment: DOLLY_BENCH_IMAGE (default dolly-mariadb:10.11)."
@@ -59,7 +67,9 @@ impl Args {
             only: None,
             import_samples: None,
             ablation_1g: false,
+            masking: false,
             dump_mb: None,
+            images: None,
         };
         let mut list_set = false;
         let mut it = argv.into_iter();
@@ -92,7 +102,8 @@ impl Args {
                     args.only = match it.next().as_deref() {
                         Some("pool") => Some(Only::Pool),
                         Some("import") => Some(Only::Import),
-                        _ => bail!("--only needs a part: pool or import"),
+                        Some("servers") => Some(Only::Servers),
+                        _ => bail!("--only needs a part: pool, import or servers"),
                     }
                 }
                 "--import-samples" => {
@@ -104,6 +115,7 @@ impl Args {
                     )
                 }
                 "--ablation-1g" => args.ablation_1g = true,
+                "--masking" => args.masking = true,
                 "--dump-mb" => {
                     let sizes: Option<Vec<u64>> = it.next().and_then(|v| {
                         v.split(',')
@@ -113,6 +125,19 @@ impl Args {
                     args.dump_mb = Some(sizes.filter(|s| (1..=2).contains(&s.len())).ok_or_else(
                         || anyhow!("--dump-mb needs one or two sizes in MB, e.g. 20 or 20,100"),
                     )?)
+                }
+                "--images" => {
+                    let images: Vec<String> = it
+                        .next()
+                        .unwrap_or_default()
+                        .split(',')
+                        .map(|s| s.trim().to_owned())
+                        .filter(|s| !s.is_empty())
+                        .collect();
+                    if images.is_empty() {
+                        bail!("--images needs image names, e.g. dolly-mariadb:10.11,dolly-mysql:9");
+                    }
+                    args.images = Some(images);
                 }
                 "-h" | "--help" => {
                     println!("{}", usage());
@@ -191,5 +216,14 @@ mod tests {
         assert!(parse(&["--dump-mb", "x"]).is_err());
         assert!(parse(&["--dump-mb", "0"]).is_err());
         assert!(parse(&["--import-samples", "0"]).is_err());
+    }
+
+    #[test]
+    fn servers_take_a_list_of_images() {
+        let a = parse(&["--only", "servers", "--images", "a:1, b:2"]).unwrap();
+        assert_eq!(a.only, Some(Only::Servers));
+        assert_eq!(a.images.unwrap(), vec!["a:1".to_owned(), "b:2".to_owned()]);
+        assert!(parse(&["--images", ","]).is_err());
+        assert!(parse(&["--images"]).is_err());
     }
 }

@@ -86,6 +86,7 @@ impl Bench {
             report: {
                 let mut r = Report::new(args.quick, machine);
                 r.only_import = args.only == Some(crate::args::Only::Import);
+                r.only_servers = args.only == Some(crate::args::Only::Servers);
                 r
             },
             args,
@@ -119,6 +120,8 @@ impl Bench {
         let mb = 1_000_000;
         let sizes: Vec<u64> = match &self.args.dump_mb {
             Some(sizes) => sizes.clone(),
+            // Every image imports it: small.
+            None if self.args.only == Some(crate::args::Only::Servers) => vec![5],
             None if self.args.quick => vec![20, 100],
             None => vec![100, 1000],
         };
@@ -138,6 +141,7 @@ impl Bench {
         match self.args.only {
             Some(crate::args::Only::Pool) => return self.only_pool(&specs[0]).await,
             Some(crate::args::Only::Import) => return self.only_import(&specs).await,
+            Some(crate::args::Only::Servers) => return self.servers(&specs[0]).await,
             None => {}
         }
         let mut counts = BTreeMap::new();

@@ -82,7 +82,7 @@ impl Bench {
     }
 
     /// dolly's instance container on `datadir`, as a create runs it.
-    fn instance_spec(&self, name: &str, datadir: &Path) -> ContainerSpec {
+    pub(crate) fn instance_spec(&self, name: &str, datadir: &Path) -> ContainerSpec {
         self.image.instance_spec(
             self.server(name, datadir),
             self.settings.instance_bind,
@@ -111,7 +111,11 @@ impl Bench {
     /// `spec` (an instance container on `datadir`), and polls an
     /// authenticated `SELECT 1` every 10 ms. Returns the time from the
     /// engine call to the answer, and the port.
-    async fn bare_start(&self, datadir: &Path, spec: ContainerSpec) -> anyhow::Result<(f64, u16)> {
+    pub(crate) async fn bare_start(
+        &self,
+        datadir: &Path,
+        spec: ContainerSpec,
+    ) -> anyhow::Result<(f64, u16)> {
         let name = spec.name.as_str();
         let password = random_hex(32);
         let init = datadir.join(dbserver::INIT_FILE);

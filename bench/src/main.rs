@@ -37,6 +37,7 @@ mod floor;
 mod import;
 mod pool;
 mod report;
+mod servers;
 mod sys;
 mod util;
 

@@ -245,7 +245,12 @@ async fn wait_pool(
 }
 
 /// `POST .../reset {}` until its answer; the time.
-async fn reset(b: &Bench, d: &Dollyd, template: &str, name: &str) -> anyhow::Result<f64> {
+pub(crate) async fn reset(
+    b: &Bench,
+    d: &Dollyd,
+    template: &str,
+    name: &str,
+) -> anyhow::Result<f64> {
     let t0 = Instant::now();
     let r = b
         .http

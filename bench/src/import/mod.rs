@@ -7,6 +7,7 @@
 
 mod ablation;
 mod baseline;
+mod masking;
 mod physical;
 mod skip;
 mod verify;
@@ -211,11 +212,20 @@ impl Bench {
             differences: None,
             ablation: ablation::rows(&variants, &times, baseline.p50, &self.settings),
             skip: None,
+            masking: None,
             physical: Vec::new(),
         };
 
         log(format!("unchanged skip {}", d.template));
         imp.skip = Some(self.skip(d.template, &dump_file, samples.max(3)).await?);
+        if self.args.masking
+            && self
+                .dumps()
+                .first()
+                .is_some_and(|f| f.template == d.template)
+        {
+            imp.masking = Some(self.masking(d.template, samples).await?);
+        }
         for b in backup {
             let p = self.physical(d, b, dolly.p50, samples).await;
             imp.physical.push(p);

@@ -5,13 +5,14 @@ mod create;
 mod import;
 mod memory;
 mod pool;
+pub mod servers;
 
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
 pub use create::{Concurrency, Creates, Floor};
-pub use import::{windows, Import, ImportVariant, Physical, Skip, TableState};
+pub use import::{windows, Import, ImportVariant, Masking, Physical, Skip, TableState};
 pub use memory::{Ablation, DollydReport, ListCost, MemoryReport};
 pub use pool::PoolReport;
 
@@ -84,6 +85,8 @@ pub struct Report {
     pub quick: bool,
     /// `--only import`: the import sections alone.
     pub only_import: bool,
+    /// `--only servers`: the servers table alone.
+    pub only_servers: bool,
     pub started_at: String,
     pub finished_at: String,
     pub machine: serde_json::Value,
@@ -99,6 +102,8 @@ pub struct Report {
     pub ablation: Vec<Ablation>,
     pub dollyd: DollydReport,
     pub pool: Option<PoolReport>,
+    /// `--only servers`: one row per image.
+    pub servers: Vec<crate::servers::ServerRow>,
     pub targets: Vec<Target>,
     pub errors: Vec<String>,
 }
@@ -116,6 +121,7 @@ impl Report {
         Self {
             quick,
             only_import: false,
+            only_servers: false,
             started_at: chrono::Utc::now().to_rfc3339(),
             finished_at: String::new(),
             machine,
@@ -130,6 +136,7 @@ impl Report {
             ablation: vec![],
             dollyd: DollydReport::default(),
             pool: None,
+            servers: vec![],
             targets: vec![],
             errors: vec![],
         }
@@ -269,6 +276,11 @@ impl Report {
             // `--only pool`: the pool's targets, its table and the floor.
             self.targets_table(&mut s, "issue 13");
             self.pool_only(p, &mut s);
+            self.dumps_and_errors(&mut s);
+            return s;
+        }
+        if !self.servers.is_empty() || self.only_servers {
+            servers::markdown(&self.servers, &mut s);
             self.dumps_and_errors(&mut s);
             return s;
         }

@@ -56,6 +56,7 @@ pub fn state(s: InstanceState) -> &'static str {
         InstanceState::Restarting => "restarting",
         InstanceState::Dead => "dead",
         InstanceState::Missing => "missing",
+        InstanceState::Broken => "broken",
     }
 }
 
@@ -99,10 +100,18 @@ fn yes_no(b: bool) -> String {
 /// What `show` prints: the same, plus state, creation, version and
 /// protection.
 pub fn instance(i: &Instance, now: DateTime<Utc>) -> String {
+    let state = match &i.problem {
+        // Broken: why, and what repairs it.
+        Some(p) => format!(
+            "{} ({p}; `dolly reset` or `dolly start` repairs it)",
+            state(i.state)
+        ),
+        None => state(i.state).to_owned(),
+    };
     block(&[
         ("template", i.template.to_string()),
         ("name", i.name.to_string()),
-        ("state", state(i.state).to_owned()),
+        ("state", state),
         ("version", i.template_version.to_string()),
         ("host", i.host.clone()),
         ("port", port(i.port)),
@@ -343,6 +352,25 @@ fn template_status(t: &Template) -> String {
     }
 }
 
+/// How a version was masked, in words: "rules shop.mask.toml (sha256
+/// 1a2b3c4d5e6f, strict), post scripts cleaned up".
+pub fn masking_note(m: &dolly_types::v1::Masking) -> String {
+    let mut parts = Vec::new();
+    if let Some(file) = &m.rules_file {
+        let sha = m.rules_sha256.as_deref().unwrap_or("");
+        parts.push(format!(
+            "rules {} (sha256 {}, {})",
+            file_name(file),
+            &sha[..sha.len().min(12)],
+            if m.strict { "strict" } else { "not strict" }
+        ));
+    }
+    if m.post_script_cleanup {
+        parts.push("post scripts, traces removed".to_owned());
+    }
+    parts.join(", ")
+}
+
 /// `templates`: one template a line, then why the failed imports failed.
 pub fn templates(list: &[Template], now: DateTime<Utc>) -> String {
     let rows: Vec<Vec<String>> = list
@@ -370,6 +398,12 @@ pub fn templates(list: &[Template], now: DateTime<Utc>) -> String {
         &["NAME", "VERSION", "VERSIONS", "SIZE", "IMPORTED", "STATUS"],
         &rows,
     );
+    for t in list {
+        let current = t.versions.iter().find(|v| v.current);
+        if let Some(m) = current.and_then(|v| v.masking.as_ref()) {
+            out.push_str(&format!("{}: masked by {}\n", t.name, masking_note(m)));
+        }
+    }
     for note in list.iter().filter_map(|t| failure_note(t, now)) {
         out.push('\n');
         out.push_str(&note);
@@ -420,6 +454,21 @@ pub fn template_detail(t: &Template, now: DateTime<Utc>) -> String {
             &rows,
         )
     };
+    let masked: Vec<String> = t
+        .versions
+        .iter()
+        .filter_map(|v| {
+            Some(format!(
+                "{}: masked by {}\n",
+                v.version,
+                masking_note(v.masking.as_ref()?)
+            ))
+        })
+        .collect();
+    if !masked.is_empty() {
+        out.push('\n');
+        out.push_str(&masked.concat());
+    }
     if t.importing {
         out.push_str(&format!("\n{}: an import is running now\n", t.name));
     }
@@ -506,6 +555,18 @@ mod tests {
         );
         assert!(text.contains("protected  no\n"), "{text}");
         assert!(text.lines().all(|l| l.len() <= 80), "{text}");
+    }
+
+    #[test]
+    fn a_broken_instance_says_why_and_what_repairs_it() {
+        let mut i = sample();
+        i.state = InstanceState::Broken;
+        i.problem = Some("its server exited before it answered".into());
+        let text = instance(&i, at(0));
+        assert!(
+            text.contains("state      broken (its server exited before it answered; `dolly reset` or `dolly start` repairs it)"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -655,6 +716,20 @@ mod tests {
         assert_eq!(
             out,
             "SET FOREIGN_KEY_CHECKS=0;\nDELIMITER ;;\nCREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END;;\nDELIMITER ;\n"
+        );
+    }
+
+    #[test]
+    fn masking_in_words() {
+        let m = dolly_types::v1::Masking {
+            rules_file: Some("/data/dumps/shop.mask.toml".into()),
+            rules_sha256: Some("0123456789abcdef0123".into()),
+            strict: true,
+            post_script_cleanup: true,
+        };
+        assert_eq!(
+            masking_note(&m),
+            "rules shop.mask.toml (sha256 0123456789ab, strict), post scripts, traces removed"
         );
     }
 }

@@ -42,6 +42,10 @@ pub enum ConfigError {
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -215,6 +219,10 @@ pub struct Settings {
     pub webhook_urls: Vec<String>,
     /// The HMAC-SHA256 key of `X-Dolly-Signature`.
     pub webhook_secret: Option<Secret>,
+    /// The key of masking's deterministic strategies (`NAME.mask.toml`):
+    /// the same value masks to the same output under the same key. Never
+    /// stored in a template, never logged.
+    pub mask_key: Option<Secret>,
     /// The dolly servers a push may go to, by origin (empty: push is
     /// off); any other remote is refused before a connection is made.
     pub push_remotes: Vec<crate::remote::Origin>,
@@ -362,6 +370,13 @@ impl Settings {
             users_file: p.optional("users_file", absolute_path)?,
             webhook_urls: p.parse("webhook_urls", "", webhook_urls)?,
             webhook_secret: p.optional("webhook_secret", |v| Ok(Secret(v.to_owned())))?,
+            mask_key: p.optional("mask_key", |v| {
+                if v.len() >= 16 {
+                    Ok(Secret(v.to_owned()))
+                } else {
+                    Err("must be at least 16 bytes".into())
+                }
+            })?,
             push_remotes: p.parse("push_remotes", "", crate::remote::parse_origins)?,
             tls: {
                 let cert = p.optional("tls_cert", absolute_path)?;

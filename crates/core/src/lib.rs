@@ -11,8 +11,10 @@ pub mod dbserver;
 pub mod disk_limit;
 pub mod dump;
 pub mod events;
-pub mod faultpoint;
+/// Named crash points (they live in the engine crate, which has one too).
+pub use dolly_engine::faultpoint;
 pub mod instance;
+pub mod mask;
 
 pub mod metrics;
 pub mod remote;

@@ -36,6 +36,20 @@ pub struct DockerEngine {
 }
 
 impl DockerEngine {
+    /// Waits (bounded) until a container being removed is gone.
+    async fn wait_gone(&self, name: &str, conflict: String) -> Result<(), EngineError> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            if not_found_is_none(self.docker.inspect_container(name, None).await)?.is_none() {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(EngineError::Conflict(conflict));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     /// Connects (lazily) with the usual defaults; the API version is
     /// negotiated on first use so older engines work.
     pub async fn connect() -> Result<Self, EngineError> {
@@ -309,6 +323,7 @@ impl Engine for DockerEngine {
             .create_container(Some(opts), body)
             .await
             .map_err(map_err)?;
+        crate::faultpoint::hit("engine.created");
         if let Err(e) = self.docker.start_container(&created.id, None).await {
             let _ = self.remove(&created.id).await;
             return Err(map_err(e));
@@ -392,8 +407,11 @@ impl Engine for DockerEngine {
             Ok(()) => Ok(()),
             Err(e) => match map_err(e) {
                 EngineError::NotFound(_) => Ok(()),
-                // 409 on a forced removal: already being removed.
-                EngineError::Conflict(_) => Ok(()),
+                // 409 on a forced removal: already being removed (by a
+                // dollyd killed meanwhile, say). Callers take "removed"
+                // to mean gone (the name is then reused at once), so wait
+                // for it to be gone.
+                EngineError::Conflict(m) => self.wait_gone(name, m).await,
                 other => Err(other),
             },
         }

@@ -76,6 +76,16 @@ impl FakeEngine {
         }
     }
 
+    /// The datadir at `host` loses the accounts its init file made, as a
+    /// fresh clone of a template has none: a server started on it without
+    /// reading the init file again accepts no password.
+    pub fn forget_accounts(&self, host: &std::path::Path) {
+        self.passwords
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(host);
+    }
+
     /// The container disappears, as after `docker rm -f` or a prune.
     pub fn lose(&self, name: &str) {
         self.lock().remove(name);

@@ -8,6 +8,7 @@
 mod docker;
 #[cfg(feature = "fake")]
 pub mod fake;
+pub mod faultpoint;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

@@ -138,7 +138,8 @@ async fn update(settings: Settings, names: &[String], force: bool) -> anyhow::Re
                     version: Some(m.version.to_string()),
                     ..Event::new("import.succeeded", &o.template)
                 }),
-                Err(e) => Some(Event::new("import.failed", &o.template).message(e.to_string())),
+                // Receivers are not admins: no row values.
+                Err(e) => Some(Event::new("import.failed", &o.template).message(e.redacted())),
             };
             if let Some(event) = event {
                 let _ = tx.send(event).await;

@@ -13,10 +13,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use common::{query, simple_dump, TestApp};
+use common::dollyd::{Dollyd, Harness};
+use common::query;
 use serde_json::{json, Value};
 
 /// What the template holds (`simple_dump("t", 3)`): the ids of `t`.
@@ -27,243 +28,6 @@ const SNAPSHOT_IDS: &str = "1,2,3,100";
 const LATEST_IDS: &str = "1,2,3,100,200";
 
 const I1: &str = "/api/v1/templates/shop/instances/i1";
-
-/// A test's data folder, the dollyd processes run on it and their logs
-/// (printed when the test fails).
-struct Harness {
-    app: TestApp,
-    logs: tempfile::TempDir,
-    runs: usize,
-}
-
-/// A `dollyd serve` process of ours.
-struct Dollyd {
-    child: Child,
-    url: String,
-    client: reqwest::Client,
-    log: PathBuf,
-}
-
-impl Harness {
-    async fn new() -> Self {
-        let app = TestApp::new_stopped(|_| {}).await;
-        app.write_dump("shop.sql", simple_dump("t", 3).as_bytes());
-        app.update_ok(&[]).await;
-        Self {
-            app,
-            logs: tempfile::tempdir().expect("log dir"),
-            runs: 0,
-        }
-    }
-
-    fn data(&self) -> &Path {
-        self.app.data_dir()
-    }
-
-    /// Starts `dollyd serve` (with `DOLLY_CRASH_AT=crash_at` when given)
-    /// and waits until it answers `/healthz`.
-    async fn start(&mut self, crash_at: Option<&str>, env: &[(&str, String)]) -> Dollyd {
-        self.runs += 1;
-        let log = self.logs.path().join(format!(
-            "{}-dollyd-{}.log",
-            self.runs,
-            crash_at.unwrap_or("normal")
-        ));
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dollyd"));
-        cmd.arg("serve")
-            .envs(self.app.env())
-            .env("DOLLY_LISTEN", format!("127.0.0.1:{port}"))
-            // As the in-process tests: the shared test disk must not refuse.
-            .env("DOLLY_MIN_FREE_DISK", "0")
-            .env_remove("DOLLY_CRASH_AT")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"));
-        if let Some(point) = crash_at {
-            cmd.env("DOLLY_CRASH_AT", point);
-        }
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("spawn dollyd");
-        let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(40);
-        loop {
-            if let Some(status) = child.try_wait().expect("try_wait") {
-                panic!(
-                    "dollyd exited at start ({status}):\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-            if let Ok(r) = self.app.client.get(format!("{url}/healthz")).send().await {
-                if r.status() == 200 {
-                    break;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "dollyd did not come up in 40 s:\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Dollyd {
-            child,
-            url,
-            client: self.app.client.clone(),
-            log,
-        }
-    }
-
-    /// Entries of `tmp/` that are not dot-files (leftovers of some work).
-    fn tmp_leftovers(&self) -> Vec<String> {
-        std::fs::read_dir(self.data().join("tmp"))
-            .expect("read tmp/")
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| !n.starts_with('.'))
-            .collect()
-    }
-
-    fn assert_tmp_clean(&self) {
-        let left = self.tmp_leftovers();
-        assert!(left.is_empty(), "tmp/ holds leftovers: {left:?}");
-    }
-
-    /// Names of this data folder's containers that belong to `shop/name`.
-    async fn containers_of(&self, name: &str) -> Vec<String> {
-        let suffix = format!("shop.{name}");
-        self.app
-            .containers()
-            .await
-            .into_iter()
-            .map(|c| c.name)
-            .filter(|n| n.ends_with(&suffix))
-            .collect()
-    }
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            return;
-        }
-        let mut logs: Vec<_> = std::fs::read_dir(self.logs.path())
-            .map(|d| d.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default();
-        logs.sort();
-        for log in logs {
-            eprintln!(
-                "===== {} =====\n{}",
-                log.file_name().unwrap_or_default().to_string_lossy(),
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
-    }
-}
-
-impl Dollyd {
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.url)
-    }
-
-    async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
-    }
-
-    async fn delete(&self, path: &str) -> reqwest::Response {
-        self.client
-            .delete(self.url(path))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("DELETE {path}: {e}"))
-    }
-
-    async fn post(&self, path: &str, body: Value) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
-            .json(&body)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
-    }
-
-    /// POST expecting `status`; returns the JSON body.
-    async fn post_expect(&self, path: &str, body: Value, status: u16) -> Value {
-        let r = self.post(path, body).await;
-        let got = r.status().as_u16();
-        let text = r.text().await.unwrap_or_default();
-        assert_eq!(got, status, "POST {path}: {text}");
-        serde_json::from_str(&text).unwrap_or(Value::Null)
-    }
-
-    async fn get_json(&self, path: &str) -> Value {
-        let r = self.get(path).await;
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap_or_default();
-        assert_eq!(status, 200, "GET {path}: {text}");
-        serde_json::from_str(&text).expect("JSON body")
-    }
-
-    /// Sends a request that should kill the process at its fault point,
-    /// then waits for the process to exit. Any answer is a failure: the
-    /// fault point was never reached.
-    async fn crash_with(mut self, request: reqwest::RequestBuilder, what: &str) {
-        match request.send().await {
-            Err(_) => {}
-            Ok(r) => {
-                let status = r.status();
-                let body = r.text().await.unwrap_or_default();
-                panic!("{what} answered {status} ({body}) instead of dying at its fault point");
-            }
-        }
-        let status = self.wait_exit(Duration::from_secs(30));
-        assert!(
-            !status.success(),
-            "dollyd exited cleanly instead of aborting: {status}"
-        );
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        assert!(
-            log.contains("DOLLY_CRASH_AT="),
-            "dollyd died without reaching its fault point ({status}):\n{log}"
-        );
-    }
-
-    /// Waits (bounded) for the process to exit; its folder lock goes with it.
-    fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "dollyd did not exit within {limit:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn kill9(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Dollyd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Port, password and database of an `/api/v1` instance.
 #[derive(Debug, Clone, PartialEq)]
@@ -353,6 +117,7 @@ async fn assert_i1(d: &Dollyd, h: &Harness, before: &Creds, old: &str, new: &str
     assert_eq!(containers.len(), 1, "one container for i1: {containers:?}");
     let q = d.get_json("/api/v1/quarantine").await;
     assert_eq!(q["quarantined"], json!([]), "nothing set aside: {q}");
+    h.assert_init_file_settled("i1");
 }
 
 async fn snapshot_names(d: &Dollyd) -> Vec<String> {
@@ -441,6 +206,33 @@ async fn restore_killed_after_the_swap_is_rolled_forward() {
     reset_crash("reset.swapped", ResetKind::RestoreS0, true).await;
 }
 
+// Issue 25: a reset killed while its new server starts (the intent
+// committed, the container created, the fresh clone not yet given the
+// instance's account). The set-up's create and snapshot start servers
+// first: the reset's start is the third.
+
+#[tokio::test]
+async fn reset_killed_while_its_server_starts_answers_with_its_credentials() {
+    reset_crash("server.running#3", ResetKind::Original, true).await;
+}
+
+#[tokio::test]
+async fn restore_killed_while_its_server_starts_answers_with_its_credentials() {
+    reset_crash("server.running#3", ResetKind::RestoreS0, true).await;
+}
+
+/// Found by the random harness: killed between the engine's create and
+/// start of the new container, whose start may still be in flight.
+#[tokio::test]
+async fn reset_killed_between_creating_and_starting_its_container_answers() {
+    reset_crash("engine.created#3", ResetKind::Original, true).await;
+}
+
+#[tokio::test]
+async fn reset_killed_after_its_server_answered_empties_the_init_file() {
+    reset_crash("server.answered#3", ResetKind::Original, true).await;
+}
+
 /// Kills dollyd at `point` while it takes snapshot `s1` of `i1`.
 async fn snapshot_crash(point: &str) {
     let mut h = Harness::new().await;
@@ -471,6 +263,17 @@ async fn snapshot_killed_with_the_server_stopped_leaves_no_snapshot() {
 #[tokio::test]
 async fn snapshot_killed_after_cloning_leaves_no_snapshot() {
     snapshot_crash("snapshot.cloned").await;
+}
+
+#[tokio::test]
+async fn snapshot_killed_between_creating_and_starting_the_server_leaves_no_snapshot() {
+    snapshot_crash("engine.created#2").await;
+}
+
+#[tokio::test]
+async fn snapshot_killed_while_the_server_starts_again_leaves_no_snapshot() {
+    // The create started the first server; the snapshot's restart is the second.
+    snapshot_crash("server.running#2").await;
 }
 
 /// Kills dollyd at `point` while it deletes `i1`: the delete completes.
@@ -506,6 +309,29 @@ async fn delete_killed_after_unlinking_completes_at_restart() {
 #[tokio::test]
 async fn delete_killed_after_removing_the_container_completes_at_restart() {
     delete_crash("delete.container_removed").await;
+}
+
+/// Found by the random harness: a dollyd killed while the engine removed a
+/// container (delete, reset) left the removal running in the engine; the
+/// next dollyd's removal answered 409 "already in progress", which counted
+/// as removed, so the container was still there (an orphan once serve had
+/// started) or its name still taken (the reset's server came back on a
+/// new port). A removal now returns once the container is gone.
+#[tokio::test]
+async fn a_removal_already_in_progress_returns_once_the_container_is_gone() {
+    let mut h = Harness::new().await;
+    let d = h.start(None, &[]).await;
+    create(&d, "i1", json!({})).await;
+    d.kill9();
+    let name = format!("{}shop.i1", h.app.settings.container_prefix);
+    let engine = std::sync::Arc::clone(&h.app.engine);
+    let (a, b) = tokio::join!(engine.remove(&name), engine.remove(&name));
+    a.expect("first removal");
+    b.expect("second removal");
+    assert!(
+        engine.inspect(&name).await.expect("inspect").is_none(),
+        "both removals returned: the container is gone"
+    );
 }
 
 #[tokio::test]

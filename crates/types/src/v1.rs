@@ -33,6 +33,10 @@ pub enum InstanceState {
     Dead,
     /// dolly has the data but the engine has no container for it.
     Missing,
+    /// Its server did not answer with the instance's credentials at its
+    /// last start (`problem` says why); `start`, `reset` or `restore`
+    /// repairs it.
+    Broken,
 }
 
 /// An instance with its credentials.
@@ -63,6 +67,9 @@ pub struct Instance {
     /// `instance_max_disk`); `start` clears it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_reason: Option<String>,
+    /// Why the instance is `broken` (its last start's error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// An instance in a list: no credentials.
@@ -88,6 +95,9 @@ pub struct InstanceSummary {
     /// `instance_max_disk`); `start` clears it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_reason: Option<String>,
+    /// Why the instance is `broken` (its last start's error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -127,6 +137,29 @@ pub struct TemplateVersion {
     pub database: String,
     pub import_seconds: f64,
     pub dump_bytes: u64,
+    /// How production values were kept out of this version's files; absent:
+    /// the dump was loaded as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub masking: Option<Masking>,
+}
+
+/// A version's masking (README, "Masking").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Masking {
+    /// The rules file applied to the rows as they streamed in
+    /// (`NAME.mask.toml`), and its SHA-256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules_sha256: Option<String>,
+    /// The rules file asked for strict mode and every column had a rule.
+    #[serde(default)]
+    pub strict: bool,
+    /// Post scripts ran, and their traces were removed (tables rebuilt,
+    /// undo purged, a new redo log) before publication.
+    #[serde(default)]
+    pub post_script_cleanup: bool,
 }
 
 /// The outcome of the last import of a template.

@@ -7,10 +7,12 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 mod ablation;
+mod masking;
 mod physical;
 mod skip;
 
 pub use ablation::ImportVariant;
+pub use masking::Masking;
 pub use physical::{windows, Physical};
 pub use skip::Skip;
 
@@ -110,6 +112,9 @@ pub struct Import {
     pub rows_match_generator: bool,
     pub ablation: Vec<ImportVariant>,
     pub skip: Option<Skip>,
+    /// What masking costs (`--masking`), on the first dump.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub masking: Option<Masking>,
     pub physical: Vec<Physical>,
 }
 
@@ -261,6 +266,7 @@ pub fn markdown(imports: &[Import], s: &mut String) {
     }
     ablation::markdown(imports, s);
     skip::markdown(imports, s);
+    masking::markdown(imports, s);
     physical::markdown(imports, s);
 }
 

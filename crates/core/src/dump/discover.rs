@@ -73,6 +73,9 @@ pub struct Dump {
     pub files: Vec<(PathBuf, Compression)>,
     /// Post-import SQL, in the order it runs.
     pub post_scripts: Vec<PathBuf>,
+    /// Masking rules applied to the rows as they stream in
+    /// (`NAME.mask.toml`, [`crate::mask`]).
+    pub mask_rules: Option<PathBuf>,
 }
 
 impl Dump {
@@ -177,6 +180,7 @@ pub fn discover_all(dir: &Path) -> Result<(Vec<Dump>, Vec<Refused>), DumpError> 
                     kind,
                     files: vec![(path.clone(), c)],
                     post_scripts: Vec::new(),
+                    mask_rules: None,
                 })
             })
         };
@@ -206,6 +210,8 @@ pub fn discover_all(dir: &Path) -> Result<(Vec<Dump>, Vec<Refused>), DumpError> 
     dumps.sort_by(|a, b| a.template.cmp(&b.template));
     for d in &mut dumps {
         d.post_scripts = post_scripts(dir, &d.template);
+        let rules = dir.join(format!("{}.mask.toml", d.template));
+        d.mask_rules = rules.is_file().then_some(rules);
     }
     refused.sort_by(|a, b| a.template.cmp(&b.template));
     Ok((dumps, refused))
@@ -255,6 +261,7 @@ fn folder_dump(template: TemplateName, dir: &Path) -> Result<Option<Dump>, DumpE
         kind: DumpKind::Sql,
         files,
         post_scripts: Vec::new(),
+        mask_rules: None,
     }))
 }
 
@@ -287,6 +294,7 @@ fn backup_folder(template: TemplateName, dir: &Path) -> Result<Dump, DumpError> 
         kind: DumpKind::Physical(PhysicalForm::Folder),
         files: files.into_iter().map(|p| (p, Compression::None)).collect(),
         post_scripts: Vec::new(),
+        mask_rules: None,
     })
 }
 

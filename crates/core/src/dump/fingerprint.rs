@@ -46,6 +46,7 @@ impl Dump {
         Ok(Fingerprint {
             dump,
             post_scripts: hash_all(&mut self.post_scripts.iter())?,
+            mask_rules: self.mask_rules.as_deref().map(hash_file).transpose()?,
             image: image.to_owned(),
         })
     }

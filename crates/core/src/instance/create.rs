@@ -128,6 +128,7 @@ impl Manager {
                 stopped_reason: None,
                 pending: None,
                 owner: actor.map(|a| a.name.clone()),
+                broken: None,
             };
             // A ready member of the pool, when there is one; else cold.
             let warm = match source {

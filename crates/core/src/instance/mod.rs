@@ -6,7 +6,12 @@
 //! - an instance exists once the store claimed its name (`create_dir`):
 //!   that is the arbiter of same-name races, across tasks and processes;
 //! - `meta.json` (mode 0600) is the only place a password is written, apart
-//!   from the init file the server reads once and that is then emptied;
+//!   from the init file: written at every start of the server (so a
+//!   datadir that lacks the account, such as a fresh clone, gets it), and
+//!   emptied once the server answered with the credentials;
+//! - an instance reported `running` answered an authenticated `SELECT 1`
+//!   with its credentials on its datadir; one whose start failed is
+//!   `broken` (with the reason) and has no container;
 //! - only `ready` instances are visible; a ready instance is never removed
 //!   by housekeeping ([`reconcile`]): a lost container is re-created, and
 //!   unreadable metadata sends the folder to quarantine.
@@ -140,6 +145,22 @@ impl From<StoreError> for InstanceError {
 }
 
 impl InstanceError {
+    /// A short reason when a server started but did not answer with the
+    /// instance's credentials (what `broken` instances report).
+    pub(crate) fn server_problem(&self) -> Option<String> {
+        match self {
+            InstanceError::NotReady { waited, exited, .. } => {
+                Some(if *exited {
+                    format!("its server exited before it answered (after {waited:.1?}); see dollyd's log")
+                } else {
+                    format!("its server did not answer with the instance's credentials within {waited:.1?}; see dollyd's log")
+                })
+            }
+            InstanceError::OutOfSpace(m) => Some(m.clone()),
+            _ => None,
+        }
+    }
+
     /// A datadir operation (clone, chown) failed; a full disk says so.
     pub(crate) fn datadir(what: &'static str) -> impl FnOnce(std::io::Error) -> Self {
         move |source| {
@@ -177,6 +198,13 @@ pub struct Instance {
 impl Instance {
     pub fn new(meta: InstanceMeta, container: Option<&ContainerInfo>) -> Self {
         let (state, status, port) = match container {
+            // Not answering with its credentials at its last start: never
+            // reported as running, whatever the engine says.
+            _ if meta.broken.is_some() => (
+                InstanceState::Broken,
+                meta.broken.clone().unwrap_or_default(),
+                meta.port,
+            ),
             Some(c) => (
                 match c.state {
                     RunState::Running | RunState::Paused => InstanceState::Running,

@@ -12,13 +12,17 @@
 
 use dolly_engine::{ContainerInfo, RunState};
 use dolly_types::{InstanceName, TemplateName};
+use std::time::Duration;
 use tracing::{error, info, warn};
 
-use super::server::INIT_DONE;
+use super::server::{empty_init_file, init_file_unsettled};
 use super::{InstanceError, InstanceMeta, Manager, LABEL_NAME, LABEL_TEMPLATE};
 use crate::context::LABEL_KIND;
 use crate::store::Cleaned;
 use crate::store::{Store, StoreError};
+
+/// How long a running server found at start may take to answer.
+const VERIFY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What one instance folder holds, as far as reconcile is concerned.
 #[derive(Debug)]
@@ -84,6 +88,10 @@ pub struct ReconcileReport {
     pub removed_imports: usize,
     /// Datadirs an interrupted reset left aside, put back.
     pub restored: usize,
+    /// Running servers that did not answer with their instance's
+    /// credentials (a start interrupted before its server answered): their
+    /// container was removed, and `heal` starts them again.
+    pub unanswered: usize,
 }
 
 impl Manager {
@@ -106,6 +114,8 @@ impl Manager {
         let mut ready = std::collections::HashSet::new();
         // Containers already dealt with (those of quarantined instances).
         let mut handled = std::collections::HashSet::new();
+        // Ready instances: their server must answer.
+        let mut to_verify = Vec::new();
         for (t, n, f) in found {
             match f {
                 Found::Ready(m) => {
@@ -115,9 +125,7 @@ impl Manager {
                         warn!(template = %t, instance = %n, "the instance's container is missing; it will be re-created on its port");
                         report.missing_containers += 1;
                     }
-                    if container.is_some() {
-                        self.settle_init_file(&t, &n).await;
-                    }
+                    to_verify.push(m.clone());
                     ready.insert(m.container.clone());
                 }
                 Found::HalfMade => {
@@ -132,6 +140,13 @@ impl Manager {
                 }
             }
         }
+        use futures_util::StreamExt;
+        report.unanswered = futures_util::stream::iter(to_verify)
+            .map(|m| async move { self.verify_server(&m).await })
+            .buffer_unordered(8)
+            .filter(|answered| std::future::ready(!answered))
+            .count()
+            .await;
         for c in all.iter().filter(|c| !handled.contains(&c.name)) {
             if self.sort_out_container(c, &ready).await? {
                 report.removed_containers += 1;
@@ -162,6 +177,7 @@ impl Manager {
             quarantined = report.quarantined,
             removed_imports = report.removed_imports,
             restored = report.restored,
+            unanswered = report.unanswered,
             "state reconciled with the engine"
         );
         Ok(report)
@@ -239,32 +255,107 @@ impl Manager {
         Ok(remove)
     }
 
-    /// A crash between readiness and emptying the init file left the
-    /// password in it: empty it.
-    async fn settle_init_file(&self, t: &TemplateName, n: &InstanceName) {
-        let init = self.ctx.store.init_file(t, n);
-        let _ = tokio::task::spawn_blocking(move || {
-            if std::fs::metadata(&init).is_ok_and(|m| m.len() > INIT_DONE.len() as u64) {
-                let _ = std::fs::write(&init, INIT_DONE);
+    /// A ready instance's server found at start must answer with the
+    /// instance's credentials: a crash may have interrupted its start, and
+    /// the datadir (a fresh clone after a reset) may not have the account
+    /// yet. The container is looked at anew (the engine may have been
+    /// starting it while the list was taken):
+    /// - running: it must answer (waited for, bounded); then its init file
+    ///   is emptied;
+    /// - created but never started: a start cut short, whatever the init
+    ///   file says;
+    /// - not running while the init file still holds the password (created
+    ///   but not started, or being started, when dollyd died): the start
+    ///   was interrupted, and emptying the file now would let a start in
+    ///   flight come up without the account;
+    /// - not running, init file settled: left as it is (heal decides).
+    ///
+    /// A server that does not answer and an interrupted start lose their
+    /// container (the init file is emptied), and [`Manager::heal`] starts
+    /// them again through the one start path, which writes the init file
+    /// anew. Returns whether the instance's server was left as it was.
+    async fn verify_server(&self, m: &InstanceMeta) -> bool {
+        let init = self.ctx.store.init_file(&m.template, &m.name);
+        let owner = match self.ctx.image().await {
+            Ok(i) => i.owner,
+            Err(e) => {
+                warn!(error = %e, "cannot read the image; the init file is left as it is");
+                return true;
             }
-        })
-        .await;
+        };
+        let init2 = init.clone();
+        let unsettled = tokio::task::spawn_blocking(move || init_file_unsettled(&init2))
+            .await
+            .unwrap_or(true);
+        let info = match self.ctx.engine.inspect(&m.container).await {
+            Ok(i) => i,
+            Err(e) => {
+                warn!(error = %e, container = m.container, "cannot inspect the server; left as it is");
+                return true;
+            }
+        };
+        let keep = match info.as_ref().map(|c| (c.state, c.host_port)) {
+            None => true,
+            Some((RunState::Running, Some(port))) => {
+                let bound = self.ctx.settings.ready_timeout.min(VERIFY_TIMEOUT);
+                let answered = self
+                    .wait_answer(&m.container, &m.password, port, bound)
+                    .await
+                    .is_ok();
+                if !answered {
+                    warn!(template = %m.template, instance = %m.name, "its server does not answer with the instance's credentials: it is started again");
+                }
+                answered
+            }
+            Some((RunState::Running, None)) => false,
+            // Created and never started: always a start that was cut
+            // short (dolly creates and starts in one go).
+            Some((RunState::Created, _)) => {
+                warn!(template = %m.template, instance = %m.name, "its container was created but never started: it is started again");
+                false
+            }
+            Some(_) if unsettled => {
+                warn!(template = %m.template, instance = %m.name, "its server's start was interrupted: it is started again");
+                false
+            }
+            Some(_) => true,
+        };
+        if !keep {
+            if let Err(e) = self.ctx.engine.remove(&m.container).await {
+                warn!(error = %e, container = m.container, "cannot remove the server");
+            }
+        }
+        if unsettled {
+            let _ = tokio::task::spawn_blocking(move || {
+                if init_file_unsettled(&init) {
+                    let _ = empty_init_file(&init, owner);
+                }
+            })
+            .await;
+        }
+        keep
     }
 
     /// Starts again, on their own port, ready instances not stopped on
     /// purpose whose container is missing (re-created from `meta.json`) or
     /// whose server crashed (exited non-zero); with `all`, any that exited
-    /// (at dollyd's start: the engine may have been restarted meanwhile).
+    /// (at dollyd's start: the engine may have been restarted meanwhile)
+    /// and the broken ones.
     pub async fn heal(&self, all: bool) -> Result<usize, InstanceError> {
         let mut healed = 0;
         for i in self.list(None).await? {
             let m = &i.meta;
-            if m.stopped {
+            // A broken instance is tried again at start even if it was
+            // stopped: its last start (one a user asked for) failed.
+            if m.stopped && !(all && m.broken.is_some()) {
                 continue;
             }
             let why = match i.state {
                 dolly_types::v1::InstanceState::Missing => "its container is missing",
                 dolly_types::v1::InstanceState::Dead => "its server exited",
+                // Tried again at dollyd's start only: a server that does
+                // not answer costs `ready_timeout` at each try.
+                dolly_types::v1::InstanceState::Broken if all => "it is broken",
                 _ => continue,
             };
             let crashed_only = i.status.starts_with("Exited (0)") && !all;

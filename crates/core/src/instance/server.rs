@@ -66,11 +66,24 @@ impl Manager {
             labels,
             what: format!("{t}/{n}"),
         };
-        let port = self.start_server(&server, port).await?;
+        let port = match self.start_server(&server, port).await {
+            Ok(port) => port,
+            Err(e) => {
+                // A ready instance whose server did not answer is reported
+                // broken (its container is gone), never running.
+                if let Some(problem) = e.server_problem().filter(|_| meta.ready) {
+                    warn!(template = %t, instance = %n, problem, "the instance's server did not answer: it is reported broken until a start, reset or restore answers");
+                    meta.broken = Some(problem);
+                    self.write_meta(meta).await?;
+                }
+                return Err(e);
+            }
+        };
         meta.port = Some(port);
         meta.ready = true;
         meta.stopped = false;
         meta.stopped_reason = None;
+        meta.broken = None;
         self.write_meta(meta).await?;
         self.view(meta.clone()).await
     }
@@ -107,8 +120,9 @@ impl Manager {
         };
         ctx.engine.remove(&server.container).await?;
         if let Err(e) = ctx.engine.run(&spec_of(port)).await {
-            // The old port was taken meanwhile: take any.
-            if port.is_none() {
+            // The old port was taken meanwhile: take any. (A conflict is
+            // about the name, not the port: no reason to change ports.)
+            if port.is_none() || matches!(e, EngineError::Conflict(_)) {
                 return Err(e.into());
             }
             warn!(error = %e, port, "cannot publish the previous port; taking a new one");
@@ -123,9 +137,20 @@ impl Manager {
         let port = info
             .host_port
             .ok_or_else(|| EngineError::NoPort(server.container.clone()))?;
-        self.wait_ready(server, port).await?;
+        crate::faultpoint::hit("server.running");
+        if let Err(e) = self.wait_ready(server, port).await {
+            // Nothing that does not answer with its credentials stays up;
+            // the password leaves the init file (the next start writes it
+            // again).
+            if let Err(e) = ctx.engine.remove(&server.container).await {
+                warn!(error = %e, container = server.container, "cannot remove a server that did not answer");
+            }
+            let _ = crate::context::blocking_io(move || empty_init_file(&init, owner)).await;
+            return Err(e);
+        }
+        crate::faultpoint::hit("server.answered");
         // The server reads this file at every start: keep it, emptied.
-        crate::context::blocking_io(move || write_private(&init, INIT_DONE, Some(owner)))
+        crate::context::blocking_io(move || empty_init_file(&init, owner))
             .await
             .map_err(InstanceError::datadir("empty the init file"))?;
         Ok(port)
@@ -134,7 +159,34 @@ impl Manager {
     /// Polls with a real authenticated `SELECT 1`, backing off from 20 ms;
     /// fails fast when the server exits.
     async fn wait_ready(&self, server: &Server, port: u16) -> Result<(), InstanceError> {
-        let timeout = self.ctx.settings.ready_timeout;
+        self.wait_answer_as(server, port, self.ctx.settings.ready_timeout)
+            .await
+    }
+
+    /// [`Manager::wait_ready`] for a container found running, within `timeout`.
+    pub(super) async fn wait_answer(
+        &self,
+        container: &str,
+        password: &str,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<(), InstanceError> {
+        let server = Server {
+            container: container.to_owned(),
+            datadir: std::path::PathBuf::new(),
+            password: password.to_owned(),
+            labels: Default::default(),
+            what: container.to_owned(),
+        };
+        self.wait_answer_as(&server, port, timeout).await
+    }
+
+    async fn wait_answer_as(
+        &self,
+        server: &Server,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<(), InstanceError> {
         let started = Instant::now();
         let deadline = started + timeout;
         let mut delay = Duration::from_millis(20);
@@ -201,6 +253,18 @@ impl Manager {
 pub(super) fn new_password() -> String {
     let bytes: [u8; 24] = rand::random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Empties the init file of a datadir (the server reads it at every
+/// start, so it stays, holding no password). Blocking.
+pub(super) fn empty_init_file(init: &Path, owner: Owner) -> io::Result<()> {
+    write_private(init, INIT_DONE, Some(owner))
+}
+
+/// Whether the init file at `init` still holds a password: a start that
+/// has not seen its server answer yet, or was interrupted. Blocking.
+pub(super) fn init_file_unsettled(init: &Path) -> bool {
+    fs::metadata(init).is_ok_and(|m| m.len() > INIT_DONE.len() as u64)
 }
 
 /// Writes a 0600 file, owned by `owner` when given. Blocking.

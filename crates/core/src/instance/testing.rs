@@ -106,6 +106,7 @@ impl Harness {
             fingerprint: None,
             post_scripts: vec![],
             load: None,
+            masking: None,
         };
         store.publish_version(&t(), &meta, &work).expect("publish");
         v

@@ -48,6 +48,12 @@ pub struct InstanceMeta {
     /// those are the admins'.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// Why its server does not answer with its credentials: set when a
+    /// start fails (the container is then removed, so nothing unusable is
+    /// reported as running), cleared by the next start that answers
+    /// (`start`, `reset`, `restore`, or dollyd's own start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broken: Option<String>,
 }
 
 /// An operation in progress on an instance (its intent, in `meta.json`).
@@ -408,6 +414,7 @@ pub(crate) mod tests {
             stopped_reason: None,
             pending: None,
             owner: None,
+            broken: None,
         }
     }
 

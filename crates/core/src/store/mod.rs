@@ -41,7 +41,9 @@ pub use instances::{InstanceMeta, Pending, Quarantined, ResetRecovery};
 pub use pool::{MemberMeta, PoolSize};
 pub use scratch::{Cleaned, Scratch};
 pub use snapshots::SnapshotMeta;
-pub use templates::{Fingerprint, HashedFile, ImportLock, LastImport, LoadInfo, VersionMeta};
+pub use templates::{
+    Fingerprint, HashedFile, ImportLock, LastImport, LoadInfo, Masking, VersionMeta,
+};
 
 use layout::Layout;
 

@@ -36,6 +36,26 @@ pub struct VersionMeta {
     /// and why the split stopped if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load: Option<LoadInfo>,
+    /// How production values were kept out of the version's files; none:
+    /// the dump was loaded as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub masking: Option<Masking>,
+}
+
+/// What a version records about its masking (README, "Masking").
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Masking {
+    /// The rules file applied to the dump's rows as they streamed in, with
+    /// its hash (`dumps/NAME.mask.toml`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules: Option<HashedFile>,
+    /// The rules file said `strict = true` and every column had a rule.
+    #[serde(default)]
+    pub strict: bool,
+    /// Post scripts ran, and what they changed was rebuilt, the undo log
+    /// purged and the redo log replaced before publication.
+    #[serde(default)]
+    pub post_script_cleanup: bool,
 }
 
 /// A file and the SHA-256 of its bytes (as stored: compressed dumps are
@@ -52,6 +72,9 @@ pub struct HashedFile {
 pub struct Fingerprint {
     pub dump: Vec<HashedFile>,
     pub post_scripts: Vec<HashedFile>,
+    /// The masking rules file, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask_rules: Option<HashedFile>,
     /// The image's name and its server's version string.
     pub image: String,
 }
@@ -323,6 +346,7 @@ mod tests {
             fingerprint: None,
             post_scripts: vec![],
             load: None,
+            masking: None,
         };
         store.publish_version(&t(), &meta, &work).unwrap();
         v

@@ -14,13 +14,15 @@ use tracing::{debug, info, warn};
 
 use super::load::{self, Loader};
 use super::progress::{self, Phase, Tracker};
+use super::scrub;
 use super::{ImportError, LastImport, UpdateOptions, VersionMeta};
 use crate::clone::{self, own_tree, remove_tree};
 use crate::context::Context;
 use crate::dbserver::{self, ImageInfo};
 use crate::dump::split::SplitOptions;
 use crate::dump::{self, Dump, DumpKind, Fingerprint, HashedFile};
-use crate::store::{LoadInfo, Scratch};
+use crate::mask::{MaskedReader, Masker};
+use crate::store::{LoadInfo, Masking, Scratch};
 
 fn datadir_err(what: &'static str) -> impl FnOnce(io::Error) -> ImportError {
     move |source| ImportError::Datadir { what, source }
@@ -107,11 +109,15 @@ pub async fn import_with(
     let input_bytes: u64 = fingerprint.dump.iter().map(|h| h.bytes).sum();
     tracker.loading(input_bytes);
     let run = async {
-        match d.kind {
-            DumpKind::Sql => run_import(ctx, d, &image, &work, &container, &tracker, opts).await,
-            DumpKind::Physical(form) => {
+        match (d.kind, super::masking::masker(ctx, d).await) {
+            (_, Err(e)) => Err(e),
+            (DumpKind::Sql, Ok(masker)) => {
+                run_import(ctx, d, &image, &work, &container, &tracker, opts, masker).await
+            }
+            (DumpKind::Physical(form), Ok(None)) => {
                 super::physical::run(ctx, d, form, &image, &work, &container, &tracker).await
             }
+            (DumpKind::Physical(_), Ok(Some(_))) => Err(super::masking::physical_refused(d)),
         }
     };
     // On a timeout the run is dropped (a split load's reader is told to
@@ -130,6 +136,11 @@ pub async fn import_with(
                 database: loaded.database,
                 elapsed: started.elapsed(),
                 dump_bytes: input_bytes,
+                masking: super::masking::record(
+                    fingerprint.mask_rules.clone(),
+                    loaded.strict,
+                    loaded.scrubbed,
+                ),
                 fingerprint: Some(fingerprint),
                 post_scripts: loaded.post_scripts,
                 load: loaded.load,
@@ -153,7 +164,8 @@ pub async fn import_with(
         dump: d.path.display().to_string(),
         message: match &outcome {
             Ok(m) => format!("imported in {:.1} s", m.import_seconds),
-            Err(e) => e.to_string(),
+            // Members read it: no row values (the log has it all).
+            Err(e) => e.redacted(),
         },
         version: outcome.as_ref().ok().map(|m| m.version.clone()),
     };
@@ -172,8 +184,13 @@ pub(super) struct Loaded {
     pub tables: TableRows,
     pub post_scripts: Vec<HashedFile>,
     pub load: Option<LoadInfo>,
+    /// The post scripts' traces were removed ([`super::scrub`]).
+    pub scrubbed: bool,
+    /// Masking rules with `strict = true` held.
+    pub strict: bool,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_import(
     ctx: &Context,
     d: &Dump,
@@ -182,10 +199,12 @@ async fn run_import(
     container: &str,
     tracker: &Tracker,
     opts: &UpdateOptions,
+    masker: Option<Masker>,
 ) -> Result<Loaded, ImportError> {
+    let strict = masker.as_ref().is_some_and(Masker::strict);
     let dump_name = d.path.display().to_string();
     let t0 = Instant::now();
-    fresh_server(ctx, d, image, work, container, opts).await?;
+    let restart = fresh_server(ctx, d, image, work, container, opts).await?;
     debug!(
         ms = t0.elapsed().as_millis() as u64,
         "import server answers"
@@ -195,11 +214,19 @@ async fn run_import(
     let jobs = opts.jobs.unwrap_or(ctx.settings.import_jobs).max(1);
     let defer = opts.defer_indexes.unwrap_or(true);
     let load = if jobs == 1 && !defer {
-        load_plain(ctx, image, container, reader, &dump_name).await?;
+        load_plain(ctx, image, container, masked(reader, masker), &dump_name).await?;
         None
     } else {
         match load_split(
-            ctx, image, container, reader, tracker, jobs, defer, &dump_name,
+            ctx,
+            image,
+            container,
+            reader,
+            tracker,
+            jobs,
+            defer,
+            &dump_name,
+            masker.clone(),
         )
         .await
         {
@@ -224,7 +251,7 @@ async fn run_import(
                 fresh_server(ctx, d, image, work, container, opts).await?;
                 reader = d.open(Arc::clone(&tracker.read));
                 scan = reader.scan();
-                load_plain(ctx, image, container, reader, &dump_name).await?;
+                load_plain(ctx, image, container, masked(reader, masker), &dump_name).await?;
                 info!(dump = %dump_name, "the dump loaded the plain way");
                 Some(LoadInfo {
                     sessions: 1,
@@ -266,7 +293,8 @@ async fn run_import(
         ms = t0.elapsed().as_millis() as u64,
         "dump loaded; post scripts"
     );
-    let post_scripts = post_and_stop(ctx, image, container, d, &database, tracker).await?;
+    let (post_scripts, scrubbed) =
+        post_and_stop(ctx, image, d, &database, tracker, work, &restart).await?;
     debug!(
         ms = t0.elapsed().as_millis() as u64,
         "import server stopped"
@@ -276,12 +304,24 @@ async fn run_import(
         tables,
         post_scripts,
         load,
+        scrubbed,
+        strict,
     })
+}
+
+/// The dump as the one-session load reads it: through the masker when
+/// there are rules.
+fn masked(reader: dump::DumpReader, masker: Option<Masker>) -> Box<dyn Read + Send> {
+    match masker {
+        Some(m) => Box::new(MaskedReader::new(reader, m)),
+        None => Box::new(reader),
+    }
 }
 
 /// A fresh import server on `work`: the initialised datadir (cloned from
 /// the cache or initialised in the container), the container started, the
-/// database prepared.
+/// database prepared. The spec the post-script clean-up restarts on (the
+/// same server, nothing to initialise).
 async fn fresh_server(
     ctx: &Context,
     d: &Dump,
@@ -289,7 +329,7 @@ async fn fresh_server(
     work: &Path,
     container: &str,
     opts: &UpdateOptions,
-) -> Result<(), ImportError> {
+) -> Result<dolly_engine::ContainerSpec, ImportError> {
     let init = if opts.cached_init.unwrap_or(true) {
         super::init_cache::clone_into(ctx, image, work).await?;
         dbserver::Init::Done
@@ -315,7 +355,12 @@ async fn fresh_server(
             l
         },
     };
-    let spec = image.import_spec(server, ctx.settings.import_buffer_pool, init);
+    let spec = image.import_spec(server.clone(), ctx.settings.import_buffer_pool, init);
+    let restart = image.import_spec(
+        server,
+        ctx.settings.import_buffer_pool,
+        dbserver::Init::Done,
+    );
     start_server(ctx, image, &spec, 120, "").await?;
     let prepare = dbserver::prepare_sql(image.flavor, &ctx.settings.database);
     let out = ctx
@@ -334,7 +379,7 @@ async fn fresh_server(
             out.stderr.trim()
         )));
     }
-    Ok(())
+    Ok(restart)
 }
 
 /// Sets its flag when dropped.
@@ -365,6 +410,7 @@ async fn load_split(
     jobs: usize,
     defer: bool,
     dump_name: &str,
+    masker: Option<Masker>,
 ) -> Result<LoadInfo, SplitFailed> {
     let timeout = ctx.settings.import_timeout;
     let cancel = Arc::new(AtomicBool::new(false));
@@ -382,7 +428,7 @@ async fn load_split(
         defer_indexes: defer,
         default_db: ctx.settings.database.clone(),
     };
-    let task = tokio::task::spawn_blocking(move || load::run(loader, reader, split));
+    let task = tokio::task::spawn_blocking(move || load::run(loader, reader, split, masker));
     // Dropped (the import's deadline) or done: the reader stops.
     let _stop = CancelOnDrop(Arc::clone(&cancel));
     let stats = match tokio::time::timeout(timeout, task).await {
@@ -413,34 +459,50 @@ async fn load_split(
 
 /// Post-import SQL on the database instances report, then the clean, slow
 /// shutdown (the server runs with `innodb_fast_shutdown=0`): how every
-/// import server, SQL or physical, ends. The scripts' hashes.
+/// import server, SQL or physical, ends. When scripts ran, what they
+/// changed leaves no trace ([`super::scrub`]): the tables are rebuilt
+/// before the shutdown, and the server restarts once on `restart` (its
+/// spec with nothing to initialise) with a new redo log. The scripts'
+/// hashes, and whether that clean-up ran.
 pub(super) async fn post_and_stop(
     ctx: &Context,
     image: &ImageInfo,
-    container: &str,
     d: &Dump,
     database: &str,
     tracker: &Tracker,
-) -> Result<Vec<HashedFile>, ImportError> {
+    work: &Path,
+    restart: &dolly_engine::ContainerSpec,
+) -> Result<(Vec<HashedFile>, bool), ImportError> {
+    let container = restart.name.as_str();
     tracker.set(Phase::Post);
     let mut post_scripts = Vec::new();
+    if !d.post_scripts.is_empty() {
+        scrub::before_scripts(ctx, image, container).await?;
+    }
     for script in &d.post_scripts {
         post_scripts.push(run_post_script(ctx, image, container, script, database).await?);
     }
-    tracker.set(Phase::Publish);
-    ctx.engine.stop(container, 3600).await?;
-    let code = ctx.engine.wait(container).await?;
-    if code != 0 {
-        let logs = ctx
-            .engine
-            .logs_tail(container, 30)
-            .await
-            .unwrap_or_default();
-        return Err(ImportError::ServerStart(format!(
-            "the import server exited with status {code} at shutdown: {logs}"
-        )));
+    let scrub = !post_scripts.is_empty();
+    if scrub {
+        let t0 = Instant::now();
+        let rebuilt = scrub::rebuild_tables(ctx, image, container).await?;
+        info!(
+            tables = rebuilt,
+            ms = t0.elapsed().as_millis() as u64,
+            "tables rebuilt after the post scripts"
+        );
     }
-    Ok(post_scripts)
+    tracker.set(Phase::Publish);
+    scrub::stop_slowly(ctx, container).await?;
+    if scrub {
+        let t0 = Instant::now();
+        scrub::fresh_redo_log(ctx, image, work, restart).await?;
+        info!(
+            ms = t0.elapsed().as_millis() as u64,
+            "post-script clean-up done"
+        );
+    }
+    Ok((post_scripts, scrub))
 }
 
 /// `reader` as an exec's standard input: read in 1 MiB pieces on a
@@ -509,10 +571,10 @@ async fn load_plain(
     ctx: &Context,
     image: &ImageInfo,
     container: &str,
-    reader: dump::DumpReader,
+    reader: Box<dyn Read + Send>,
     dump_name: &str,
 ) -> Result<(), ImportError> {
-    let (stdin, producer) = stdin_from(Box::new(reader));
+    let (stdin, producer) = stdin_from(reader);
     // A dump with no `USE` loads into the configured database.
     let client = ctx.engine.exec(
         container,
@@ -651,6 +713,7 @@ struct Origin {
     fingerprint: Option<Fingerprint>,
     post_scripts: Vec<HashedFile>,
     load: Option<LoadInfo>,
+    masking: Option<Masking>,
 }
 
 /// Publishes the datadir `work` (in `tmp/`, cleanly shut down) as
@@ -678,12 +741,18 @@ async fn publish(
         fingerprint: origin.fingerprint,
         post_scripts: origin.post_scripts,
         load: origin.load,
+        masking: origin.masking,
     };
     let owner = image.owner;
     ctx.blocking(move |s| {
-        // Clones must not load a buffer pool dump nor see a stale pid file.
-        for f in ["ib_buffer_pool", "mysqld.pid", dbserver::INIT_FILE] {
-            let _ = fs::remove_file(work.join(f));
+        // Clones must not load a buffer pool dump, see a stale pid file
+        // nor load MySQL's doublewrite files (see `not_for_clones`).
+        if let Ok(entries) = fs::read_dir(&work) {
+            for e in entries.flatten() {
+                if e.file_name().to_str().is_some_and(dbserver::not_for_clones) {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
         }
         own_tree(&work, owner, false).map_err(datadir_err("make the template read-only"))?;
         let meta = VersionMeta {
@@ -732,6 +801,7 @@ pub async fn publish_datadir(
                 fingerprint: None,
                 post_scripts: Vec::new(),
                 load: None,
+                masking: None,
             };
             publish(ctx, t, &image, &version, &work, origin).await
         }

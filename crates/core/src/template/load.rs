@@ -23,6 +23,7 @@ use super::progress::Phase;
 use crate::dump::split::{Sink, SplitOptions, SplitStats, Splitter};
 use crate::dump::statements::{Stmt, Tokenizer};
 use crate::dump::DumpReader;
+use crate::mask::Masker;
 
 /// Bytes of SQL queued for all sessions at most.
 pub(super) const READ_AHEAD: u64 = 1 << 30;
@@ -510,6 +511,7 @@ pub(super) fn run(
     loader: Loader,
     mut reader: DumpReader,
     opts: SplitOptions,
+    mut masker: Option<Masker>,
 ) -> Result<SplitStats, String> {
     let cancel = Arc::clone(&loader.cancel);
     let mut splitter = Splitter::new(loader, opts);
@@ -526,9 +528,14 @@ pub(super) fn run(
             if n == 0 {
                 break;
             }
-            tok.feed(&buf[..n], &mut |st| splitter.statement(st))?;
+            tok.feed(&buf[..n], &mut |st| {
+                splitter.statement(super::masking::apply(&mut masker, st)?)
+            })?;
         }
-        tok.finish(&mut |st| splitter.statement(st))?;
+        tok.finish(&mut |st| splitter.statement(super::masking::apply(&mut masker, st)?))?;
+        if let Some(m) = &masker {
+            m.finish().map_err(|e| e.to_string())?;
+        }
         splitter.finish()
     })();
     let finished = splitter.sink.finish();

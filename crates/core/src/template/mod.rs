@@ -15,8 +15,10 @@
 mod import;
 pub mod init_cache;
 mod load;
+mod masking;
 mod physical;
 mod progress;
+mod scrub;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -72,6 +74,14 @@ pub enum ImportError {
     Timeout(String, Duration),
     #[error("only {} free in the data folder, below min_free_disk ({})", bytesize::ByteSize(*.free), bytesize::ByteSize(*.min))]
     DiskFull { free: u64, min: u64 },
+    #[error("dump {dump}: {source}")]
+    Mask {
+        dump: String,
+        #[source]
+        source: crate::mask::MaskError,
+    },
+    #[error("cannot remove what the post scripts left behind: {0}")]
+    Scrub(String),
     #[error("the import server did not start: {0}")]
     ServerStart(String),
     #[error("backup {dump} comes from server {backup} and the image runs {server}: a physical backup is restored only by the same major version (make it with a server of the image's major version, or set `image` to one of the backup's)")]
@@ -96,6 +106,37 @@ pub enum ImportError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl ImportError {
+    /// The error as members see it (the API's last import, the web UI,
+    /// the CLI, the `import.failed` webhook): what the server or a tool
+    /// said with every quoted value removed ([`crate::mask::redact_values`]),
+    /// so that a failed import shows the dump, the line, the error code and
+    /// class, never a row's values. dollyd's log has the full message.
+    pub fn redacted(&self) -> String {
+        use crate::mask::redact_values;
+        match self {
+            ImportError::Server { dump, message } => {
+                format!("dump {dump} failed: {}", redact_values(message))
+            }
+            ImportError::PostScript { script, message } => format!(
+                "post-import script {script} failed: {}",
+                redact_values(message)
+            ),
+            ImportError::ServerStart(m) => {
+                format!("the import server did not start: {}", redact_values(m))
+            }
+            ImportError::Backup { dump, message } => {
+                format!("backup {dump} failed: {}", redact_values(message))
+            }
+            ImportError::Scrub(m) => format!(
+                "cannot remove what the post scripts left behind: {}",
+                redact_values(m)
+            ),
+            other => other.to_string(),
+        }
+    }
 }
 
 impl From<StoreError> for ImportError {
@@ -173,6 +214,12 @@ pub async fn describe(ctx: &Context, t: &TemplateName) -> Result<v1::Template, S
                 database: m.database,
                 import_seconds: m.import_seconds,
                 dump_bytes: m.dump_bytes,
+                masking: m.masking.map(|k| v1::Masking {
+                    rules_file: k.rules.as_ref().map(|r| r.name.clone()),
+                    rules_sha256: k.rules.map(|r| r.sha256),
+                    strict: k.strict,
+                    post_script_cleanup: k.post_script_cleanup,
+                }),
             })
             .collect();
         versions.reverse();

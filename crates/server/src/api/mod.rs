@@ -227,5 +227,6 @@ fn v1_instance(state: &AppState, i: Instance) -> dolly_types::v1::Instance {
         protected: i.meta.protected,
         owner: i.meta.owner,
         stopped_reason: i.meta.stopped_reason,
+        problem: i.meta.broken,
     }
 }

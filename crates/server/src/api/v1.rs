@@ -6,9 +6,9 @@ use std::time::Duration;
 use actix_web::{web, HttpResponse};
 use dolly_types::v1::{
     CreateInstance, CreateSnapshot, DiskUsage, DiskUse, ErrorBody, Extend, ImportResult, Instance,
-    InstanceList, InstanceState, InstanceSummary, Promote, QuarantineList, QuarantinedInstance,
-    Readiness, Reap, ReapReport, Reaped, Reset, Snapshot, SnapshotList, Template, TemplateList,
-    TemplatePool, TemplateVersion,
+    InstanceList, InstanceState, InstanceSummary, Masking, Promote, QuarantineList,
+    QuarantinedInstance, Readiness, Reap, ReapReport, Reaped, Reset, Snapshot, SnapshotList,
+    Template, TemplateList, TemplatePool, TemplateVersion,
 };
 use dolly_types::v1::{
     ExplainStep, SchemaChange, SchemaChangeKind, SchemaDiff, SchemaExplain, SchemaObject,
@@ -67,6 +67,7 @@ use dolly_core::template;
         TemplateList,
         TemplatePool,
         TemplateVersion,
+        Masking,
         ImportResult,
         Instance,
         InstanceList,
@@ -290,6 +291,7 @@ fn summary(i: DomainInstance) -> InstanceSummary {
         protected: i.meta.protected,
         owner: i.meta.owner,
         stopped_reason: i.meta.stopped_reason,
+        problem: i.meta.broken,
     }
 }
 

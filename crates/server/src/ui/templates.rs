@@ -91,6 +91,27 @@ fn table(list: &[Template]) -> Markup {
     }
 }
 
+/// How a version was masked (the rules file and its hash, strict mode,
+/// the post scripts' clean-up).
+fn masking_title(m: &dolly_types::v1::Masking) -> String {
+    let mut parts = Vec::new();
+    if let Some(file) = &m.rules_file {
+        let name = std::path::Path::new(file)
+            .file_name()
+            .map_or_else(|| file.clone(), |f| f.to_string_lossy().into_owned());
+        let sha = m.rules_sha256.as_deref().unwrap_or("");
+        parts.push(format!(
+            "rules {name} (sha256 {}{})",
+            &sha[..sha.len().min(12)],
+            if m.strict { ", strict" } else { "" }
+        ));
+    }
+    if m.post_script_cleanup {
+        parts.push("post scripts, traces removed".to_owned());
+    }
+    format!("masked: {}", parts.join("; "))
+}
+
 fn body_rows(list: &[Template]) -> Markup {
     let now = Utc::now();
     html! {
@@ -111,8 +132,15 @@ fn body_rows(list: &[Template]) -> Markup {
                 }
                 td {
                     @if let Some(v) = current {
-                        code { (v.version) } br;
+                        code { (v.version) }
+                        @if let Some(m) = &v.masking {
+                            " " span.badge.ok data-testid="masked" title=(masking_title(m)) { "masked" }
+                        }
+                        br;
                         span.muted { (when(v.created_at, now)) " · " (v.database) }
+                        @if let Some(m) = &v.masking {
+                            br; span.muted { (masking_title(m)) }
+                        }
                     } @else {
                         span.muted { "none yet" }
                     }

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod dollyd;
 pub mod server;
 
 use std::collections::BTreeMap;

@@ -214,6 +214,7 @@ fn publish(ctx: &Context, t: &str, v: &str) {
         fingerprint: None,
         post_scripts: vec![],
         load: None,
+        masking: None,
     };
     store.publish_version(&t, &meta, &work).expect("publish");
 }

@@ -37,6 +37,7 @@ fn publish_blog(h: &Harness) {
         fingerprint: None,
         post_scripts: vec![],
         load: None,
+        masking: None,
     };
     store.publish_version(&blog(), &meta, &work).unwrap();
 }

@@ -2,6 +2,7 @@
 
 mod crash;
 mod create;
+mod credentials;
 mod disk;
 mod housekeeping;
 mod lifecycle;

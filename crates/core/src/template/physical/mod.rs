@@ -150,11 +150,14 @@ pub(super) async fn run(
         }
     };
 
-    let post_scripts = post_and_stop(ctx, image, container, d, &database, tracker).await?;
+    let (post_scripts, scrubbed) =
+        post_and_stop(ctx, image, d, &database, tracker, work, &spec).await?;
     Ok(Loaded {
         database,
         tables,
         post_scripts,
+        scrubbed,
+        strict: false,
         load: None,
     })
 }
