@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages dolly's scripts and tests need, if missing:
 # debootstrap (offline image build), mariadb-client (CLI and tests),
-# xfsprogs (reflink test filesystem), chromium and chromium-driver (the web
+# xfsprogs (reflink test filesystem), btrfs-progs (the per-instance disk
+# limit's test filesystem), chromium and chromium-driver (the web
 # UI's browser tests, crates/server/tests/ui.rs). Idempotent.
 set -euo pipefail
 need=()
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v mariadb >/dev/null || need+=(mariadb-client)
 command -v mkfs.xfs >/dev/null || need+=(xfsprogs)
+command -v mkfs.btrfs >/dev/null || need+=(btrfs-progs)
 command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)
 if ((${#need[@]})); then
