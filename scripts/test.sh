@@ -6,12 +6,14 @@
 # missing, mounts a reflink-capable XFS for the tests' data folders when run
 # as root (plain temp dirs otherwise), then runs every test of the
 # workspace; with --core-flow, only the core flow on that server
-# (crates/server/tests/servers.rs) and the import corpus (corpus.rs: the
-# public samples in ../shared/corpus, or DOLLY_CORPUS_DIR), as CI's matrix
-# does.
+# (crates/server/tests/servers.rs); with --parity, the core flow plus the
+# promises that must hold on every server family: the import corpus
+# (corpus.rs: the public samples in ../shared/corpus, or DOLLY_CORPUS_DIR)
+# and the masking canaries (masking.rs). CI runs --parity on MySQL 9 and
+# --core-flow on MariaDB 11.8.
 #
-# Usage: scripts/test.sh [--core-flow] [test runner arguments]
-#        DOLLY_TEST_IMAGE=dolly-mysql:9 scripts/test.sh --core-flow
+# Usage: scripts/test.sh [--core-flow|--parity] [test runner arguments]
+#        DOLLY_TEST_IMAGE=dolly-mysql:9 scripts/test.sh --parity
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,10 +23,11 @@ if ! docker info >/dev/null 2>&1; then
     exit 1
 fi
 core_flow=0
-if [[ "${1:-}" == --core-flow ]]; then
-    core_flow=1
-    shift
-fi
+parity=0
+case "${1:-}" in
+    --core-flow) core_flow=1; shift ;;
+    --parity) parity=1; shift ;;
+esac
 export DOLLY_TEST_IMAGE="${DOLLY_TEST_IMAGE:-dolly-mariadb:10.11}"
 docker/build-server-image.sh "$DOLLY_TEST_IMAGE"
 
@@ -45,7 +48,9 @@ trap sweep EXIT
 
 echo "tests on $DOLLY_TEST_IMAGE"
 if ((core_flow)); then
-    cargo test -p dolly-server --test servers --test corpus "$@"
+    cargo test -p dolly-server --test servers "$@"
+elif ((parity)); then
+    cargo test -p dolly-server --test servers --test corpus --test masking "$@" -- --test-threads=2
 elif cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast "$@"
 else
