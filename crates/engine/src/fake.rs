@@ -86,6 +86,22 @@ impl FakeEngine {
             .remove(host);
     }
 
+    /// A container created from `spec` and never started, as a create in
+    /// flight in the engine leaves it when its caller died before `start`.
+    pub fn create_only(&self, spec: &ContainerSpec) {
+        let id = format!("fake{}", self.next_id.fetch_add(1, Ordering::SeqCst));
+        self.lock().insert(
+            spec.name.clone(),
+            Fake {
+                id,
+                spec: spec.clone(),
+                state: RunState::Created,
+                exit_code: None,
+                host_port: None,
+            },
+        );
+    }
+
     /// The container disappears, as after `docker rm -f` or a prune.
     pub fn lose(&self, name: &str) {
         self.lock().remove(name);

@@ -2,8 +2,9 @@
 //! `chromium-driver`, driven through WebDriver with fantoccini), and its
 //! cross-site protection over plain HTTP.
 //!
-//! Screenshots of each page go to `target/ui-screenshots/`; a set is copied
-//! into `docs/screenshots/` for the README.
+//! Screenshots of each page go to `target/ui-screenshots/`; with
+//! `DOLLY_UPDATE_SCREENSHOTS=1` a set is copied into `docs/screenshots/`
+//! for the README.
 
 mod common;
 
@@ -105,9 +106,12 @@ fn screenshot_dir() -> PathBuf {
     target.join("ui-screenshots")
 }
 
-/// Saves the browser's view as a test artifact, and for the README when
-/// `docs` is set.
+/// Saves the browser's view as a test artifact under `target/`, and for
+/// the README when `docs` is set and the run asks for it
+/// (`DOLLY_UPDATE_SCREENSHOTS=1`): a test run leaves the tracked files
+/// alone.
 async fn shot(c: &Client, name: &str, docs: bool) {
+    let docs = docs && std::env::var_os("DOLLY_UPDATE_SCREENSHOTS").is_some_and(|v| v == "1");
     let png = c.screenshot().await.expect("screenshot");
     let dir = screenshot_dir();
     std::fs::create_dir_all(&dir).expect("screenshot folder");

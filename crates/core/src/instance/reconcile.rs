@@ -183,6 +183,47 @@ impl Manager {
         Ok(report)
     }
 
+    /// Removes instance containers of ours that the engine created but
+    /// never started and whose instance has no folder at all: a create in
+    /// flight in the engine when dollyd died may finish after the start's
+    /// reconcile (RELIABILITY.md, random harness finding 7). A create claims
+    /// its folder before it asks for a container, so this never races one;
+    /// a container that ever ran, or one whose folder exists, is left to
+    /// reconcile, heal and the reaper. Returns how many it removed.
+    pub async fn sweep_orphan_containers(&self) -> Result<usize, InstanceError> {
+        let all = self.ctx.engine.list(&self.ctx.ownership_labels()).await?;
+        let mut removed = 0;
+        for c in all {
+            if c.state != RunState::Created
+                || c.labels.get(LABEL_KIND).map(String::as_str) != Some("instance")
+            {
+                continue;
+            }
+            let names = c
+                .labels
+                .get(LABEL_TEMPLATE)
+                .and_then(|t| TemplateName::parse(t).ok())
+                .zip(
+                    c.labels
+                        .get(LABEL_NAME)
+                        .and_then(|n| InstanceName::parse(n).ok()),
+                );
+            let Some((t, n)) = names else { continue };
+            let (t2, n2) = (t.clone(), n.clone());
+            let exists = self
+                .ctx
+                .blocking(move |s| Ok::<_, StoreError>(s.instance_exists(&t2, &n2)))
+                .await?;
+            if exists {
+                continue;
+            }
+            warn!(template = %t, instance = %n, container = %c.name, "removing a container created for an instance that does not exist (a create cut short by a crash)");
+            self.ctx.engine.remove(&c.id).await?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
     /// Moves `t/n` to quarantine; its container (if any) is stopped
     /// cleanly and removed, so the data set aside is consistent.
     async fn set_aside(

@@ -95,6 +95,7 @@ impl Manager {
         // Before healing: a server that ended at its disk limit is
         // stopped with its reason, not started again.
         self.enforce_disk_limit().await?;
+        self.sweep_orphan_containers().await?;
         self.heal(false).await?;
         if self.ctx.settings.idle_ttl.is_some() {
             self.stop_idle().await?;

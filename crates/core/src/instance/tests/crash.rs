@@ -190,3 +190,34 @@ async fn a_failed_create_under_an_unknown_template_leaves_no_folder() {
         .is_err());
     assert!(!h.path("instances/ghost").exists());
 }
+
+/// Random harness finding 7: a create in flight in the engine when dollyd
+/// died finishes after the start's reconcile. The reaper's pass removes
+/// that never-started container once its instance has no folder, and
+/// leaves alone one whose instance exists.
+#[tokio::test]
+async fn a_container_created_after_reconcile_for_no_instance_is_swept() {
+    let h = Harness::new();
+    let m = &h.manager;
+    for name in ["gone", "kept"] {
+        m.create(&t(), &n(name), None, Source::Template)
+            .await
+            .unwrap();
+    }
+    let gone = h.engine.spec(&h.container("gone")).unwrap();
+    let kept = h.engine.spec(&h.container("kept")).unwrap();
+    m.delete(&t(), &n("gone"), false).await.unwrap();
+    // The engine finishes the creates it had been asked for.
+    h.engine.create_only(&gone);
+    h.engine.lose(&h.container("kept"));
+    h.engine.create_only(&kept);
+
+    assert_eq!(m.sweep_orphan_containers().await.unwrap(), 1);
+    let names = h.engine.names();
+    assert!(!names.contains(&h.container("gone")), "{names:?}");
+    assert!(names.contains(&h.container("kept")), "{names:?}");
+    // The instance that exists is started again by heal, as before.
+    restart(&h).await;
+    let i = m.get(&t(), &n("kept")).await.unwrap();
+    assert_eq!(i.state, InstanceState::Running);
+}
