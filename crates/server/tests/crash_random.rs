@@ -336,8 +336,9 @@ struct World {
     template_marker: String,
     /// An export of `i@s0` (marker `m0`), for archive imports.
     archive: Option<Vec<u8>>,
-    /// A second dolly holding `i@s0`, pushing to the one under test.
-    source: Option<(Harness, Dollyd)>,
+    /// A second dolly holding `i@s0`, pushing to the one under test, and
+    /// the dolly it is allowed to push to (`push_remotes`).
+    source: Option<(Harness, Dollyd, String)>,
     trials: usize,
 }
 
@@ -526,7 +527,7 @@ async fn setup(w: &mut World, op: Op, d: &Dollyd) -> Plan {
             )
         }
         Op::PushReceive => {
-            let source = push_source(w).await;
+            let source = push_source(w, &d.url).await;
             victim = Some("pushed".to_owned());
             instances.insert(
                 "pushed".to_owned(),
@@ -589,16 +590,27 @@ async fn wait_pool(d: &Dollyd) {
     }
 }
 
-/// The dolly a push comes from (made once): `i@s0` holds `m0`.
-async fn push_source(w: &mut World) -> &Dollyd {
-    if w.source.is_none() {
-        let mut h = Harness::with_dump(dump("tpl-0").as_bytes()).await;
-        let d = h.start(None, &[]).await;
-        let i = create(&d, "i", json!({"ttl": 0})).await;
-        set_marker(&i, M0).await;
-        d.post_expect(&format!("{INSTANCES}/i/snapshots/s0"), json!({}), 201)
-            .await;
-        w.source = Some((h, d));
+/// The dolly a push comes from (made once): `i@s0` holds `m0`. It may
+/// push only to `remote` (`push_remotes`): when the dolly under test moved
+/// to another port, the source is started again allowing that one.
+async fn push_source<'a>(w: &'a mut World, remote: &str) -> &'a Dollyd {
+    let allow = [("DOLLY_PUSH_REMOTES", remote.to_owned())];
+    match w.source.take() {
+        None => {
+            let mut h = Harness::with_dump(dump("tpl-0").as_bytes()).await;
+            let d = h.start(None, &allow).await;
+            let i = create(&d, "i", json!({"ttl": 0})).await;
+            set_marker(&i, M0).await;
+            d.post_expect(&format!("{INSTANCES}/i/snapshots/s0"), json!({}), 201)
+                .await;
+            w.source = Some((h, d, remote.to_owned()));
+        }
+        Some((mut h, d, allowed)) if allowed != remote => {
+            d.kill9();
+            let d = h.start(None, &allow).await;
+            w.source = Some((h, d, remote.to_owned()));
+        }
+        kept => w.source = kept,
     }
     &w.source.as_ref().expect("source").1
 }
