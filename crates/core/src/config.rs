@@ -407,20 +407,8 @@ impl Settings {
                     }
                 }
             },
-            max_instances: p.parse("max_instances", "none", |v| match v {
-                "" | "none" | "0" => Ok(None),
-                _ => v
-                    .parse::<usize>()
-                    .map(Some)
-                    .map_err(|_| "expected a whole number or \"none\"".into()),
-            })?,
-            max_snapshots: p.parse("max_snapshots", "none", |v| match v {
-                "" | "none" | "0" => Ok(None),
-                _ => v
-                    .parse::<usize>()
-                    .map(Some)
-                    .map_err(|_| "expected a whole number or \"none\"".into()),
-            })?,
+            max_instances: p.parse("max_instances", "none", optional_count)?,
+            max_snapshots: p.parse("max_snapshots", "none", optional_count)?,
             instance_max_disk: p.parse("instance_max_disk", "none", |v| match v {
                 "" | "none" | "0" => Ok(None),
                 _ => byte_size(v).map(Some),
@@ -578,6 +566,17 @@ fn optional_duration(v: &str) -> Result<Option<Duration>, String> {
     match v {
         "" | "0" | "none" | "never" => Ok(None),
         _ => duration(v).map(Some),
+    }
+}
+
+/// A limit on a count: a whole number, or `none` (also empty or 0).
+fn optional_count(v: &str) -> Result<Option<usize>, String> {
+    match v {
+        "" | "none" | "0" => Ok(None),
+        _ => v
+            .parse::<usize>()
+            .map(Some)
+            .map_err(|_| "expected a whole number or \"none\"".into()),
     }
 }
 

@@ -668,24 +668,11 @@ pub(super) async fn query_rows(
         "SELECT table_schema, table_name, IFNULL(table_rows, 0) FROM information_schema.tables \
                WHERE table_schema NOT IN ('mysql','information_schema','performance_schema','sys') \
                ORDER BY table_schema, table_name";
-    let out = ctx
-        .engine
-        .exec(
-            container,
-            image.client_command(&["-N", "-B", "-e", sql]),
-            None,
-            None,
-        )
-        .await?;
-    if out.exit_code != 0 {
-        return Err(ImportError::ServerStart(format!(
-            "listing the loaded tables failed (exit {}): {}",
-            out.exit_code,
-            out.stderr.trim()
-        )));
-    }
+    let out = query_text(ctx, image, container, sql, |e| {
+        ImportError::ServerStart(format!("listing the loaded tables failed {e}"))
+    })
+    .await?;
     Ok(out
-        .stdout
         .lines()
         .filter_map(|l| {
             let mut parts = l.split('\t');
@@ -696,6 +683,35 @@ pub(super) async fn query_rows(
             ))
         })
         .collect())
+}
+
+/// `sql` run by the client as root in the import server, its rows as
+/// tab-separated text (`-N -B`); a client that fails becomes `failed`
+/// of "(exit N): its error".
+pub(super) async fn query_text(
+    ctx: &Context,
+    image: &ImageInfo,
+    container: &str,
+    sql: &str,
+    failed: impl FnOnce(String) -> ImportError,
+) -> Result<String, ImportError> {
+    let out = ctx
+        .engine
+        .exec(
+            container,
+            image.client_command(&["-N", "-B", "-e", sql]),
+            None,
+            None,
+        )
+        .await?;
+    if out.exit_code != 0 {
+        return Err(failed(format!(
+            "(exit {}): {}",
+            out.exit_code,
+            out.stderr.trim()
+        )));
+    }
+    Ok(out.stdout)
 }
 
 fn log_tables(tables: &TableRows) {

@@ -200,24 +200,11 @@ async fn query(
     container: &str,
     sql: &str,
 ) -> Result<Vec<String>, ImportError> {
-    let out = ctx
-        .engine
-        .exec(
-            container,
-            image.client_command(&["-N", "-B", "-e", sql]),
-            None,
-            None,
-        )
-        .await?;
-    if out.exit_code != 0 {
-        return Err(ImportError::Scrub(format!(
-            "{sql} failed (exit {}): {}",
-            out.exit_code,
-            out.stderr.trim()
-        )));
-    }
+    let out = super::import::query_text(ctx, image, container, sql, |e| {
+        ImportError::Scrub(format!("{sql} failed {e}"))
+    })
+    .await?;
     Ok(out
-        .stdout
         .lines()
         .map(|l| l.split('\t').next().unwrap_or("").to_owned())
         .filter(|l| !l.is_empty())
