@@ -1,6 +1,7 @@
 //! The `dolly` CLI end to end: the real binary against a real dollyd (the
 //! test harness's, in-process) and the real engine, and against no server,
 //! a server that is not dollyd, and bad command lines.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
 
 mod common;
 

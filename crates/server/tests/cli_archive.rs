@@ -5,6 +5,7 @@
 //! the row seen there; then a taken name (exit 4), a truncated archive
 //! (exit 1, from a file and from stdin), a missing snapshot (exit 3). Two
 //! instances at once.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
 
 mod common;
 

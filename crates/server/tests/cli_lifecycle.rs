@@ -4,6 +4,7 @@
 //! snapshot, write another, restore and see only the first, branch with
 //! `--from`, promote and clone, reset, stop/start on the same port, extend,
 //! protect, snapshot rm, df. Three instances in all, at most two at once.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
 
 mod common;
 

@@ -13,6 +13,7 @@
 //!
 //! The oracle is one server container for the whole test: between two
 //! loads every database but the system ones is dropped.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
 
 mod common;
 

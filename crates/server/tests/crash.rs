@@ -9,6 +9,7 @@
 //! `tmp/` holds no leftovers.
 //!
 //! One `#[tokio::test]` per fault point, over a few parametrised helpers.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
 
 mod common;
 

@@ -25,6 +25,7 @@
 //! Each trial prints its seed; `DOLLY_CRASH_SEED=<seed>` with
 //! `DOLLY_CRASH_OPS=<op>` replays it. `DOLLY_CRASH_TRIALS` trials per
 //! operation (default 1: CI); `scripts/crash-soak.sh N` runs N.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
 
 mod common;
 

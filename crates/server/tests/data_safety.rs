@@ -17,6 +17,7 @@
 //! restart use a reap interval of an hour so that the old reaper (whose
 //! first, immediate pass ran at its start) cannot heal anything in the
 //! meantime and the new dollyd's reconcile is what is tested.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
 
 mod common;
 

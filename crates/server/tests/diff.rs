@@ -1,5 +1,6 @@
 //! `GET .../diff`: what a migration changed, against the real engine and
 //! the shop example (tables, a foreign key, a trigger, routines, a view).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
 
 mod common;
 

@@ -6,6 +6,7 @@
 //!
 //! The btrfs filesystem is a loop file the test mounts itself at
 //! `/srv/dolly-btrfs-test` with `scripts/btrfs-fs.sh` (root; idempotent).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
 
 mod common;
 

@@ -4,6 +4,7 @@
 //! inside an instance killed.
 //!
 //! Figures from these tests are in RELIABILITY.md.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
 
 mod common;
 

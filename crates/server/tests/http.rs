@@ -1,5 +1,6 @@
 //! HTTP conformance: HEAD, JSON errors everywhere, absurd values, a second
 //! dollyd on the same data folder.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! `dollyd update`: dumps of every format become templates that clones
 //! answer from; failures leave the previous version serving.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
 
 mod common;
 

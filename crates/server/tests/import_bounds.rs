@@ -3,6 +3,7 @@
 //! from its first read, the hash included; what a killed update left (its
 //! import container, its datadir in `tmp/`) goes at the next update,
 //! unless a live update holds the template.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
 
 mod common;
 

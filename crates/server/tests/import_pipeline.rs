@@ -2,6 +2,7 @@
 //! into parallel sessions with deferred keys gives what one plain session
 //! gives; the fallback; post-import SQL; the unchanged skip and `--force`;
 //! live progress in the API; `CREATE SCHEMA`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
 
 mod common;
 

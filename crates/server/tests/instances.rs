@@ -1,5 +1,6 @@
 //! Instances: isolation, same-name races, parallel creates, expiry, the v1
 //! API, and what the engine sees of them.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
 
 mod common;
 

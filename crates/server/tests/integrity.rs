@@ -1,6 +1,7 @@
 //! What a snapshot, a reset and a restore guarantee about the files they
 //! make, against the real engine: whole datadirs or a clear refusal,
 //! private modes, and the space they may take.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
 
 mod common;
 

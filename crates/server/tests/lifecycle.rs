@@ -1,5 +1,6 @@
 //! The life of an instance: snapshot, restore, branch, promote, reset,
 //! stop/start, leases, protection and the reaper.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
 
 mod common;
 

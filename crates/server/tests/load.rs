@@ -3,6 +3,7 @@
 //! file descriptors, containers and instance folders stay flat.
 //!
 //! Figures from these tests are in RELIABILITY.md.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
 
 mod common;
 

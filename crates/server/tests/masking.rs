@@ -4,6 +4,7 @@
 //! published template, an instance's datadir, a snapshot or an export
 //! archive (decompressed), raw or in the encodings InnoDB stores them in.
 //! Run on each server image (`DOLLY_TEST_IMAGE=dolly-mysql:9 ...`).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Every myaas route, with its status codes, bodies and field types, so
 //! myaas's clients keep working against dolly.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
 
 mod common;
 

@@ -5,6 +5,7 @@
 //! TABLE`; post scripts run; a backup from another major version is
 //! refused naming both, and the previous version keeps serving; a MySQL
 //! image refuses a physical backup.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
 
 mod common;
 

@@ -4,6 +4,7 @@
 //! pool off by default, the per-template override, reset keeping port and
 //! password, and the real dollyd killed (`DOLLY_CRASH_AT`) in the middle
 //! of a hand-out.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
 
 mod common;
 

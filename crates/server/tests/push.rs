@@ -1,6 +1,7 @@
 //! `push`: a snapshot moves from one dollyd to another, server to server,
 //! against the real engine (two dollyds on one machine, each with its own
 //! data folder).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
 
 mod common;
 

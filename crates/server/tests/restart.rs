@@ -1,6 +1,7 @@
 //! The real `dollyd` binary killed with SIGKILL and started again: every
 //! instance is found with the same port and credentials; half-made and
 //! orphaned things are cleaned up.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
 
 mod common;
 

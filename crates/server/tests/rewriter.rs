@@ -9,6 +9,7 @@
 //! must be the same, and dolly's own SQL must never fail.
 //!
 //! One server container for the whole test.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
 
 mod common;
 

@@ -8,6 +8,7 @@
 //! `sql_mode`), so on MySQL the same shop is loaded from MySQL 9's own
 //! mysqldump (`examples/dumps-mysql/shop.sql`, with its GTID and
 //! `SQL_LOG_BIN` lines).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Teams: users with tokens, roles, ownership and quotas (both API
 //! surfaces and the CLI), the users file reloaded on SIGHUP, and signed
 //! webhooks delivered with retries.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! no network), the real `dolly` binary speaking it with `--ca-cert`, the
 //! real `dollyd` binary reloading its certificate on SIGHUP, and the guards
 //! that keep a bearer token from crossing a network in clear.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
 
 mod common;
 

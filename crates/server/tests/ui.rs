@@ -5,6 +5,7 @@
 //! Screenshots of each page go to `target/ui-screenshots/`; with
 //! `DOLLY_UPDATE_SCREENSHOTS=1` a set is copied into `docs/screenshots/`
 //! for the README.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
 
 mod common;
 
@@ -422,7 +423,7 @@ async fn a_person_signs_in_creates_snapshots_and_deletes_in_a_real_browser() {
     wait_for(&c, "[data-testid=token-input]").await;
     c.goto(&app.url("/ui/templates")).await.unwrap();
     wait_for(&c, "[data-testid=token-input]").await;
-    c.close().await.unwrap();
+    finish(c).await;
 }
 
 #[tokio::test]
@@ -560,6 +561,16 @@ async fn a_cross_site_post_with_the_cookie_changes_nothing() {
         set.contains("HttpOnly") && set.contains("SameSite=Strict") && !set.contains("Secure"),
         "{set}"
     );
+}
+
+/// Ends the browser session once every assertion has run. Closing is
+/// clean-up, not a check of dolly: a close the driver fails (CI saw one
+/// after the last assertion had passed) is reported, and chromedriver is
+/// killed with its guard either way.
+async fn finish(c: Client) {
+    if let Err(e) = c.close().await {
+        eprintln!("closing the browser session failed (clean-up only): {e}");
+    }
 }
 
 /// Signs in through the form (after any sign-out).
@@ -738,5 +749,5 @@ async fn a_member_uses_their_own_instances_in_a_real_browser() {
     wait_for(&c, "[data-testid=token-input]").await;
     sign_in(&c, &app, ADMIN).await;
     wait_for(&c, "[data-testid=instance-row][data-name=bobs-db]").await;
-    c.close().await.unwrap();
+    finish(c).await;
 }

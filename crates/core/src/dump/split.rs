@@ -271,12 +271,23 @@ impl<S: Sink> Splitter<S> {
                     .clone()
                     .unwrap_or_else(|| self.opts.default_db.clone());
                 self.fks.retain(|(k, _)| k != &key);
-                let t = self.tables.get_mut(&key).expect("inserted above");
-                t.pending.clear();
-                match defer_keys(&st.text, &db, &key.1) {
+                let deferred = defer_keys(&st.text, &db, &key.1);
+                let pending = match &deferred {
+                    Ok(d) => d
+                        .index_alters
+                        .iter()
+                        .cloned()
+                        .map(Stmt::synthetic)
+                        .collect(),
+                    Err(_) => Vec::new(),
+                };
+                // The table was registered above.
+                if let Some(t) = self.tables.get_mut(&key) {
+                    t.pending = pending;
+                }
+                match deferred {
                     Ok(d) => {
                         st.text = d.create;
-                        t.pending = d.index_alters.into_iter().map(Stmt::synthetic).collect();
                         if let Some(fk) = d.fk_alter {
                             self.fks.push((key.clone(), Stmt::synthetic(fk)));
                         }

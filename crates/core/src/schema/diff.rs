@@ -49,9 +49,8 @@ fn database(db: &str, b: &Database, a: &Database, out: &mut Vec<Change>) {
     };
     // Tables: whole when added or dropped, in parts when both exist.
     for (name, kind, bt, at) in pairs(&b.tables, &a.tables) {
-        match kind {
-            ChangeKind::Modified => {
-                let (bt, at) = (bt.expect("both"), at.expect("both"));
+        match (bt, at) {
+            (Some(bt), Some(at)) => {
                 if bt != at {
                     table(db, name, bt, at, out);
                 }

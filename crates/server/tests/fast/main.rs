@@ -2,6 +2,7 @@
 //! served on loopback over the in-memory fake engine. No Docker, no root,
 //! no image: `cargo test -p dolly-server --test fast` runs in seconds.
 //! HTTP tests that do not need a real database server belong here.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
 
 mod harness;
 mod isolation;

@@ -3,6 +3,7 @@
 //! step by step (GITHUB_ENV, GITHUB_OUTPUT, masks, a stubbed `gh`), the
 //! GitLab template's jobs and README's project job (dotenv, a stubbed
 //! GitLab API for the note), reuse, a failing create and the cleanup.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
 
 #[path = "../common/mod.rs"]
 mod common;
