@@ -14,7 +14,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 
-use dolly_types::NameError;
+use dolly_names::NameError;
 
 /// The file read when no `--config` is given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/dolly/dolly.toml";
@@ -325,7 +325,7 @@ impl Settings {
                 _ => Err("expected a whole number, at least 1".into()),
             })?,
             database: p.parse("database", "default", |v| {
-                dolly_types::TemplateName::parse(v)
+                dolly_names::TemplateName::parse(v)
                     .map(String::from)
                     .map_err(|e: NameError| e.to_string())
             })?,

@@ -23,4 +23,4 @@ pub mod store;
 pub mod template;
 pub mod users;
 
-pub use dolly_types as types;
+pub use dolly_names as names;

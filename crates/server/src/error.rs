@@ -114,7 +114,11 @@ fn engine(e: &EngineError) -> (StatusCode, &'static str) {
         EngineError::ImageMissing(_) | EngineError::ImageUnusable { .. } => {
             (StatusCode::BAD_GATEWAY, "image_missing")
         }
-        _ => (StatusCode::BAD_GATEWAY, "engine_error"),
+        EngineError::NotFound(_)
+        | EngineError::Conflict(_)
+        | EngineError::Rejected { .. }
+        | EngineError::NoPort(_)
+        | EngineError::Protocol(_) => (StatusCode::BAD_GATEWAY, "engine_error"),
     }
 }
 
@@ -122,6 +126,9 @@ fn store(e: &StoreError) -> (StatusCode, &'static str) {
     match e {
         _ if e.is_disk_full() => (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage"),
         StoreError::Corrupt { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "metadata_damaged"),
+        StoreError::NewerFormat { .. } => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "metadata_newer_format")
+        }
         StoreError::Exists(_) => (StatusCode::CONFLICT, "conflict"),
         StoreError::Locked(_) => (StatusCode::CONFLICT, "template_busy"),
         StoreError::InUse { .. } => (StatusCode::CONFLICT, "data_folder_in_use"),
@@ -135,7 +142,19 @@ fn import(e: &ImportError) -> (StatusCode, &'static str) {
         ImportError::DiskFull { .. } => (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage"),
         ImportError::Engine(e) => engine(e),
         ImportError::Store(e) => store(e),
-        _ => (StatusCode::INTERNAL_SERVER_ERROR, "import_failed"),
+        ImportError::Dump(_)
+        | ImportError::Server { .. }
+        | ImportError::PostScript { .. }
+        | ImportError::Empty(_)
+        | ImportError::Truncated(_)
+        | ImportError::Timeout(..)
+        | ImportError::Mask { .. }
+        | ImportError::Scrub(_)
+        | ImportError::ServerStart(_)
+        | ImportError::VersionMismatch { .. }
+        | ImportError::PhysicalUnsupported { .. }
+        | ImportError::Backup { .. }
+        | ImportError::Datadir { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "import_failed"),
     }
 }
 

@@ -11,10 +11,11 @@ pub mod telemetry;
 pub mod tls;
 pub mod ui;
 pub mod webhooks;
+pub mod wire;
 
 pub use dolly_core as core;
-pub use dolly_core::types;
 pub use dolly_engine as engine;
+pub use dolly_types as types;
 
 /// Installs ring as the process's rustls crypto provider (idempotent).
 /// rustls needs one per process; where the workspace's builds unify

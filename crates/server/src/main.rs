@@ -8,9 +8,9 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use dolly_core::config::Settings;
 use dolly_core::instance::Manager;
+use dolly_core::instance::Reap;
 use dolly_core::template;
 use dolly_server::startup::{command_context, reap_context, Application};
-use dolly_types::v1::Reap;
 use dolly_types::TemplateName;
 
 #[derive(Parser)]

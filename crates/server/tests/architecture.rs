@@ -93,10 +93,42 @@ fn the_domain_core_knows_no_http_framework() {
 fn the_wire_types_are_serde_only() {
     let deps = dependencies();
     let direct = &deps["dolly-types"];
-    let allowed: BTreeSet<&str> = ["serde", "serde_json", "chrono", "thiserror", "utoipa"]
-        .into_iter()
-        .collect();
+    let allowed: BTreeSet<&str> = [
+        "dolly-names",
+        "serde",
+        "serde_json",
+        "chrono",
+        "thiserror",
+        "utoipa",
+    ]
+    .into_iter()
+    .collect();
     for d in direct {
         assert!(allowed.contains(d.as_str()), "dolly-types depends on {d}");
+    }
+}
+
+#[test]
+fn the_domain_core_returns_and_stores_its_own_types_not_the_wire_types() {
+    // Core names things with dolly-names; what /api/v1 shows is made from
+    // core's types in dolly-server's `wire` module. An API change cannot
+    // reach core or its files on disk.
+    let deps = dependencies();
+    let reach = reachable(&deps, "dolly-core");
+    assert!(
+        !reach.contains("dolly-types"),
+        "dolly-core reaches dolly-types (the wire types)"
+    );
+    assert!(reach.contains("dolly-names"));
+}
+
+#[test]
+fn names_are_serde_only() {
+    let deps = dependencies();
+    for d in &deps["dolly-names"] {
+        assert!(
+            ["serde", "thiserror"].contains(&d.as_str()),
+            "dolly-names depends on {d}"
+        );
     }
 }

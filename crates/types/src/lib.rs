@@ -4,10 +4,11 @@
 //! `openapi` feature derives OpenAPI schemas for the server's document.
 
 pub mod myaas;
-pub mod names;
 pub mod v1;
 
-pub use names::{InstanceName, NameError, SnapshotName, TemplateName, VersionName};
+/// The names, re-exported so the CLI and the server name them as the wire does.
+pub use dolly_names as names;
+pub use dolly_names::{InstanceName, NameError, SnapshotName, TemplateName, VersionName};
 
 /// The response header in which dollyd gives its version (every answer of
 /// its own), so the CLI can warn when it is another version than its own

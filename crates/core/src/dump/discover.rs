@@ -4,7 +4,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use dolly_types::TemplateName;
+use dolly_names::TemplateName;
 use tracing::debug;
 
 use super::DumpError;

@@ -15,7 +15,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use dolly_types::TemplateName;
+use dolly_names::TemplateName;
 
 pub use crate::store::{Fingerprint, HashedFile};
 

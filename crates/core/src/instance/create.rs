@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use dolly_types::{InstanceName, SnapshotName, TemplateName, VersionName};
+use dolly_names::{InstanceName, SnapshotName, TemplateName, VersionName};
 use tracing::{debug, info, info_span, warn, Instrument};
 
 use super::server::new_password;

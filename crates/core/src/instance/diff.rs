@@ -5,15 +5,47 @@
 
 use std::path::PathBuf;
 
-use dolly_types::v1::InstanceState;
-use dolly_types::v1::{ExplainStep, SchemaDiff, SchemaExplain};
-use dolly_types::{InstanceName, SnapshotName, TemplateName};
+use dolly_names::{InstanceName, SnapshotName, TemplateName};
 use tracing::{info, warn};
 
 use super::server::{connect_opts, new_password, Server};
-use super::{InstanceError, Manager};
+use super::{InstanceError, InstanceState, Manager};
 use crate::schema::{self, Schema};
 use crate::store::{nonce, Scratch};
+
+/// What an instance's schema changed, and the DDL that replays it.
+#[derive(Debug, Clone)]
+pub struct SchemaDiff {
+    pub template: TemplateName,
+    pub name: InstanceName,
+    /// The snapshot compared against; `None`: the template version.
+    pub against: Option<SnapshotName>,
+    pub changes: Vec<schema::Change>,
+    /// Statements (without `;`) that turn the template's schema into the
+    /// instance's, in an order that applies.
+    pub sql: Vec<String>,
+}
+
+/// One statement of a diff's SQL, run on a throwaway clone with the full
+/// data.
+#[derive(Debug, Clone)]
+pub struct ExplainStep {
+    pub sql: String,
+    /// For an `ALTER TABLE`: `INSTANT`, `INPLACE` or `COPY`, the first the
+    /// server accepted.
+    pub algorithm: Option<String>,
+    /// How long it took on the full data.
+    pub seconds: f64,
+}
+
+/// A diff's SQL as it ran on the full data.
+#[derive(Debug, Clone)]
+pub struct SchemaExplain {
+    pub template: TemplateName,
+    pub name: InstanceName,
+    pub against: Option<SnapshotName>,
+    pub steps: Vec<ExplainStep>,
+}
 
 impl Manager {
     /// The schema changes of `t/n` against its template version, or
@@ -50,7 +82,7 @@ impl Manager {
     async fn version_schema(
         &self,
         t: &TemplateName,
-        v: &dolly_types::VersionName,
+        v: &dolly_names::VersionName,
     ) -> Result<Schema, InstanceError> {
         let (t2, v2) = (t.clone(), v.clone());
         if let Some(s) = self

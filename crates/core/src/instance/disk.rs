@@ -3,10 +3,9 @@
 //! stops a running instance whose folder grew past it, saying why.
 //! Nothing is removed: the user resets, restores or deletes it.
 
-use dolly_types::v1::InstanceState;
 use tracing::{info, warn};
 
-use super::{Instance, InstanceError, Manager};
+use super::{Instance, InstanceError, InstanceState, Manager};
 use crate::disk_limit::DiskLimit;
 
 impl Manager {

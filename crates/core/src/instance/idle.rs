@@ -8,11 +8,10 @@
 
 use std::time::Instant;
 
-use dolly_types::v1::InstanceState;
 use mysql_async::prelude::Queryable;
 use tracing::{info, warn};
 
-use super::{Instance, InstanceError, Manager};
+use super::{Instance, InstanceError, InstanceState, Manager};
 
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Activity {

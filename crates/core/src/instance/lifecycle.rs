@@ -7,10 +7,10 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use dolly_types::{InstanceName, SnapshotName, TemplateName};
+use dolly_names::{InstanceName, SnapshotName, TemplateName};
 use tracing::{info, info_span, Instrument};
 
-use super::{Instance, InstanceError, Manager};
+use super::{Instance, InstanceError, InstanceState, Manager};
 use crate::store::Pending;
 use crate::template::{self, ImportError};
 
@@ -124,7 +124,7 @@ impl Manager {
         let _guard = lock.lock().await;
         let mut meta = self.ready_meta(t, n).await?;
         let current = self.view(meta.clone()).await?;
-        if current.state == dolly_types::v1::InstanceState::Running {
+        if current.state == InstanceState::Running {
             return Ok(current);
         }
         let port = meta.port;

@@ -26,8 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dolly_engine::{ContainerInfo, EngineError, RunState};
-use dolly_types::v1::InstanceState;
-use dolly_types::{InstanceName, SnapshotName, TemplateName, VersionName};
+use dolly_names::{InstanceName, SnapshotName, TemplateName, VersionName};
 
 use crate::context::Context;
 use crate::store::StoreError;
@@ -49,10 +48,13 @@ mod snapshot;
 pub use crate::store::{InstanceMeta, Quarantined, SnapshotMeta};
 pub use archive::Manifest;
 pub use create::Source;
+pub use diff::{ExplainStep, SchemaDiff, SchemaExplain};
 pub use lifecycle::ResetTarget;
 pub use pool::PoolStatus;
 pub use reconcile::ReconcileReport;
+pub use removal::{Reap, ReapReport, Reaped};
 pub use server::{ping, MysqlProber, Prober, USER};
+pub use snapshot::{DiskUsage, DiskUse, UsageKind};
 
 /// No lease is longer than this: a larger `ttl` is a mistake, not a wish
 /// (`0` asks for no expiry).
@@ -183,6 +185,21 @@ fn known_list(known: &[TemplateName]) -> String {
         let names: Vec<&str> = known.iter().map(|t| t.as_str()).collect();
         format!(" (known: {})", names.join(", "))
     }
+}
+
+/// What an instance's server is doing, as dolly and the engine see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceState {
+    Running,
+    Stopped,
+    Restarting,
+    /// The server exited on its own.
+    Dead,
+    /// dolly has the data but the engine has no container for it.
+    Missing,
+    /// Its server did not answer with the instance's credentials at its
+    /// last start (`problem` says why).
+    Broken,
 }
 
 /// An instance as dolly sees it: its metadata and its container.

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Mutex;
 
-use dolly_types::{InstanceName, SnapshotName, TemplateName};
+use dolly_names::{InstanceName, SnapshotName, TemplateName};
 
 use super::{InstanceError, Manager};
 use crate::store::StoreError;

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
-use dolly_types::{TemplateName, VersionName};
+use dolly_names::{TemplateName, VersionName};
 use tracing::{debug, info, warn};
 
 use super::server::{new_password, Server};

@@ -11,12 +11,12 @@
 //!   logged as an error and listed by the API; nothing is removed.
 
 use dolly_engine::{ContainerInfo, RunState};
-use dolly_types::{InstanceName, TemplateName};
+use dolly_names::{InstanceName, TemplateName};
 use std::time::Duration;
 use tracing::{error, info, warn};
 
 use super::server::{empty_init_file, init_file_unsettled};
-use super::{InstanceError, InstanceMeta, Manager, LABEL_NAME, LABEL_TEMPLATE};
+use super::{InstanceError, InstanceMeta, InstanceState, Manager, LABEL_NAME, LABEL_TEMPLATE};
 use crate::context::LABEL_KIND;
 use crate::store::Cleaned;
 use crate::store::{Store, StoreError};
@@ -392,11 +392,11 @@ impl Manager {
                 continue;
             }
             let why = match i.state {
-                dolly_types::v1::InstanceState::Missing => "its container is missing",
-                dolly_types::v1::InstanceState::Dead => "its server exited",
+                InstanceState::Missing => "its container is missing",
+                InstanceState::Dead => "its server exited",
                 // Tried again at dollyd's start only: a server that does
                 // not answer costs `ready_timeout` at each try.
-                dolly_types::v1::InstanceState::Broken if all => "it is broken",
+                InstanceState::Broken if all => "it is broken",
                 _ => continue,
             };
             let crashed_only = i.status.starts_with("Exited (0)") && !all;

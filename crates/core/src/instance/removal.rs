@@ -7,11 +7,37 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use dolly_types::v1::{InstanceState, Reap, ReapReport, Reaped};
-use dolly_types::{InstanceName, TemplateName};
+use dolly_names::{InstanceName, TemplateName};
 use tracing::{info, info_span, warn, Instrument};
 
-use super::{Instance, InstanceError, Manager};
+use super::{Instance, InstanceError, InstanceState, Manager};
+
+/// What the reaper removes; with `dry_run`, only lists it.
+#[derive(Debug, Clone, Default)]
+pub struct Reap {
+    pub expired: bool,
+    /// The server exited without being stopped.
+    pub dead: bool,
+    /// Running, but not answering `SELECT 1`.
+    pub unhealthy: bool,
+    pub dry_run: bool,
+}
+
+/// One instance the reaper removed (or, in a dry run, would remove).
+#[derive(Debug, Clone)]
+pub struct Reaped {
+    pub template: TemplateName,
+    pub name: InstanceName,
+    /// `expired`, `dead` or `unhealthy`.
+    pub reason: String,
+    /// False in a dry run.
+    pub removed: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ReapReport {
+    pub instances: Vec<Reaped>,
+}
 
 impl Manager {
     /// Removes the container and the folder of `t/n` (its data and

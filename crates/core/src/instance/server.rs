@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use dolly_engine::{EngineError, RunState};
-use dolly_types::{InstanceName, TemplateName};
+use dolly_names::{InstanceName, TemplateName};
 use tracing::{debug, warn};
 
 use super::{

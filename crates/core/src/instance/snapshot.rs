@@ -10,13 +10,49 @@
 use std::time::Instant;
 
 use chrono::Utc;
-use dolly_types::v1::{DiskUsage, DiskUse, InstanceState};
-use dolly_types::{InstanceName, SnapshotName, TemplateName};
+use dolly_names::{InstanceName, SnapshotName, TemplateName};
 use tracing::{info, info_span, Instrument};
 
-use super::{InstanceError, Manager, SnapshotMeta};
+use super::{InstanceError, InstanceState, Manager, SnapshotMeta};
 use crate::clone::tree_size;
 use crate::store::StoreError;
+
+/// What one owner of disk space is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageKind {
+    Template,
+    Instance,
+    Snapshot,
+    Quarantine,
+}
+
+impl UsageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Template => "template",
+            Self::Instance => "instance",
+            Self::Snapshot => "snapshot",
+            Self::Quarantine => "quarantine",
+        }
+    }
+}
+
+/// One owner of disk space: `shop@VERSION`, `shop/alice`, `shop/alice@before`.
+#[derive(Debug, Clone)]
+pub struct DiskUse {
+    pub kind: UsageKind,
+    pub name: String,
+    /// Apparent size: blocks shared by reflinks are counted in each owner.
+    pub apparent_bytes: u64,
+}
+
+/// The data folder's owners of space, and the filesystem's free space.
+#[derive(Debug, Clone)]
+pub struct DiskUsage {
+    pub entries: Vec<DiskUse>,
+    pub filesystem_free_bytes: u64,
+    pub filesystem_total_bytes: u64,
+}
 
 impl Manager {
     /// The metadata of snapshot `s`, or `SnapshotNotFound`.
@@ -186,7 +222,7 @@ impl Manager {
                 for t in s.template_names()? {
                     for v in s.versions(&t)? {
                         entries.push(DiskUse {
-                            kind: "template".into(),
+                            kind: UsageKind::Template,
                             name: format!("{t}@{}", v.version),
                             apparent_bytes: v.size_bytes,
                         });
@@ -194,13 +230,13 @@ impl Manager {
                 }
                 for (t, n) in s.instance_names(None)? {
                     entries.push(DiskUse {
-                        kind: "instance".into(),
+                        kind: UsageKind::Instance,
                         name: format!("{t}/{n}"),
                         apparent_bytes: tree_size(&s.instance_data(&t, &n)),
                     });
                     for snap in s.snapshots(&t, &n)? {
                         entries.push(DiskUse {
-                            kind: "snapshot".into(),
+                            kind: UsageKind::Snapshot,
                             name: format!("{t}/{n}@{}", snap.name),
                             apparent_bytes: snap.size_bytes,
                         });
@@ -208,7 +244,7 @@ impl Manager {
                 }
                 for q in s.quarantined()? {
                     entries.push(DiskUse {
-                        kind: "quarantine".into(),
+                        kind: UsageKind::Quarantine,
                         name: format!("{}/{}", q.template, q.name),
                         apparent_bytes: tree_size(&q.path),
                     });

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use dolly_engine::fake::FakeEngine;
 use dolly_engine::Engine;
-use dolly_types::{InstanceName, TemplateName, VersionName};
+use dolly_names::{InstanceName, TemplateName, VersionName};
 
 use super::{Manager, Prober};
 use crate::clone::Owner;

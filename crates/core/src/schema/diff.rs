@@ -2,9 +2,39 @@
 
 use std::collections::BTreeMap;
 
-pub use dolly_types::v1::{
-    SchemaChange as Change, SchemaChangeKind as ChangeKind, SchemaObject as ObjectKind,
-};
+/// What kind of schema object a change is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ObjectKind {
+    Table,
+    Column,
+    Index,
+    ForeignKey,
+    TableOption,
+    View,
+    Trigger,
+    Routine,
+    Event,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ChangeKind {
+    Added,
+    Dropped,
+    Modified,
+}
+
+/// One difference between two schemas; `before`/`after` are the object's
+/// definitions (`SHOW CREATE` text or a column's definition).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub object: ObjectKind,
+    pub database: String,
+    pub table: Option<String>,
+    pub name: String,
+    pub change: ChangeKind,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
 
 use super::{Database, Schema, Table};
 

@@ -4,6 +4,11 @@
 //! target (mode 0600), `fsync`, `rename` over the target, `fsync` of the
 //! folder. A reader sees the old or the new document, never a torn one,
 //! and a crash never leaves an empty file where metadata was.
+//!
+//! Every document carries `"format"`: the version of the data folder's file
+//! formats it was written in ([`FORMAT`]). A document from a newer format
+//! is refused ([`StoreError::NewerFormat`]), never half-understood; one
+//! without the field is format 1 (written before the field existed).
 
 use std::fs;
 use std::io::{self, Write};
@@ -15,14 +20,24 @@ use serde::Serialize;
 
 use super::StoreError;
 
+/// The version of the data folder's file formats this dolly writes and
+/// reads. Raise it when a file's meaning changes in a way an older dolly
+/// would misread, and teach `read` to upgrade the older formats.
+pub(crate) const FORMAT: u64 = 1;
+
 /// Writes `value` to `path` atomically and durably, readable by its owner
 /// only (metadata may hold a password).
 pub(crate) fn write<T: Serialize>(path: &Path, value: &T) -> Result<(), StoreError> {
-    let text = serde_json::to_vec_pretty(value).map_err(|e| StoreError::Io {
+    let serialize_error = |e: serde_json::Error| StoreError::Io {
         action: "serialize",
         path: path.to_path_buf(),
         source: io::Error::other(e),
-    })?;
+    };
+    let mut doc = serde_json::to_value(value).map_err(serialize_error)?;
+    if let serde_json::Value::Object(map) = &mut doc {
+        map.insert("format".to_owned(), FORMAT.into());
+    }
+    let text = serde_json::to_vec_pretty(&doc).map_err(serialize_error)?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -58,12 +73,19 @@ pub(crate) fn read<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, StoreE
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(StoreError::io("read", path, e)),
     };
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| StoreError::Corrupt {
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let doc: serde_json::Value = serde_json::from_slice(&bytes).map_err(corrupt)?;
+    let format = doc.get("format").and_then(serde_json::Value::as_u64);
+    if let Some(found) = format.filter(|f| *f > FORMAT) {
+        return Err(StoreError::NewerFormat {
             path: path.to_path_buf(),
-            reason: e.to_string(),
-        })
+            found,
+        });
+    }
+    serde_json::from_value(doc).map(Some).map_err(corrupt)
 }
 
 /// Makes a rename or a new entry in `dir` durable.
@@ -92,6 +114,23 @@ mod tests {
         assert_eq!(mode, 0o600);
         // No staging file left behind.
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn documents_carry_their_format_and_a_newer_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.json");
+        write(&path, &Doc { a: 7 }).unwrap();
+        let raw: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        assert_eq!(raw["format"], FORMAT);
+        // Written before the field existed: format 1.
+        fs::write(&path, b"{\"a\": 3}").unwrap();
+        assert_eq!(read::<Doc>(&path).unwrap(), Some(Doc { a: 3 }));
+        fs::write(&path, format!("{{\"a\": 3, \"format\": {}}}", FORMAT + 1)).unwrap();
+        assert!(matches!(
+            read::<Doc>(&path),
+            Err(StoreError::NewerFormat { found, .. }) if found == FORMAT + 1
+        ));
     }
 
     #[test]

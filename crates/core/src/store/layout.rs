@@ -26,7 +26,7 @@
 
 use std::path::{Path, PathBuf};
 
-use dolly_types::{InstanceName, SnapshotName, TemplateName, VersionName};
+use dolly_names::{InstanceName, SnapshotName, TemplateName, VersionName};
 
 #[derive(Debug, Clone)]
 pub(super) struct Layout {
@@ -70,6 +70,11 @@ impl Layout {
             Ok(rel) => self.engine_root.join(rel),
             Err(_) => path.to_path_buf(),
         }
+    }
+
+    /// `format.json`: the data folder's file format version.
+    pub fn format_marker(&self) -> PathBuf {
+        self.root.join("format.json")
     }
 
     pub fn dumps(&self) -> PathBuf {

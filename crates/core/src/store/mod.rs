@@ -42,10 +42,14 @@ pub use pool::{MemberMeta, PoolSize};
 pub use scratch::{Cleaned, Scratch};
 pub use snapshots::SnapshotMeta;
 pub use templates::{
-    Fingerprint, HashedFile, ImportLock, LastImport, LoadInfo, Masking, VersionMeta,
+    Fingerprint, HashedFile, ImportLock, ImportProgress, LastImport, LoadInfo, Masking, VersionMeta,
 };
 
 use layout::Layout;
+
+/// `DATA/format.json`: only its `format` field, which the one writer adds.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct FormatMarker {}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -58,6 +62,11 @@ pub enum StoreError {
     },
     #[error("{path} is damaged ({reason}); dolly keeps it as it is")]
     Corrupt { path: PathBuf, reason: String },
+    #[error(
+        "{path} was written by a newer dolly (file format {found}; this one reads up to {}): run that dolly, or restore a backup",
+        json::FORMAT
+    )]
+    NewerFormat { path: PathBuf, found: u64 },
     #[error("{0} already exists")]
     Exists(PathBuf),
     #[error("another import of this template holds {0}")]
@@ -110,6 +119,13 @@ impl Store {
         layout
             .create()
             .map_err(|e| StoreError::io("create", root, e))?;
+        // The folder's format marker: a data folder a newer dolly wrote is
+        // refused as a whole, before anything in it is read or tidied.
+        let marker = layout.format_marker();
+        match json::read::<FormatMarker>(&marker)? {
+            Some(_) => {}
+            None => json::write(&marker, &FormatMarker {})?,
+        }
         Ok(Self { layout })
     }
 
@@ -173,9 +189,9 @@ impl Store {
     /// rows are written, which is what a limit after the fact watches.
     pub fn instance_growth(
         &self,
-        t: &dolly_types::TemplateName,
-        n: &dolly_types::InstanceName,
-        version: &dolly_types::VersionName,
+        t: &dolly_names::TemplateName,
+        n: &dolly_names::InstanceName,
+        version: &dolly_names::VersionName,
     ) -> Result<u64, StoreError> {
         let folder = crate::clone::tree_size(&self.layout.instance(t, n));
         let template = crate::clone::tree_size(&self.layout.template_version(t, version));
@@ -187,8 +203,8 @@ impl Store {
     /// quotas only).
     pub fn instance_exclusive_bytes(
         &self,
-        t: &dolly_types::TemplateName,
-        n: &dolly_types::InstanceName,
+        t: &dolly_names::TemplateName,
+        n: &dolly_names::InstanceName,
     ) -> Result<u64, StoreError> {
         let data = self.layout.instance_data(t, n);
         crate::disk_limit::exclusive_bytes(&data).map_err(|e| StoreError::io("measure", &data, e))
@@ -229,6 +245,21 @@ pub(crate) mod testing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_data_folder_a_newer_dolly_wrote_is_refused_whole() {
+        use std::fs;
+        let (dir, _store) = testing::store();
+        let marker = dir.path().join("format.json");
+        let raw: serde_json::Value = serde_json::from_slice(&fs::read(&marker).unwrap()).unwrap();
+        assert_eq!(raw["format"], json::FORMAT);
+        // Opening again (the same format) is fine.
+        Store::open(dir.path(), dir.path()).unwrap();
+        fs::write(&marker, format!("{{\"format\": {}}}", json::FORMAT + 1)).unwrap();
+        let err = Store::open(dir.path(), dir.path()).unwrap_err();
+        assert!(matches!(err, StoreError::NewerFormat { .. }), "{err}");
+        assert!(err.to_string().contains("newer dolly"), "{err}");
+    }
 
     #[test]
     fn opening_creates_the_top_level_folders() {

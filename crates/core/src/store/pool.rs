@@ -8,7 +8,7 @@ use std::io;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use dolly_types::{InstanceName, TemplateName, VersionName};
+use dolly_names::{InstanceName, TemplateName, VersionName};
 use serde::{Deserialize, Serialize};
 
 use super::layout::list_names;

@@ -2,7 +2,7 @@
 //! of a snapshot (`.../snapshots/S/schema.json`). Both datadirs are
 //! immutable, so a schema read once stays true.
 
-use dolly_types::{InstanceName, SnapshotName, TemplateName, VersionName};
+use dolly_names::{InstanceName, SnapshotName, TemplateName, VersionName};
 
 use super::{json, Store, StoreError};
 use crate::schema::Schema;

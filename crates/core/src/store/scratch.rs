@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use dolly_types::{InstanceName, SnapshotName, TemplateName, VersionName};
+use dolly_names::{InstanceName, SnapshotName, TemplateName, VersionName};
 use tracing::warn;
 
 use super::{Store, StoreError};

@@ -5,7 +5,7 @@ use std::io;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use dolly_types::{InstanceName, SnapshotName, TemplateName, VersionName};
+use dolly_names::{InstanceName, SnapshotName, TemplateName, VersionName};
 use serde::{Deserialize, Serialize};
 
 use super::layout::list_names;

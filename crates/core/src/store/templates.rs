@@ -7,7 +7,7 @@ use std::io;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use dolly_types::{TemplateName, VersionName};
+use dolly_names::{TemplateName, VersionName};
 use serde::{Deserialize, Serialize};
 
 use super::layout::list_names;
@@ -96,6 +96,30 @@ pub struct LastImport {
     pub dump: String,
     pub message: String,
     pub version: Option<VersionName>,
+}
+
+/// `templates/T/import-progress.json`: a running import, as the importing
+/// process last wrote it (about every second).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportProgress {
+    /// `hash`, `load`, `indexes`, `prepare`, `post` or `publish`.
+    pub phase: String,
+    /// The dump (file or folder) being imported.
+    #[serde(default)]
+    pub source: String,
+    /// Seconds since the import of this source began (its hash included).
+    #[serde(default)]
+    pub elapsed_seconds: u64,
+    /// Bytes of the dump read (compressed bytes for a compressed dump).
+    pub bytes_read: u64,
+    pub bytes_total: u64,
+    pub percent: f64,
+    /// Read rate since the import started.
+    pub mb_per_s: f64,
+    /// Estimated time left reading the dump (`None` once it is read).
+    pub eta_seconds: Option<u64>,
+    pub started_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// Held while a template imports; released on drop (also by a crash: the
@@ -263,7 +287,7 @@ impl Store {
     pub fn write_import_progress(
         &self,
         t: &TemplateName,
-        progress: &dolly_types::v1::ImportProgress,
+        progress: &ImportProgress,
     ) -> Result<(), StoreError> {
         let dir = self.layout.template(t);
         fs::create_dir_all(&dir).map_err(|e| StoreError::io("create", &dir, e))?;
@@ -272,10 +296,7 @@ impl Store {
 
     /// The progress the importing process last wrote; `None` when no
     /// import of `t` runs (a file a dead import left is ignored).
-    pub fn import_progress(
-        &self,
-        t: &TemplateName,
-    ) -> Result<Option<dolly_types::v1::ImportProgress>, StoreError> {
+    pub fn import_progress(&self, t: &TemplateName) -> Result<Option<ImportProgress>, StoreError> {
         if !self.is_importing(t) {
             return Ok(None);
         }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use dolly_types::{TemplateName, VersionName};
+use dolly_names::{TemplateName, VersionName};
 use tracing::{debug, info, warn};
 
 use super::load::{self, Loader};

@@ -25,14 +25,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use dolly_engine::EngineError;
-use dolly_types::v1;
-use dolly_types::{TemplateName, VersionName};
+use dolly_names::{TemplateName, VersionName};
 use tracing::{error, info, info_span, warn, Instrument};
 
 use crate::context::Context;
 use crate::dump::{self, DumpError};
 use crate::store::StoreError;
-pub use crate::store::{LastImport, VersionMeta};
+pub use crate::store::{ImportProgress, LastImport, VersionMeta};
 
 pub use import::{import, import_with, publish_datadir};
 
@@ -197,48 +196,34 @@ pub async fn version_meta(
     ctx.blocking(move |s| s.version_meta(&t, &v)).await
 }
 
-/// The API's view of a template.
-pub async fn describe(ctx: &Context, t: &TemplateName) -> Result<v1::Template, StoreError> {
+/// What is known of a template: its versions, its imports.
+#[derive(Debug, Clone)]
+pub struct Overview {
+    pub name: TemplateName,
+    pub current_version: Option<VersionName>,
+    /// Newest first.
+    pub versions: Vec<VersionMeta>,
+    /// An import of this template runs now.
+    pub importing: bool,
+    pub last_import: Option<LastImport>,
+    /// The running import's progress (`importing` is true).
+    pub progress: Option<ImportProgress>,
+}
+
+/// A template's overview, read from the store.
+pub async fn describe(ctx: &Context, t: &TemplateName) -> Result<Overview, StoreError> {
     let t = t.clone();
     ctx.blocking(move |s| {
-        let current = s.current_version(&t)?;
-        let mut versions: Vec<v1::TemplateVersion> = s
-            .versions(&t)?
-            .into_iter()
-            .map(|m| v1::TemplateVersion {
-                current: Some(&m.version) == current.as_ref(),
-                version: m.version,
-                created_at: m.created_at,
-                size_bytes: m.size_bytes,
-                source_dump: m.source_dump,
-                database: m.database,
-                import_seconds: m.import_seconds,
-                dump_bytes: m.dump_bytes,
-                masking: m.masking.map(|k| v1::Masking {
-                    rules_file: k.rules.as_ref().map(|r| r.name.clone()),
-                    rules_sha256: k.rules.map(|r| r.sha256),
-                    strict: k.strict,
-                    post_script_cleanup: k.post_script_cleanup,
-                }),
-            })
-            .collect();
+        let current_version = s.current_version(&t)?;
+        let mut versions = s.versions(&t)?;
         versions.reverse();
-        let last_import = s.last_import(&t)?.map(|l| v1::ImportResult {
-            ok: l.ok,
-            finished_at: l.finished_at,
-            dump: l.dump,
-            message: l.message,
-            version: l.version,
-        });
-        let progress = s.import_progress(&t).unwrap_or_default();
-        Ok(v1::Template {
+        Ok(Overview {
+            last_import: s.last_import(&t)?,
+            progress: s.import_progress(&t).unwrap_or_default(),
             importing: s.is_importing(&t),
             name: t,
-            current_version: current,
+            current_version,
             versions,
-            last_import,
-            pool: None,
-            progress,
         })
     })
     .await

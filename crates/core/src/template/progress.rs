@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use crate::store::ImportProgress;
 use chrono::{DateTime, Utc};
-use dolly_types::v1::ImportProgress;
-use dolly_types::TemplateName;
+use dolly_names::TemplateName;
 use tracing::{debug, info};
 
 use crate::store::Store;

@@ -27,10 +27,10 @@ use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use dolly_core::config::Secret;
 use dolly_core::context::Context;
 use dolly_core::instance::{
-    Instance, InstanceError, Manager, PoolStatus, ResetTarget, SnapshotMeta, Source,
+    Instance, InstanceError, Manager, PoolStatus, ResetTarget, SchemaDiff, SchemaExplain,
+    SnapshotMeta, Source,
 };
 use dolly_core::users::Users;
-use dolly_types::v1::{SchemaDiff, SchemaExplain};
 use dolly_types::{InstanceName, SnapshotName, TemplateName};
 use futures_util::future::LocalBoxFuture;
 

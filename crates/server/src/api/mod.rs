@@ -14,6 +14,7 @@ mod push;
 mod v1;
 
 use crate::error::ApiError;
+use crate::wire::ToWire;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
@@ -144,10 +145,7 @@ async fn metrics(admin: Admin) -> Result<HttpResponse, ApiError> {
     let ctx = admin.manager().context();
     let mut snap = dolly_core::metrics::Snapshot::default();
     for i in admin.manager().list(None).await? {
-        let state = serde_json::to_value(i.state)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
+        let state = crate::wire::state_name(i.state).to_owned();
         *snap
             .instances
             .entry((i.meta.template.to_string(), state))
@@ -221,7 +219,7 @@ fn v1_instance(state: &AppState, i: Instance) -> dolly_types::v1::Instance {
         user: dolly_core::instance::USER.to_owned(),
         password: i.meta.password,
         database: i.meta.database,
-        state: i.state,
+        state: i.state.to_wire(),
         created_at: i.meta.created_at,
         expires_at: i.meta.expires_at,
         protected: i.meta.protected,

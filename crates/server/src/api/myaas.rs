@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use dolly_core::instance::InstanceState;
 use dolly_types::myaas::{CreateForm, Database, DatabaseSummary, Databases, Index, Templates};
-use dolly_types::v1::InstanceState;
 use serde::Deserialize;
 use serde_json::json;
 

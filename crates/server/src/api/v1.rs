@@ -1,6 +1,7 @@
 //! `/api/v1`: typed JSON, RFC 3339 times, JSON errors, an OpenAPI document
 //! generated from these handlers.
 
+use crate::wire::ToWire;
 use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
@@ -206,7 +207,7 @@ async fn list_templates(state: web::Data<AppState>) -> Result<HttpResponse, ApiE
     let ctx = state.context();
     let mut templates = Vec::new();
     for t in template::list_all(ctx).await? {
-        let mut described = template::describe(ctx, &t).await?;
+        let mut described = template::describe(ctx, &t).await?.to_wire();
         described.pool = Some(pool(&state, &t).await?);
         templates.push(described);
     }
@@ -226,7 +227,7 @@ async fn get_template(
 ) -> Result<HttpResponse, ApiError> {
     let ctx = state.context();
     let t = TemplateName::parse(&path)?;
-    let mut described = template::describe(ctx, &t).await?;
+    let mut described = template::describe(ctx, &t).await?.to_wire();
     described.pool = Some(pool(&state, &t).await?);
     if described.versions.is_empty() && described.last_import.is_none() && !described.importing {
         return Err(dolly_core::instance::InstanceError::TemplateNotFound {
@@ -285,7 +286,7 @@ fn summary(i: DomainInstance) -> InstanceSummary {
         name: i.meta.name,
         template_version: i.meta.version,
         port: i.port,
-        state: i.state,
+        state: i.state.to_wire(),
         created_at: i.meta.created_at,
         expires_at: i.meta.expires_at,
         protected: i.meta.protected,
@@ -618,14 +619,16 @@ async fn promote_snapshot(
     let request: Promote = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
     snap.promote(&admin, &request.template).await?;
-    let described = template::describe(state.context(), &request.template).await?;
+    let described = template::describe(state.context(), &request.template)
+        .await?
+        .to_wire();
     Ok(HttpResponse::Created().json(described))
 }
 
 /// Disk used by template versions, instances and snapshots (apparent sizes).
 #[utoipa::path(get, path = "/api/v1/df", responses((status = 400, body = ErrorBody), (status = 200, body = DiskUsage)))]
 async fn disk_usage(admin: Admin) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(admin.manager().disk_usage().await?))
+    Ok(HttpResponse::Ok().json(admin.manager().disk_usage().await?.to_wire()))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -653,7 +656,7 @@ async fn diff_instance(
         .as_deref()
         .map(SnapshotName::parse)
         .transpose()?;
-    Ok(HttpResponse::Ok().json(owned.diff(against).await?))
+    Ok(HttpResponse::Ok().json(owned.diff(against).await?.to_wire()))
 }
 
 /// Runs each statement of the diff's SQL on a throwaway clone of the
@@ -674,7 +677,7 @@ async fn explain_diff(
         .as_deref()
         .map(SnapshotName::parse)
         .transpose()?;
-    Ok(HttpResponse::Ok().json(owned.explain(against).await?))
+    Ok(HttpResponse::Ok().json(owned.explain(against).await?.to_wire()))
 }
 
 /// Instance folders set aside because their metadata could not be read
@@ -706,7 +709,8 @@ async fn quarantine(admin: Admin) -> Result<HttpResponse, ApiError> {
 )]
 async fn reap(admin: Admin, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     let request: Reap = json_body(&body)?;
-    Ok(HttpResponse::Ok().json(admin.manager().reap(&request).await?))
+    let report = admin.manager().reap(&crate::wire::reap(&request)).await?;
+    Ok(HttpResponse::Ok().json(report.to_wire()))
 }
 
 /// The snapshot as a portable archive (tar + zstd, manifest first), streamed.

@@ -98,7 +98,7 @@ fn body(ctx: &Ctx, state: &State, i: &Instance, snaps: &[SnapshotMeta]) -> Marku
     .iter()
     .map(|(k, v)| format!("export {k}={}\n", sh(v)))
     .collect();
-    let running = i.state == dolly_types::v1::InstanceState::Running;
+    let running = i.state == dolly_core::instance::InstanceState::Running;
     html! {
         p.muted { a href={ "/ui/?template=" (t) } { (t) } " / instance" }
         h1 { (n) " " (state_badge(i)) @if m.protected { " " span.badge { "protected" } } }

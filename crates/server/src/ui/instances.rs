@@ -159,10 +159,7 @@ fn body_rows(list: &[Instance]) -> Markup {
 }
 
 pub(super) fn state_badge(i: &Instance) -> Markup {
-    let s = serde_json::to_value(i.state)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
+    let s = crate::wire::state_name(i.state);
     html! { span.badge.(s) title=(i.status) { (s) } }
 }
 

@@ -1,6 +1,7 @@
 //! The templates page: versions, sizes, the last import and its result,
 //! whether an import runs now, the warm pool. Its rows refresh live.
 
+use crate::wire::ToWire;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::Utc;
@@ -17,7 +18,7 @@ pub(super) async fn load(state: &State) -> Result<Vec<Template>, ApiError> {
     let ctx = state.context();
     let mut out = Vec::new();
     for t in template::list_all(ctx).await? {
-        let mut d = template::describe(ctx, &t).await?;
+        let mut d = template::describe(ctx, &t).await?.to_wire();
         let pool = state.pool_status(&t).await?;
         d.pool = Some(dolly_types::v1::TemplatePool {
             size: pool.size,

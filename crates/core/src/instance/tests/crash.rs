@@ -3,8 +3,8 @@
 
 use std::fs;
 
-use dolly_types::v1::InstanceState;
-use dolly_types::SnapshotName;
+use crate::instance::InstanceState;
+use dolly_names::SnapshotName;
 
 use crate::instance::testing::{n, t, Harness};
 use crate::instance::Source;
@@ -183,7 +183,7 @@ async fn a_delete_killed_after_unlinking_completes_at_start() {
 async fn a_failed_create_under_an_unknown_template_leaves_no_folder() {
     let h = Harness::new();
     let m = &h.manager;
-    let ghost = dolly_types::TemplateName::parse("ghost").unwrap();
+    let ghost = dolly_names::TemplateName::parse("ghost").unwrap();
     assert!(m
         .create(&ghost, &n("x"), None, Source::Template)
         .await

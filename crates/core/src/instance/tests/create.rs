@@ -4,8 +4,8 @@
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
-use dolly_types::v1::InstanceState;
-use dolly_types::SnapshotName;
+use crate::instance::InstanceState;
+use dolly_names::SnapshotName;
 use futures_util::FutureExt;
 
 use crate::instance::testing::{n, t, Harness};
@@ -82,7 +82,7 @@ async fn the_same_name_twice_is_already_exists_and_the_first_is_untouched() {
 #[tokio::test]
 async fn an_unknown_template_is_not_found_and_lists_the_known_ones() {
     let h = Harness::new();
-    let blog = dolly_types::TemplateName::parse("blog").unwrap();
+    let blog = dolly_names::TemplateName::parse("blog").unwrap();
     let err = h
         .manager
         .create(&blog, &n("a"), None, Source::Template)

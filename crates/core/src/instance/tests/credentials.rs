@@ -4,7 +4,7 @@
 
 use std::fs;
 
-use dolly_types::v1::InstanceState;
+use crate::instance::InstanceState;
 
 use crate::dbserver::init_sql;
 use crate::instance::testing::{n, t, Harness};

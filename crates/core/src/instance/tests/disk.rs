@@ -2,8 +2,8 @@
 //! cannot enforce it): the reaper's pass stops the instance past it, says
 //! why, and leaves every other instance alone.
 
-use dolly_types::v1::InstanceState;
-use dolly_types::SnapshotName;
+use crate::instance::InstanceState;
+use dolly_names::SnapshotName;
 
 use crate::disk_limit::DiskLimit;
 use crate::instance::testing::{n, t, Harness};

@@ -1,7 +1,7 @@
 //! Reconcile, heal and reap never delete what a user saved.
 
-use dolly_types::v1::{InstanceState, Reap};
-use dolly_types::SnapshotName;
+use crate::instance::{InstanceState, Reap};
+use dolly_names::SnapshotName;
 
 use crate::instance::testing::{n, t, Harness};
 use crate::instance::Source;

@@ -4,9 +4,9 @@
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
+use crate::instance::InstanceState;
 use chrono::Utc;
-use dolly_types::v1::InstanceState;
-use dolly_types::{SnapshotName, TemplateName, VersionName};
+use dolly_names::{SnapshotName, TemplateName, VersionName};
 use futures_util::FutureExt;
 
 use crate::instance::testing::{n, t, Harness};

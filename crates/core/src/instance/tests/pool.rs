@@ -1,6 +1,6 @@
 //! The warm pool over the fake engine.
 
-use dolly_types::v1::InstanceState;
+use crate::instance::InstanceState;
 
 use crate::instance::testing::{n, t, Harness};
 use crate::instance::Source;

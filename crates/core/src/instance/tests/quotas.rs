@@ -108,7 +108,7 @@ async fn twenty_concurrent_snapshots_never_pass_max_snapshots() {
         .map(|i| (n(["a1", "a2", "a3"][i % 3]), format!("s{i}")))
         .collect();
     let results = join_all(jobs.iter().map(|(inst, s)| {
-        let s = dolly_types::SnapshotName::parse(s).unwrap();
+        let s = dolly_names::SnapshotName::parse(s).unwrap();
         let (tt, alice) = (tt.clone(), alice.clone());
         async move { m.snapshot_for(&tt, inst, &s, None, Some(&alice)).await }
     }))
@@ -126,7 +126,7 @@ async fn twenty_concurrent_snapshots_never_pass_max_snapshots() {
     // bob has no quota of his own: the global 9 stops him at 5.
     let b1 = n("b1");
     let results = join_all((0..20).map(|i| {
-        let s = dolly_types::SnapshotName::parse(&format!("b{i}")).unwrap();
+        let s = dolly_names::SnapshotName::parse(&format!("b{i}")).unwrap();
         let (tt, b1, bob) = (tt.clone(), b1.clone(), bob.clone());
         async move { m.snapshot_for(&tt, &b1, &s, None, Some(&bob)).await }
     }))

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
+use crate::instance::{InstanceState, Reap};
 use chrono::Utc;
-use dolly_types::v1::{InstanceState, Reap};
 
 use crate::instance::testing::{n, t, Harness};
 use crate::instance::Source;

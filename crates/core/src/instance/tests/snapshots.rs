@@ -3,8 +3,8 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use dolly_types::v1::InstanceState;
-use dolly_types::{SnapshotName, TemplateName};
+use crate::instance::InstanceState;
+use dolly_names::{SnapshotName, TemplateName};
 
 use crate::instance::testing::{n, t, Harness};
 use crate::instance::{InstanceError, Source};
