@@ -20,21 +20,23 @@ pub const LABEL_ROOT: &str = "dolly.root";
 /// `instance`, `import` or `probe`.
 pub const LABEL_KIND: &str = "dolly.kind";
 
+/// What every domain operation shares: settings, the data folder's store,
+/// the engine. Its parts are private to core: the server reaches the domain
+/// through [`crate::instance::Manager`] (templates and instances alike) and
+/// the read-only accessors below, never the store or the engine.
 pub struct Context {
-    pub settings: Settings,
-    pub store: Store,
-    pub engine: Arc<dyn Engine>,
-    pub clone_mode: CloneMode,
-    /// The data folder's filesystem, as far as a disk limit goes.
-    pub filesystem: crate::disk_limit::Filesystem,
+    pub(crate) settings: Settings,
+    pub(crate) store: Store,
+    pub(crate) engine: Arc<dyn Engine>,
+    pub(crate) clone_mode: CloneMode,
     /// How `instance_max_disk` is enforced here.
-    pub disk_limit: crate::disk_limit::DiskLimit,
-    pub metrics: crate::metrics::Metrics,
+    pub(crate) disk_limit: crate::disk_limit::DiskLimit,
+    pub(crate) metrics: crate::metrics::Metrics,
     /// Asks a server whether it accepts credentials (MySQL's protocol;
     /// tests over a fake engine swap it).
-    pub prober: Arc<dyn Prober>,
+    pub(crate) prober: Arc<dyn Prober>,
     /// Where domain events go (webhooks subscribe at start).
-    pub events: crate::events::Events,
+    pub(crate) events: crate::events::Events,
     image: OnceCell<ImageInfo>,
 }
 
@@ -67,13 +69,64 @@ impl Context {
             store,
             engine,
             clone_mode,
-            filesystem,
             disk_limit,
             metrics: crate::metrics::Metrics::new(),
             prober: Arc::new(MysqlProber),
             events: crate::events::Events::default(),
             image: OnceCell::new(),
         })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// How datadirs are cloned here (reflinks or copies).
+    pub fn clone_mode(&self) -> CloneMode {
+        self.clone_mode
+    }
+
+    /// Counters of operations, for `/metrics`.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+
+    /// Domain events (webhooks subscribe at start).
+    pub fn events(&self) -> &crate::events::Events {
+        &self.events
+    }
+
+    /// The folder `dollyd update` reads dumps from.
+    pub fn dumps_dir(&self) -> std::path::PathBuf {
+        self.store.dumps()
+    }
+
+    /// Takes the data folder's lock for `purpose` (`serve`, `reap`): one
+    /// dollyd serves a data folder at a time.
+    pub fn lock_folder(&self, purpose: &str) -> Result<crate::store::FolderLock, StoreError> {
+        self.store.lock_folder(purpose)
+    }
+
+    /// Whether the engine answers.
+    pub async fn ping_engine(&self) -> Result<(), EngineError> {
+        self.engine.ping().await
+    }
+
+    /// Whether the data folder takes a write (readiness).
+    pub async fn probe_writable(&self) -> Result<(), StoreError> {
+        self.blocking(|s| s.probe_writable()).await
+    }
+
+    /// The data folder's store (integration tests only).
+    #[cfg(feature = "testing")]
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The container engine (integration tests only).
+    #[cfg(feature = "testing")]
+    pub fn engine(&self) -> &Arc<dyn Engine> {
+        &self.engine
     }
 
     /// The same context with another prober (tests over a fake engine).

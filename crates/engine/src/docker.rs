@@ -509,7 +509,7 @@ impl Engine for DockerEngine {
         };
         let (fed, drained) = tokio::join!(feed, drain);
         let mut out = drained?;
-        out.stdin_error = fed.err().map(|e| e.to_string());
+        out.stdin_error = fed.err().map(|e| crate::StdinError::from_io(&e));
         loop {
             let inspect = self.docker.inspect_exec(&exec.id).await.map_err(map_err)?;
             if inspect.running != Some(true) {

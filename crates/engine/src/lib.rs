@@ -123,7 +123,37 @@ pub struct ExecOutput {
     pub stderr: String,
     /// Reading the standard input given failed (the process saw it end
     /// early).
-    pub stdin_error: Option<String>,
+    pub stdin_error: Option<StdinError>,
+}
+
+/// Why feeding an exec'd process its standard input stopped, with the
+/// error's kind kept: a [`io::ErrorKind::BrokenPipe`] only means the
+/// process stopped reading (its own output says why); anything else is the
+/// input's fault (an unreadable or corrupt file).
+#[derive(Debug, Clone)]
+pub struct StdinError {
+    pub kind: std::io::ErrorKind,
+    pub message: String,
+}
+
+impl StdinError {
+    pub fn from_io(e: &std::io::Error) -> Self {
+        Self {
+            kind: e.kind(),
+            message: e.to_string(),
+        }
+    }
+
+    /// The process closed its input: not the input's fault.
+    pub fn is_broken_pipe(&self) -> bool {
+        self.kind == std::io::ErrorKind::BrokenPipe
+    }
+}
+
+impl std::fmt::Display for StdinError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 /// Standard input streamed into an exec'd process.

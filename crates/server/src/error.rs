@@ -93,6 +93,17 @@ impl ApiError {
         }
     }
 
+    /// The engine failed (whatever the operation): what
+    /// `dolly_engine_errors_total` counts.
+    pub fn engine_error(&self) -> Option<&EngineError> {
+        match self {
+            ApiError::Engine(e)
+            | ApiError::Instance(InstanceError::Engine(e))
+            | ApiError::Instance(InstanceError::Promote(ImportError::Engine(e))) => Some(e),
+            _ => None,
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         self.classify().1
     }
@@ -168,7 +179,7 @@ impl ResponseError for ApiError {
         if status.is_server_error() {
             tracing::error!(code, error = %self, "request failed");
         }
-        if code.starts_with("engine") {
+        if self.engine_error().is_some() {
             dolly_core::metrics::ENGINE_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         HttpResponse::build(status).json(self.body())

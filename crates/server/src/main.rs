@@ -165,7 +165,7 @@ async fn update(settings: Settings, names: &[String], force: bool) -> anyhow::Re
         }
     }
     if outcomes.is_empty() {
-        println!("no dumps in {}", ctx.store.dumps().display());
+        println!("no dumps in {}", ctx.dumps_dir().display());
     }
     if let Some((tx, task)) = hooks {
         drop(tx);

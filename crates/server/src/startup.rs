@@ -55,12 +55,12 @@ impl Application {
         crate::install_crypto_provider();
         let ctx = Arc::new(ctx);
         // Before any cleanup: a second serve must not touch a live one's work.
-        let lock = ctx.store.lock_folder("serve")?;
+        let lock = ctx.lock_folder("serve")?;
         info!(
-            data_dir = %ctx.settings.data_dir.display(),
-            clone = ctx.clone_mode.as_str(),
+            data_dir = %ctx.settings().data_dir.display(),
+            clone = ctx.clone_mode().as_str(),
             "data folder ready ({})",
-            match ctx.clone_mode {
+            match ctx.clone_mode() {
                 dolly_core::clone::CloneMode::Reflink => "copy-on-write clones",
                 dolly_core::clone::CloneMode::Copy =>
                     "no reflinks on this filesystem: instances are full copies",
@@ -69,7 +69,7 @@ impl Application {
         let manager = Arc::new(Manager::new(Arc::clone(&ctx)));
         // Before anything can happen: events from the start on.
         crate::webhooks::start(&ctx);
-        match ctx.engine.ping().await {
+        match ctx.ping_engine().await {
             Ok(()) => {
                 manager.reconcile().await?;
                 let healed = manager.heal(true).await?;
@@ -82,47 +82,47 @@ impl Application {
             }
             Err(e) => warn!(error = %e, "engine unreachable at start; serving anyway"),
         }
-        if !ctx.settings.listen.ip().is_loopback() && ctx.settings.auth_token.is_none() {
+        if !ctx.settings().listen.ip().is_loopback() && ctx.settings().auth_token.is_none() {
             warn!(
-                listen = %ctx.settings.listen,
+                listen = %ctx.settings().listen,
                 "listening beyond loopback with no auth_token: anyone who reaches this port can create and remove databases (set DOLLY_AUTH_TOKEN)"
             );
         }
-        let loopback = ctx.settings.listen.ip().is_loopback();
-        if !loopback && ctx.settings.auth_token.is_some() && ctx.settings.tls.is_none() {
+        let loopback = ctx.settings().listen.ip().is_loopback();
+        if !loopback && ctx.settings().auth_token.is_some() && ctx.settings().tls.is_none() {
             warn!(
-                listen = %ctx.settings.listen,
+                listen = %ctx.settings().listen,
                 "listening beyond loopback with an auth_token but no TLS: the token, and every instance's password in the answers, cross the network in clear (set tls_cert and tls_key, or put a TLS proxy in front and listen on 127.0.0.1)"
             );
         }
         let users = Arc::new(
             Users::load(
-                ctx.settings.users_file.as_deref(),
-                ctx.settings.auth_token.clone(),
+                ctx.settings().users_file.as_deref(),
+                ctx.settings().auth_token.clone(),
             )
             .map_err(|e| anyhow::anyhow!("{e}"))?,
         );
         if let Some(file) = users.file() {
             info!(users_file = %file.display(), users = users.count(), "users loaded");
-            if ctx.settings.instance_max_disk.is_none() {
+            if ctx.settings().instance_max_disk.is_none() {
                 warn!(
-                    data_dir = %ctx.settings.data_dir.display(),
+                    data_dir = %ctx.settings().data_dir.display(),
                     "users share the data folder's disk: no instance_max_disk is set, so a member's server can fill it (min_free_disk only refuses new creates, snapshots and imports below it)"
                 );
             }
         }
-        let tls = ctx.settings.tls.as_ref().map(CertStore::new);
+        let tls = ctx.settings().tls.as_ref().map(CertStore::new);
         if let Some(store) = &tls {
             store.warn_if_key_exposed();
         }
         // Before binding: from now on a SIGHUP reloads instead of ending us.
         let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
             .context("cannot handle SIGHUP")?;
-        let listener = TcpListener::bind(ctx.settings.listen)?;
+        let listener = TcpListener::bind(ctx.settings().listen)?;
         let address = listener.local_addr()?;
         let state = web::Data::new(AppState::new(
             Arc::clone(&manager),
-            ctx.settings.auth_token.clone(),
+            ctx.settings().auth_token.clone(),
             Arc::clone(&users),
         ));
         let server = HttpServer::new(move || {
@@ -177,7 +177,7 @@ impl Application {
     /// instances in the background.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let manager = Arc::clone(&self.manager);
-        let interval = manager.context().settings.reap_interval;
+        let interval = manager.settings().reap_interval;
         let reaper = tokio::spawn(async move {
             let mut tick = tokio::time::interval(interval);
             loop {
@@ -238,7 +238,7 @@ pub async fn command_context(mut settings: Settings, what: &str) -> anyhow::Resu
 /// `dolly reap`) nor beside another `reap`.
 pub async fn reap_context(settings: Settings) -> anyhow::Result<(Arc<Context>, FolderLock)> {
     let ctx = command_context(settings, "to reap").await?;
-    let lock = ctx.store.lock_folder("reap").map_err(|e| {
+    let lock = ctx.lock_folder("reap").map_err(|e| {
         anyhow::anyhow!("{e}; while it serves, ask it to reap: POST /api/v1/reap (dolly reap)")
     })?;
     Ok((ctx, lock))

@@ -67,17 +67,17 @@ pub fn start(ctx: &Context) -> Option<JoinHandle<()>> {
 }
 
 pub fn start_with(ctx: &Context, retry: Retry) -> Option<JoinHandle<()>> {
-    let urls = ctx.settings.webhook_urls.clone();
-    let secret = ctx.settings.webhook_secret.clone()?;
+    let urls = ctx.settings().webhook_urls.clone();
+    let secret = ctx.settings().webhook_secret.clone()?;
     if urls.is_empty() {
         return None;
     }
     let (tx, rx) = mpsc::channel(QUEUE);
-    if !ctx.events.subscribe(tx) {
+    if !ctx.events().subscribe(tx) {
         return None;
     }
     info!(urls = urls.len(), "webhooks on");
-    let counter = ctx.metrics.webhooks();
+    let counter = ctx.metrics().webhooks();
     Some(tokio::spawn(deliver_all(
         rx,
         Arc::new(urls),
@@ -91,16 +91,16 @@ pub fn start_with(ctx: &Context, retry: Retry) -> Option<JoinHandle<()>> {
 /// context subscribed (`dollyd update`): drop the sender, then await the
 /// task to let the deliveries finish.
 pub fn sender(ctx: &Context, retry: Retry) -> Option<(mpsc::Sender<Event>, JoinHandle<()>)> {
-    let secret = ctx.settings.webhook_secret.clone()?;
-    if ctx.settings.webhook_urls.is_empty() {
+    let secret = ctx.settings().webhook_secret.clone()?;
+    if ctx.settings().webhook_urls.is_empty() {
         return None;
     }
     let (tx, rx) = mpsc::channel(QUEUE);
     let task = tokio::spawn(deliver_all(
         rx,
-        Arc::new(ctx.settings.webhook_urls.clone()),
+        Arc::new(ctx.settings().webhook_urls.clone()),
         Arc::new(secret.expose().as_bytes().to_vec()),
-        ctx.metrics.webhooks(),
+        ctx.metrics().webhooks(),
         retry,
     ));
     Some((tx, task))

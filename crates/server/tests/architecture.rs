@@ -132,3 +132,28 @@ fn names_are_serde_only() {
         );
     }
 }
+
+#[test]
+fn dollyd_is_built_without_core_testing_door() {
+    // `dolly-core`'s `testing` feature opens the store and the engine to
+    // integration tests; dollyd's own (normal) dependency must not turn it
+    // on, so no handler can reach either.
+    let out = Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .output()
+        .expect("run cargo metadata");
+    let meta: Value = serde_json::from_slice(&out.stdout).expect("metadata JSON");
+    for p in meta["packages"].as_array().expect("packages") {
+        for d in p["dependencies"].as_array().expect("dependencies") {
+            if d["name"] == "dolly-core" && d["kind"].is_null() {
+                let features = d["features"].as_array().expect("features");
+                assert!(
+                    !features.iter().any(|f| f == "testing"),
+                    "{} turns on dolly-core/testing in a normal dependency",
+                    p["name"]
+                );
+            }
+        }
+    }
+}

@@ -179,7 +179,7 @@ async fn a_failing_dump_leaves_the_previous_version_serving() {
     app.write_dump("shop.sql", simple_dump("t", 2).as_bytes());
     app.update_ok(&[]).await;
     let before = context(&app)
-        .store
+        .store()
         .current_version(&tpl("shop"))
         .unwrap()
         .unwrap();
@@ -209,7 +209,7 @@ async fn a_failing_dump_leaves_the_previous_version_serving() {
 
     // The previous version keeps serving, with its data.
     assert_eq!(
-        context(&app).store.current_version(&tpl("shop")).unwrap(),
+        context(&app).store().current_version(&tpl("shop")).unwrap(),
         Some(before.clone())
     );
     let body = app.create("shop", "after-failure").await;
@@ -254,7 +254,7 @@ async fn a_failing_dump_leaves_the_previous_version_serving() {
         .iter()
         .all(|c| !c.name.ends_with("._import")));
     assert_eq!(
-        context(&app).store.current_version(&tpl("shop")).unwrap(),
+        context(&app).store().current_version(&tpl("shop")).unwrap(),
         Some(before)
     );
     let last = app.get_json("/api/v1/templates/shop").await;
@@ -288,7 +288,7 @@ async fn an_update_never_touches_running_instances() {
     app.write_dump("shop.sql", simple_dump("t", 2).as_bytes());
     app.update_ok(&[]).await;
     let v1 = context(&app)
-        .store
+        .store()
         .current_version(&tpl("shop"))
         .unwrap()
         .unwrap();
@@ -300,7 +300,7 @@ async fn an_update_never_touches_running_instances() {
     app.write_dump("shop.sql", simple_dump("t", 7).as_bytes());
     app.update_ok(&[]).await;
     let v2 = context(&app)
-        .store
+        .store()
         .current_version(&tpl("shop"))
         .unwrap()
         .unwrap();
@@ -322,7 +322,7 @@ async fn an_update_never_touches_running_instances() {
     // v1 stays while an instance was cloned from it, and goes after.
     let ctx = context(&app);
     let versions = |ctx: &dolly_core::context::Context| {
-        ctx.store
+        ctx.store()
             .versions(&tpl("shop"))
             .unwrap()
             .into_iter()
@@ -344,12 +344,12 @@ async fn removing_a_version_under_a_reflink_clone_is_safe() {
     app.write_dump("shop.sql", simple_dump("t", 50).as_bytes());
     app.update_ok(&[]).await;
     let ctx = context(&app);
-    let v1 = ctx.store.current_version(&tpl("shop")).unwrap().unwrap();
+    let v1 = ctx.store().current_version(&tpl("shop")).unwrap().unwrap();
     let body = app.create("shop", "survivor").await;
     let (port, pw, db) = creds(&body);
 
     // Remove the version the instance was cloned from, blocks and all.
-    std::fs::remove_dir_all(ctx.store.version_data(&tpl("shop"), &v1)).unwrap();
+    std::fs::remove_dir_all(ctx.store().version_data(&tpl("shop"), &v1)).unwrap();
     assert_eq!(scalar(port, &pw, &db, "SELECT COUNT(*) FROM t").await, "50");
     query(port, &pw, &db, "INSERT INTO t VALUES (51, 'x')").await;
     // Even a restart of its server reads only its own files.
@@ -379,7 +379,7 @@ async fn one_import_per_template_at_a_time() {
     app.write_dump("shop.sql", simple_dump("t", 1).as_bytes());
     let ctx = context(&app);
     // Another update holds the lock (as a second `dollyd update` would).
-    let lock = ctx.store.lock_import(&tpl("shop")).unwrap();
+    let lock = ctx.store().lock_import(&tpl("shop")).unwrap();
     let err = only_error(&app.update(&["shop"]).await).to_string();
     assert!(
         err.contains("another update of template 'shop' is running"),

@@ -47,7 +47,7 @@ async fn a_fifo_is_refused_and_the_other_dumps_import() {
     assert!(by["zshop"].result.is_ok(), "{:?}", by["zshop"].result);
     // The refusal is the template's last import, for the API.
     let ctx = Context::new(app.settings.clone(), Arc::clone(&app.engine)).unwrap();
-    let last = ctx.store.last_import(&tpl("stuck")).unwrap().unwrap();
+    let last = ctx.store().last_import(&tpl("stuck")).unwrap().unwrap();
     assert!(!last.ok);
     assert!(last.message.contains("is a FIFO"), "{}", last.message);
 }
@@ -88,8 +88,8 @@ async fn what_a_killed_update_left_goes_at_the_next_update() {
     // a running import container and its datadir in tmp/.
     let mut left = Vec::new();
     for t in ["shop", "held"] {
-        let v = ctx.store.new_version(&tpl(t));
-        let work = ctx.store.scratch(&Scratch::Import(tpl(t), v));
+        let v = ctx.store().new_version(&tpl(t));
+        let work = ctx.store().scratch(&Scratch::Import(tpl(t), v));
         std::fs::create_dir_all(&work).unwrap();
         std::fs::write(work.join("ibdata1"), vec![0u8; 1 << 20]).unwrap();
         let mut labels = ctx.labels("import");
@@ -99,7 +99,7 @@ async fn what_a_killed_update_left_goes_at_the_next_update() {
             ServerContainer {
                 name: name.clone(),
                 image: app.settings.image.clone(),
-                datadir: ctx.store.for_engine(&work),
+                datadir: ctx.store().for_engine(&work),
                 labels,
             },
             vec!["sleep".into(), "600".into()],
@@ -110,7 +110,7 @@ async fn what_a_killed_update_left_goes_at_the_next_update() {
         left.push((name, work));
     }
     // A live update holds `held`.
-    let lock = ctx.store.lock_import(&tpl("held")).unwrap();
+    let lock = ctx.store().lock_import(&tpl("held")).unwrap();
     app.update_ok(&["other"]).await;
     let names: Vec<String> = app.containers().await.into_iter().map(|c| c.name).collect();
     assert!(!names.contains(&left[0].0), "{names:?}");

@@ -468,8 +468,12 @@ async fn post_import_sql_shapes_the_template_and_a_failing_script_fails_the_impo
     );
     app.update_ok(&["shop"]).await;
     let ctx = Context::new(app.settings.clone(), app.engine.clone()).unwrap();
-    let v1 = ctx.store.current_version(&tpl("shop")).unwrap().unwrap();
-    let meta = ctx.store.version_meta(&tpl("shop"), &v1).unwrap().unwrap();
+    let v1 = ctx.store().current_version(&tpl("shop")).unwrap().unwrap();
+    let meta = ctx
+        .store()
+        .version_meta(&tpl("shop"), &v1)
+        .unwrap()
+        .unwrap();
     let names: Vec<&str> = meta.post_scripts.iter().map(|h| h.name.as_str()).collect();
     assert_eq!(names, ["shop.post.sql", "10-names.sql", "20-accounts.sql"]);
     assert!(meta.post_scripts.iter().all(|h| h.sha256.len() == 64));
@@ -509,7 +513,7 @@ async fn post_import_sql_shapes_the_template_and_a_failing_script_fails_the_impo
         "{err}"
     );
     assert_eq!(
-        ctx.store.current_version(&tpl("shop")).unwrap(),
+        ctx.store().current_version(&tpl("shop")).unwrap(),
         Some(v1),
         "the previous version keeps serving"
     );
@@ -521,7 +525,7 @@ async fn an_unchanged_dump_is_skipped_unless_forced() {
     app.write_dump("shop.sql", simple_dump("t", 1000).as_bytes());
     app.update_ok(&["shop"]).await;
     let ctx = Context::new(app.settings.clone(), app.engine.clone()).unwrap();
-    let v1 = ctx.store.current_version(&tpl("shop")).unwrap().unwrap();
+    let v1 = ctx.store().current_version(&tpl("shop")).unwrap().unwrap();
 
     // The same dump, image and (no) post scripts: nothing published.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_dollyd"))
@@ -542,10 +546,10 @@ async fn an_unchanged_dump_is_skipped_unless_forced() {
         "{stdout}"
     );
     assert_eq!(
-        ctx.store.current_version(&tpl("shop")).unwrap(),
+        ctx.store().current_version(&tpl("shop")).unwrap(),
         Some(v1.clone())
     );
-    assert_eq!(ctx.store.versions(&tpl("shop")).unwrap().len(), 1);
+    assert_eq!(ctx.store().versions(&tpl("shop")).unwrap().len(), 1);
 
     // --force imports again.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_dollyd"))
@@ -558,7 +562,7 @@ async fn an_unchanged_dump_is_skipped_unless_forced() {
         out.status.success() && stdout.contains("shop: imported"),
         "{stdout}"
     );
-    let v2 = ctx.store.current_version(&tpl("shop")).unwrap().unwrap();
+    let v2 = ctx.store().current_version(&tpl("shop")).unwrap().unwrap();
     assert_ne!(v1, v2);
 
     // A new post script is a change.

@@ -363,7 +363,7 @@ async fn stream_backups_become_templates_with_post_scripts() {
     let err = cut[0].result.as_ref().unwrap_err();
     assert!(matches!(err, ImportError::Backup { .. }), "{err}");
     assert_eq!(
-        ctx.store.current_version(&tpl("shop")).unwrap(),
+        ctx.store().current_version(&tpl("shop")).unwrap(),
         Some(shop.version.clone())
     );
     let tmp: Vec<_> = std::fs::read_dir(app.data_dir().join("tmp"))
@@ -459,7 +459,7 @@ async fn a_backup_folder_becomes_a_template_and_another_major_version_is_refused
         "{msg}"
     );
     assert_eq!(
-        ctx.store.current_version(&tpl("shopdir")).unwrap(),
+        ctx.store().current_version(&tpl("shopdir")).unwrap(),
         Some(meta.version.clone())
     );
     let t = app.get_json("/api/v1/templates/shopdir").await;
@@ -507,5 +507,5 @@ async fn a_mysql_image_refuses(app: TestApp, fake: Option<ImageInfo>) {
         "{err}"
     );
     assert!(err.to_string().contains("MySQL"), "{err}");
-    assert_eq!(ctx.store.current_version(&tpl("shop")).unwrap(), None);
+    assert_eq!(ctx.store().current_version(&tpl("shop")).unwrap(), None);
 }

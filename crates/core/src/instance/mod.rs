@@ -36,6 +36,7 @@ mod archive;
 mod create;
 mod diff;
 mod disk;
+mod door;
 mod idle;
 mod lifecycle;
 mod owner;
@@ -49,6 +50,7 @@ pub use crate::store::{InstanceMeta, Quarantined, SnapshotMeta};
 pub use archive::Manifest;
 pub use create::Source;
 pub use diff::{ExplainStep, SchemaDiff, SchemaExplain};
+pub use door::Readiness;
 pub use lifecycle::ResetTarget;
 pub use pool::PoolStatus;
 pub use reconcile::ReconcileReport;
@@ -289,7 +291,9 @@ impl Manager {
         }
     }
 
-    pub fn context(&self) -> &Context {
+    /// The context (core's own tests reach the store and the engine).
+    #[cfg(test)]
+    pub(crate) fn context(&self) -> &Context {
         &self.ctx
     }
 

@@ -591,7 +591,7 @@ async fn load_plain(
     };
     // A broken pipe only means the client stopped reading: its own error
     // says why. Anything else (a corrupt or unreadable file) comes first.
-    if let Some(e) = out.stdin_error.filter(|e| !e.contains("Broken pipe")) {
+    if let Some(e) = out.stdin_error.filter(|e| !e.is_broken_pipe()) {
         return Err(ImportError::Server {
             dump: dump_name.to_owned(),
             message: format!("cannot read the dump: {e}"),

@@ -25,17 +25,21 @@ use actix_web::dev::Payload;
 use actix_web::web::Bytes;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use dolly_core::config::Secret;
-use dolly_core::context::Context;
+use dolly_core::config::Settings;
 use dolly_core::instance::{
-    Instance, InstanceError, Manager, PoolStatus, ResetTarget, SchemaDiff, SchemaExplain,
-    SnapshotMeta, Source,
+    Instance, InstanceError, Manager, PoolStatus, Readiness, ResetTarget, SchemaDiff,
+    SchemaExplain, SnapshotMeta, Source,
 };
+use dolly_core::metrics::Metrics;
+use dolly_core::store::StoreError;
 use dolly_core::users::Users;
+use dolly_types::v1;
 use dolly_types::{InstanceName, SnapshotName, TemplateName};
 use futures_util::future::LocalBoxFuture;
 
 use super::Caller;
 use crate::error::ApiError;
+use crate::wire::ToWire;
 
 /// An archive's bytes as they arrive (export's and import's stream).
 pub type Chunks = tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>;
@@ -57,9 +61,40 @@ impl AppState {
         }
     }
 
-    /// Settings, templates and the store, read by every handler.
-    pub fn context(&self) -> &Context {
-        self.manager.context()
+    /// dollyd's settings (public host, tokens, push remotes, ...).
+    pub fn settings(&self) -> &Settings {
+        self.manager.settings()
+    }
+
+    /// Operation counters (the audit log counts by user).
+    pub fn metrics(&self) -> &Metrics {
+        self.manager.metrics()
+    }
+
+    /// Templates with a current version (everyone's).
+    pub async fn templates(&self) -> Result<Vec<TemplateName>, StoreError> {
+        self.manager.templates().await
+    }
+
+    /// Templates with a version, a running import or a last import.
+    pub async fn all_templates(&self) -> Result<Vec<TemplateName>, StoreError> {
+        self.manager.all_templates().await
+    }
+
+    /// A template's versions and imports, as the API shows them (without
+    /// its pool: [`AppState::pool_status`]).
+    pub async fn describe_template(&self, t: &TemplateName) -> Result<v1::Template, StoreError> {
+        Ok(self.manager.describe_template(t).await?.to_wire())
+    }
+
+    /// Whether the engine answers and the data folder takes a write.
+    pub async fn readiness(&self) -> Readiness {
+        self.manager.readiness().await
+    }
+
+    /// The image's server version and the image's name.
+    pub async fn server_version(&self) -> Result<(String, String), InstanceError> {
+        self.manager.server_version().await
     }
 
     /// A template's warm pool (templates are everyone's).

@@ -105,7 +105,7 @@ pub(super) fn audit<B>(
     let status = res.status().as_u16();
     let ok = res.status().is_success() || res.status().is_redirection();
     if ok {
-        state.context().metrics.by_user(caller.name(), &op);
+        state.metrics().by_user(caller.name(), &op);
     }
     info!(
         target: "dolly::audit",

@@ -45,7 +45,7 @@ fn platform() -> String {
 
 /// `cli_path`, else `dolly` next to the running executable.
 fn cli_path(state: &AppState) -> Result<PathBuf, ApiError> {
-    if let Some(p) = &state.context().settings.cli_path {
+    if let Some(p) = &state.settings().cli_path {
         return Ok(p.clone());
     }
     std::env::current_exe()

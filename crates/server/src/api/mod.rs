@@ -72,7 +72,7 @@ pub async fn require_token(
 
 /// `GET /metrics` with the `metrics_token` (compared in constant time).
 fn is_scraper(state: &AppState, path: &str, given: Option<&str>) -> bool {
-    let wanted = state.context().settings.metrics_token.as_ref();
+    let wanted = state.settings().metrics_token.as_ref();
     match (path, wanted, given) {
         ("/metrics", Some(w), Some(g)) => bool::from(subtle::ConstantTimeEq::ct_eq(
             w.expose().as_bytes(),
@@ -117,12 +117,12 @@ async fn healthz() -> HttpResponse {
 }
 
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let ctx = state.context();
-    let engine = match ctx.engine.ping().await {
+    let r = state.readiness().await;
+    let engine = match r.engine {
         Ok(()) => "ok".to_owned(),
         Err(e) => e.to_string(),
     };
-    let data_dir = match ctx.blocking(|s| s.probe_writable()).await {
+    let data_dir = match r.data_dir {
         Ok(()) => "ok".to_owned(),
         Err(e) => format!("data folder not writable: {e}"),
     };
@@ -142,7 +142,6 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 /// Prometheus text format: admins only (or the `metrics_token`), since
 /// it counts every user's instances and operations by name.
 async fn metrics(admin: Admin) -> Result<HttpResponse, ApiError> {
-    let ctx = admin.manager().context();
     let mut snap = dolly_core::metrics::Snapshot::default();
     for i in admin.manager().list(None).await? {
         let state = crate::wire::state_name(i.state).to_owned();
@@ -151,31 +150,8 @@ async fn metrics(admin: Admin) -> Result<HttpResponse, ApiError> {
             .entry((i.meta.template.to_string(), state))
             .or_default() += 1;
     }
-    let (space, templates) = ctx
-        .blocking(|s| {
-            let space = s.space()?;
-            let mut templates = Vec::new();
-            for t in s.template_names()? {
-                let current = s.current_version(&t)?;
-                if let Some(m) = current
-                    .map(|v| s.version_meta(&t, &v))
-                    .transpose()?
-                    .flatten()
-                {
-                    templates.push(dolly_core::metrics::TemplateFigures {
-                        name: t.to_string(),
-                        imported_at: m.created_at.timestamp(),
-                        import_seconds: m.import_seconds,
-                        dump_bytes: m.dump_bytes,
-                        pool_size: 0,
-                        pool_ready: 0,
-                    });
-                }
-            }
-            Ok::<_, dolly_core::store::StoreError>((space, templates))
-        })
-        .await?;
-    snap.free_disk = space.free;
+    let (free_disk, templates) = admin.manager().template_figures().await?;
+    snap.free_disk = free_disk;
     snap.templates = templates;
     for t in &mut snap.templates {
         if let Ok(name) = dolly_types::TemplateName::parse(&t.name) {
@@ -185,7 +161,7 @@ async fn metrics(admin: Admin) -> Result<HttpResponse, ApiError> {
     }
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(ctx.metrics.render(snap)))
+        .body(admin.manager().metrics().render(snap)))
 }
 
 #[derive(Serialize)]
@@ -206,7 +182,7 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
 
 /// The host clients connect to.
 fn public_host(state: &AppState) -> &str {
-    &state.context().settings.public_host
+    &state.settings().public_host
 }
 
 fn v1_instance(state: &AppState, i: Instance) -> dolly_types::v1::Instance {

@@ -14,7 +14,6 @@ use super::{names, public_host, AppState, Caller, OwnedInstance};
 use crate::error::ApiError;
 use crate::routes::Routes;
 use dolly_core::instance::{Instance, InstanceError};
-use dolly_core::template;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     Routes::new(cfg, "")
@@ -57,7 +56,7 @@ fn myaas_error(e: ApiError) -> HttpResponse {
 }
 
 async fn template_names(state: &AppState) -> Result<Vec<String>, ApiError> {
-    let list = template::list(state.context()).await?;
+    let list = state.templates().await?;
     Ok(list.into_iter().map(String::from).collect())
 }
 

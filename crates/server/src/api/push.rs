@@ -31,15 +31,11 @@ pub async fn version(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
 }
 
 async fn server_version(state: &AppState) -> Result<ServerVersion, ApiError> {
-    let ctx = state.context();
-    let image = ctx
-        .image()
-        .await
-        .map_err(dolly_core::instance::InstanceError::from)?;
+    let (server_version, image) = state.server_version().await?;
     Ok(ServerVersion {
         dolly: env!("CARGO_PKG_VERSION").to_owned(),
-        server_version: image.version.clone(),
-        image: ctx.settings.image.clone(),
+        server_version,
+        image,
     })
 }
 
@@ -65,7 +61,7 @@ pub async fn push(
     );
     let request: Push = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
-    let remote = allowed_remote(&state.context().settings.push_remotes, &request.remote)?;
+    let remote = allowed_remote(&state.settings().push_remotes, &request.remote)?;
     let to_t = request.template.unwrap_or_else(|| t.clone());
     let to_n = request.name.unwrap_or_else(|| n.clone());
     crate::install_crypto_provider();

@@ -23,7 +23,6 @@ use super::{names, v1_instance, Admin, AppState, Caller, OwnedInstance, OwnedSna
 use crate::error::ApiError;
 use crate::routes::Routes;
 use dolly_core::instance::{Instance as DomainInstance, ResetTarget, SnapshotMeta};
-use dolly_core::template;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -204,10 +203,9 @@ async fn openapi() -> HttpResponse {
 /// Every template with its versions.
 #[utoipa::path(get, path = "/api/v1/templates", responses((status = 400, body = ErrorBody), (status = 200, body = TemplateList)))]
 async fn list_templates(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let ctx = state.context();
     let mut templates = Vec::new();
-    for t in template::list_all(ctx).await? {
-        let mut described = template::describe(ctx, &t).await?.to_wire();
+    for t in state.all_templates().await? {
+        let mut described = state.describe_template(&t).await?;
         described.pool = Some(pool(&state, &t).await?);
         templates.push(described);
     }
@@ -225,14 +223,13 @@ async fn get_template(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let ctx = state.context();
     let t = TemplateName::parse(&path)?;
-    let mut described = template::describe(ctx, &t).await?.to_wire();
+    let mut described = state.describe_template(&t).await?;
     described.pool = Some(pool(&state, &t).await?);
     if described.versions.is_empty() && described.last_import.is_none() && !described.importing {
         return Err(dolly_core::instance::InstanceError::TemplateNotFound {
             name: t,
-            known: template::list(ctx).await.unwrap_or_default(),
+            known: state.templates().await.unwrap_or_default(),
         }
         .into());
     }
@@ -619,9 +616,7 @@ async fn promote_snapshot(
     let request: Promote = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
     snap.promote(&admin, &request.template).await?;
-    let described = template::describe(state.context(), &request.template)
-        .await?
-        .to_wire();
+    let described = state.describe_template(&request.template).await?;
     Ok(HttpResponse::Created().json(described))
 }
 

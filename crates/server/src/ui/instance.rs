@@ -78,7 +78,7 @@ fn body(ctx: &Ctx, state: &State, i: &Instance, snaps: &[SnapshotMeta]) -> Marku
     let m = &i.meta;
     let (t, n) = (&m.template, &m.name);
     let base = format!("/ui/i/{t}/{n}");
-    let host = &state.context().settings.public_host;
+    let host = &state.settings().public_host;
     let port = i.port.unwrap_or(0);
     let conn = url(host, port, &m.password, &m.database);
     let cli = format!(

@@ -6,7 +6,6 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use dolly_core::instance::Instance;
-use dolly_core::template;
 use dolly_types::{InstanceName, TemplateName};
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -40,9 +39,7 @@ pub async fn list_page(
     filter: web::Query<Filter>,
 ) -> HttpResponse {
     let ctx = Ctx::new(&req, &state);
-    let templates = template::list_all(state.context())
-        .await
-        .unwrap_or_default();
+    let templates = state.all_templates().await.unwrap_or_default();
     let loaded = match filter.parse() {
         Ok(only) => state
             .visible(&caller, only.as_ref())
@@ -172,7 +169,7 @@ pub struct NewQuery {
 
 pub async fn new_page(req: HttpRequest, state: State, q: web::Query<NewQuery>) -> HttpResponse {
     let ctx = Ctx::new(&req, &state);
-    let templates = template::list(state.context()).await;
+    let templates = state.templates().await;
     let main = html! {
         h1 { "New instance" }
         (ctx.notice(&["create"]))

@@ -1,7 +1,6 @@
 //! The templates page: versions, sizes, the last import and its result,
 //! whether an import runs now, the warm pool. Its rows refresh live.
 
-use crate::wire::ToWire;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::Utc;
@@ -11,14 +10,12 @@ use maud::{html, Markup};
 use super::layout::{self, bytes, when, Ctx, Nav};
 use super::{clear_flash, html as respond, State};
 use crate::error::ApiError;
-use dolly_core::template;
 
 /// Every template, described, with its pool.
 pub(super) async fn load(state: &State) -> Result<Vec<Template>, ApiError> {
-    let ctx = state.context();
     let mut out = Vec::new();
-    for t in template::list_all(ctx).await? {
-        let mut d = template::describe(ctx, &t).await?.to_wire();
+    for t in state.all_templates().await? {
+        let mut d = state.describe_template(&t).await?;
         let pool = state.pool_status(&t).await?;
         d.pool = Some(dolly_types::v1::TemplatePool {
             size: pool.size,

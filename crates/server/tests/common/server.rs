@@ -27,30 +27,30 @@ impl Oracle {
     pub async fn start(ctx: &Context, image: &ImageInfo, dir: PathBuf) -> Self {
         std::fs::create_dir_all(&dir).unwrap();
         own_tree(&dir, image.owner, true).unwrap();
-        let name = format!("{}oracle", ctx.settings.container_prefix);
+        let name = format!("{}oracle", ctx.settings().container_prefix);
         let server = ServerContainer {
             name: name.clone(),
-            image: ctx.settings.image.clone(),
-            datadir: ctx.store.for_engine(&dir),
+            image: ctx.settings().image.clone(),
+            datadir: ctx.store().for_engine(&dir),
             labels: ctx.labels("oracle"),
         };
-        let spec = image.import_spec(server, ctx.settings.import_buffer_pool, Init::Here);
-        ctx.engine.run(&spec).await.expect("oracle server runs");
+        let spec = image.import_spec(server, ctx.settings().import_buffer_pool, Init::Here);
+        ctx.engine().run(&spec).await.expect("oracle server runs");
         let up = ctx
-            .engine
+            .engine()
             .exec(&name, image.wait_socket_command(180), None, None)
             .await
             .unwrap();
         if up.exit_code != 0 {
-            let logs = ctx.engine.logs_tail(&name, 30).await.unwrap_or_default();
+            let logs = ctx.engine().logs_tail(&name, 30).await.unwrap_or_default();
             panic!("the oracle server did not start: {logs}");
         }
         Self {
-            engine: Arc::clone(&ctx.engine),
+            engine: Arc::clone(ctx.engine()),
             image: image.clone(),
             name,
             dir,
-            database: ctx.settings.database.clone(),
+            database: ctx.settings().database.clone(),
         }
     }
 

@@ -197,7 +197,7 @@ impl FastApp {
 fn publish(ctx: &Context, t: &str, v: &str) {
     let t = TemplateName::parse(t).expect("name");
     let v = VersionName::parse(v).expect("version");
-    let store = &ctx.store;
+    let store = ctx.store();
     let work = store.scratch(&Scratch::Import(t.clone(), v.clone()));
     std::fs::create_dir_all(work.join("shop")).expect("work");
     std::fs::write(work.join("ibdata1"), format!("data of {v}")).expect("write");

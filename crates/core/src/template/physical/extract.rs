@@ -138,11 +138,7 @@ pub(super) async fn stream(
             .await
             .map_err(|_| ImportError::Timeout(dump_name.clone(), timeout))??
     };
-    if let Some(e) = out
-        .stdin_error
-        .as_ref()
-        .filter(|e| !e.contains("Broken pipe"))
-    {
+    if let Some(e) = out.stdin_error.as_ref().filter(|e| !e.is_broken_pipe()) {
         return Err(backup_err(format!("cannot read the stream: {e}")));
     }
     if out.exit_code != 0 {
