@@ -151,47 +151,5 @@ async fn myaas_routes_answer_as_myaas_did() {
     assert!(body["status"].as_str().unwrap().contains("nope"));
 }
 
-#[tokio::test]
-async fn hostile_names_are_400_with_a_json_error() {
-    let app = TestApp::spawn().await;
-    for path in [
-        "/db/shop/..",
-        "/db/../x",
-        "/db/..%2f..%2fetc/x",
-        "/db/shop/%2e%2e",
-        "/db/Shop/x",
-        "/db/shop/a%00b",
-        "/db/shop/caf%C3%A9",
-        "/db/shop/-x",
-        "/api/v1/templates/shop/instances/UPPER",
-    ] {
-        let (status, body) = app.raw("POST", path).await;
-        assert_eq!(status, 400, "POST {path}: {body}");
-        let body: Value = serde_json::from_str(&body).unwrap();
-        assert!(body["error"]["code"].is_string(), "{path}: {body}");
-        assert!(body["error"]["message"].is_string(), "{path}: {body}");
-    }
-    let long = "x".repeat(64);
-    let r = app.post(&format!("/db/shop/{long}")).await;
-    assert_eq!(r.status(), 400);
-    // A bad ttl is a 400 too.
-    let r = app
-        .client
-        .post(app.url("/db/shop/x"))
-        .form(&[("ttl", "soon")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-}
-
-#[tokio::test]
-async fn health_readiness_and_openapi() {
-    let app = TestApp::spawn().await;
-    assert_eq!(app.get_json("/healthz").await["status"], "ok");
-    let ready = app.get_json("/readyz").await;
-    assert_eq!(ready["ready"], true);
-    let doc = app.get_json("/api/v1/openapi.json").await;
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    assert!(doc["paths"]["/api/v1/templates/{template}/instances/{name}"]["post"].is_object());
-}
+// Hostile names, the error envelope, health, readiness and the OpenAPI
+// document need no database server: the fast tier (tests/fast/surface.rs).
