@@ -9,7 +9,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use clap_complete::Shell;
 use dolly_types::{InstanceName, SnapshotName, TemplateName};
 
-use crate::duration::parse_ttl;
+use dolly_types::human::parse_ttl;
 
 const AFTER_HELP: &str = "\
 Exit codes:

@@ -17,9 +17,10 @@ use dolly_types::{InstanceName, TemplateName};
 use crate::args::{Cli, Command, Obtain, SnapRef, SnapshotAction, Target};
 use crate::client::{extend_body, reset_body, Answer, Client, Security, Upload};
 use crate::connection::Connection;
-use crate::duration::whole_seconds;
 use crate::error::{exit, Error};
-use crate::{humanize, output, shell};
+use crate::{output, shell};
+use dolly_types::human as humanize;
+use dolly_types::human::whole_seconds;
 
 /// How output is wanted, from the global options.
 #[derive(Debug, Clone, Copy)]
@@ -276,7 +277,7 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
             } else if !mode.quiet {
                 print(&format!(
                     "pushed {} in {:.1} s to {}\n\n{}",
-                    crate::humanize::bytes(a.value.bytes),
+                    dolly_types::human::bytes(a.value.bytes),
                     a.value.seconds,
                     a.value.remote,
                     output::created(&a.value.instance, Utc::now())

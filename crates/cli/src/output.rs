@@ -7,7 +7,7 @@ use dolly_types::v1::{
     SchemaExplain, SchemaObject, Snapshot, Template, TemplatePool,
 };
 
-use crate::humanize;
+use dolly_types::human as humanize;
 
 /// Columns separated by two spaces, each as wide as its widest cell; the
 /// last column is not padded, so no line ends in spaces.

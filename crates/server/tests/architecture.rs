@@ -95,6 +95,7 @@ fn the_wire_types_are_serde_only() {
     let direct = &deps["dolly-types"];
     let allowed: BTreeSet<&str> = [
         "dolly-names",
+        "humantime",
         "serde",
         "serde_json",
         "chrono",

@@ -3,6 +3,7 @@
 //! Serde only: this crate never pulls in the server's dependencies. The
 //! `openapi` feature derives OpenAPI schemas for the server's document.
 
+pub mod human;
 pub mod myaas;
 pub mod v1;
 

@@ -17,8 +17,8 @@ use crate::args::{CiArgs, Target};
 use crate::client::{extend_body, Answer, Client};
 use crate::connection::Connection;
 use crate::error::{exit, Error};
-use crate::humanize;
 use crate::pipeline::{self, Platform};
+use dolly_types::human as humanize;
 
 /// How long a create waits for a template's first import to finish.
 const IMPORT_WAIT: Duration = Duration::from_secs(600);

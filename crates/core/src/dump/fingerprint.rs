@@ -87,6 +87,6 @@ fn hash_file_until(path: &Path, stop: &AtomicBool) -> Result<HashedFile, DumpErr
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
         bytes,
-        sha256: h.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+        sha256: hex::encode(h.finalize()),
     })
 }

@@ -252,7 +252,7 @@ impl Manager {
 /// 192 random bits, hex: nothing to quote anywhere.
 pub(super) fn new_password() -> String {
     let bytes: [u8; 24] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 /// Empties the init file of a datadir (the server reads it at every

@@ -267,9 +267,7 @@ fn email(key: &Keyed, t: &[u8]) -> Vec<u8> {
     let lower = t.to_ascii_lowercase();
     let h = key.block(b"email", 0, &lower);
     let mut out = b"h".to_vec();
-    for b in &h[..8] {
-        out.extend_from_slice(format!("{b:02x}").as_bytes());
-    }
+    out.extend_from_slice(hex::encode(&h[..8]).as_bytes());
     out.extend_from_slice(b"@example.invalid");
     out
 }

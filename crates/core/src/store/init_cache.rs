@@ -32,7 +32,7 @@ impl CacheKey {
             h.update(word.as_bytes());
         }
         let digest = h.finalize();
-        CacheKey(digest.iter().take(8).map(|b| format!("{b:02x}")).collect())
+        CacheKey(hex::encode(&digest[..8]))
     }
 
     /// Parses a folder name written by [`CacheKey::new`].

@@ -227,7 +227,7 @@ impl Store {
 /// A short random suffix for scratch names.
 pub fn nonce() -> String {
     let bytes: [u8; 6] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 #[cfg(test)]

@@ -196,50 +196,9 @@ pub fn when(t: DateTime<Utc>, now: DateTime<Utc>) -> Markup {
     }
 }
 
-/// `3 min ago`, `in 2 h`, `just now`.
-pub fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let secs = (t - now).num_seconds();
-    let abs = secs.unsigned_abs();
-    if abs < 10 {
-        return "just now".to_owned();
-    }
-    let span = if abs < 60 {
-        format!("{abs} s")
-    } else if abs < 3600 {
-        format!("{} min", abs / 60)
-    } else if abs < 48 * 3600 {
-        let h = abs / 3600;
-        let m = (abs % 3600) / 60;
-        if h < 10 && m > 0 {
-            format!("{h} h {m} min")
-        } else {
-            format!("{h} h")
-        }
-    } else {
-        format!("{} days", abs / 86400)
-    };
-    if secs < 0 {
-        format!("{span} ago")
-    } else {
-        format!("in {span}")
-    }
-}
-
-/// `1.5 GB`, `320 kB`.
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1000.0 && unit < UNITS.len() - 1 {
-        v /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
+/// Sizes (binary units) and relative times as the CLI shows them: one
+/// formatter for both.
+pub use dolly_types::human::{ago as relative, bytes};
 
 /// A value with a copy button (the script copies the element's text).
 pub fn copyable(id: &str, label: &str, value: &str, testid: Option<&str>, block: bool) -> Markup {
@@ -265,24 +224,3 @@ pub const TTLS: [(&str, u64); 7] = [
     ("1 week", 7 * 86400),
     ("no expiry", 0),
 ];
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn relative_times_read_naturally() {
-        let now = Utc::now();
-        let at = |s: i64| now + chrono::Duration::seconds(s);
-        assert_eq!(relative(at(3), now), "just now");
-        assert_eq!(relative(at(-300), now), "5 min ago");
-        assert_eq!(relative(at(7200 + 600), now), "in 2 h 10 min");
-        assert_eq!(relative(at(-5 * 86400), now), "5 days ago");
-    }
-
-    #[test]
-    fn sizes_are_decimal() {
-        assert_eq!(bytes(512), "512 B");
-        assert_eq!(bytes(1_500_000), "1.5 MB");
-    }
-}

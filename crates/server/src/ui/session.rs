@@ -238,7 +238,7 @@ pub fn csrf_token(req: &HttpRequest) -> Option<String> {
         .chain_update(b"dolly-ui-csrf\0")
         .chain_update(token.as_bytes())
         .finalize();
-    Some(digest.iter().map(|b| format!("{b:02x}")).collect())
+    Some(hex::encode(digest))
 }
 
 pub fn ct_eq(a: &str, b: &str) -> bool {
