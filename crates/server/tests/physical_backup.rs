@@ -237,9 +237,11 @@ async fn image(app: &TestApp) -> ImageInfo {
 #[tokio::test]
 async fn stream_backups_become_templates_with_post_scripts() {
     let app = TestApp::spawn().await;
-    if image(&app).await.flavor != Flavor::MariaDb {
-        return;
-    }
+    assert_eq!(
+        image(&app).await.flavor,
+        Flavor::MariaDb,
+        "physical backups are mariadb-backup's: run this test with a MariaDB image (DOLLY_TEST_IMAGE)"
+    );
     let source = Source::start(&app).await;
     let expected = source.checksums().await;
     let create_customers = source.sql("SHOW CREATE TABLE shop.customers").await;
@@ -387,9 +389,11 @@ async fn stream_backups_become_templates_with_post_scripts() {
 async fn a_backup_folder_becomes_a_template_and_another_major_version_is_refused() {
     let app = TestApp::spawn().await;
     let img = image(&app).await;
-    if img.flavor != Flavor::MariaDb {
-        return;
-    }
+    assert_eq!(
+        img.flavor,
+        Flavor::MariaDb,
+        "physical backups are mariadb-backup's: run this test with a MariaDB image (DOLLY_TEST_IMAGE)"
+    );
     let source = Source::start(&app).await;
     let expected = source.checksums().await;
     let folder = app.dumps_dir().join("shopdir");
