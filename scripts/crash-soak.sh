@@ -29,7 +29,7 @@ esac
 export DOLLY_CRASH_TRIALS="$N" DOLLY_CRASH_KEEP_GOING=1
 cd "$(dirname "$0")/.."
 set +e
-cargo test -p dolly-server --test crash_random -- --nocapture --test-threads=2 "$FILTER" \
+cargo test -p dolly-server --test engine -- --nocapture --test-threads=2 "crash_random::$FILTER" \
     >"$LOG" 2>&1
 rc=$?
 set -e

@@ -3,7 +3,7 @@
 # debootstrap (offline image build), mariadb-client (CLI and tests),
 # xfsprogs (reflink test filesystem), btrfs-progs (the per-instance disk
 # limit's test filesystem), chromium and chromium-driver (the web
-# UI's browser tests, crates/server/tests/ui.rs), docker-compose and
+# UI's browser tests, crates/server/tests/engine/ui.rs), docker-compose and
 # systemd (deploy.rs checks the compose file and the units with them).
 # Idempotent.
 set -euo pipefail

@@ -6,10 +6,10 @@
 # missing, mounts a reflink-capable XFS for the tests' data folders when run
 # as root (plain temp dirs otherwise), then runs every test of the
 # workspace; with --core-flow, only the core flow on that server
-# (crates/server/tests/servers.rs); with --parity, the core flow plus the
-# promises that must hold on every server family: the import corpus
-# (corpus.rs: the public samples in ../shared/corpus, or DOLLY_CORPUS_DIR)
-# and the masking canaries (masking.rs). CI runs --parity on MySQL 9 and
+# (crates/server/tests/engine/servers.rs); with --parity, the core flow plus
+# the promises that must hold on every server family: the import corpus
+# (engine/corpus.rs: the public samples in ../shared/corpus, or
+# DOLLY_CORPUS_DIR) and the masking canaries (engine/masking.rs). CI runs --parity on MySQL 9 and
 # --core-flow on MariaDB 11.8.
 #
 # Usage: scripts/test.sh [--core-flow|--parity] [test runner arguments]
@@ -48,9 +48,9 @@ trap sweep EXIT
 
 echo "tests on $DOLLY_TEST_IMAGE"
 if ((core_flow)); then
-    cargo test -p dolly-server --test servers "$@"
+    cargo test -p dolly-server --test engine "$@" -- servers::
 elif ((parity)); then
-    cargo test -p dolly-server --test servers --test corpus --test masking "$@" -- --test-threads=2
+    cargo test -p dolly-server --test engine "$@" -- --test-threads=2 servers:: corpus:: masking::
 elif cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast "$@"
 else

@@ -6,7 +6,7 @@
 //! `DOLLY_CRASH_AT=server.running#3` the third time (points shared by
 //! several operations, such as a server's start, are reached by the set-up
 //! first). Without the variable, a point costs one comparison. The
-//! crash-safety tests (`crates/server/tests/crash.rs`) use it to stop an
+//! crash-safety tests (`crates/server/tests/engine/crash.rs`) use it to stop an
 //! operation between any two of its steps, then restart dollyd and check
 //! what is left.
 

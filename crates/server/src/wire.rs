@@ -1,6 +1,6 @@
 //! Domain types to wire types: the one place where what `dolly-core`
 //! returns becomes what `/api/v1` (and the UI) show. Core never depends on
-//! `dolly_types::v1` (`tests/architecture.rs`), so an API change stays in
+//! `dolly_types::v1` (`tests/fast/architecture.rs`), so an API change stays in
 //! the server and the wire types, and a domain change that the API should
 //! show fails to compile here.
 

@@ -8,6 +8,8 @@
 #[path = "../common/cli.rs"]
 #[allow(dead_code)]
 mod cli;
+mod architecture;
+mod deploy;
 mod harness;
 mod isolation;
 mod push;
