@@ -5,10 +5,10 @@
 //! here.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
 
+mod architecture;
 #[path = "../common/cli.rs"]
 #[allow(dead_code)]
 mod cli;
-mod architecture;
 mod deploy;
 mod harness;
 mod isolation;
