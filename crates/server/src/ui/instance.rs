@@ -1,22 +1,19 @@
-//! One instance: how to connect, its lease, its server, its snapshots,
-//! and removal. Every button is a form posting to [`action`] or
-//! [`snapshot_action`], which call the manager and redirect back.
-
-use std::time::Duration;
+//! One instance's page: how to connect, its lease, its server, its
+//! snapshots, and removal. Every button is a form posting to
+//! [`super::actions`], which calls the domain and redirects back.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
-use dolly_core::instance::{Instance, ResetTarget, SnapshotMeta, USER};
-use dolly_types::{InstanceName, SnapshotName, TemplateName};
+use dolly_core::instance::{Instance, SnapshotMeta, USER};
+use dolly_types::{InstanceName, TemplateName};
 use maud::{html, Markup};
-use serde::Deserialize;
 
 use super::instances::state_badge;
 use super::layout::{self, bytes, copyable, when, Ctx, Nav, TTLS};
 use super::templates::error_box;
-use super::{clear_flash, html as respond, pct_encode, redirect_with, Flash, Posted, State};
-use crate::api::{OwnedInstance, OwnedSnapshot};
+use super::{clear_flash, html as respond, pct_encode, State};
+use crate::api::OwnedInstance;
 use crate::error::ApiError;
 
 pub async fn page(
@@ -287,145 +284,5 @@ fn snapshot_row(
                 }
             }
         }
-    }
-}
-
-#[derive(Deserialize, Default)]
-pub struct ActionForm {
-    #[serde(default)]
-    ttl: Option<String>,
-    #[serde(default)]
-    target: Option<String>,
-    #[serde(default)]
-    force: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    message: Option<String>,
-}
-
-fn ttl(form: &ActionForm) -> Result<Duration, ApiError> {
-    let s = form.ttl.as_deref().unwrap_or("").trim();
-    s.parse()
-        .map(Duration::from_secs)
-        .map_err(|_| ApiError::BadRequest(format!("ttl {s:?} is not a number of seconds")))
-}
-
-/// `POST /ui/i/T/N/{extend,protect,unprotect,stop,start,reset,snapshot,delete}`
-pub async fn action(
-    path: web::Path<(String, String, String)>,
-    owned: Result<OwnedInstance, ApiError>,
-    Posted(form): Posted<ActionForm>,
-) -> HttpResponse {
-    let (raw_t, raw_n, action) = path.into_inner();
-    let back = format!("/ui/i/{raw_t}/{raw_n}");
-    let done = async {
-        let owned = owned?;
-        let (t, n) = (owned.template(), owned.name());
-        let text = match action.as_str() {
-            "extend" => {
-                let i = owned.extend(ttl(&form)?).await?;
-                match i.meta.expires_at {
-                    Some(e) => format!("Extended: expires {}.", layout::relative(e, Utc::now())),
-                    None => "It no longer expires.".to_owned(),
-                }
-            }
-            "protect" => {
-                owned.protect(true).await?;
-                "Protected: it will not be reaped.".to_owned()
-            }
-            "unprotect" => {
-                owned.protect(false).await?;
-                "No longer protected.".to_owned()
-            }
-            "stop" => {
-                owned.stop().await?;
-                "Stopped; its data, port and password stay.".to_owned()
-            }
-            "start" => {
-                owned.start().await?;
-                "Started.".to_owned()
-            }
-            "reset" => {
-                let target = match form.target.as_deref() {
-                    Some("latest") => ResetTarget::Latest,
-                    _ => ResetTarget::Original,
-                };
-                let i = owned.reset(target).await?;
-                format!("Reset to {}.", i.meta.version)
-            }
-            "snapshot" => {
-                let s = SnapshotName::parse(form.name.as_deref().unwrap_or("").trim())?;
-                let message = form
-                    .message
-                    .as_deref()
-                    .map(str::trim)
-                    .filter(|m| !m.is_empty())
-                    .map(str::to_owned);
-                owned.snapshot(&s, message).await?;
-                format!("Snapshot {s} taken.")
-            }
-            "delete" => {
-                owned.delete(form.force.is_some()).await?;
-                return Ok(("/ui/".to_owned(), format!("Instance {t}/{n} deleted.")));
-            }
-            other => {
-                return Err(ApiError::BadRequest(format!("no such action: {other}")));
-            }
-        };
-        Ok::<_, ApiError>((back.clone(), text))
-    }
-    .await;
-    match done {
-        Ok((to, text)) => redirect_with(&to, &Flash::ok(&action, text)),
-        Err(e) => redirect_with(&back, &Flash::error(&action, &e)),
-    }
-}
-
-/// `POST /ui/i/T/N/snapshots/S/{restore,branch,delete}`
-pub async fn snapshot_action(
-    path: web::Path<(String, String, String, String)>,
-    snap: Result<OwnedSnapshot, ApiError>,
-    Posted(form): Posted<ActionForm>,
-) -> HttpResponse {
-    let (raw_t, raw_n, raw_s, action) = path.into_inner();
-    let back = format!("/ui/i/{raw_t}/{raw_n}");
-    let flash_action = match action.as_str() {
-        "delete" => "remove-snapshot",
-        "branch" => "branch",
-        _ => "restore",
-    };
-    let done = async {
-        let _ = raw_s;
-        let snap = snap?;
-        let (t, n, s) = (
-            snap.instance().template(),
-            snap.instance().name(),
-            snap.name(),
-        );
-        match action.as_str() {
-            "restore" => {
-                snap.restore().await?;
-                Ok((back.clone(), format!("Restored snapshot {s}.")))
-            }
-            "delete" => {
-                snap.delete().await?;
-                Ok((back.clone(), format!("Snapshot {s} deleted.")))
-            }
-            "branch" => {
-                let new = InstanceName::parse(form.name.as_deref().unwrap_or("").trim())?;
-                snap.instance().branch(&new, s.clone(), None).await?;
-                Ok((
-                    format!("/ui/i/{t}/{new}"),
-                    format!("Instance {t}/{new} created from {n}@{s}."),
-                ))
-            }
-            other => Err(ApiError::BadRequest(format!("no such action: {other}"))),
-        }
-    }
-    .await;
-    match done {
-        Ok((to, text)) => redirect_with(&to, &Flash::ok(flash_action, text)),
-        Err(e) => redirect_with(&back, &Flash::error(flash_action, &e)),
     }
 }

@@ -12,6 +12,7 @@
 //! back (Post/Redirect/Get); what happened is carried to the next page in
 //! a short-lived flash cookie, errors with the API's own code and message.
 
+mod actions;
 mod instance;
 mod instances;
 mod layout;
@@ -45,10 +46,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .get("/new", instances::new_page)
             .post("/new", instances::create)
             .get("/i/{template}/{name}", instance::page)
-            .post("/i/{template}/{name}/{action}", instance::action)
+            .post("/i/{template}/{name}/{action}", actions::action)
             .post(
                 "/i/{template}/{name}/snapshots/{snapshot}/{action}",
-                instance::snapshot_action,
+                actions::snapshot_action,
             );
     }));
 }
