@@ -217,7 +217,25 @@ async fn health_readiness_and_the_openapi_document() {
             .body,
     );
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    assert!(doc["paths"]["/api/v1/templates/{template}/instances/{name}"]["post"].is_object());
+    let create = &doc["paths"]["/api/v1/templates/{template}/instances/{name}"]["post"];
+    assert!(create.is_object());
+    // Each path parameter is documented as a name, with its pattern.
+    for param in create["parameters"].as_array().unwrap() {
+        if param["in"] == "path" {
+            assert_eq!(
+                param["schema"]["pattern"], "^[a-z0-9][a-z0-9_-]{0,62}$",
+                "{param}"
+            );
+            assert_eq!(param["required"], true, "{param}");
+        }
+    }
+    let named: Vec<&str> = create["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(named, ["template", "name"]);
     // The template as the API shows it: the one version, current.
     let shop = json(
         &app.ok(ADMIN, "GET", "/api/v1/templates/shop", Body::None, 200)
