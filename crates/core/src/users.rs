@@ -109,7 +109,7 @@ pub enum Resolved {
 
 impl Users {
     /// Reads `file` (when given). An error names the file and what is wrong.
-    pub fn load(file: Option<&Path>, admin_token: Option<Secret>) -> Result<Self, String> {
+    pub fn load(file: Option<&Path>, admin_token: Option<Secret>) -> Result<Self, UsersError> {
         let users = match file {
             Some(f) => read(f)?,
             None => Vec::new(),
@@ -141,7 +141,7 @@ impl Users {
 
     /// Reads the file again: on success the new users are served (and
     /// their count returned); on failure nothing changes.
-    pub fn reload(&self) -> Result<usize, String> {
+    pub fn reload(&self) -> Result<usize, UsersError> {
         let Some(file) = &self.file else {
             return Ok(0);
         };
@@ -191,18 +191,55 @@ pub fn hex(bytes: &[u8]) -> String {
     hex::encode(bytes)
 }
 
-fn read(file: &Path) -> Result<Vec<User>, String> {
-    let what = |e: String| format!("users_file {}: {e}", file.display());
-    let text = std::fs::read_to_string(file).map_err(|e| what(e.to_string()))?;
-    parse(&text).map_err(what)
+/// Why the users file was not taken (the previous users stay served).
+#[derive(Debug, thiserror::Error)]
+pub enum UsersError {
+    #[error("users_file {}: {source}", file.display())]
+    Read {
+        file: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("users_file {}: {reason}", file.display())]
+    Invalid {
+        file: std::path::PathBuf,
+        reason: Invalid,
+    },
 }
 
-fn parse(text: &str) -> Result<Vec<User>, String> {
+/// What is wrong inside a users file.
+#[derive(Debug, thiserror::Error)]
+pub enum Invalid {
+    #[error("{0}")]
+    Toml(#[from] config::ConfigError),
+    #[error("user name {0:?} must be 1 to 64 of [A-Za-z0-9._@-]")]
+    BadName(String),
+    #[error("the user name \"admin\" is the auth_token's; pick another")]
+    ReservedName,
+    #[error("user {0:?}: token_sha256 must be 64 hex digits (sha256sum of the token)")]
+    BadDigest(String),
+    #[error("user {0:?} is listed twice")]
+    Twice(String),
+    #[error("user {0:?} has the same token as another user")]
+    SameToken(String),
+}
+
+fn read(file: &Path) -> Result<Vec<User>, UsersError> {
+    let text = std::fs::read_to_string(file).map_err(|source| UsersError::Read {
+        file: file.to_path_buf(),
+        source,
+    })?;
+    parse(&text).map_err(|reason| UsersError::Invalid {
+        file: file.to_path_buf(),
+        reason,
+    })
+}
+
+fn parse(text: &str) -> Result<Vec<User>, Invalid> {
     let file: File = config::Config::builder()
         .add_source(config::File::from_str(text, config::FileFormat::Toml))
         .build()
-        .and_then(|c| c.try_deserialize())
-        .map_err(|e| e.to_string())?;
+        .and_then(|c| c.try_deserialize())?;
     let mut users: Vec<User> = Vec::new();
     for e in file.users {
         let valid_name = !e.name.is_empty()
@@ -211,28 +248,19 @@ fn parse(text: &str) -> Result<Vec<User>, String> {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "._@-".contains(c));
         if !valid_name {
-            return Err(format!(
-                "user name {:?} must be 1 to 64 of [A-Za-z0-9._@-]",
-                e.name
-            ));
+            return Err(Invalid::BadName(e.name));
         }
         if e.name == "admin" {
-            return Err("the user name \"admin\" is the auth_token's; pick another".into());
+            return Err(Invalid::ReservedName);
         }
-        let digest = parse_digest(&e.token_sha256).ok_or_else(|| {
-            format!(
-                "user {:?}: token_sha256 must be 64 hex digits (sha256sum of the token)",
-                e.name
-            )
-        })?;
+        let Some(digest) = parse_digest(&e.token_sha256) else {
+            return Err(Invalid::BadDigest(e.name));
+        };
         if users.iter().any(|u| u.actor.name == e.name) {
-            return Err(format!("user {:?} is listed twice", e.name));
+            return Err(Invalid::Twice(e.name));
         }
         if users.iter().any(|u| u.digest == digest) {
-            return Err(format!(
-                "user {:?} has the same token as another user",
-                e.name
-            ));
+            return Err(Invalid::SameToken(e.name));
         }
         users.push(User {
             actor: Actor {
@@ -247,15 +275,9 @@ fn parse(text: &str) -> Result<Vec<User>, String> {
     Ok(users)
 }
 
-fn parse_digest(hex: &str) -> Option<[u8; 32]> {
-    let hex = hex.trim();
-    if hex.len() != 64 || !hex.is_ascii() {
-        return None;
-    }
+fn parse_digest(text: &str) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
-    }
+    hex::decode_to_slice(text.trim(), &mut out).ok()?;
     Some(out)
 }
 
@@ -323,7 +345,7 @@ mod tests {
             "[[users]]\nname = \"bob\"\ntoken_sha256 = \"xyz\"\nrole = \"member\"\n",
         )
         .unwrap();
-        let e = users.reload().unwrap_err();
+        let e = users.reload().unwrap_err().to_string();
         assert!(e.contains("token_sha256"), "{e}");
         assert!(matches!(users.resolve(Some("a")), Resolved::Actor(_)));
         std::fs::write(&path, entry("bob", "b", "admin")).unwrap();
@@ -350,7 +372,7 @@ mod tests {
             (&entry("admin", "x", "admin"), "admin"),
             ("users = 3", "users"),
         ] {
-            let e = parse(body).err().unwrap_or_default();
+            let e = parse(body).err().map(|e| e.to_string()).unwrap_or_default();
             assert!(e.contains(needle), "{body}: {e}");
         }
     }

@@ -7,17 +7,50 @@ use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
-use anyhow::Context as _;
 use tracing::{info, warn};
 
 use crate::api::{self, AppState};
 use crate::tls::{self, CertStore};
 use dolly_core::config::Settings;
 use dolly_core::context::Context;
+use dolly_core::instance::InstanceError;
 use dolly_core::instance::Manager;
 use dolly_core::store::FolderLock;
-use dolly_core::users::Users;
-use dolly_engine::{DockerEngine, Engine};
+use dolly_core::store::StoreError;
+use dolly_core::users::{Users, UsersError};
+use dolly_engine::{DockerEngine, Engine, EngineError};
+
+/// Why dollyd (or a one-shot command) did not start: each names what to
+/// fix. The binary prints it and exits non-zero.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("the container engine is needed {what}: {source}")]
+    EngineNeeded {
+        what: &'static str,
+        #[source]
+        source: EngineError,
+    },
+    #[error("cannot match state with the engine: {0}")]
+    Reconcile(#[from] InstanceError),
+    #[error(transparent)]
+    Users(#[from] UsersError),
+    #[error("{0}; while it serves, ask it to reap: POST /api/v1/reap (dolly reap)")]
+    Serving(StoreError),
+    #[error("cannot handle SIGHUP: {0}")]
+    Signal(std::io::Error),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("TLS: {0}")]
+    Tls(#[from] rustls::Error),
+}
 
 pub struct Application {
     address: SocketAddr,
@@ -36,7 +69,7 @@ pub struct Application {
 
 impl Application {
     /// Connects to the Docker Engine, reconciles state and binds.
-    pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
+    pub async fn build(mut settings: Settings) -> Result<Self, StartupError> {
         let engine = connect_engine(&mut settings).await?;
         Self::build_with_engine(settings, engine).await
     }
@@ -45,13 +78,13 @@ impl Application {
     pub async fn build_with_engine(
         settings: Settings,
         engine: Arc<dyn Engine>,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, StartupError> {
         Self::build_with_context(Context::new(settings, engine)?).await
     }
 
     /// As [`Application::build`], over a context made by the caller (the
     /// fast tests: a fake engine, its prober, a known image).
-    pub async fn build_with_context(ctx: Context) -> anyhow::Result<Self> {
+    pub async fn build_with_context(ctx: Context) -> Result<Self, StartupError> {
         crate::install_crypto_provider();
         let ctx = Arc::new(ctx);
         // Before any cleanup: a second serve must not touch a live one's work.
@@ -95,13 +128,10 @@ impl Application {
                 "listening beyond loopback with an auth_token but no TLS: the token, and every instance's password in the answers, cross the network in clear (set tls_cert and tls_key, or put a TLS proxy in front and listen on 127.0.0.1)"
             );
         }
-        let users = Arc::new(
-            Users::load(
-                ctx.settings().users_file.as_deref(),
-                ctx.settings().auth_token.clone(),
-            )
-            .map_err(|e| anyhow::anyhow!("{e}"))?,
-        );
+        let users = Arc::new(Users::load(
+            ctx.settings().users_file.as_deref(),
+            ctx.settings().auth_token.clone(),
+        )?);
         if let Some(file) = users.file() {
             info!(users_file = %file.display(), users = users.count(), "users loaded");
             if ctx.settings().instance_max_disk.is_none() {
@@ -117,9 +147,14 @@ impl Application {
         }
         // Before binding: from now on a SIGHUP reloads instead of ending us.
         let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            .context("cannot handle SIGHUP")?;
-        let listener = TcpListener::bind(ctx.settings().listen)?;
-        let address = listener.local_addr()?;
+            .map_err(StartupError::Signal)?;
+        let wanted = ctx.settings().listen;
+        let listen_error = |source| StartupError::Listen {
+            address: wanted,
+            source,
+        };
+        let listener = TcpListener::bind(wanted).map_err(listen_error)?;
+        let address = listener.local_addr().map_err(listen_error)?;
         let state = web::Data::new(AppState::new(
             Arc::clone(&manager),
             ctx.settings().auth_token.clone(),
@@ -139,8 +174,10 @@ impl Application {
                 .configure(api::configure)
         });
         let server = match &tls {
-            Some(store) => server.listen_rustls_0_23(listener, store.server_config()?)?,
-            None => server.listen(listener)?,
+            Some(store) => server
+                .listen_rustls_0_23(listener, store.server_config()?)
+                .map_err(listen_error)?,
+            None => server.listen(listener).map_err(listen_error)?,
         }
         .shutdown_timeout(30)
         .run();
@@ -211,7 +248,7 @@ impl Drop for AbortOnDrop {
 
 /// Connects to the Docker Engine. When dollyd runs in a container and
 /// `host_data_dir` is not set, it is read from our own container's mounts.
-pub async fn connect_engine(settings: &mut Settings) -> anyhow::Result<Arc<dyn Engine>> {
+pub async fn connect_engine(settings: &mut Settings) -> Result<Arc<dyn Engine>, StartupError> {
     let engine = DockerEngine::connect().await?;
     if settings.host_data_dir.is_none() {
         if let Some(host) = engine.host_path_of(&settings.data_dir).await {
@@ -224,23 +261,24 @@ pub async fn connect_engine(settings: &mut Settings) -> anyhow::Result<Arc<dyn E
 
 /// What the one-shot commands (`update`, `reap`) work with: the engine,
 /// which must answer, and the context over the data folder.
-pub async fn command_context(mut settings: Settings, what: &str) -> anyhow::Result<Arc<Context>> {
+pub async fn command_context(
+    mut settings: Settings,
+    what: &'static str,
+) -> Result<Arc<Context>, StartupError> {
     let engine = connect_engine(&mut settings).await?;
     engine
         .ping()
         .await
-        .with_context(|| format!("the container engine is needed {what}"))?;
+        .map_err(|source| StartupError::EngineNeeded { what, source })?;
     Ok(Arc::new(Context::new(settings, engine)?))
 }
 
 /// `dollyd reap`: the context and the data folder's lock, so it never runs
 /// beside a `serve` (ask the serving process instead: `POST /api/v1/reap`,
 /// `dolly reap`) nor beside another `reap`.
-pub async fn reap_context(settings: Settings) -> anyhow::Result<(Arc<Context>, FolderLock)> {
+pub async fn reap_context(settings: Settings) -> Result<(Arc<Context>, FolderLock), StartupError> {
     let ctx = command_context(settings, "to reap").await?;
-    let lock = ctx.lock_folder("reap").map_err(|e| {
-        anyhow::anyhow!("{e}; while it serves, ask it to reap: POST /api/v1/reap (dolly reap)")
-    })?;
+    let lock = ctx.lock_folder("reap").map_err(StartupError::Serving)?;
     Ok((ctx, lock))
 }
 

@@ -49,7 +49,7 @@ impl CertStore {
     /// The rustls configuration of the listener: TLS 1.2 and 1.3 with
     /// rustls's safe defaults (forward-secret AEAD suites only), no client
     /// certificates, the certificate from this store.
-    pub fn server_config(self: &Arc<Self>) -> anyhow::Result<ServerConfig> {
+    pub fn server_config(self: &Arc<Self>) -> Result<ServerConfig, rustls::Error> {
         let config = ServerConfig::builder_with_provider(tls_provider())
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
