@@ -11,13 +11,50 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+/// What happened: the webhook body's `event`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum EventKind {
+    #[serde(rename = "instance.created")]
+    InstanceCreated,
+    #[serde(rename = "instance.deleted")]
+    InstanceDeleted,
+    #[serde(rename = "instance.expired")]
+    InstanceExpired,
+    #[serde(rename = "instance.reset")]
+    InstanceReset,
+    #[serde(rename = "snapshot.created")]
+    SnapshotCreated,
+    #[serde(rename = "import.succeeded")]
+    ImportSucceeded,
+    #[serde(rename = "import.failed")]
+    ImportFailed,
+}
+
+impl EventKind {
+    /// As the webhook's body spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InstanceCreated => "instance.created",
+            Self::InstanceDeleted => "instance.deleted",
+            Self::InstanceExpired => "instance.expired",
+            Self::InstanceReset => "instance.reset",
+            Self::SnapshotCreated => "snapshot.created",
+            Self::ImportSucceeded => "import.succeeded",
+            Self::ImportFailed => "import.failed",
+        }
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One event, serialized as the webhook's JSON body.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {
-    /// `instance.created`, `instance.deleted`, `instance.expired`,
-    /// `instance.reset`, `snapshot.created`, `import.succeeded`,
-    /// `import.failed`.
-    pub event: String,
+    pub event: EventKind,
     pub at: DateTime<Utc>,
     pub template: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -33,9 +70,9 @@ pub struct Event {
 }
 
 impl Event {
-    pub fn new(event: &str, template: impl ToString) -> Self {
+    pub fn new(event: EventKind, template: impl ToString) -> Self {
         Event {
-            event: event.to_owned(),
+            event,
             at: Utc::now(),
             template: template.to_string(),
             name: None,
@@ -46,7 +83,7 @@ impl Event {
     }
 
     /// The event of an instance: its name, owner and version.
-    pub fn instance(event: &str, meta: &crate::store::InstanceMeta) -> Self {
+    pub fn instance(event: EventKind, meta: &crate::store::InstanceMeta) -> Self {
         Event {
             name: Some(meta.name.to_string()),
             owner: meta.owner.clone(),

@@ -125,26 +125,12 @@ async fn update(settings: Settings, names: &[String], force: bool) -> anyhow::Re
         force,
         ..Default::default()
     };
+    // This process's own webhook deliveries (serve is another process):
+    // core emits an event per outcome into the context's events.
+    let hooks = dolly_server::webhooks::start(&ctx);
     let outcomes = template::update_with(&ctx, &only, &manager, &opts).await?;
-    // This process's own webhook deliveries (serve is another process).
-    let hooks = dolly_server::webhooks::sender(&ctx, dolly_server::webhooks::Retry::default());
     let mut failed = 0;
     for o in &outcomes {
-        if let Some((tx, _)) = &hooks {
-            use dolly_core::events::Event;
-            let event = match &o.result {
-                Ok(_) if o.unchanged => None,
-                Ok(m) => Some(Event {
-                    version: Some(m.version.to_string()),
-                    ..Event::new("import.succeeded", &o.template)
-                }),
-                // Receivers are not admins: no row values.
-                Err(e) => Some(Event::new("import.failed", &o.template).message(e.redacted())),
-            };
-            if let Some(event) = event {
-                let _ = tx.send(event).await;
-            }
-        }
         match &o.result {
             Ok(m) if o.unchanged => println!(
                 "{}: unchanged (version {} came from the same dump, post-import SQL and image; --force re-imports)",
@@ -167,9 +153,11 @@ async fn update(settings: Settings, names: &[String], force: bool) -> anyhow::Re
     if outcomes.is_empty() {
         println!("no dumps in {}", ctx.dumps_dir().display());
     }
-    if let Some((tx, task)) = hooks {
-        drop(tx);
-        // Deliveries retry for about a minute at most.
+    if let Some(task) = hooks {
+        // The deliveries end once the context (its events' sender) is
+        // gone and the queue is drained; they retry for about a minute.
+        drop(manager);
+        drop(ctx);
         if tokio::time::timeout(std::time::Duration::from_secs(90), task)
             .await
             .is_err()

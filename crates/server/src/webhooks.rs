@@ -87,25 +87,6 @@ pub fn start_with(ctx: &Context, retry: Retry) -> Option<JoinHandle<()>> {
     )))
 }
 
-/// A sender of events straight to the webhooks, for a process with no
-/// context subscribed (`dollyd update`): drop the sender, then await the
-/// task to let the deliveries finish.
-pub fn sender(ctx: &Context, retry: Retry) -> Option<(mpsc::Sender<Event>, JoinHandle<()>)> {
-    let secret = ctx.settings().webhook_secret.clone()?;
-    if ctx.settings().webhook_urls.is_empty() {
-        return None;
-    }
-    let (tx, rx) = mpsc::channel(QUEUE);
-    let task = tokio::spawn(deliver_all(
-        rx,
-        Arc::new(ctx.settings().webhook_urls.clone()),
-        Arc::new(secret.expose().as_bytes().to_vec()),
-        ctx.metrics().webhooks(),
-        retry,
-    ));
-    Some((tx, task))
-}
-
 fn client(timeout: Duration) -> reqwest::Client {
     crate::install_crypto_provider();
     reqwest::Client::builder()
@@ -145,9 +126,9 @@ async fn deliver_all(
                 sig.clone(),
                 counter.clone(),
             );
-            let name = event.event.clone();
+            let name = event.event.as_str();
             running.spawn(async move {
-                deliver(&http, &url, &name, body, &sig, &counter, retry).await;
+                deliver(&http, &url, name, body, &sig, &counter, retry).await;
                 drop(permit);
             });
         }

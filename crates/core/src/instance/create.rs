@@ -143,9 +143,10 @@ impl Manager {
             self.ctx.metrics.operation("create", result.is_ok());
             match &result {
                 Ok(i) => {
-                    self.ctx
-                        .events
-                        .emit(crate::events::Event::instance("instance.created", &i.meta));
+                    self.ctx.events.emit(crate::events::Event::instance(
+                        crate::events::EventKind::InstanceCreated,
+                        &i.meta,
+                    ));
                     self.ctx
                         .metrics
                         .create_ready(started.elapsed().as_secs_f64());

@@ -213,7 +213,8 @@ impl Manager {
             let store = self.ctx.store.clone();
             let _ = tokio::task::spawn_blocking(move || store.discard_aside(&aside)).await;
             let i = result?;
-            let mut event = crate::events::Event::instance("instance.reset", &i.meta);
+            let mut event =
+                crate::events::Event::instance(crate::events::EventKind::InstanceReset, &i.meta);
             if let ResetTarget::Snapshot(s) = &target {
                 event = event.message(format!("to snapshot {s}"));
             }

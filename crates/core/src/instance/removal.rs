@@ -49,7 +49,8 @@ impl Manager {
         n: &InstanceName,
         force: bool,
     ) -> Result<(), InstanceError> {
-        self.remove_instance(t, n, force, "instance.deleted").await
+        self.remove_instance(t, n, force, crate::events::EventKind::InstanceDeleted)
+            .await
     }
 
     /// [`Manager::delete`], telling listeners `event` (`instance.deleted`,
@@ -59,7 +60,7 @@ impl Manager {
         t: &TemplateName,
         n: &InstanceName,
         force: bool,
-        event: &str,
+        event: crate::events::EventKind,
     ) -> Result<(), InstanceError> {
         let span = info_span!("delete", template = %t, instance = %n);
         async {
@@ -158,9 +159,9 @@ impl Manager {
                 false
             } else {
                 let event = if reason == "expired" {
-                    "instance.expired"
+                    crate::events::EventKind::InstanceExpired
                 } else {
-                    "instance.deleted"
+                    crate::events::EventKind::InstanceDeleted
                 };
                 match self
                     .remove_instance(&m.template, &m.name, false, event)

@@ -172,7 +172,8 @@ impl Manager {
             }
             let snap = saved?;
             self.ctx.events.emit(
-                crate::events::Event::instance("snapshot.created", &meta).message(s.to_string()),
+                crate::events::Event::instance(crate::events::EventKind::SnapshotCreated, &meta)
+                    .message(s.to_string()),
             );
             info!(pause_ms = (pause_seconds * 1000.0) as u64, "snapshot taken");
             Ok(snap)

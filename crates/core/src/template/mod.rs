@@ -310,11 +310,13 @@ pub async fn update_with(
         if let Err(e) = ctx.blocking(move |s| s.write_last_import(&t, &last)).await {
             warn!(error = %e, "cannot record the import's outcome");
         }
-        outcomes.push(ImportOutcome {
+        let outcome = ImportOutcome {
             template: r.template,
             result: Err(e.into()),
             unchanged: false,
-        });
+        };
+        emit_outcome(ctx, &outcome);
+        outcomes.push(outcome);
     }
     for d in dumps
         .into_iter()
@@ -341,13 +343,30 @@ pub async fn update_with(
                 error!(error = %e, "import failed");
             }
         }
-        outcomes.push(ImportOutcome {
+        let outcome = ImportOutcome {
             template: d.template,
             result,
             unchanged,
-        });
+        };
+        emit_outcome(ctx, &outcome);
+        outcomes.push(outcome);
     }
     Ok(outcomes)
+}
+
+/// `import.succeeded` or `import.failed` (an unchanged dump is no event).
+/// Receivers are not admins: a failure's message has no row values.
+fn emit_outcome(ctx: &Context, o: &ImportOutcome) {
+    use crate::events::{Event, EventKind};
+    let event = match &o.result {
+        Ok(_) if o.unchanged => return,
+        Ok(m) => Event {
+            version: Some(m.version.to_string()),
+            ..Event::new(EventKind::ImportSucceeded, &o.template)
+        },
+        Err(e) => Event::new(EventKind::ImportFailed, &o.template).message(e.redacted()),
+    };
+    ctx.events.emit(event);
 }
 
 /// What a killed `dollyd update` left (its import container, its datadir

@@ -548,6 +548,33 @@ async fn webhooks_are_signed_and_retried_until_the_receiver_is_back() {
         metrics.contains("dolly_webhook_deliveries_total{outcome=\"ok\"} 3"),
         "{metrics}"
     );
+
+    // `dollyd update`, its own process, reports its import through the
+    // same events core emits (a forced re-import: import.succeeded).
+    let mut env = app.env();
+    env.push(("DOLLY_WEBHOOK_URLS".into(), hook.clone()));
+    env.push(("DOLLY_WEBHOOK_SECRET".into(), SECRET.into()));
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dollyd"))
+        .args(["update", "--force", "shop"])
+        .envs(env)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (sig, body) = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+        .await
+        .expect("the update's event arrives")
+        .unwrap();
+    assert!(verify(SECRET, &sig, &body), "bad signature {sig}");
+    let event: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(event["event"], "import.succeeded", "{event}");
+    assert_eq!(event["template"], "shop");
+    assert!(event["version"].is_string(), "{event}");
 }
 
 /// Quotas against the real engine: a member with 3 of 5 instances sends
