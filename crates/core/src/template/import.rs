@@ -122,9 +122,14 @@ pub async fn import_with(
     };
     // On a timeout the run is dropped (a split load's reader is told to
     // stop) and the container removed below ends its clients.
-    let result = tokio::time::timeout_at(deadline, run)
-        .await
-        .unwrap_or_else(|_| Err(timed_out()));
+    let result = match tokio::time::timeout_at(deadline, run).await {
+        Ok(result) => result,
+        Err(_) => {
+            // Cancelled, perhaps while the datadir was being initialised.
+            super::init_cache::abandon(ctx, &image).await;
+            Err(timed_out())
+        }
+    };
     // Whatever happened, the import server goes.
     if let Err(e) = ctx.engine.remove(&container).await {
         warn!(error = %e, container, "cannot remove the import container");

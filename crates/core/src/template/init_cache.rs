@@ -46,6 +46,20 @@ pub async fn clone_into(ctx: &Context, image: &ImageInfo, work: &Path) -> Result
     Ok(())
 }
 
+fn container_name(ctx: &Context, key: &CacheKey) -> String {
+    format!("{}_init.{}", ctx.settings.container_prefix, key)
+}
+
+/// What an initialisation cancelled mid-way (an import timing out during
+/// it) leaves: its one-off container, removed. Its scratch folder is
+/// sorted out with `tmp/` at the next start.
+pub(super) async fn abandon(ctx: &Context, image: &ImageInfo) {
+    let name = container_name(ctx, &CacheKey::new(&image.id, &image.init_command()));
+    if let Err(e) = ctx.engine.remove(&name).await {
+        tracing::warn!(error = %e, container = name, "cannot remove the initialisation container");
+    }
+}
+
 /// Runs the initialisation in a one-off container on a scratch folder and
 /// publishes the result into the cache.
 async fn build(
@@ -68,7 +82,7 @@ async fn build(
         what: "create the initial datadir",
         source,
     })?;
-    let name = format!("{}_init.{}", ctx.settings.container_prefix, key);
+    let name = container_name(ctx, key);
     let spec = image.init_spec(ServerContainer {
         name: name.clone(),
         image: ctx.settings.image.clone(),

@@ -120,6 +120,10 @@ impl TestApp {
                 reqwest::Client::builder()
             }
             .timeout(Duration::from_secs(120))
+            // Below dollyd's keep-alive (5 s): an idle connection is never
+            // reused just as the server closes it (a request sent on it
+            // would fail with "IncompleteMessage").
+            .pool_idle_timeout(Duration::from_secs(2))
             .build()
             .expect("http client"),
             engine,
