@@ -122,11 +122,10 @@ impl Flash {
             self.action,
             self.text
         );
-        pct_encode(&raw)
+        raw
     }
 
-    fn decode(value: &str) -> Option<Self> {
-        let raw = pct_decode(value)?;
+    fn decode(raw: &str) -> Option<Self> {
         let mut parts = raw.splitn(3, '\u{1f}');
         let ok = parts.next()? == "ok";
         let action = parts.next()?.to_owned();
@@ -138,14 +137,13 @@ impl Flash {
 /// A 303 to `to` that leaves `flash` for the next page.
 pub(crate) fn redirect_with(to: &str, flash: &Flash) -> HttpResponse {
     let mut res = redirect(to);
-    let cookie = format!(
-        "{}={}; Path=/ui; Max-Age=60; HttpOnly; SameSite=Strict",
+    let _ = res.add_cookie(&ui_cookie(
         session::FLASH_COOKIE,
-        flash.encode()
-    );
-    if let Ok(v) = header::HeaderValue::from_str(&cookie) {
-        res.headers_mut().append(header::SET_COOKIE, v);
-    }
+        &flash.encode(),
+        "/ui",
+        60,
+        false,
+    ));
     res
 }
 
@@ -156,13 +154,25 @@ pub(crate) fn take_flash(req: &HttpRequest) -> Option<Flash> {
 
 /// Clears the flash once a page showed it.
 pub(crate) fn clear_flash(res: &mut HttpResponse) {
-    let cookie = format!(
-        "{}=; Path=/ui; Max-Age=0; HttpOnly; SameSite=Strict",
-        session::FLASH_COOKIE
-    );
-    if let Ok(v) = header::HeaderValue::from_str(&cookie) {
-        res.headers_mut().append(header::SET_COOKIE, v);
-    }
+    let _ = res.add_cookie(&ui_cookie(session::FLASH_COOKIE, "", "/ui", 0, false));
+}
+
+/// A cookie of the UI's: HttpOnly, SameSite=Strict, its value %-encoded
+/// (actix %-decodes what comes back).
+pub(crate) fn ui_cookie(
+    name: &'static str,
+    value: &str,
+    path: &'static str,
+    max_age_seconds: i64,
+    secure: bool,
+) -> actix_web::cookie::Cookie<'static> {
+    actix_web::cookie::Cookie::build(name, pct_encode(value))
+        .path(path)
+        .max_age(actix_web::cookie::time::Duration::seconds(max_age_seconds))
+        .http_only(true)
+        .same_site(actix_web::cookie::SameSite::Strict)
+        .secure(secure)
+        .finish()
 }
 
 /// Everything but RFC 3986's unreserved characters.
@@ -176,14 +186,6 @@ const NOT_UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHA
 /// %-encoded.
 pub(crate) fn pct_encode(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, NOT_UNRESERVED).to_string()
-}
-
-/// A cookie value back; `None` if it is not UTF-8 once decoded.
-pub(crate) fn pct_decode(s: &str) -> Option<String> {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8()
-        .ok()
-        .map(|c| c.into_owned())
 }
 
 #[derive(Deserialize, Default)]
@@ -231,11 +233,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn flash_round_trips_through_its_cookie_value() {
+    fn flash_round_trips_through_its_cookie() {
         let f = Flash::ok("snapshot", "snapshot 'a b; c=d' taken ✓");
-        let v = f.encode();
-        assert!(!v.contains([';', ' ', ',', '=']));
-        assert_eq!(Flash::decode(&v), Some(f));
-        assert_eq!(Flash::decode("%zz"), None);
+        let cookie = ui_cookie(session::FLASH_COOKIE, &f.encode(), "/ui", 60, false);
+        let header = cookie.to_string();
+        let value = header.split(';').next().unwrap().split_once('=').unwrap().1;
+        assert!(!value.contains([' ', ',', '=']), "{header}");
+        assert!(header.contains("HttpOnly") && header.contains("SameSite=Strict"));
+        // As actix reads it back: %-decoded.
+        let back = actix_web::cookie::Cookie::parse_encoded(header).unwrap();
+        assert_eq!(Flash::decode(back.value()), Some(f));
+        assert_eq!(Flash::decode("no separators"), None);
     }
 }

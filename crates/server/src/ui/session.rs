@@ -14,6 +14,7 @@
 //! [`super::Posted`].
 
 use actix_web::body::{BoxBody, MessageBody};
+use actix_web::cookie::Cookie;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
@@ -217,15 +218,10 @@ pub fn same_origin(req: &HttpRequest) -> bool {
     source.is_some_and(|a| a.eq_ignore_ascii_case(host))
 }
 
-/// A cookie's value from the request, %-decoded.
+/// A cookie's value from the request (actix parses and %-decodes it).
 pub fn cookie(req: &HttpRequest, name: &str) -> Option<String> {
-    req.headers()
-        .get_all(header::COOKIE)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .and_then(|(_, v)| super::pct_decode(v))
+    req.cookie(name)
+        .map(|c| c.value().to_owned())
         .filter(|v| !v.is_empty())
 }
 
@@ -249,22 +245,18 @@ fn is_tls(req: &HttpRequest) -> bool {
     req.connection_info().scheme() == "https"
 }
 
-fn token_cookie(req: &HttpRequest, token: &str) -> String {
-    format!(
-        "{TOKEN_COOKIE}={}; Path=/; Max-Age=2592000; HttpOnly; SameSite=Strict{}",
-        super::pct_encode(token),
-        if is_tls(req) { "; Secure" } else { "" }
-    )
+/// The sign-in cookie: 30 days, Secure over TLS.
+fn token_cookie(req: &HttpRequest, token: &str) -> Cookie<'static> {
+    super::ui_cookie(TOKEN_COOKIE, token, "/", 2_592_000, is_tls(req))
 }
 
-fn clear_token_cookie() -> String {
-    format!("{TOKEN_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict")
+fn clear_token_cookie() -> Cookie<'static> {
+    super::ui_cookie(TOKEN_COOKIE, "", "/", 0, false)
 }
 
-fn set_cookie(res: &mut HttpResponse, cookie: &str) {
-    if let Ok(v) = HeaderValue::from_str(cookie) {
-        res.headers_mut().append(header::SET_COOKIE, v);
-    }
+fn set_cookie(res: &mut HttpResponse, cookie: &Cookie<'_>) {
+    // A cookie we built always makes a valid header.
+    let _ = res.add_cookie(cookie);
 }
 
 /// Where a page refused for its token goes back to after signing in.
