@@ -1,12 +1,12 @@
 //! The command line: every command, option and help text.
 
-use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, Parser, Subcommand};
-use clap_complete::Shell;
+
+use crate::commands;
 use dolly_types::{InstanceName, SnapshotName, TemplateName};
 
 use dolly_types::human::parse_ttl;
@@ -251,29 +251,14 @@ pub struct CiArgs {
 pub enum Command {
     /// Create an instance and print how to connect to it (fab db.new)
     #[command(visible_alias = "create")]
-    New {
-        #[command(flatten)]
-        target: Target,
-        /// When it expires: 30s, 15m, 2h, 3d, 1h30m, seconds, or never (where
-        /// dollyd's max_ttl allows); dollyd's default when absent.
-        #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
-        ttl: Option<Duration>,
-        /// Branch from a snapshot of another instance of the same template:
-        /// the new instance starts with that data, and has its own port and
-        /// password.
-        #[arg(long, value_name = "NAME@SNAP", value_parser = parse_snap_ref)]
-        from: Option<SnapRef>,
-    },
+    New(commands::new::Args),
 
     /// Show an instance's connection, state and expiry (fab db.info)
     ///
     /// Prints the same fields as `new` plus the state, when it was created,
     /// the template version it was cloned from and whether it is protected.
     #[command(visible_alias = "info")]
-    Show {
-        #[command(flatten)]
-        target: Target,
-    },
+    Show(commands::show::Args),
 
     /// Open the mariadb (or mysql) client on an instance (fab db.shell)
     ///
@@ -282,74 +267,33 @@ pub enum Command {
     /// `dolly shell shop ci-1 -e "select 1"` works in scripts; dolly's own
     /// options go before TEMPLATE. The password is passed in MYSQL_PWD,
     /// never on the command line. Exits with the client's exit code.
-    Shell {
-        #[command(flatten)]
-        obtain: Obtain,
-        #[command(flatten)]
-        target: Target,
-        /// Passed to the client as they are.
-        #[arg(
-            value_name = "CLIENT_ARGS",
-            trailing_var_arg = true,
-            allow_hyphen_values = true
-        )]
-        args: Vec<OsString>,
-    },
+    Shell(commands::shell::Args),
 
     /// Remove instances, their containers and data (fab db.rm)
     #[command(visible_alias = "remove")]
-    Rm {
-        /// The template of the instances.
-        #[arg(value_name = "TEMPLATE")]
-        template: TemplateName,
-        /// One or more instance names.
-        #[arg(value_name = "NAME", required = true, num_args = 1..)]
-        names: Vec<InstanceName>,
-        /// Remove protected instances too, and succeed for instances that
-        /// do not exist (exit 0 instead of 3).
-        #[arg(short, long)]
-        force: bool,
-    },
+    Rm(commands::rm::Args),
 
     /// Push an instance's expiry back: `dolly extend shop alice 1h`
     ///
     /// Adds DURATION to the expiry (counted from now if it already passed);
     /// `0`, `none` or `never` removes the expiry, where dollyd's max_ttl
     /// allows it.
-    Extend {
-        #[command(flatten)]
-        target: Target,
-        /// 30s, 15m, 2h, 3d, 1h30m, seconds, or 0/none/never.
-        #[arg(value_name = "DURATION", value_parser = parse_ttl)]
-        duration: Duration,
-    },
+    Extend(commands::extend::Args),
 
     /// Keep an instance from the reaper and from cleanup
     ///
     /// A protected instance never expires away and `dolly rm` refuses it
     /// unless given --force.
-    Protect {
-        #[command(flatten)]
-        target: Target,
-    },
+    Protect(commands::protect::Args),
 
     /// Lift `protect`
-    Unprotect {
-        #[command(flatten)]
-        target: Target,
-    },
+    Unprotect(commands::unprotect::Args),
 
     /// Stop an instance's server; its data, port and password stay
-    Stop {
-        #[command(flatten)]
-        target: Target,
-    },
+    Stop(commands::stop::Args),
 
     /// Start a stopped instance again, on the same port with the same password
-    Start {
-        #[command(flatten)]
-        target: Target,
-    },
+    Start(commands::start::Args),
 
     /// Put an instance back to its template's data (or a snapshot's)
     ///
@@ -357,16 +301,7 @@ pub enum Command {
     /// --latest to the template's current version; with --to to one of its
     /// snapshots. The name, port and password stay, so clients only
     /// reconnect.
-    Reset {
-        #[command(flatten)]
-        target: Target,
-        /// To the template's current version.
-        #[arg(long, conflicts_with = "to")]
-        latest: bool,
-        /// To this snapshot of the instance (as `dolly restore`).
-        #[arg(long, value_name = "SNAP")]
-        to: Option<SnapshotName>,
-    },
+    Reset(commands::reset::Args),
 
     /// Save an instance's data as SNAP, or remove a snapshot
     ///
@@ -381,36 +316,17 @@ pub enum Command {
     Snapshot(SnapshotArgs),
 
     /// List an instance's snapshots: name, when, message, size
-    Snapshots {
-        #[command(flatten)]
-        target: Target,
-    },
+    Snapshots(commands::snapshots::Args),
 
     /// Put an instance back to one of its snapshots (reset --to SNAP)
-    Restore {
-        #[command(flatten)]
-        target: Target,
-        /// The snapshot.
-        #[arg(value_name = "SNAP")]
-        snapshot: SnapshotName,
-    },
+    Restore(commands::restore::Args),
 
     /// Publish a snapshot as the new current version of a template
     ///
     /// `dolly promote shop alice@bug shop-bug` makes a template `shop-bug`
     /// (or a new version of it) from alice's snapshot `bug`, that anyone can
     /// clone with `dolly new shop-bug NAME`.
-    Promote {
-        /// The template of the instance.
-        #[arg(value_name = "TEMPLATE")]
-        template: TemplateName,
-        /// The instance and its snapshot.
-        #[arg(value_name = "NAME@SNAP", value_parser = parse_snap_ref)]
-        from: SnapRef,
-        /// The template to publish it as.
-        #[arg(value_name = "NEWTEMPLATE")]
-        to: TemplateName,
-    },
+    Promote(commands::promote::Args),
 
     /// Save a snapshot as an archive file, to import on another dollyd
     ///
@@ -419,17 +335,7 @@ pub enum Command {
     /// temporary file next to FILE, renamed to FILE once complete, so FILE
     /// is never half written. `-` writes to stdout (the summary then goes
     /// to stderr). Prints the size written; --json prints {"file", "bytes"}.
-    Export {
-        /// The template of the instance.
-        #[arg(value_name = "TEMPLATE")]
-        template: TemplateName,
-        /// The instance and its snapshot.
-        #[arg(value_name = "NAME@SNAP", value_parser = parse_snap_ref)]
-        from: SnapRef,
-        /// Where to write the archive, or `-` for stdout.
-        #[arg(value_name = "FILE")]
-        file: PathBuf,
-    },
+    Export(commands::export::Args),
 
     /// Move a snapshot to another dolly server, server to server
     ///
@@ -439,28 +345,7 @@ pub enum Command {
     /// instance from it (nothing is written on this machine). A different
     /// database server version there is refused before any data moves.
     /// Prints the new instance there, as `new` does.
-    Push {
-        /// The template of the instance.
-        #[arg(value_name = "TEMPLATE")]
-        template: TemplateName,
-        /// The instance and its snapshot.
-        #[arg(value_name = "NAME@SNAP", value_parser = parse_snap_ref)]
-        from: SnapRef,
-        /// The other dolly server's URL.
-        #[arg(long, value_name = "URL")]
-        remote: String,
-        /// A token the other server accepts.
-        #[arg(
-            long,
-            value_name = "TOKEN",
-            env = "DOLLY_REMOTE_TOKEN",
-            default_value = ""
-        )]
-        remote_token: String,
-        /// The instance's name there (default: the same).
-        #[arg(long = "as", value_name = "NAME")]
-        as_name: Option<InstanceName>,
-    },
+    Push(commands::push::Args),
 
     /// Create an instance from an archive made by `dolly export`
     ///
@@ -471,23 +356,13 @@ pub enum Command {
     /// must be the one that exported it: a damaged archive or another
     /// version is refused (exit 1, with dollyd's reason); a taken NAME is
     /// exit 4.
-    Import {
-        /// The archive, or `-` for stdin.
-        #[arg(value_name = "FILE")]
-        file: PathBuf,
-        #[command(flatten)]
-        target: Target,
-        /// When it expires: 30s, 15m, 2h, 3d, 1h30m, seconds, or never (where
-        /// dollyd's max_ttl allows); dollyd's default when absent.
-        #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
-        ttl: Option<Duration>,
-    },
+    Import(commands::import::Args),
 
     /// Disk used by template versions, instances and snapshots
     ///
     /// Apparent sizes: blocks that reflink clones share are counted in each
     /// owner, so the sum can exceed what the disk really holds.
-    Df,
+    Df(commands::df::Args),
 
     /// What an instance's schema changed against its template (a migration
     /// rehearsal)
@@ -499,24 +374,7 @@ pub enum Command {
     /// `--explain` runs it on a throwaway clone with the full data and says
     /// how each ALTER behaves (INSTANT, INPLACE or COPY) and how long it
     /// took. `--json` gives the API's answer.
-    Diff {
-        #[command(flatten)]
-        target: Target,
-        /// Compare against this snapshot of the instance.
-        #[arg(long, value_name = "SNAP")]
-        against: Option<SnapshotName>,
-        /// Print the SQL that turns the template's schema into the instance's.
-        #[arg(long, conflicts_with = "explain")]
-        sql: bool,
-        /// Rehearse that SQL on a throwaway clone of the full data.
-        #[arg(long)]
-        explain: bool,
-        /// Print the diff as GitHub/GitLab-flavoured markdown for a pull
-        /// request comment, the SQL in a collapsed block (with --explain:
-        /// each statement's algorithm and time too).
-        #[arg(long, conflicts_with = "sql")]
-        markdown: bool,
-    },
+    Diff(commands::diff::Args),
 
     /// A database for a CI job in one step: create or reuse, wait, export
     ///
@@ -538,51 +396,28 @@ pub enum Command {
     /// `dolly pool shop` prints the pool's size and how many members are
     /// ready; `dolly pool shop 4` keeps 4 ready (0: none). Each member is a
     /// running server (~31 MiB idle).
-    Pool {
-        /// The template.
-        #[arg(value_name = "TEMPLATE")]
-        template: TemplateName,
-        /// The pool size to set (0: no pool).
-        #[arg(value_name = "N")]
-        size: Option<usize>,
-    },
+    Pool(commands::pool::Args),
 
     /// List instances, of every template or of one (fab db.ls)
     #[command(visible_alias = "list")]
-    Ls {
-        /// Only the instances of this template.
-        #[arg(value_name = "TEMPLATE")]
-        template: Option<TemplateName>,
-    },
+    Ls(commands::ls::Args),
 
     /// List templates: version, size, last import (fab db.templates)
     ///
     /// With a TEMPLATE, list that template's versions instead.
-    Templates {
-        /// Show this template's versions.
-        #[arg(value_name = "TEMPLATE")]
-        template: Option<TemplateName>,
-    },
+    Templates(commands::templates::Args),
 
     /// Print the engine's inspection of an instance's container (fab db.container)
     ///
     /// Always JSON: the container engine's own inspection document.
-    Container {
-        #[command(flatten)]
-        target: Target,
-    },
+    Container(commands::container::Args),
 
     /// Print the instance's mysql:// URL, creating it if needed
     ///
     /// One line, `mysql://user:password@host:port/database`, with the user
     /// and password percent-encoded. Creates the instance first unless it
     /// exists (or --no-create).
-    Url {
-        #[command(flatten)]
-        target: Target,
-        #[command(flatten)]
-        obtain: Obtain,
-    },
+    Url(commands::url::Args),
 
     /// Print shell export lines for the instance, creating it if needed
     ///
@@ -590,20 +425,12 @@ pub enum Command {
     /// MYSQL_DATABASE and DATABASE_URL; every value is single-quoted, so the
     /// output is safe to eval: eval "$(dolly env shop ci-1 --ttl 1h)".
     /// Creates the instance first unless it exists (or --no-create).
-    Env {
-        #[command(flatten)]
-        target: Target,
-        #[command(flatten)]
-        obtain: Obtain,
-    },
+    Env(commands::env::Args),
 
     /// Print a shell completion script (bash, zsh, fish, ...)
     ///
     /// e.g. dolly completions bash > /etc/bash_completion.d/dolly
-    Completions {
-        #[arg(value_name = "SHELL")]
-        shell: Shell,
-    },
+    Completions(commands::completions::Args),
 }
 
 #[cfg(test)]
@@ -623,7 +450,7 @@ mod tests {
     #[test]
     fn shell_passes_client_arguments_through() {
         let cli = parse(&["shell", "shop", "x", "-e", "select 1", "--batch"]).expect("parse");
-        let Command::Shell { args, target, .. } = cli.command else {
+        let Command::Shell(commands::shell::Args { args, target, .. }) = cli.command else {
             panic!("not shell");
         };
         assert_eq!(target.name.as_str(), "x");
@@ -631,7 +458,7 @@ mod tests {
 
         let cli =
             parse(&["shell", "--ttl", "1h", "shop", "x", "--", "-e", "select 2"]).expect("parse");
-        let Command::Shell { args, obtain, .. } = cli.command else {
+        let Command::Shell(commands::shell::Args { args, obtain, .. }) = cli.command else {
             panic!("not shell");
         };
         assert_eq!(obtain.ttl, Some(Duration::from_secs(3600)));
@@ -655,14 +482,19 @@ mod tests {
     fn aliases_and_globals_parse() {
         let cli = parse(&["create", "shop", "a", "--ttl", "15m", "--json"]).expect("parse");
         assert!(cli.json);
-        assert!(matches!(cli.command, Command::New { ttl: Some(d), .. } if d.as_secs() == 900));
+        assert!(
+            matches!(cli.command, Command::New(commands::new::Args { ttl: Some(d), .. }) if d.as_secs() == 900)
+        );
         let cli = parse(&["info", "shop", "a", "-q", "--url", "http://h:1"]).expect("parse");
         assert!(cli.quiet);
         assert_eq!(cli.url, "http://h:1");
-        assert!(matches!(cli.command, Command::Show { .. }));
+        assert!(matches!(
+            cli.command,
+            Command::Show(commands::show::Args { .. })
+        ));
         let cli = parse(&["rm", "shop", "a", "b", "-f"]).expect("parse");
         assert!(
-            matches!(cli.command, Command::Rm { ref names, force: true, .. } if names.len() == 2)
+            matches!(cli.command, Command::Rm(commands::rm::Args { ref names, force: true, .. }) if names.len() == 2)
         );
     }
 
@@ -723,7 +555,7 @@ mod tests {
     #[test]
     fn lifecycle_commands_parse() {
         let cli = parse(&["new", "shop", "bob", "--from", "alice@before"]).expect("parse");
-        let Command::New { from: Some(f), .. } = cli.command else {
+        let Command::New(commands::new::Args { from: Some(f), .. }) = cli.command else {
             panic!("no --from");
         };
         assert_eq!(f.to_string(), "alice@before");
@@ -734,23 +566,23 @@ mod tests {
         for (arg, secs) in [("1h", 3600), ("0", 0), ("none", 0), ("never", 0)] {
             let cli = parse(&["extend", "shop", "a", arg]).expect("parse");
             assert!(
-                matches!(cli.command, Command::Extend { duration, .. } if duration.as_secs() == secs),
+                matches!(cli.command, Command::Extend(commands::extend::Args { duration, .. }) if duration.as_secs() == secs),
                 "{arg}"
             );
         }
         let cli = parse(&["reset", "shop", "a", "--to", "before"]).expect("parse");
         assert!(matches!(
             cli.command,
-            Command::Reset {
+            Command::Reset(commands::reset::Args {
                 latest: false,
                 to: Some(_),
                 ..
-            }
+            })
         ));
         assert!(parse(&["reset", "shop", "a", "--latest", "--to", "x"]).is_err());
         let cli = parse(&["promote", "shop", "alice@bug", "shop-bug"]).expect("parse");
         assert!(
-            matches!(cli.command, Command::Promote { ref to, ref from, .. }
+            matches!(cli.command, Command::Promote(commands::promote::Args { ref to, ref from, .. })
                 if to.as_str() == "shop-bug" && from.snapshot.as_str() == "bug")
         );
         for args in [
@@ -791,12 +623,15 @@ mod tests {
     #[test]
     fn pool_shows_or_sets() {
         let cli = parse(&["pool", "shop"]).expect("parse");
-        let Command::Pool { template, size } = cli.command else {
+        let Command::Pool(commands::pool::Args { template, size }) = cli.command else {
             panic!("not pool");
         };
         assert_eq!((template.as_str(), size), ("shop", None));
         let cli = parse(&["pool", "shop", "4"]).expect("parse");
-        assert!(matches!(cli.command, Command::Pool { size: Some(4), .. }));
+        assert!(matches!(
+            cli.command,
+            Command::Pool(commands::pool::Args { size: Some(4), .. })
+        ));
         assert_eq!(
             parse(&["pool", "shop", "-1"]).expect_err("bad").exit_code(),
             2
@@ -807,13 +642,13 @@ mod tests {
     #[test]
     fn export_and_import_check_names() {
         let cli = parse(&["export", "shop", "alice@one", "out.tar.zst"]).expect("parse");
-        let Command::Export { from, file, .. } = cli.command else {
+        let Command::Export(commands::export::Args { from, file, .. }) = cli.command else {
             panic!("not export");
         };
         assert_eq!(from.to_string(), "alice@one");
         assert_eq!(file, PathBuf::from("out.tar.zst"));
         let cli = parse(&["import", "-", "shop", "bob", "--ttl", "2h"]).expect("parse");
-        let Command::Import { file, target, ttl } = cli.command else {
+        let Command::Import(commands::import::Args { file, target, ttl }) = cli.command else {
             panic!("not import");
         };
         assert_eq!(file, PathBuf::from("-"));

@@ -1,8 +1,36 @@
-//! What each command does: requests through [`Client`], output through
-//! [`output`], notes on stderr. Larger commands have a module of their own
-//! below this one (`ci`).
+//! The commands, one module each (atuin's shape): a module holds its
+//! command's arguments (`Args`, clap) and what it does (`Args::run`):
+//! requests through [`Client`], output through [`output`], notes on
+//! stderr. Adding a command is a module and a line in `args::Command`.
+//! This module keeps what several commands share.
 
-mod ci;
+pub mod ci;
+pub mod completions;
+pub mod container;
+pub mod df;
+pub mod diff;
+pub mod env;
+pub mod export;
+pub mod extend;
+pub mod import;
+pub mod ls;
+pub mod new;
+pub mod pool;
+pub mod promote;
+pub mod protect;
+pub mod push;
+pub mod reset;
+pub mod restore;
+pub mod rm;
+pub mod shell;
+pub mod show;
+pub mod snapshot;
+pub mod snapshots;
+pub mod start;
+pub mod stop;
+pub mod templates;
+pub mod unprotect;
+pub mod url;
 
 use std::fs::File;
 use std::io::{IsTerminal, Read, Write};
@@ -14,11 +42,11 @@ use clap::CommandFactory;
 use dolly_types::v1::Instance;
 use dolly_types::{InstanceName, TemplateName};
 
-use crate::args::{Cli, Command, Obtain, SnapRef, SnapshotAction, Target};
-use crate::client::{extend_body, reset_body, Answer, Client, Security, Upload};
+use crate::args::{Cli, Command, Obtain, SnapRef, Target};
+use crate::client::{Answer, Client, Security, Upload};
 use crate::connection::Connection;
 use crate::error::{exit, Error};
-use crate::{output, shell};
+use crate::output;
 use dolly_types::human as humanize;
 use dolly_types::human::whole_seconds;
 
@@ -31,14 +59,14 @@ pub struct Mode {
 
 impl Mode {
     /// Notes on stderr: what happened besides the answer.
-    fn note(&self, text: &str) {
+    pub(super) fn note(&self, text: &str) {
         if !self.quiet {
             eprintln!("{text}");
         }
     }
 
     /// A spinner only for a person watching a terminal.
-    fn spinner(&self, message: String) -> Option<indicatif::ProgressBar> {
+    pub(super) fn spinner(&self, message: String) -> Option<indicatif::ProgressBar> {
         if self.json || self.quiet || !std::io::stderr().is_terminal() {
             return None;
         }
@@ -50,330 +78,86 @@ impl Mode {
 }
 
 /// Writes to stdout; a closed pipe is an error like any other.
-fn print(text: &str) -> Result<(), Error> {
+pub(super) fn print(text: &str) -> Result<(), Error> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
     out.flush()?;
     Ok(())
 }
 
+/// What every command runs with: dollyd's client, the output mode, now.
+pub struct Ctx {
+    pub client: Client,
+    pub mode: Mode,
+    pub now: chrono::DateTime<Utc>,
+}
+
 /// Runs the command; the exit code on success (`shell` passes its
-/// client's through).
+/// client's through). Each command is a module of its own below this one:
+/// its arguments (`Args`) and what it does (`Args::run`).
 pub fn run(cli: Cli) -> Result<i32, Error> {
-    let mode = Mode {
-        json: cli.json,
-        quiet: cli.quiet,
-    };
-    if let Command::Completions { shell } = cli.command {
-        let mut buf = Vec::new();
-        clap_complete::generate(shell, &mut Cli::command(), "dolly", &mut buf);
-        std::io::stdout().lock().write_all(&buf)?;
-        return Ok(exit::OK);
+    if let Command::Completions(c) = cli.command {
+        return c.run();
     }
     // `snapshot`'s words are checked before anything else, as clap's own.
-    let snapshot_action = match &cli.command {
-        Command::Snapshot(words) => Some(words.action()?),
-        _ => None,
-    };
+    if let Command::Snapshot(words) = &cli.command {
+        words.action()?;
+    }
     let security = Security {
         ca_cert: cli.ca_cert.clone(),
         insecure_http: cli.insecure_http,
     };
-    let client = Client::new(&cli.url, cli.token.as_deref(), &security)?;
-    let now = Utc::now();
-    match cli.command {
-        Command::New { target, ttl, from } => {
-            let a = create(&client, &target, ttl, from.as_ref(), mode)?;
-            if mode.json {
-                print(&output::json(&a.raw))?;
-            } else if !mode.quiet {
-                print(&output::created(&a.value, Utc::now()))?;
-            }
-        }
-        Command::Show { target } => {
-            let a = client.instance(&target.template, &target.name)?;
-            if mode.json {
-                print(&output::json(&a.raw))?;
-            } else {
-                print(&output::instance(&a.value, now))?;
-            }
-        }
-        Command::Shell {
-            obtain,
-            target,
-            args,
-        } => {
-            let a = obtain_instance(&client, &target, &obtain, mode)?;
-            let c = connection(&a.value)?;
-            return shell::run(&c, &args);
-        }
-        Command::Rm {
-            template,
-            names,
-            force,
-        } => return remove(&client, &template, &names, force, mode),
-        Command::Ls { template } => list(&client, template.as_ref(), mode)?,
-        Command::Templates { template } => templates(&client, template.as_ref(), mode)?,
-        Command::Container { target } => {
-            let a = client.container(&target.template, &target.name)?;
-            print(&output::json(&a.raw))?;
-        }
-        Command::Url { target, obtain } => {
-            let a = obtain_instance(&client, &target, &obtain, mode)?;
-            if mode.json {
-                print(&output::json(&a.raw))?;
-            } else {
-                print(&format!("{}\n", connection(&a.value)?.url()))?;
-            }
-        }
-        Command::Env { target, obtain } => {
-            let a = obtain_instance(&client, &target, &obtain, mode)?;
-            if mode.json {
-                print(&output::json(&a.raw))?;
-            } else {
-                print(&connection(&a.value)?.env_lines())?;
-            }
-        }
-        Command::Extend { target, duration } => {
-            let a = client.act(
-                &target.template,
-                &target.name,
-                "extend",
-                Some(extend_body(whole_seconds(duration))),
-            )?;
-            answer(&a, mode, || output::extended(&a.value, Utc::now()))?;
-        }
-        Command::Protect { target } => {
-            let a = client.act(&target.template, &target.name, "protect", None)?;
-            answer(&a, mode, || format!("protected {}\n", at(&target)))?;
-        }
-        Command::Unprotect { target } => {
-            let a = client.act(&target.template, &target.name, "unprotect", None)?;
-            answer(&a, mode, || format!("unprotected {}\n", at(&target)))?;
-        }
-        Command::Stop { target } => {
-            let a = slow(mode, format!("stopping {}", at(&target)), || {
-                client.act(&target.template, &target.name, "stop", None)
-            })?;
-            answer(&a, mode, || {
-                format!(
-                    "stopped {} (its data, port and password stay; dolly start {} {})\n",
-                    at(&target),
-                    target.template,
-                    target.name
-                )
-            })?;
-        }
-        Command::Start { target } => {
-            let a = slow(mode, format!("starting {}", at(&target)), || {
-                client.act(&target.template, &target.name, "start", None)
-            })?;
-            answer(&a, mode, || output::instance(&a.value, Utc::now()))?;
-        }
-        Command::Reset { target, latest, to } => {
-            let a = slow(mode, format!("resetting {}", at(&target)), || {
-                client.act(
-                    &target.template,
-                    &target.name,
-                    "reset",
-                    Some(reset_body(latest, to.as_ref())),
-                )
-            })?;
-            answer(&a, mode, || output::instance(&a.value, Utc::now()))?;
-        }
-        Command::Restore { target, snapshot } => {
-            let a = slow(
-                mode,
-                format!("restoring {}@{snapshot}", at(&target)),
-                || client.restore(&target.template, &target.name, &snapshot),
-            )?;
-            answer(&a, mode, || output::instance(&a.value, Utc::now()))?;
-        }
-        Command::Snapshot(_) => match snapshot_action {
-            Some(SnapshotAction::Take {
-                target,
-                snapshot,
-                message,
-            }) => {
-                let a = slow(mode, format!("saving {}@{snapshot}", at(&target)), || {
-                    client.snapshot(
-                        &target.template,
-                        &target.name,
-                        &snapshot,
-                        message.as_deref(),
-                    )
-                })?;
-                answer(&a, mode, || {
-                    output::snapshot_taken(target.template.as_str(), target.name.as_str(), &a.value)
-                })?;
-            }
-            Some(SnapshotAction::Remove { target, snapshot }) => {
-                client.delete_snapshot(&target.template, &target.name, &snapshot)?;
-                if !mode.quiet && !mode.json {
-                    print(&format!("removed snapshot {}@{snapshot}\n", at(&target)))?;
-                }
-            }
-            None => {}
+    let ctx = Ctx {
+        client: Client::new(&cli.url, cli.token.as_deref(), &security)?,
+        mode: Mode {
+            json: cli.json,
+            quiet: cli.quiet,
         },
-        Command::Snapshots { target } => {
-            let a = client.snapshots(&target.template, &target.name)?;
-            let list = &a.value.snapshots;
-            if mode.json {
-                print(&output::json(&a.raw))?;
-            } else if mode.quiet {
-                let names: String = list.iter().map(|s| format!("{}\n", s.name)).collect();
-                print(&names)?;
-            } else if list.is_empty() {
-                mode.note(&format!(
-                    "{} has no snapshots; take one with: dolly snapshot {} {} SNAP",
-                    at(&target),
-                    target.template,
-                    target.name
-                ));
-            } else {
-                print(&output::snapshots(list, now))?;
-            }
-        }
-        Command::Promote { template, from, to } => {
-            let a = slow(
-                mode,
-                format!("promoting {template}/{from} as template {to}"),
-                || client.promote(&template, &from.name, &from.snapshot, &to),
-            )?;
-            answer(&a, mode, || {
-                let version = a
-                    .value
-                    .current_version
-                    .as_ref()
-                    .map_or_else(|| "?".to_owned(), |v| v.to_string());
-                format!(
-                    "promoted {template}/{from} as template {to}, version {version}; clone it with: dolly new {to} NAME\n"
-                )
-            })?;
-        }
-        Command::Export {
-            template,
-            from,
-            file,
-        } => export(&client, &template, &from, &file, mode)?,
-        Command::Push {
-            template,
-            from,
-            remote,
-            remote_token,
-            as_name,
-        } => {
-            let mut body = serde_json::json!({ "remote": remote, "token": remote_token });
-            if let Some(n) = &as_name {
-                body["name"] = n.as_str().into();
-            }
-            let a = slow(
-                mode,
-                format!("pushing {template}/{from} to {remote}"),
-                || client.push(&template, &from.name, &from.snapshot, body),
-            )?;
-            if mode.json {
-                print(&output::json(&a.raw))?;
-            } else if !mode.quiet {
-                print(&format!(
-                    "pushed {} in {:.1} s to {}\n\n{}",
-                    dolly_types::human::bytes(a.value.bytes),
-                    a.value.seconds,
-                    a.value.remote,
-                    output::created(&a.value.instance, Utc::now())
-                ))?;
-            }
-        }
-        Command::Import { file, target, ttl } => {
-            let a = import(&client, &file, &target, ttl, mode)?;
-            if mode.json {
-                print(&output::json(&a.raw))?;
-            } else if !mode.quiet {
-                print(&output::created(&a.value, Utc::now()))?;
-            }
-        }
-        Command::Ci(args) => return ci::run(&client, &args, mode),
-        Command::Diff {
-            target,
-            against,
-            markdown: true,
-            explain,
-            ..
-        } => {
-            let d = client.diff(&target.template, &target.name, against.as_ref())?;
-            // Nothing to rehearse when nothing changed.
-            let e = if explain && !d.value.changes.is_empty() {
-                Some(slow(
-                    mode,
-                    format!("rehearsing the changes of {} on a clone", at(&target)),
-                    || client.explain(&target.template, &target.name, against.as_ref()),
-                )?)
-            } else {
-                None
-            };
-            print(&crate::markdown::diff(
-                &d.value,
-                e.as_ref().map(|e| &e.value),
-            ))?;
-        }
-        Command::Diff {
-            target,
-            against,
-            sql,
-            explain,
-            ..
-        } => {
-            if explain {
-                let a = slow(
-                    mode,
-                    format!("rehearsing the changes of {} on a clone", at(&target)),
-                    || client.explain(&target.template, &target.name, against.as_ref()),
-                )?;
-                answer(&a, mode, || output::explain(&a.value))?;
-            } else {
-                let a = client.diff(&target.template, &target.name, against.as_ref())?;
-                if sql && !mode.json {
-                    print(&output::diff_sql(&a.value.sql))?;
-                } else {
-                    answer(&a, mode, || output::diff(&a.value))?;
-                }
-            }
-        }
-        Command::Pool { template, size } => {
-            let pool = match size {
-                Some(n) => client.set_pool(&template, n)?,
-                None => {
-                    let a = client.template(&template)?;
-                    let pool = a.value.pool.unwrap_or_default();
-                    let raw = serde_json::to_value(pool).unwrap_or_default();
-                    Answer { value: pool, raw }
-                }
-            };
-            answer(&pool, mode, || {
-                output::pool(&template, &pool.value, size.is_some())
-            })?;
-        }
-        Command::Df => {
-            let a = client.df()?;
-            if mode.json {
-                print(&output::json(&a.raw))?;
-            } else if !mode.quiet {
-                print(&output::disk_usage(&a.value))?;
-            }
-        }
-        Command::Completions { .. } => {}
+        now: Utc::now(),
+    };
+    match cli.command {
+        Command::New(c) => c.run(&ctx),
+        Command::Show(c) => c.run(&ctx),
+        Command::Shell(c) => c.run(&ctx),
+        Command::Rm(c) => c.run(&ctx),
+        Command::Extend(c) => c.run(&ctx),
+        Command::Protect(c) => c.run(&ctx),
+        Command::Unprotect(c) => c.run(&ctx),
+        Command::Stop(c) => c.run(&ctx),
+        Command::Start(c) => c.run(&ctx),
+        Command::Reset(c) => c.run(&ctx),
+        Command::Snapshots(c) => c.run(&ctx),
+        Command::Restore(c) => c.run(&ctx),
+        Command::Promote(c) => c.run(&ctx),
+        Command::Export(c) => c.run(&ctx),
+        Command::Push(c) => c.run(&ctx),
+        Command::Import(c) => c.run(&ctx),
+        Command::Df(c) => c.run(&ctx),
+        Command::Diff(c) => c.run(&ctx),
+        Command::Pool(c) => c.run(&ctx),
+        Command::Ls(c) => c.run(&ctx),
+        Command::Templates(c) => c.run(&ctx),
+        Command::Container(c) => c.run(&ctx),
+        Command::Url(c) => c.run(&ctx),
+        Command::Env(c) => c.run(&ctx),
+        Command::Snapshot(c) => c.run(&ctx),
+        Command::Ci(args) => ci::run(&ctx.client, &args, ctx.mode),
+        Command::Completions(c) => c.run(),
     }
-    Ok(exit::OK)
 }
 
 /// `template/name`, for messages.
-fn at(target: &Target) -> String {
+pub(super) fn at(target: &Target) -> String {
     format!("{}/{}", target.template, target.name)
 }
 
 /// Prints an answer: its JSON with `--json`, nothing with `--quiet`, else
 /// the text `human` makes.
-fn answer<T>(a: &Answer<T>, mode: Mode, human: impl FnOnce() -> String) -> Result<(), Error> {
+pub(super) fn answer<T>(
+    a: &Answer<T>,
+    mode: Mode,
+    human: impl FnOnce() -> String,
+) -> Result<(), Error> {
     if mode.json {
         print(&output::json(&a.raw))
     } else if mode.quiet {
@@ -384,7 +168,7 @@ fn answer<T>(a: &Answer<T>, mode: Mode, human: impl FnOnce() -> String) -> Resul
 }
 
 /// Runs a request that can take seconds under a spinner (on a terminal).
-fn slow<T>(
+pub(super) fn slow<T>(
     mode: Mode,
     message: String,
     request: impl FnOnce() -> Result<T, Error>,
@@ -398,7 +182,7 @@ fn slow<T>(
 }
 
 /// Connection details, or why there are none.
-fn connection(i: &Instance) -> Result<Connection, Error> {
+pub(super) fn connection(i: &Instance) -> Result<Connection, Error> {
     if i.port == 0 {
         return Err(Error::NotRunning {
             template: i.template.to_string(),
@@ -409,7 +193,7 @@ fn connection(i: &Instance) -> Result<Connection, Error> {
     Ok(Connection::from(i))
 }
 
-fn create(
+pub(super) fn create(
     client: &Client,
     target: &Target,
     ttl: Option<Duration>,
@@ -435,14 +219,14 @@ fn create(
 }
 
 /// Whether FILE is `-`: stdout for `export`, stdin for `import`.
-fn is_dash(file: &Path) -> bool {
+pub(super) fn is_dash(file: &Path) -> bool {
     file.as_os_str() == "-"
 }
 
 /// `export`: the snapshot's archive into `file` (`-`: stdout). A file is
 /// written under a temporary name next to it and renamed once complete, so
 /// FILE is either the whole archive or untouched.
-fn export(
+pub(super) fn export(
     client: &Client,
     template: &TemplateName,
     from: &SnapRef,
@@ -500,7 +284,7 @@ fn export(
 }
 
 /// Writes the archive to a temporary file next to `file`, then renames it.
-fn write_file(
+pub(super) fn write_file(
     client: &Client,
     from: &mut impl Read,
     file: &Path,
@@ -549,7 +333,7 @@ fn write_file(
 
 /// Copies the archive as it arrives; a read error is the server's (or the
 /// network's), a write error ours.
-fn copy_archive(
+pub(super) fn copy_archive(
     client: &Client,
     from: &mut impl Read,
     to: &mut impl Write,
@@ -584,7 +368,7 @@ fn copy_archive(
 }
 
 /// `import`: a new instance from an archive file (`-`: stdin), streamed.
-fn import(
+pub(super) fn import(
     client: &Client,
     file: &Path,
     target: &Target,
@@ -632,7 +416,7 @@ fn import(
 }
 
 /// The instance, created first unless it exists (or `--no-create`).
-fn obtain_instance(
+pub(super) fn obtain_instance(
     client: &Client,
     target: &Target,
     obtain: &Obtain,
@@ -667,7 +451,7 @@ fn obtain_instance(
     }
 }
 
-fn remove(
+pub(super) fn remove(
     client: &Client,
     template: &TemplateName,
     names: &[InstanceName],
@@ -703,7 +487,7 @@ fn remove(
     }
 }
 
-fn list(client: &Client, only: Option<&TemplateName>, mode: Mode) -> Result<(), Error> {
+pub(super) fn list(client: &Client, only: Option<&TemplateName>, mode: Mode) -> Result<(), Error> {
     let a = client.instances(only)?;
     let instances = &a.value.instances;
     if instances.is_empty() {
@@ -729,7 +513,11 @@ fn list(client: &Client, only: Option<&TemplateName>, mode: Mode) -> Result<(), 
     print(&output::instances(instances, Utc::now()))
 }
 
-fn templates(client: &Client, one: Option<&TemplateName>, mode: Mode) -> Result<(), Error> {
+pub(super) fn templates(
+    client: &Client,
+    one: Option<&TemplateName>,
+    mode: Mode,
+) -> Result<(), Error> {
     let now = Utc::now();
     if let Some(t) = one {
         let a = client.template(t)?;
