@@ -398,6 +398,10 @@ enum SplitFailed {
     Retry(String),
 }
 
+/// Bytes of one table's rows loaded in its own session before the rest go
+/// to every session: below this, the two barriers cost more than they give.
+const SPREAD_AFTER: u64 = 4 << 20;
+
 /// The dump split by table over `jobs` sessions (a blocking thread reads,
 /// cuts and feeds them).
 #[allow(clippy::too_many_arguments)]
@@ -427,6 +431,7 @@ async fn load_split(
         jobs,
         defer_indexes: defer,
         default_db: ctx.settings.database.clone(),
+        spread_after: SPREAD_AFTER,
     };
     let task = tokio::task::spawn_blocking(move || load::run(loader, reader, split, masker));
     // Dropped (the import's deadline) or done: the reader stops.

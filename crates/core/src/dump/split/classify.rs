@@ -264,10 +264,16 @@ fn classify_create(text: &[u8], t: &[(Tok, (usize, usize))]) -> Kind {
 /// The value a `SET` gives `foreign_key_checks`, if it sets it
 /// (`@@FOREIGN_KEY_CHECKS` on the right of `=` only reads it).
 pub(super) fn sets_fk_checks(text: &[u8]) -> Option<bool> {
+    sets(text, "FOREIGN_KEY_CHECKS").map(|v| v != Some(false))
+}
+
+/// The value a `SET` gives the boolean `var` (upper case), if it sets it:
+/// `Some(None)` for a value other than `0`/`OFF`/`1`/`ON`.
+fn sets(text: &[u8], var: &str) -> Option<Option<bool>> {
     let t = toks(text, 4096);
     let mut found = None;
     for (k, (tok, _)) in t.iter().enumerate() {
-        if !tok.is("FOREIGN_KEY_CHECKS") || (k > 0 && t[k - 1].0 == Tok::Punct(b'@')) {
+        if !tok.is(var) || (k > 0 && t[k - 1].0 == Tok::Punct(b'@')) {
             continue;
         }
         let mut v = k + 1;
@@ -277,9 +283,19 @@ pub(super) fn sets_fk_checks(text: &[u8]) -> Option<bool> {
         if !matches!(t.get(v), Some((Tok::Punct(b'='), _))) {
             continue;
         }
-        found = Some(!matches!(t.get(v + 1), Some((w, _)) if w.is("0") || w.is("OFF")));
+        found = Some(match t.get(v + 1) {
+            Some((w, _)) if w.is("0") || w.is("OFF") => Some(false),
+            Some((w, _)) if w.is("1") || w.is("ON") => Some(true),
+            _ => None,
+        });
     }
     found
+}
+
+/// The value a `SET` gives `autocommit`, if it sets it.
+/// (`@OLD_AUTOCOMMIT` or any value but `1`/`ON` counts as off.)
+pub(super) fn sets_autocommit(text: &[u8]) -> Option<bool> {
+    sets(text, "AUTOCOMMIT").map(|v| v == Some(true))
 }
 
 /// A statement that may create a foreign key.

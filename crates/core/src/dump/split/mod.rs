@@ -8,6 +8,11 @@
 //! - each table's statements (`DROP`/`CREATE`/`ALTER TABLE`, `INSERT`) go to
 //!   one session, picked when the table first appears; mysqldump's `LOCK
 //!   TABLES`/`UNLOCK TABLES` are dropped (they serialise the sessions);
+//! - the rows of a large table whose order cannot matter (see
+//!   [`spread`]: a primary key, no unique secondary key, literal rows with
+//!   explicit ids) go to every session once its `CREATE TABLE` and first
+//!   rows have run everywhere (a barrier), and its keys are built once all
+//!   of them have (another); any other table's rows keep the dump's order;
 //! - `CREATE TABLE` keeps columns, the primary key, unique keys and checks;
 //!   its other keys are added in one `ALTER TABLE` after the table's data
 //!   (InnoDB's sorted index build), its foreign keys after every table;
@@ -23,6 +28,8 @@
 mod classify;
 mod route;
 mod scripts;
+mod spread;
+mod values;
 
 pub use classify::{classify, Kind, TableOp};
 pub use route::Splitter;
@@ -39,6 +46,9 @@ pub struct SplitOptions {
     pub defer_indexes: bool,
     /// The database a dump with no `USE` loads into.
     pub default_db: String,
+    /// Bytes of one table's rows loaded in order before the rest are
+    /// spread over every session (when that is safe).
+    pub spread_after: u64,
 }
 
 /// Where the statements go: the import's sessions (or a test's scripts).
@@ -55,6 +65,9 @@ pub trait Sink {
         ctx: usize,
         context: &[Stmt],
     ) -> Result<(), Self::Error>;
+    /// Everything sent to the parallel sessions so far has run before
+    /// anything sent after.
+    fn barrier(&mut self) -> Result<(), Self::Error>;
     /// The session a new table goes to (`0..jobs`).
     fn pick(&mut self, jobs: usize) -> usize;
     /// Nothing more for `session` for a while: send what is buffered.
@@ -69,6 +82,11 @@ pub trait Sink {
     /// The `CREATE TABLE` of `table` (dump line `line`) goes as the dump
     /// wrote it: `why` the key rewriter left it alone.
     fn verbatim(&mut self, _table: &str, _line: u64, _why: &str) {}
+    /// The rows of the large table `table` keep the dump's order (one
+    /// session) from dump line `line` on: `why`.
+    fn ordered(&mut self, _table: &str, _line: u64, _why: &str) {}
+    /// The rows of `table` go to every session from dump line `line` on.
+    fn spread(&mut self, _table: &str, _line: u64) {}
 }
 
 /// What the split did, for the log and the version's metadata.
@@ -79,6 +97,8 @@ pub struct SplitStats {
     /// Tables whose keys were not deferred because the rewriter did not
     /// fully understand their `CREATE TABLE`.
     pub verbatim_tables: usize,
+    /// Tables whose rows went to several sessions.
+    pub spread_tables: usize,
     pub statements: u64,
     /// Why the split stopped (the rest ran in one session).
     pub fallback: Option<String>,

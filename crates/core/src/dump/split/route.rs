@@ -4,8 +4,10 @@
 use std::collections::{HashMap, HashSet};
 
 use super::classify::{
-    classify, disable_or_enable_keys, mentions_foreign_key, sets_fk_checks, Kind, TableOp,
+    classify, disable_or_enable_keys, mentions_foreign_key, sets_autocommit, sets_fk_checks, Kind,
+    TableOp,
 };
+use super::spread::{rows, shape, Rows, Spread};
 use super::{Sink, SplitOptions, SplitStats};
 use crate::dump::keys::{defer_keys, Verbatim};
 use crate::dump::statements::Stmt;
@@ -18,6 +20,12 @@ struct TableState {
     /// Deferred `ALTER TABLE ... ADD KEY` statements, sent after the data.
     pending: Vec<Stmt>,
     had_data: bool,
+    /// Where its rows go.
+    spread: Spread,
+    /// Bytes of its rows so far.
+    row_bytes: u64,
+    /// Why its rows keep the dump's order has been said.
+    said: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +54,8 @@ pub struct Splitter<S: Sink> {
     fk_checks: bool,
     /// A foreign key the server enforces now (not deferred by dolly).
     live_fks: bool,
+    /// `autocommit` as the session state says now.
+    autocommit: bool,
     pub stats: SplitStats,
 }
 
@@ -65,6 +75,7 @@ impl<S: Sink> Splitter<S> {
             fks: Vec::new(),
             fk_checks: true,
             live_fks: false,
+            autocommit: true,
             stats: SplitStats::default(),
         }
     }
@@ -96,6 +107,9 @@ impl<S: Sink> Splitter<S> {
                 }
                 if let Some(on) = sets_fk_checks(&st.text) {
                     self.fk_checks = on;
+                }
+                if let Some(on) = sets_autocommit(&st.text) {
+                    self.autocommit = on;
                 }
                 self.context.push(st);
                 Ok(())
@@ -195,30 +209,28 @@ impl<S: Sink> Splitter<S> {
             self.order.push(key.clone());
             self.stats.tables += 1;
         }
+        if op != TableOp::Insert {
+            // The rows spread so far have all run before it.
+            self.end_spread(&key)?;
+        }
         match op {
-            TableOp::Create if self.opts.defer_indexes => {
-                let db = key
-                    .0
-                    .clone()
-                    .unwrap_or_else(|| self.opts.default_db.clone());
-                self.fks.retain(|(k, _)| k != &key);
-                let t = self.tables.get_mut(&key).expect("inserted above");
-                t.pending.clear();
-                match defer_keys(&st.text, &db, &key.1) {
-                    Ok(d) => {
-                        st.text = d.create;
-                        t.pending = d.index_alters.into_iter().map(Stmt::synthetic).collect();
-                        if let Some(fk) = d.fk_alter {
-                            self.fks.push((key.clone(), Stmt::synthetic(fk)));
-                        }
-                        self.stats.deferred_tables += 1;
-                    }
-                    Err(Verbatim::Nothing) => {}
-                    Err(Verbatim::NotUnderstood(why)) => {
-                        self.sink.verbatim(&key.1, st.line, &why);
-                        self.stats.verbatim_tables += 1;
-                    }
+            TableOp::Create => {
+                let spread = shape(&st.text);
+                let mut deferred = false;
+                if self.opts.defer_indexes {
+                    deferred = self.defer(&mut st, &key);
                 }
+                let t = self.tables.get_mut(&key).expect("inserted above");
+                t.row_bytes = 0;
+                t.said = false;
+                t.spread = match spread {
+                    _ if self.opts.jobs < 2 => Spread::Ordered("one session".into()),
+                    Err(why) => Spread::Ordered(why),
+                    Ok(s) if s.secondary_keys && !deferred => {
+                        Spread::Ordered("secondary keys built with the rows".into())
+                    }
+                    Ok(s) => Spread::May(s),
+                };
             }
             TableOp::Drop => {
                 // Nothing deferred outlives its table.
@@ -262,12 +274,7 @@ impl<S: Sink> Splitter<S> {
                 let ctx = self.context.len();
                 return self.sink.serial(&st, ctx, &self.context);
             }
-            TableOp::Insert => {
-                if let Some(t) = self.tables.get_mut(&key) {
-                    t.had_data = true;
-                }
-            }
-            _ => {}
+            TableOp::Insert => return self.insert(st, &key),
         }
         if matches!(op, TableOp::Create | TableOp::Alter) && mentions_foreign_key(&st.text) {
             // As sent: a deferred table's CREATE no longer has them.
@@ -278,11 +285,114 @@ impl<S: Sink> Splitter<S> {
         self.sink.parallel(session, &st, ctx, &self.context)
     }
 
+    /// `CREATE TABLE` without its secondary and foreign keys, kept for
+    /// later; whether the rewrite applied.
+    fn defer(&mut self, st: &mut Stmt, key: &TableKey) -> bool {
+        let db = key
+            .0
+            .clone()
+            .unwrap_or_else(|| self.opts.default_db.clone());
+        self.fks.retain(|(k, _)| k != key);
+        let Some(t) = self.tables.get_mut(key) else {
+            return false;
+        };
+        t.pending.clear();
+        match defer_keys(&st.text, &db, &key.1) {
+            Ok(d) => {
+                st.text = d.create;
+                t.pending = d.index_alters.into_iter().map(Stmt::synthetic).collect();
+                if let Some(fk) = d.fk_alter {
+                    self.fks.push((key.clone(), Stmt::synthetic(fk)));
+                }
+                self.stats.deferred_tables += 1;
+                true
+            }
+            Err(Verbatim::Nothing) => false,
+            Err(Verbatim::NotUnderstood(why)) => {
+                self.sink.verbatim(&key.1, st.line, &why);
+                self.stats.verbatim_tables += 1;
+                false
+            }
+        }
+    }
+
+    /// Rows of `key`: its session, or any once that is safe and worth it.
+    fn insert(&mut self, st: Stmt, key: &TableKey) -> Result<(), S::Error> {
+        let Some(t) = self.tables.get_mut(key) else {
+            return Ok(());
+        };
+        t.had_data = true;
+        let shape = match &t.spread {
+            Spread::May(s) | Spread::Active(s) => Some(s),
+            Spread::Ordered(_) => None,
+        };
+        let verdict = match rows(&st.text, shape) {
+            Rows::ReadsTables => {
+                let reason = format!(
+                    "line {}: rows into `{}` computed by a query (reads other tables)",
+                    st.line, key.1
+                );
+                self.fall_back(&reason)?;
+                let ctx = self.context.len();
+                return self.sink.serial(&st, ctx, &self.context);
+            }
+            _ if !self.autocommit && shape.is_some() => Rows::Ordered("autocommit is off".into()),
+            v => v,
+        };
+        let before = t.row_bytes;
+        t.row_bytes += st.text.len() as u64;
+        let big = t.row_bytes > self.opts.spread_after;
+        let mut session = t.session;
+        match (&t.spread, verdict) {
+            (Spread::May(s), Rows::AnyOrder) if before >= self.opts.spread_after => {
+                // Its CREATE TABLE and first rows have run before any
+                // session gets its rows.
+                t.spread = Spread::Active(s.clone());
+                self.stats.spread_tables += 1;
+                self.sink.spread(&key.1, st.line);
+                self.sink.barrier()?;
+                session = self.sink.pick(self.opts.jobs.max(1));
+            }
+            (Spread::Active(_), Rows::AnyOrder) => session = self.sink.pick(self.opts.jobs.max(1)),
+            (Spread::Active(_), Rows::Ordered(why)) => {
+                let reason = format!(
+                    "line {}: rows into `{}` that must keep the dump's order ({why}) after rows spread over the sessions",
+                    st.line, key.1
+                );
+                self.fall_back(&reason)?;
+                let ctx = self.context.len();
+                return self.sink.serial(&st, ctx, &self.context);
+            }
+            (Spread::May(_), Rows::Ordered(why)) => t.spread = Spread::Ordered(why),
+            _ => {}
+        }
+        if let (Spread::Ordered(why), true, false) = (&t.spread, big, t.said) {
+            t.said = true;
+            self.sink.ordered(&key.1, st.line, why);
+        }
+        let ctx = self.context.len();
+        self.sink.parallel(session, &st, ctx, &self.context)
+    }
+
+    /// The spread rows of `key` have all run: its rows keep the dump's
+    /// order from here on.
+    fn end_spread(&mut self, key: &TableKey) -> Result<(), S::Error> {
+        match self.tables.get_mut(key) {
+            Some(t) if matches!(t.spread, Spread::Active(_)) => {
+                t.spread = Spread::Ordered("its spread rows are all loaded".into());
+                t.said = true;
+                self.sink.barrier()
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The current table's data is complete: its deferred keys now.
     fn close_section(&mut self) -> Result<(), S::Error> {
         let Some(key) = self.section.take() else {
             return Ok(());
         };
+        self.end_spread(&key)?;
         let Some(t) = self.tables.get_mut(&key) else {
             return Ok(());
         };

@@ -11,7 +11,13 @@ pub struct Scripts {
     /// `("parallel", [session texts])` phases.
     pub phases: Vec<Phase>,
     pub fallbacks: Vec<String>,
+    /// Tables whose rows went to every session.
+    pub spread: Vec<String>,
+    /// Large tables whose rows kept the dump's order, and why.
+    pub ordered: Vec<(String, String)>,
     cursors: Vec<usize>,
+    /// The next parallel statement starts a new phase.
+    barrier: bool,
     delims: Vec<Vec<u8>>,
     next: usize,
 }
@@ -73,7 +79,8 @@ impl Sink for Scripts {
         ctx: usize,
         context: &[Stmt],
     ) -> Result<(), Self::Error> {
-        if !matches!(self.phases.last(), Some(Phase::Parallel(_))) {
+        if !matches!(self.phases.last(), Some(Phase::Parallel(_))) || self.barrier {
+            self.barrier = false;
             let n = self.next.max(session + 1);
             self.phases.push(Phase::Parallel(vec![String::new(); n]));
             self.cursors = vec![0; n];
@@ -96,8 +103,21 @@ impl Sink for Scripts {
         s
     }
 
+    fn barrier(&mut self) -> Result<(), Self::Error> {
+        self.barrier = true;
+        Ok(())
+    }
+
     fn flush(&mut self, _session: usize) -> Result<(), Self::Error> {
         Ok(())
+    }
+
+    fn spread(&mut self, table: &str, _line: u64) {
+        self.spread.push(table.to_owned());
+    }
+
+    fn ordered(&mut self, table: &str, _line: u64, why: &str) {
+        self.ordered.push((table.to_owned(), why.to_owned()));
     }
 
     fn fallback(&mut self, reason: &str) {

@@ -6,6 +6,7 @@ fn opts(jobs: usize) -> SplitOptions {
         jobs,
         defer_indexes: true,
         default_db: "default".into(),
+        spread_after: 1 << 40,
     }
 }
 
