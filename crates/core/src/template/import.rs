@@ -257,6 +257,7 @@ async fn run_import(
                     sessions: 1,
                     tables: 0,
                     deferred_key_tables: 0,
+                    spread_tables: 0,
                     fallback: Some(format!(
                         "the split load failed ({message}); the whole dump loaded the plain way"
                     )),
@@ -458,6 +459,7 @@ async fn load_split(
         sessions: jobs,
         tables: stats.tables,
         deferred_key_tables: stats.deferred_tables,
+        spread_tables: stats.spread_tables,
         fallback: stats.fallback,
     })
 }
