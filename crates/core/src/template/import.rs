@@ -225,6 +225,7 @@ async fn run_import(
             tracker,
             jobs,
             defer,
+            opts.spread_rows.unwrap_or(true),
             &dump_name,
             masker.clone(),
         )
@@ -414,6 +415,7 @@ async fn load_split(
     tracker: &Tracker,
     jobs: usize,
     defer: bool,
+    spread: bool,
     dump_name: &str,
     masker: Option<Masker>,
 ) -> Result<LoadInfo, SplitFailed> {
@@ -432,7 +434,7 @@ async fn load_split(
         jobs,
         defer_indexes: defer,
         default_db: ctx.settings.database.clone(),
-        spread_after: SPREAD_AFTER,
+        spread_after: if spread { SPREAD_AFTER } else { u64::MAX },
     };
     let task = tokio::task::spawn_blocking(move || load::run(loader, reader, split, masker));
     // Dropped (the import's deadline) or done: the reader stops.
