@@ -234,12 +234,12 @@ async fn one_big_table_loads_as_the_plain_load_does() {
     let db = app.settings.database.clone();
 
     let shapes = [
-        (Shape::Spread, 16 << 20),
+        (Shape::Spread, 28 << 20),
         (Shape::NoPk, 7 << 20),
         (Shape::Trigger, 7 << 20),
         (Shape::ServerIds, 7 << 20),
         (Shape::Select, 7 << 20),
-        (Shape::LateNull, 12 << 20),
+        (Shape::LateNull, 26 << 20),
     ];
     let mut plain = Vec::new();
     for (shape, bytes) in shapes {

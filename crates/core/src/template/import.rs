@@ -401,8 +401,9 @@ enum SplitFailed {
 }
 
 /// Bytes of one table's rows loaded in its own session before the rest go
-/// to every session: below this, the two barriers cost more than they give.
-const SPREAD_AFTER: u64 = 4 << 20;
+/// to every session: below this, the two barriers (every session ends and
+/// starts again: a `docker exec` each) cost about what they give.
+const SPREAD_AFTER: u64 = 16 << 20;
 
 /// The dump split by table over `jobs` sessions (a blocking thread reads,
 /// cuts and feeds them).
