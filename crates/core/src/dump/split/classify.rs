@@ -298,6 +298,21 @@ pub(super) fn sets_autocommit(text: &[u8]) -> Option<bool> {
     sets(text, "AUTOCOMMIT").map(|v| v == Some(true))
 }
 
+/// Whether a `SET` of `sql_mode` turns `NO_BACKSLASH_ESCAPES` on (`Some(true)`)
+/// or sets a mode without it (`Some(false)`; `@OLD_SQL_MODE` and the
+/// like restore the server's, which has it off); `None` when it does not
+/// set `sql_mode`.
+pub(super) fn sets_no_backslash_escapes(text: &[u8]) -> Option<bool> {
+    let t = toks(text, 4096);
+    let sets_mode = t
+        .windows(2)
+        .any(|w| w[0].0.is("SQL_MODE") && matches!(w[1].0, Tok::Punct(b'=') | Tok::Punct(b':')));
+    sets_mode.then(|| {
+        text.windows(20)
+            .any(|w| w.eq_ignore_ascii_case(b"NO_BACKSLASH_ESCAPES"))
+    })
+}
+
 /// A statement that may create a foreign key.
 pub(super) fn mentions_foreign_key(text: &[u8]) -> bool {
     toks(text, 1 << 16)

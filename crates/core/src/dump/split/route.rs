@@ -4,8 +4,8 @@
 use std::collections::{HashMap, HashSet};
 
 use super::classify::{
-    classify, disable_or_enable_keys, mentions_foreign_key, sets_autocommit, sets_fk_checks, Kind,
-    TableOp,
+    classify, disable_or_enable_keys, mentions_foreign_key, sets_autocommit, sets_fk_checks,
+    sets_no_backslash_escapes, Kind, TableOp,
 };
 use super::spread::{rows, shape, Rows, Spread};
 use super::{Sink, SplitOptions, SplitStats};
@@ -56,6 +56,9 @@ pub struct Splitter<S: Sink> {
     live_fks: bool,
     /// `autocommit` as the session state says now.
     autocommit: bool,
+    /// The session's `sql_mode` has `NO_BACKSLASH_ESCAPES` (the values
+    /// scanner reads backslashes as escapes).
+    no_backslash_escapes: bool,
     pub stats: SplitStats,
 }
 
@@ -76,6 +79,7 @@ impl<S: Sink> Splitter<S> {
             fk_checks: true,
             live_fks: false,
             autocommit: true,
+            no_backslash_escapes: false,
             stats: SplitStats::default(),
         }
     }
@@ -110,6 +114,9 @@ impl<S: Sink> Splitter<S> {
                 }
                 if let Some(on) = sets_autocommit(&st.text) {
                     self.autocommit = on;
+                }
+                if let Some(on) = sets_no_backslash_escapes(&st.text) {
+                    self.no_backslash_escapes = on;
                 }
                 self.context.push(st);
                 Ok(())
@@ -337,6 +344,9 @@ impl<S: Sink> Splitter<S> {
                 return self.sink.serial(&st, ctx, &self.context);
             }
             _ if !self.autocommit && shape.is_some() => Rows::Ordered("autocommit is off".into()),
+            _ if self.no_backslash_escapes && shape.is_some() => {
+                Rows::Ordered("sql_mode NO_BACKSLASH_ESCAPES".into())
+            }
             v => v,
         };
         let before = t.row_bytes;

@@ -255,6 +255,14 @@ fn unsafe_shapes_keep_the_dump_order_and_say_why() {
             dump(&format!("SET autocommit=0;\n{BIG}"), 3, explicit),
             "autocommit is off",
         ),
+        (
+            dump(
+                &format!("SET sql_mode = 'ANSI,NO_BACKSLASH_ESCAPES';\n{BIG}"),
+                3,
+                explicit,
+            ),
+            "NO_BACKSLASH_ESCAPES",
+        ),
     ];
     for (d, why) in cases {
         let (reason, fallback) = ordered(&d);
