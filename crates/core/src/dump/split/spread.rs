@@ -5,7 +5,8 @@
 //! the result: plain `INSERT INTO t [(cols)] VALUES (...), ...` of literal
 //! values only, into an InnoDB table with a primary key and no unique
 //! secondary key, whose `AUTO_INCREMENT` column (if any) every row gives
-//! an explicit non-zero integer, with `autocommit` on. Anything else keeps
+//! an explicit non-zero integer, with `autocommit` on and `sql_mode`
+//! without `NO_BACKSLASH_ESCAPES`. Anything else keeps
 //! the dump's order (the table's one session): no primary key (InnoDB's
 //! hidden row ids follow the order), a unique secondary key (which row
 //! wins or fails depends on it), `INSERT IGNORE`/`REPLACE`/`ON DUPLICATE
@@ -13,7 +14,10 @@
 //! generated or invisible columns, functions or anything not a literal, a
 //! comment in the `CREATE TABLE`, a table option not known. An `INSERT`
 //! whose values hold a query reads other tables: the split itself ends
-//! there.
+//! there. Triggers need nothing here: one created before a table's rows
+//! (it would fire on them) already ends the split, and mysqldump's, after
+//! the rows, run once every table is loaded, as in a plain load they
+//! fire on none of the dump's rows.
 
 use crate::dump::keys::{body_end, check_options, has_comment, toks, Verbatim};
 use crate::dump::statements::{Lexer, Tok};
