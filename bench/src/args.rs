@@ -23,6 +23,11 @@ pub struct Args {
     pub dump_mb: Option<Vec<u64>>,
     /// `--images A,B`: the images `--only servers` compares.
     pub images: Option<Vec<String>>,
+    /// A third dump where one table holds 74 % of the bytes.
+    pub big_table: bool,
+    /// The ablation reduced to dolly's defaults with and without one
+    /// table's rows spread over the sessions; no physical import.
+    pub spread_ablation: bool,
 }
 
 /// A part of the bench run alone.
@@ -50,6 +55,9 @@ fn usage() -> &'static str {
      --ablation-1g        the import ablation on the 1 GB dump too (long: 4 more 1 GB imports per sample)\n\
      --masking            what masking costs on the first dump: a post script and its clean-up, a rules file\n\
      --dump-mb N[,M]      dump sizes in MB (one or two dumps; for quick checks of the harness)\n\
+     --big-table          one more dump, `bigtable`, the size of the first, where orders holds 74 % of the bytes\n\
+     --spread-ablation    the import ablation reduced to the defaults with and without one table's rows\n\
+     \x20                    spread over the sessions (\"by table\"), and no physical import\n\
      \n\
      Environment: DOLLY_BENCH_IMAGE (default dolly-mariadb:10.11)."
 }
@@ -70,6 +78,8 @@ impl Args {
             masking: false,
             dump_mb: None,
             images: None,
+            big_table: false,
+            spread_ablation: false,
         };
         let mut list_set = false;
         let mut it = argv.into_iter();
@@ -116,6 +126,8 @@ impl Args {
                 }
                 "--ablation-1g" => args.ablation_1g = true,
                 "--masking" => args.masking = true,
+                "--big-table" => args.big_table = true,
+                "--spread-ablation" => args.spread_ablation = true,
                 "--dump-mb" => {
                     let sizes: Option<Vec<u64>> = it.next().and_then(|v| {
                         v.split(',')

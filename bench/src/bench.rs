@@ -13,6 +13,7 @@ use dolly_engine::Engine;
 
 use crate::args::Args;
 use crate::dollyd::Dollyd;
+use crate::dumpgen;
 use crate::filesystem::setup_filesystem;
 use crate::report::{ListCost, Report};
 use crate::util::random_hex;
@@ -25,6 +26,7 @@ pub struct DumpSpec {
     pub template: &'static str,
     /// The size asked of the generator (the file is within a few per cent).
     pub bytes: u64,
+    pub shape: dumpgen::Shape,
 }
 
 impl DumpSpec {
@@ -127,11 +129,17 @@ impl Bench {
         };
         ["small", "large"]
             .into_iter()
-            .zip(sizes)
+            .zip(sizes.clone())
             .map(|(template, size)| DumpSpec {
                 template,
                 bytes: size * mb,
+                shape: dumpgen::Shape::Shop,
             })
+            .chain(self.args.big_table.then(|| DumpSpec {
+                template: "bigtable",
+                bytes: sizes.first().copied().unwrap_or(100).min(999) * mb,
+                shape: dumpgen::Shape::BigTable,
+            }))
             .collect()
     }
 

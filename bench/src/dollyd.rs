@@ -114,7 +114,10 @@ impl Dollyd {
             .env("DOLLY_INSTANCE_BIND", s.instance_bind.to_string())
             .env("DOLLY_IMAGE", &s.image)
             .env("DOLLY_CONTAINER_PREFIX", &s.container_prefix)
-            .env("DOLLY_LABELS", format!("{}={}", LABEL.0, LABEL.1))
+            .env(
+                "DOLLY_LABELS",
+                format!("{}={}", LABEL.0, crate::label_value()),
+            )
             .env("DOLLY_DEFAULT_TTL", "3h")
             .env("DOLLY_CLONE", "auto")
             .envs(env.iter().copied())

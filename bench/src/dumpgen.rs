@@ -149,6 +149,16 @@ enum Table {
     Products,
 }
 
+/// How the dump's bytes are shared among the tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// customers 10 %, order_items 35 %, orders 40 %, products 15 %.
+    Shop,
+    /// One big table (issue 22 item 5): orders 74 %, order_items 12 %,
+    /// customers and products 7 % each.
+    BigTable,
+}
+
 impl Table {
     /// mysqldump's order: alphabetical.
     const ALL: [Table; 4] = [
@@ -168,12 +178,16 @@ impl Table {
     }
 
     /// Share of the dump's bytes.
-    fn share(self) -> f64 {
-        match self {
-            Table::Customers => 0.10,
-            Table::OrderItems => 0.35,
-            Table::Orders => 0.40,
-            Table::Products => 0.15,
+    fn share(self, shape: Shape) -> f64 {
+        match (shape, self) {
+            (Shape::Shop, Table::Customers) => 0.10,
+            (Shape::Shop, Table::OrderItems) => 0.35,
+            (Shape::Shop, Table::Orders) => 0.40,
+            (Shape::Shop, Table::Products) => 0.15,
+            (Shape::BigTable, Table::Customers) => 0.07,
+            (Shape::BigTable, Table::OrderItems) => 0.12,
+            (Shape::BigTable, Table::Orders) => 0.74,
+            (Shape::BigTable, Table::Products) => 0.07,
         }
     }
 
@@ -353,7 +367,7 @@ impl Counts {
 
 /// Row counts for a dump of about `bytes`, from the average row size of
 /// a sample (its own RNG stream, so the dump's content is unaffected).
-pub fn plan(bytes: u64, seed: u64) -> Counts {
+pub fn plan(bytes: u64, seed: u64, shape: Shape) -> Counts {
     let dummy = Counts {
         customers: 1000,
         order_items: 1000,
@@ -370,7 +384,7 @@ pub fn plan(bytes: u64, seed: u64) -> Counts {
             s.push(',');
         }
         let avg = s.len() as f64 / sample as f64;
-        let rows = ((bytes as f64 * t.share()) / avg).max(10.0) as u64;
+        let rows = ((bytes as f64 * t.share(shape)) / avg).max(10.0) as u64;
         counts.set(t, rows);
     }
     counts
@@ -417,8 +431,8 @@ const TRAILER: &str = "/*!40103 SET TIME_ZONE=@OLD_TIME_ZONE */;
 
 /// Writes a dump of about `bytes` to `path` (through `path.partial` and a
 /// rename, so a file at `path` is always complete). Returns the row counts.
-pub fn write_dump(path: &Path, bytes: u64, seed: u64) -> anyhow::Result<Counts> {
-    let counts = plan(bytes, seed);
+pub fn write_dump(path: &Path, bytes: u64, seed: u64, shape: Shape) -> anyhow::Result<Counts> {
+    let counts = plan(bytes, seed, shape);
     let partial = path.with_extension("partial");
     let file = File::create(&partial).with_context(|| format!("create {}", partial.display()))?;
     let mut w = BufWriter::with_capacity(4 << 20, file);
@@ -481,8 +495,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("dolly-bench-gen-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let (a, b) = (dir.join("a.sql"), dir.join("b.sql"));
-        let ca = write_dump(&a, 300_000, 7).expect("dump a");
-        let cb = write_dump(&b, 300_000, 7).expect("dump b");
+        let ca = write_dump(&a, 300_000, 7, Shape::Shop).expect("dump a");
+        let cb = write_dump(&b, 300_000, 7, Shape::Shop).expect("dump b");
         let (ta, tb) = (
             std::fs::read_to_string(&a).expect("read a"),
             std::fs::read_to_string(&b).expect("read b"),

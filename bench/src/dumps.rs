@@ -52,9 +52,10 @@ impl Bench {
                 d.bytes / 1_000_000
             ));
             let started = Instant::now();
-            let (f, bytes) = (file.clone(), d.bytes);
+            let (f, bytes, shape) = (file.clone(), d.bytes, d.shape);
             let c =
-                tokio::task::spawn_blocking(move || dumpgen::write_dump(&f, bytes, SEED)).await??;
+                tokio::task::spawn_blocking(move || dumpgen::write_dump(&f, bytes, SEED, shape))
+                    .await??;
             std::fs::write(&counts_file, serde_json::to_vec(&c.tables())?)?;
             self.report.dumps.push(DumpInfo {
                 template: d.template.to_owned(),

@@ -68,6 +68,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(base) = &args.base {
+        if base != std::path::Path::new("/srv/dolly-bench") {
+            let _ = LABEL_VALUE.set(base.display().to_string());
+        }
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -84,11 +89,23 @@ fn main() -> ExitCode {
     }
 }
 
-fn bench_labels() -> BTreeMap<String, String> {
-    BTreeMap::from([(LABEL.0.to_owned(), LABEL.1.to_owned())])
+/// The value of this run's `dolly-bench` label: `1` on the default
+/// `--base`, the folder otherwise, so two benches on one machine (each
+/// with its own `--base`) never sweep each other's containers.
+static LABEL_VALUE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn label_value() -> String {
+    LABEL_VALUE
+        .get()
+        .cloned()
+        .unwrap_or_else(|| LABEL.1.to_owned())
 }
 
-/// Removes every container carrying the bench's label.
+fn bench_labels() -> BTreeMap<String, String> {
+    BTreeMap::from([(LABEL.0.to_owned(), label_value())])
+}
+
+/// Removes every container carrying this run's label.
 async fn sweep(engine: &dyn Engine) -> anyhow::Result<usize> {
     let list = engine.list(&bench_labels()).await?;
     let n = list.len();

@@ -14,6 +14,8 @@ pub struct Variant {
     jobs: Option<usize>,
     defer_indexes: bool,
     cached_init: bool,
+    /// One large table's rows over every session.
+    spread: bool,
 }
 
 impl Variant {
@@ -24,7 +26,23 @@ impl Variant {
             jobs: None,
             defer_indexes: true,
             cached_init: true,
+            spread: true,
         }
+    }
+
+    /// dolly's defaults but rows parallel by table only (as before issue
+    /// 22 item 5).
+    pub fn by_table() -> Self {
+        Variant {
+            name: "by table (no one-table spread)",
+            spread: false,
+            ..Self::defaults()
+        }
+    }
+
+    /// `--spread-ablation`: by table, then the defaults.
+    pub fn spread() -> Vec<Self> {
+        vec![Self::by_table(), Self::defaults()]
     }
 
     /// Every row, "none" first and the defaults last.
@@ -34,18 +52,20 @@ impl Variant {
             jobs,
             defer_indexes,
             cached_init,
+            spread: false,
         };
         vec![
             v("none", Some(1), false, false),
             v("parallel sessions alone", None, false, false),
             v("deferred indexes alone", Some(1), true, false),
             v("cached init alone", Some(1), false, true),
+            Self::by_table(),
             Self::defaults(),
         ]
     }
 
     pub fn is_defaults(&self) -> bool {
-        self.jobs.is_none() && self.defer_indexes && self.cached_init
+        self.jobs.is_none() && self.defer_indexes && self.cached_init && self.spread
     }
 
     /// The options of a forced import of this variant (the defaults are
@@ -62,6 +82,7 @@ impl Variant {
             jobs: self.jobs,
             defer_indexes: Some(self.defer_indexes),
             cached_init: Some(self.cached_init),
+            spread_rows: Some(self.spread),
         }
     }
 }
@@ -104,7 +125,7 @@ mod tests {
     #[test]
     fn one_part_at_a_time() {
         let all = Variant::all();
-        assert_eq!(all.len(), 5);
+        assert_eq!(all.len(), 6);
         assert!(all.last().is_some_and(Variant::is_defaults));
         assert_eq!(all.iter().filter(|v| v.is_defaults()).count(), 1);
         let none = all[0].options();

@@ -117,12 +117,14 @@ impl Bench {
         let dump_bytes = std::fs::metadata(&dump_file)?.len();
         let tables: Vec<String> = counts.tables().into_iter().map(|(t, _)| t).collect();
         let samples = self.import_samples(d);
-        let variants = if !d.is_1g() || self.args.ablation_1g {
+        let variants = if self.args.spread_ablation {
+            Variant::spread()
+        } else if !d.is_1g() || self.args.ablation_1g {
             Variant::all()
         } else {
             vec![Variant::defaults()]
         };
-        let physical = self.wants_physical(d);
+        let physical = self.wants_physical(d) && !self.args.spread_ablation;
 
         // Rounds: the baseline, then each variant once ("all together"
         // last, so the template left is dolly's default import).

@@ -137,7 +137,7 @@ const OPTIONS: &[&str] = &[
 
 /// Checks the table options after the body: only known `NAME [=] value`
 /// pairs, and the engine (when named) InnoDB.
-fn check_options(opts: &[(Tok, (usize, usize))]) -> Result<(), Verbatim> {
+pub(super) fn check_options(opts: &[(Tok, (usize, usize))]) -> Result<(), Verbatim> {
     let word = |i: usize| match opts.get(i) {
         Some((Tok::Word(w), _)) => w.as_str(),
         _ => "",

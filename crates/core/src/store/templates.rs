@@ -84,6 +84,9 @@ pub struct LoadInfo {
     pub sessions: usize,
     pub tables: usize,
     pub deferred_key_tables: usize,
+    /// Tables whose rows went to several sessions.
+    #[serde(default)]
+    pub spread_tables: usize,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<String>,
 }

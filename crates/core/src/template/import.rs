@@ -230,6 +230,7 @@ async fn run_import(
             tracker,
             jobs,
             defer,
+            opts.spread_rows.unwrap_or(true),
             &dump_name,
             masker.clone(),
         )
@@ -262,6 +263,7 @@ async fn run_import(
                     sessions: 1,
                     tables: 0,
                     deferred_key_tables: 0,
+                    spread_tables: 0,
                     fallback: Some(format!(
                         "the split load failed ({message}); the whole dump loaded the plain way"
                     )),
@@ -403,6 +405,11 @@ enum SplitFailed {
     Retry(String),
 }
 
+/// Bytes of one table's rows loaded in its own session before the rest go
+/// to every session: below this, the two barriers (every session ends and
+/// starts again: a `docker exec` each) cost about what they give.
+const SPREAD_AFTER: u64 = 16 << 20;
+
 /// The dump split by table over `jobs` sessions (a blocking thread reads,
 /// cuts and feeds them).
 #[allow(clippy::too_many_arguments)]
@@ -414,6 +421,7 @@ async fn load_split(
     tracker: &Tracker,
     jobs: usize,
     defer: bool,
+    spread: bool,
     dump_name: &str,
     masker: Option<Masker>,
 ) -> Result<LoadInfo, SplitFailed> {
@@ -432,6 +440,7 @@ async fn load_split(
         jobs,
         defer_indexes: defer,
         default_db: ctx.settings.database.clone(),
+        spread_after: if spread { SPREAD_AFTER } else { u64::MAX },
     };
     let task = tokio::task::spawn_blocking(move || load::run(loader, reader, split, masker));
     // Dropped (the import's deadline) or done: the reader stops.
@@ -458,6 +467,7 @@ async fn load_split(
         sessions: jobs,
         tables: stats.tables,
         deferred_key_tables: stats.deferred_tables,
+        spread_tables: stats.spread_tables,
         fallback: stats.fallback,
     })
 }

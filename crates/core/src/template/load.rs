@@ -343,7 +343,7 @@ impl Loader {
 
     /// Ends every parallel session and waits for them: what was sent to
     /// them has run.
-    fn barrier(&mut self) -> Result<(), String> {
+    fn end_parallel(&mut self) -> Result<(), String> {
         for k in 0..self.parallel.len() {
             self.push(Which::Parallel(k))?;
         }
@@ -359,7 +359,7 @@ impl Loader {
 
     /// Ends every session; the first error of any.
     pub fn finish(&mut self) -> Result<(), String> {
-        let mut result = self.barrier();
+        let mut result = self.end_parallel();
         if self.serial.is_some() {
             let r = self.push(Which::Serial);
             if result.is_ok() {
@@ -422,7 +422,7 @@ impl Sink for Loader {
 
     fn serial(&mut self, stmt: &Stmt, ctx: usize, context: &[Stmt]) -> Result<(), String> {
         if !self.parallel.is_empty() {
-            self.barrier()?;
+            self.end_parallel()?;
         }
         if self.serial.is_none() {
             self.serial = Some(self.start());
@@ -472,6 +472,10 @@ impl Sink for Loader {
             .unwrap_or(0)
     }
 
+    fn barrier(&mut self) -> Result<(), String> {
+        self.end_parallel()
+    }
+
     fn flush(&mut self, session: usize) -> Result<(), String> {
         if session < self.parallel.len() {
             self.push(Which::Parallel(session))?;
@@ -498,6 +502,24 @@ impl Sink for Loader {
             line,
             reason = why,
             "keys not deferred: the CREATE TABLE goes as the dump wrote it"
+        );
+    }
+
+    fn spread(&mut self, table: &str, line: u64) {
+        info!(
+            table,
+            line,
+            sessions = self.jobs,
+            "rows spread over every session from here on"
+        );
+    }
+
+    fn ordered(&mut self, table: &str, line: u64, why: &str) {
+        info!(
+            table,
+            line,
+            reason = why,
+            "a large table's rows load in one session, in the dump's order"
         );
     }
 
@@ -550,6 +572,7 @@ pub(super) fn run(
                 tables = stats.tables,
                 deferred_key_tables = stats.deferred_tables,
                 verbatim_tables = stats.verbatim_tables,
+                spread_tables = stats.spread_tables,
                 sessions = splitter.sink.sessions_started,
                 statements = stats.statements,
                 fallback = stats.fallback.as_deref().unwrap_or("none"),

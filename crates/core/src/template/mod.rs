@@ -51,6 +51,9 @@ pub struct UpdateOptions {
     /// once per image id, instead of initialising one per import
     /// (default: on).
     pub cached_init: Option<bool>,
+    /// One large table's rows over every session where their order cannot
+    /// matter (default: on; off: rows parallel by table only).
+    pub spread_rows: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]

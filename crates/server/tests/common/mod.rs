@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod compare;
 pub mod dollyd;
 pub mod server;
 

@@ -36,6 +36,7 @@ fn plain() -> UpdateOptions {
         // The plain path initialises its own datadir: the comparisons
         // below also prove the cached initial datadir changes nothing.
         cached_init: Some(false),
+        spread_rows: Some(false),
     }
 }
 
@@ -45,6 +46,7 @@ fn split(jobs: usize) -> UpdateOptions {
         jobs: Some(jobs),
         defer_indexes: Some(true),
         cached_init: Some(true),
+        spread_rows: None,
     }
 }
 

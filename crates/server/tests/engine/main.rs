@@ -9,6 +9,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod bigtable;
 mod cli;
 mod cli_archive;
 mod cli_lifecycle;

@@ -294,6 +294,7 @@ async fn generated_tables_load_the_same_both_ways() {
                 jobs: 2,
                 defer_indexes: true,
                 default_db: "dolly".into(),
+                spread_after: 0,
             },
         );
         assert_eq!(
