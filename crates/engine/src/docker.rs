@@ -12,8 +12,9 @@ use bollard::models::{
     RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, CreateImageOptions, ListContainersOptionsBuilder, LogsOptions,
-    RemoveContainerOptions, RenameContainerOptions, StopContainerOptions,
+    CreateContainerOptions, CreateImageOptions, KillContainerOptions, ListContainersOptionsBuilder,
+    LogsOptions, RemoveContainerOptions, RenameContainerOptions, StatsOptions,
+    StopContainerOptions,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -293,6 +294,7 @@ impl Engine for DockerEngine {
             memory,
             // Same as memory: no swap on top of the limit.
             memory_swap: memory,
+            network_mode: spec.network_of.as_ref().map(|c| format!("container:{c}")),
             cap_drop: Some(vec!["ALL".to_owned()]),
             security_opt: Some(vec!["no-new-privileges".to_owned()]),
             restart_policy: Some(DockerRestart {
@@ -415,6 +417,54 @@ impl Engine for DockerEngine {
                 other => Err(other),
             },
         }
+    }
+
+    async fn kill(&self, name: &str) -> Result<(), EngineError> {
+        let opts = KillContainerOptions {
+            signal: "SIGKILL".to_owned(),
+        };
+        match self.docker.kill_container(name, Some(opts)).await {
+            Ok(()) => Ok(()),
+            Err(e) => match map_err(e) {
+                // Gone, or not running (409): nothing to kill.
+                EngineError::NotFound(_) | EngineError::Conflict(_) => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn memory_usage(&self, name: &str) -> Result<Option<u64>, EngineError> {
+        let opts = StatsOptions {
+            stream: false,
+            one_shot: true,
+        };
+        let mut stream = self.docker.stats(name, Some(opts));
+        let stats = match stream.next().await {
+            Some(Ok(s)) => s,
+            Some(Err(e)) => match map_err(e) {
+                EngineError::NotFound(_) => return Ok(None),
+                other => return Err(other),
+            },
+            None => return Ok(None),
+        };
+        let Some(mem) = stats.memory_stats else {
+            return Ok(None);
+        };
+        let Some(usage) = mem.usage else {
+            return Ok(None);
+        };
+        // As the docker CLI: cgroup v1 `total_inactive_file`, v2
+        // `inactive_file`.
+        let inactive = mem
+            .stats
+            .as_ref()
+            .and_then(|s| {
+                s.get("total_inactive_file")
+                    .or_else(|| s.get("inactive_file"))
+            })
+            .copied()
+            .unwrap_or(0);
+        Ok(Some(usage.saturating_sub(inactive)))
     }
 
     async fn wait(&self, name: &str) -> Result<i64, EngineError> {

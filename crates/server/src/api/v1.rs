@@ -62,6 +62,7 @@ use dolly_core::template;
         import_archive
     ),
     components(schemas(
+        dolly_types::v1::StandbyStatus,
         ErrorBody,
         Template,
         TemplateList,
@@ -280,6 +281,8 @@ async fn set_pool(
 const MAX_POOL: usize = 256;
 
 fn summary(i: DomainInstance) -> InstanceSummary {
+    let standby_status = super::standby_status(&i.meta, None);
+    let sleep_after = i.meta.forward.as_ref().and_then(|f| f.sleep_after);
     InstanceSummary {
         template: i.meta.template,
         name: i.meta.name,
@@ -290,6 +293,8 @@ fn summary(i: DomainInstance) -> InstanceSummary {
         expires_at: i.meta.expires_at,
         protected: i.meta.protected,
         owner: i.meta.owner,
+        standby_status,
+        sleep_after,
         stopped_reason: i.meta.stopped_reason,
         problem: i.meta.broken,
     }
@@ -371,8 +376,9 @@ async fn create_instance(
     let (t, n) = names(&path.0, &path.1)?;
     let request: CreateInstance = json_body(&body)?;
     let ttl = request.ttl.map(Duration::from_secs);
+    let options = state.create_options(request.standby, request.sleep_after);
     let i = match request.from.as_deref() {
-        None => state.create(&caller, &t, &n, ttl).await?,
+        None => state.create(&caller, &t, &n, ttl, options).await?,
         Some(f) => {
             let (src, snap) = f
                 .split_once('@')
