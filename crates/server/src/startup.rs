@@ -193,6 +193,7 @@ impl Application {
         let _users = AbortOnDrop(tokio::spawn(api::reload_users_on_sighup(self.users)));
         let pool = AbortOnDrop(self.manager.spawn_pool_refill());
         let _standbys = AbortOnDrop(self.manager.spawn_standby_keeper());
+        let _waker = AbortOnDrop(self.manager.spawn_waker());
         let result = self.server.await;
         // Stopped cleanly: the pool's servers go with it (instances stay).
         drop(pool);

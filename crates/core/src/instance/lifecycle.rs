@@ -114,6 +114,9 @@ impl Manager {
         }
         meta.stopped = true;
         meta.stopped_reason = reason;
+        if let Some(f) = meta.forward.as_mut() {
+            f.sleeping = false;
+        }
         self.write_meta(&meta).await?;
         info!(template = %t, instance = %n, "instance stopped");
         self.view(meta).await

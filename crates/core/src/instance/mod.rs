@@ -45,6 +45,7 @@ mod pool;
 mod reconcile;
 mod removal;
 mod server;
+mod sleep;
 mod snapshot;
 
 pub use crate::store::{InstanceMeta, Quarantined, SnapshotMeta};
@@ -250,7 +251,7 @@ impl Instance {
     }
 }
 
-type InstanceKey = (TemplateName, InstanceName);
+pub(crate) type InstanceKey = (TemplateName, InstanceName);
 
 /// Creates, finds and removes instances.
 pub struct Manager {

@@ -374,6 +374,19 @@ impl Manager {
         } else {
             info.as_ref().and_then(|c| c.host_port)
         };
+        if m.forward.as_ref().is_some_and(|f| f.sleeping) {
+            // Asleep: no server (one a wake left half-started goes), and
+            // the next connection wakes it.
+            if info.is_some() {
+                if let Err(e) = self.ctx.engine.remove(&m.container).await {
+                    warn!(error = %e, container = m.container, "cannot remove the server");
+                }
+            }
+            let _ = self
+                .set_target(&m.template, &m.name, crate::store::Target::Sleeping)
+                .await;
+            return true;
+        }
         if let (Some(f), Some(c)) = (m.forward.as_ref(), info.as_ref()) {
             if c.state == RunState::Running && !f.sleeping {
                 // The target file is not durable: written again.

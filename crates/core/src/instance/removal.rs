@@ -102,6 +102,7 @@ impl Manager {
         if self.ctx.settings.idle_ttl.is_some() {
             self.stop_idle().await?;
         }
+        self.sleep_idle().await?;
         Ok(report.instances.iter().filter(|r| r.removed).count())
     }
 
