@@ -38,6 +38,7 @@ mod import;
 mod pool;
 mod report;
 mod servers;
+mod standby;
 mod sys;
 mod util;
 

@@ -648,6 +648,53 @@ mod tests {
     }
 
     #[test]
+    fn a_forwarder_runs_as_nobody_and_reads_its_target_read_only() {
+        let spec = forwarder_spec(
+            Forwarder {
+                name: "dolly-shop.a.fwd".into(),
+                image: "img".into(),
+                forward_dir: PathBuf::from("/d/instances/shop/a/forward"),
+                wake_dir: PathBuf::from("/d/instances/shop/a/wake"),
+                labels: BTreeMap::new(),
+            },
+            "127.0.0.1".parse().unwrap(),
+            Some(40000),
+        );
+        assert_eq!(spec.user.as_deref(), Some("65534:65534"));
+        let target = spec
+            .binds
+            .iter()
+            .find(|b| b.container == FORWARD_DIR)
+            .unwrap();
+        assert!(target.read_only);
+        let p = spec.publish.unwrap();
+        assert_eq!((p.container_port, p.host_port), (PORT, Some(40000)));
+        assert_eq!(spec.restart, RestartPolicy::No);
+        assert!(spec.network_of.is_none());
+        // The relay connects over TCP to 127.0.0.1 (never a socket path).
+        assert!(spec.cmd[3].contains("TCP:127.0.0.1:"));
+        assert!(!spec.cmd.join(" ").contains("UNIX"));
+    }
+
+    #[test]
+    fn a_server_behind_a_forwarder_listens_on_loopback_only() {
+        let c = ServerContainer {
+            name: "dolly-shop.a.g3".into(),
+            image: "img".into(),
+            datadir: PathBuf::from("/d/instances/shop/a/standby/g3"),
+            labels: BTreeMap::new(),
+        };
+        let spec = info().behind_spec(c, "dolly-shop.a.fwd", behind_port(3), 1 << 28);
+        assert_eq!(spec.network_of.as_deref(), Some("dolly-shop.a.fwd"));
+        assert!(spec.publish.is_none());
+        assert!(spec.cmd.contains(&"--port=3310".to_owned()));
+        assert!(spec.cmd.contains(&"--bind-address=127.0.0.1".to_owned()));
+        assert!(!spec.cmd.iter().any(|a| a == "--bind-address=0.0.0.0"));
+        assert_eq!(spec.restart, RestartPolicy::No);
+        assert_ne!(behind_port(3), behind_port(4));
+    }
+
+    #[test]
     fn init_sql_escapes_quotes() {
         assert!(init_sql("a'b").contains("'a\\'b'"));
     }

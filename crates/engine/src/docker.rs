@@ -434,11 +434,25 @@ impl Engine for DockerEngine {
     }
 
     async fn memory_usage(&self, name: &str) -> Result<Option<u64>, EngineError> {
+        let Some(c) = not_found_is_none(self.docker.inspect_container(name, None).await)? else {
+            return Ok(None);
+        };
+        let running = c.state.as_ref().and_then(|s| s.running).unwrap_or(false);
+        let Some(id) = c.id.filter(|_| running) else {
+            return Ok(None);
+        };
+        // The cgroup's own figures when this process sees them (dollyd on
+        // the engine's host): what `docker stats` computes, without its
+        // one-second sampling.
+        let id2 = id.clone();
+        if let Ok(Some(bytes)) = tokio::task::spawn_blocking(move || cgroup_memory(&id2)).await {
+            return Ok(Some(bytes));
+        }
         let opts = StatsOptions {
             stream: false,
             one_shot: true,
         };
-        let mut stream = self.docker.stats(name, Some(opts));
+        let mut stream = self.docker.stats(&id, Some(opts));
         let stats = match stream.next().await {
             Some(Ok(s)) => s,
             Some(Err(e)) => match map_err(e) {
@@ -453,18 +467,9 @@ impl Engine for DockerEngine {
         let Some(usage) = mem.usage else {
             return Ok(None);
         };
-        // As the docker CLI: cgroup v1 `total_inactive_file`, v2
-        // `inactive_file`.
-        let inactive = mem
-            .stats
-            .as_ref()
-            .and_then(|s| {
-                s.get("total_inactive_file")
-                    .or_else(|| s.get("inactive_file"))
-            })
-            .copied()
-            .unwrap_or(0);
-        Ok(Some(usage.saturating_sub(inactive)))
+        Ok(Some(
+            usage.saturating_sub(inactive_file(mem.stats.as_ref())),
+        ))
     }
 
     async fn wait(&self, name: &str) -> Result<i64, EngineError> {
@@ -573,6 +578,58 @@ impl Engine for DockerEngine {
 }
 
 /// Keeps at most the last `keep` bytes of `s` (on a char boundary).
+/// `docker stats`' memory figure of container `id` read from its cgroup
+/// (v1: `memory/docker/ID`, v2: `system.slice/docker-ID.scope` or
+/// `docker/ID`): usage less inactive page cache. `None` when this process
+/// does not see the cgroup. Blocking (sysfs reads).
+fn cgroup_memory(id: &str) -> Option<u64> {
+    let root = Path::new("/sys/fs/cgroup");
+    let read = |p: PathBuf| std::fs::read_to_string(p).ok();
+    let stat_of = |text: &str| -> HashMap<String, u64> {
+        text.lines()
+            .filter_map(|l| {
+                let (k, v) = l.split_once(' ')?;
+                Some((k.to_owned(), v.trim().parse().ok()?))
+            })
+            .collect()
+    };
+    let v1 = [
+        root.join("memory/docker").join(id),
+        root.join("memory/system.slice")
+            .join(format!("docker-{id}.scope")),
+    ];
+    for dir in v1 {
+        if let Some(usage) = read(dir.join("memory.usage_in_bytes")) {
+            let usage: u64 = usage.trim().parse().ok()?;
+            let stat = stat_of(&read(dir.join("memory.stat"))?);
+            return Some(usage.saturating_sub(inactive_file(Some(&stat))));
+        }
+    }
+    let v2 = [
+        root.join("system.slice").join(format!("docker-{id}.scope")),
+        root.join("docker").join(id),
+    ];
+    for dir in v2 {
+        if let Some(usage) = read(dir.join("memory.current")) {
+            let usage: u64 = usage.trim().parse().ok()?;
+            let stat = stat_of(&read(dir.join("memory.stat"))?);
+            return Some(usage.saturating_sub(inactive_file(Some(&stat))));
+        }
+    }
+    None
+}
+
+/// As the docker CLI: cgroup v1 `total_inactive_file`, v2 `inactive_file`.
+fn inactive_file(stats: Option<&HashMap<String, u64>>) -> u64 {
+    stats
+        .and_then(|s| {
+            s.get("total_inactive_file")
+                .or_else(|| s.get("inactive_file"))
+        })
+        .copied()
+        .unwrap_or(0)
+}
+
 fn keep_tail(s: &mut String, keep: usize) {
     if s.len() > keep {
         let mut cut = s.len() - keep;

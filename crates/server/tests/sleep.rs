@@ -97,6 +97,14 @@ async fn an_idle_instance_sleeps_and_connections_wake_it() {
         .cloned()
         .expect("listed");
     assert_eq!(row["state"], "sleeping", "{row}");
+    // The web UI's list shows it too.
+    let page = app.get("/ui/instances/rows").await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("html");
+    assert!(
+        html.contains(r#"class="badge sleeping""#),
+        "the UI lists it as sleeping: {html}"
+    );
 
     // A connection wakes it: slower, no error.
     assert_eq!(ids(port, &password).await.expect("woken"), "1,2,3");

@@ -297,15 +297,7 @@ impl Manager {
             return Ok(None);
         };
         let (t, n) = (meta.template.clone(), meta.name.clone());
-        let running = self
-            .ctx
-            .engine
-            .inspect(&spare.container)
-            .await?
-            .is_some_and(|i| i.state == RunState::Running);
-        let Some(port) = meta.port.filter(|_| running) else {
-            warn!(template = %t, instance = %n, "the standby is not running; resetting by cloning");
-            self.drop_spare(meta).await?;
+        let Some(port) = meta.port else {
             return Ok(None);
         };
         let old_container = meta.container.clone();
@@ -319,26 +311,29 @@ impl Manager {
         });
         self.write_meta(meta).await?;
         crate::faultpoint::hit("handover.intent");
-        // 2. New connections reach the standby; it must take the
-        //    instance's credentials through the forwarder.
+        // 2. New connections reach the standby; 3. the old server goes at
+        //    once (its connections close) while the standby is asked for
+        //    the instance's credentials through the forwarder.
         self.set_target(&t, &n, Target::Port(spare.inner_port))
             .await?;
         crate::faultpoint::hit("handover.target");
-        let answered = self
-            .ctx
-            .prober
-            .ping(&self.ctx.settings.connect_host, port, &meta.password)
-            .await;
+        let (answered, killed) = tokio::join!(
+            self.ctx
+                .prober
+                .ping(&self.ctx.settings.connect_host, port, &meta.password),
+            self.ctx.engine.kill(&old_container)
+        );
+        crate::faultpoint::hit("handover.killed");
         if let Err(e) = answered {
+            // The old server may be gone: the cloning path starts a
+            // server on a fresh clone (the datadirs did not move).
             warn!(template = %t, instance = %n, error = %e, "the standby did not answer with the instance's credentials; resetting by cloning");
             self.set_target(&t, &n, Target::Port(old_port)).await?;
             meta.pending = None;
             self.drop_spare(meta).await?;
             return Ok(None);
         }
-        // 3. The old server goes at once: its connections close.
-        self.ctx.engine.kill(&old_container).await?;
-        crate::faultpoint::hit("handover.killed");
+        killed?;
         // 4. The standby's datadir becomes the instance's; 5. commit.
         let (t2, n2, g) = (t.clone(), n.clone(), spare.generation);
         let aside = self
@@ -367,7 +362,10 @@ impl Manager {
             }
         });
         self.standby_wanted();
-        let mut i = self.view(meta.clone()).await?;
+        // It just answered with the instance's credentials: running.
+        let mut i = Instance::new(meta.clone(), None);
+        i.state = dolly_types::v1::InstanceState::Running;
+        i.status = "running".to_owned();
         i.via_standby = Some(true);
         Ok(Some(i))
     }
