@@ -106,10 +106,20 @@ async fn an_idle_instance_sleeps_and_connections_wake_it() {
         "the UI lists it as sleeping: {html}"
     );
 
-    // A connection wakes it: slower, no error.
-    assert_eq!(ids(port, &password).await.expect("woken"), "1,2,3");
-    assert_eq!(state(&app).await["state"], "running");
-    assert_eq!(state(&app).await["port"], port, "same port");
+    // A connection wakes it: slower, no error. (While a client stays
+    // connected, it does not sleep.)
+    let mut held = mysql_async::Conn::new(opts(port, &password))
+        .await
+        .expect("woken");
+    let n: Option<u64> = held
+        .query_first("SELECT COUNT(*) FROM t")
+        .await
+        .expect("query");
+    assert_eq!(n, Some(3));
+    let awake = state(&app).await;
+    assert_eq!(awake["state"], "running", "{awake}");
+    assert_eq!(awake["port"], port, "same port");
+    held.disconnect().await.expect("disconnect");
 
     // Asleep again, several clients at once: the first wakes it, the
     // others arrive during the wake; each gets in.
