@@ -56,7 +56,16 @@ use bench::Bench;
 use util::{log, workspace_dir};
 
 /// The label on every container the bench causes.
-const LABEL: (&str, &str) = ("dolly-bench", "1");
+const LABEL: &str = "dolly-bench";
+
+/// The label's value: `1`, or `DOLLY_BENCH_RUN` so that two benches on one
+/// engine (two sessions) do not sweep each other's containers.
+fn label_value() -> String {
+    std::env::var("DOLLY_BENCH_RUN")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "1".to_owned())
+}
 
 fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("__dollyd") {
@@ -86,7 +95,7 @@ fn main() -> ExitCode {
 }
 
 fn bench_labels() -> BTreeMap<String, String> {
-    BTreeMap::from([(LABEL.0.to_owned(), LABEL.1.to_owned())])
+    BTreeMap::from([(LABEL.to_owned(), label_value())])
 }
 
 /// Removes every container carrying the bench's label.

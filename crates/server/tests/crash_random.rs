@@ -1013,18 +1013,17 @@ async fn check(w: &mut World, d: &Dollyd, plan: &Plan, done: bool) -> Result<Out
     for n in &listed {
         // An instance behind a forwarder (standby): one forwarder, its
         // server and at most a standby; any other instance: one container.
-        let all_mine: Vec<String> = w
-            .h
-            .app
-            .containers()
-            .await
-            .into_iter()
-            .map(|c| c.name)
-            .filter(|c| {
-                c.strip_prefix(&format!("{prefix}shop."))
-                    .is_some_and(|o| o.split('.').next() == Some(n.as_str()))
-            })
-            .collect();
+        let all_mine: Vec<String> =
+            w.h.app
+                .containers()
+                .await
+                .into_iter()
+                .map(|c| c.name)
+                .filter(|c| {
+                    c.strip_prefix(&format!("{prefix}shop."))
+                        .is_some_and(|o| o.split('.').next() == Some(n.as_str()))
+                })
+                .collect();
         let forwarders = all_mine.iter().filter(|c| c.ends_with(".fwd")).count();
         let servers = all_mine.len() - forwarders;
         let fine = match forwarders {
@@ -1033,7 +1032,10 @@ async fn check(w: &mut World, d: &Dollyd, plan: &Plan, done: bool) -> Result<Out
             _ => false,
         };
         if !fine {
-            return Err(format!("{n} has {} containers: {all_mine:?}", all_mine.len()));
+            return Err(format!(
+                "{n} has {} containers: {all_mine:?}",
+                all_mine.len()
+            ));
         }
     }
     // Snapshots are restorable: a branch holds what they saved.

@@ -301,7 +301,7 @@ impl Manager {
             return Ok(None);
         };
         let old_container = meta.container.clone();
-        let old_port = meta.forward.as_ref().map_or(0, |f| f.inner_port);
+        let started = std::time::Instant::now();
         // 1. The intent: from here a crash finishes the handover.
         meta.pending = Some(Pending::Handover {
             version: spare.version.clone(),
@@ -310,58 +310,76 @@ impl Manager {
             inner_port: spare.inner_port,
         });
         self.write_meta(meta).await?;
+        let intent_ms = started.elapsed().as_millis() as u64;
         crate::faultpoint::hit("handover.intent");
-        // 2. New connections reach the standby; 3. the old server goes at
-        //    once (its connections close) while the standby is asked for
-        //    the instance's credentials through the forwarder.
+        // 2. New connections reach the standby.
         self.set_target(&t, &n, Target::Port(spare.inner_port))
             .await?;
         crate::faultpoint::hit("handover.target");
-        let (answered, killed) = tokio::join!(
-            self.ctx
-                .prober
-                .ping(&self.ctx.settings.connect_host, port, &meta.password),
-            self.ctx.engine.kill(&old_container)
-        );
-        crate::faultpoint::hit("handover.killed");
-        if let Err(e) = answered {
-            // The old server may be gone: the cloning path starts a
-            // server on a fresh clone (the datadirs did not move).
-            warn!(template = %t, instance = %n, error = %e, "the standby did not answer with the instance's credentials; resetting by cloning");
-            self.set_target(&t, &n, Target::Port(old_port)).await?;
-            meta.pending = None;
-            self.drop_spare(meta).await?;
-            return Ok(None);
-        }
-        killed?;
-        // 4. The standby's datadir becomes the instance's; 5. commit.
-        let (t2, n2, g) = (t.clone(), n.clone(), spare.generation);
-        let aside = self
-            .ctx
-            .blocking(move |s| s.swap_in_standby(&t2, &n2, g))
-            .await?;
-        crate::faultpoint::hit("handover.swapped");
-        meta.version = spare.version.clone();
-        meta.container = spare.container.clone();
-        if let Some(f) = meta.forward.as_mut() {
+        // 3. At once: the old server goes (its connections close), the
+        //    standby is asked for the instance's credentials through the
+        //    forwarder, and its datadir becomes the instance's (the old
+        //    server keeps its own inode, set aside), committed.
+        let mut committed = meta.clone();
+        committed.version = spare.version.clone();
+        committed.container = spare.container.clone();
+        if let Some(f) = committed.forward.as_mut() {
             f.inner_port = spare.inner_port;
             f.spare = None;
         }
-        meta.pending = None;
-        meta.broken = None;
-        self.write_meta(meta).await?;
-        crate::faultpoint::hit("handover.committed");
+        committed.pending = None;
+        committed.broken = None;
+        let commit = async {
+            let (t2, n2, g) = (t.clone(), n.clone(), spare.generation);
+            let aside = self
+                .ctx
+                .blocking(move |s| s.swap_in_standby(&t2, &n2, g))
+                .await?;
+            crate::faultpoint::hit("handover.swapped");
+            self.write_meta(&committed).await?;
+            crate::faultpoint::hit("handover.committed");
+            Ok::<_, InstanceError>(aside)
+        };
+        let (answered, killed, aside) = tokio::join!(
+            self.ctx
+                .prober
+                .ping(&self.ctx.settings.connect_host, port, &meta.password),
+            async {
+                let killed = self.ctx.engine.kill(&old_container).await;
+                crate::faultpoint::hit("handover.killed");
+                killed
+            },
+            commit
+        );
+        let aside = aside?;
+        *meta = committed;
+        if let Err(e) = killed {
+            // Its connections must not outlive the reset.
+            warn!(error = %e, container = old_container, "cannot kill the old server; removing it");
+            self.ctx.engine.remove(&old_container).await?;
+        }
+        let handed_ms = started.elapsed().as_millis() as u64;
         // What is left goes in the background.
         let ctx = std::sync::Arc::clone(&self.ctx);
+        let old = old_container.clone();
         tokio::spawn(async move {
-            if let Err(e) = ctx.engine.remove(&old_container).await {
-                warn!(error = %e, container = old_container, "cannot remove the old server");
+            if let Err(e) = ctx.engine.remove(&old).await {
+                warn!(error = %e, container = old, "cannot remove the old server");
             }
             if let Some(aside) = aside {
                 let _ = ctx.blocking(move |s| s.discard_aside(&aside)).await;
             }
         });
+        if let Err(e) = answered {
+            // The instance has its fresh datadir but the standby's server
+            // did not take its credentials: a server is started on it.
+            warn!(template = %t, instance = %n, error = %e, "the standby did not answer with the instance's credentials; starting a server on its datadir");
+            let mut i = self.start_container(meta, Some(port)).await?;
+            i.via_standby = Some(false);
+            return Ok(Some(i));
+        }
         self.standby_wanted();
+        info!(template = %t, instance = %n, intent_ms, handed_ms, "handover done");
         // It just answered with the instance's credentials: running.
         let mut i = Instance::new(meta.clone(), None);
         i.state = dolly_types::v1::InstanceState::Running;
