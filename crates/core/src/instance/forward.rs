@@ -340,16 +340,22 @@ impl Manager {
             crate::faultpoint::hit("handover.committed");
             Ok::<_, InstanceError>(aside)
         };
-        let (answered, killed, aside) = tokio::join!(
-            self.ctx
-                .prober
-                .ping(&self.ctx.settings.connect_host, port, &meta.password),
+        let step = std::time::Instant::now();
+        let ((answered, ping_ms), (killed, kill_ms), (aside, commit_ms)) = tokio::join!(
+            async {
+                let r = self
+                    .ctx
+                    .prober
+                    .ping(&self.ctx.settings.connect_host, port, &meta.password)
+                    .await;
+                (r, step.elapsed().as_millis() as u64)
+            },
             async {
                 let killed = self.ctx.engine.kill(&old_container).await;
                 crate::faultpoint::hit("handover.killed");
-                killed
+                (killed, step.elapsed().as_millis() as u64)
             },
-            commit
+            async { (commit.await, step.elapsed().as_millis() as u64) }
         );
         let aside = aside?;
         *meta = committed;
@@ -379,7 +385,7 @@ impl Manager {
             return Ok(Some(i));
         }
         self.standby_wanted();
-        info!(template = %t, instance = %n, intent_ms, handed_ms, "handover done");
+        info!(template = %t, instance = %n, intent_ms, ping_ms, kill_ms, commit_ms, handed_ms, "handover done");
         // It just answered with the instance's credentials: running.
         let mut i = Instance::new(meta.clone(), None);
         i.state = dolly_types::v1::InstanceState::Running;
