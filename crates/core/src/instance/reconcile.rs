@@ -201,8 +201,9 @@ impl Manager {
         Ok(report)
     }
 
-    /// Removes instance containers of ours that the engine created but
-    /// never started and whose instance has no folder at all: a create in
+    /// Removes instance containers of ours (servers, forwarders, standbys)
+    /// that the engine created but never started and whose instance has no
+    /// folder at all: a create in
     /// flight in the engine when dollyd died may finish after the start's
     /// reconcile (RELIABILITY.md, random harness finding 7). A create claims
     /// its folder before it asks for a container, so this never races one;
@@ -212,8 +213,10 @@ impl Manager {
         let all = self.ctx.engine.list(&self.ctx.ownership_labels()).await?;
         let mut removed = 0;
         for c in all {
+            // An instance's server, forwarder or standby.
+            let kind = c.labels.get(LABEL_KIND).map(String::as_str);
             if c.state != RunState::Created
-                || c.labels.get(LABEL_KIND).map(String::as_str) != Some("instance")
+                || !matches!(kind, Some("instance" | "forwarder" | "standby"))
             {
                 continue;
             }
