@@ -36,10 +36,11 @@ pub enum Only {
     Pool,
     Import,
     Servers,
+    Standby,
 }
 
 fn usage() -> &'static str {
-    "usage: dolly-bench [--quick] [--samples N] [--list-instances N] [--base DIR] [--keep] [--only pool|import|servers]\n\
+    "usage: dolly-bench [--quick] [--samples N] [--list-instances N] [--base DIR] [--keep] [--only pool|import|servers|standby]\n\
      \x20                  [--import-samples N] [--ablation-1g] [--masking] [--dump-mb N[,M]] [--images A,B,..]\n\
      \n\
      --quick              ~20 MB and ~100 MB dumps instead of ~100 MB and ~1 GB; no 200-instance list\n\
@@ -50,6 +51,7 @@ fn usage() -> &'static str {
      --only pool          only the warm pool (issue 13) and the floor, on the small dump\n\
      --only import        only the import section (issue 12): baseline, ablation, unchanged skip, physical\n\
      --only servers       create, reset and idle memory on each image of --images, each against its floor (small dump)\n\
+     --only standby       resets through a standby beside today's, standby memory, 50 sleeping instances and wake-ups (issue 27)\n\
      --images A,B,..      the images --only servers compares (default dolly-mariadb:10.11,dolly-mariadb:11.8,dolly-mysql:9)\n\
      --import-samples N   samples per import figure (default 3; 1 for the 1 GB dump)\n\
      --ablation-1g        the import ablation on the 1 GB dump too (long: 4 more 1 GB imports per sample)\n\
@@ -113,7 +115,8 @@ impl Args {
                         Some("pool") => Some(Only::Pool),
                         Some("import") => Some(Only::Import),
                         Some("servers") => Some(Only::Servers),
-                        _ => bail!("--only needs a part: pool, import or servers"),
+                        Some("standby") => Some(Only::Standby),
+                        _ => bail!("--only needs a part: pool, import, servers or standby"),
                     }
                 }
                 "--import-samples" => {

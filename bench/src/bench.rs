@@ -89,6 +89,7 @@ impl Bench {
                 let mut r = Report::new(args.quick, machine);
                 r.only_import = args.only == Some(crate::args::Only::Import);
                 r.only_servers = args.only == Some(crate::args::Only::Servers);
+                r.only_standby = args.only == Some(crate::args::Only::Standby);
                 r
             },
             args,
@@ -123,7 +124,13 @@ impl Bench {
         let sizes: Vec<u64> = match &self.args.dump_mb {
             Some(sizes) => sizes.clone(),
             // Every image imports it: small.
-            None if self.args.only == Some(crate::args::Only::Servers) => vec![5],
+            None if matches!(
+                self.args.only,
+                Some(crate::args::Only::Servers | crate::args::Only::Standby)
+            ) =>
+            {
+                vec![5]
+            }
             None if self.args.quick => vec![20, 100],
             None => vec![100, 1000],
         };
@@ -150,6 +157,7 @@ impl Bench {
             Some(crate::args::Only::Pool) => return self.only_pool(&specs[0]).await,
             Some(crate::args::Only::Import) => return self.only_import(&specs).await,
             Some(crate::args::Only::Servers) => return self.servers(&specs[0]).await,
+            Some(crate::args::Only::Standby) => return self.standby(&specs[0]).await,
             None => {}
         }
         let mut counts = BTreeMap::new();

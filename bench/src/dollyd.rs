@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::bench::Bench;
 use crate::util::{log, ms, workspace_dir, MIB};
-use crate::{sys, LABEL};
+use crate::{label_value, sys, LABEL};
 
 /// `dollyd serve`, as `src/main.rs` runs it, in a child process: settings
 /// from `DOLLY_*`, then prints `LISTENING addr` on standard output.
@@ -114,10 +114,7 @@ impl Dollyd {
             .env("DOLLY_INSTANCE_BIND", s.instance_bind.to_string())
             .env("DOLLY_IMAGE", &s.image)
             .env("DOLLY_CONTAINER_PREFIX", &s.container_prefix)
-            .env(
-                "DOLLY_LABELS",
-                format!("{}={}", LABEL.0, crate::label_value()),
-            )
+            .env("DOLLY_LABELS", format!("{LABEL}={}", label_value()))
             .env("DOLLY_DEFAULT_TTL", "3h")
             .env("DOLLY_CLONE", "auto")
             .envs(env.iter().copied())

@@ -38,6 +38,7 @@ mod import;
 mod pool;
 mod report;
 mod servers;
+mod standby;
 mod sys;
 mod util;
 
@@ -55,7 +56,22 @@ use bench::Bench;
 use util::{log, workspace_dir};
 
 /// The label on every container the bench causes.
-const LABEL: (&str, &str) = ("dolly-bench", "1");
+const LABEL: &str = "dolly-bench";
+
+/// This run's `--base` when it is not the default (see [`label_value`]).
+static LABEL_VALUE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The value of this run's `dolly-bench` label: `DOLLY_BENCH_RUN` when set,
+/// else the `--base` folder when it is not the default, else `1`; so two
+/// benches on one engine (each with its own run name or `--base`) never
+/// sweep each other's containers.
+fn label_value() -> String {
+    std::env::var("DOLLY_BENCH_RUN")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .or_else(|| LABEL_VALUE.get().cloned())
+        .unwrap_or_else(|| "1".to_owned())
+}
 
 fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("__dollyd") {
@@ -89,20 +105,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// The value of this run's `dolly-bench` label: `1` on the default
-/// `--base`, the folder otherwise, so two benches on one machine (each
-/// with its own `--base`) never sweep each other's containers.
-static LABEL_VALUE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
-fn label_value() -> String {
-    LABEL_VALUE
-        .get()
-        .cloned()
-        .unwrap_or_else(|| LABEL.1.to_owned())
-}
-
 fn bench_labels() -> BTreeMap<String, String> {
-    BTreeMap::from([(LABEL.0.to_owned(), label_value())])
+    BTreeMap::from([(LABEL.to_owned(), label_value())])
 }
 
 /// Removes every container carrying this run's label.

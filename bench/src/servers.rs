@@ -74,6 +74,33 @@ impl Bench {
         Ok(())
     }
 
+    /// Switches the bench to `image` on an emptied data folder and imports
+    /// `d` there with dolly's update; returns the import's seconds.
+    pub(crate) async fn import_on(&mut self, d: &DumpSpec, image: &str) -> anyhow::Result<f64> {
+        self.use_image(image, d).await?;
+        let template = d.template;
+        log(format!("{image}: dolly update {template}"));
+        let started = Instant::now();
+        let t = dolly_types::TemplateName::parse(template)?;
+        let ctx = std::sync::Arc::new(dolly_core::context::Context::new(
+            self.settings.clone(),
+            std::sync::Arc::clone(&self.engine),
+        )?);
+        for o in dolly_core::template::update(
+            &ctx,
+            std::slice::from_ref(&t),
+            &dolly_core::template::NothingInUse,
+        )
+        .await?
+        {
+            if let Err(e) = o.result {
+                bail!("import of {} failed: {e}", o.template);
+            }
+        }
+        drop(ctx);
+        Ok(started.elapsed().as_secs_f64())
+    }
+
     /// Switches the bench to `image` on an emptied data folder.
     async fn use_image(&mut self, image: &str, d: &DumpSpec) -> anyhow::Result<()> {
         self.engine.ensure_image(image).await.with_context(|| {
@@ -103,28 +130,8 @@ impl Bench {
         image: &str,
         index: usize,
     ) -> anyhow::Result<ServerRow> {
-        self.use_image(image, d).await?;
+        let import_s = self.import_on(d, image).await?;
         let template = d.template;
-        log(format!("{image}: dolly update {template}"));
-        let started = Instant::now();
-        let t = dolly_types::TemplateName::parse(template)?;
-        let ctx = std::sync::Arc::new(dolly_core::context::Context::new(
-            self.settings.clone(),
-            std::sync::Arc::clone(&self.engine),
-        )?);
-        for o in dolly_core::template::update(
-            &ctx,
-            std::slice::from_ref(&t),
-            &dolly_core::template::NothingInUse,
-        )
-        .await?
-        {
-            if let Err(e) = o.result {
-                bail!("import of {} failed: {e}", o.template);
-            }
-        }
-        drop(ctx);
-        let import_s = started.elapsed().as_secs_f64();
         let mode: &'static str = Box::leak(format!("servers-{index}").into_boxed_str());
         let mut dollyd =
             Dollyd::spawn_with_env(self, &self.data, mode, &[("DOLLY_POOL_SIZE", "0")]).await?;

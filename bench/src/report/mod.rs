@@ -6,6 +6,7 @@ mod import;
 mod memory;
 mod pool;
 pub mod servers;
+pub mod standby;
 
 use std::fmt::Write as _;
 
@@ -87,6 +88,8 @@ pub struct Report {
     pub only_import: bool,
     /// `--only servers`: the servers table alone.
     pub only_servers: bool,
+    /// `--only standby`: the standby table alone.
+    pub only_standby: bool,
     pub started_at: String,
     pub finished_at: String,
     pub machine: serde_json::Value,
@@ -104,6 +107,8 @@ pub struct Report {
     pub pool: Option<PoolReport>,
     /// `--only servers`: one row per image.
     pub servers: Vec<crate::servers::ServerRow>,
+    /// `--only standby`: one row per image.
+    pub standby: Vec<crate::standby::StandbyRow>,
     pub targets: Vec<Target>,
     pub errors: Vec<String>,
 }
@@ -122,6 +127,7 @@ impl Report {
             quick,
             only_import: false,
             only_servers: false,
+            only_standby: false,
             started_at: chrono::Utc::now().to_rfc3339(),
             finished_at: String::new(),
             machine,
@@ -137,6 +143,7 @@ impl Report {
             dollyd: DollydReport::default(),
             pool: None,
             servers: vec![],
+            standby: vec![],
             targets: vec![],
             errors: vec![],
         }
@@ -276,6 +283,11 @@ impl Report {
             // `--only pool`: the pool's targets, its table and the floor.
             self.targets_table(&mut s, "issue 13");
             self.pool_only(p, &mut s);
+            self.dumps_and_errors(&mut s);
+            return s;
+        }
+        if !self.standby.is_empty() || self.only_standby {
+            standby::markdown(&self.standby, &mut s);
             self.dumps_and_errors(&mut s);
             return s;
         }

@@ -263,12 +263,18 @@ impl Client {
         n: &InstanceName,
         ttl_seconds: Option<u64>,
         from: Option<&str>,
+        keep: &Keep,
     ) -> Result<Answer<Instance>, Error> {
-        self.json(
-            Method::POST,
-            &instance_path(t, n),
-            Some(create_body(ttl_seconds, from)),
-        )
+        let mut body = create_body(ttl_seconds, from);
+        if let Some(map) = body.as_object_mut() {
+            if let Some(standby) = keep.standby {
+                map.insert("standby".to_owned(), standby.into());
+            }
+            if let Some(secs) = keep.sleep_after {
+                map.insert("sleep_after".to_owned(), secs.into());
+            }
+        }
+        self.json(Method::POST, &instance_path(t, n), Some(body))
     }
 
     /// A lifecycle action on an instance (`extend`, `protect`, `stop`,
@@ -633,6 +639,15 @@ impl Client {
 /// The body of a create: `dolly_types::v1::CreateInstance`'s shape, with
 /// only the fields this CLI sets (the type may grow; the tests check the
 /// server's type still accepts it).
+/// How a new instance is kept between uses: a standby for fast resets,
+/// sleep when idle (dollyd's settings when absent).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Keep {
+    pub standby: Option<bool>,
+    /// Seconds without clients before its server sleeps; `0`: never.
+    pub sleep_after: Option<u64>,
+}
+
 fn create_body(ttl_seconds: Option<u64>, from: Option<&str>) -> Value {
     let mut body = serde_json::Map::new();
     if let Some(ttl) = ttl_seconds {

@@ -43,7 +43,7 @@ use dolly_types::v1::Instance;
 use dolly_types::{InstanceName, TemplateName};
 
 use crate::args::{Cli, Command, Obtain, SnapRef, Target};
-use crate::client::{Answer, Client, Security, Upload};
+use crate::client::{Answer, Client, Keep, Security, Upload};
 use crate::connection::Connection;
 use crate::error::{exit, Error};
 use crate::output;
@@ -198,6 +198,7 @@ pub(super) fn create(
     target: &Target,
     ttl: Option<Duration>,
     from: Option<&SnapRef>,
+    keep: &Keep,
     mode: Mode,
 ) -> Result<Answer<Instance>, Error> {
     let from = from.map(SnapRef::to_string);
@@ -213,6 +214,7 @@ pub(super) fn create(
                 &target.name,
                 ttl.map(whole_seconds),
                 from.as_deref(),
+                keep,
             )
         },
     )
@@ -434,7 +436,7 @@ pub(super) fn obtain_instance(
             Ok(a)
         }
         Err(e) if e.is_instance_not_found() && !obtain.no_create => {
-            match create(client, target, obtain.ttl, None, mode) {
+            match create(client, target, obtain.ttl, None, &Keep::default(), mode) {
                 Ok(a) => {
                     mode.note(&format!(
                         "created {t}/{n} (expires {}); remove it with: dolly rm {t} {n}",

@@ -57,6 +57,7 @@ pub fn state(s: InstanceState) -> &'static str {
         InstanceState::Dead => "dead",
         InstanceState::Missing => "missing",
         InstanceState::Broken => "broken",
+        InstanceState::Sleeping => "sleeping",
     }
 }
 

@@ -186,6 +186,13 @@ pub struct Settings {
     pub max_ttl: Option<Duration>,
     /// Stop an instance no client used for this long (`None`: never).
     pub idle_ttl: Option<Duration>,
+    /// Every create keeps a standby for resets (a create body's
+    /// `standby` overrides it).
+    pub standby: bool,
+    /// Every create's server sleeps after this long without clients, and
+    /// the next connection wakes it (a create body's `sleep_after`
+    /// overrides it; `None`: never).
+    pub sleep_after: Option<Duration>,
     /// Template versions kept besides those instances still use.
     pub keep_versions: usize,
     /// Database a dump with no `CREATE DATABASE` is loaded into.
@@ -320,6 +327,12 @@ impl Settings {
             default_ttl: p.parse("default_ttl", "24h", optional_duration)?,
             max_ttl: p.parse("max_ttl", "none", optional_duration)?,
             idle_ttl: p.parse("idle_ttl", "none", optional_duration)?,
+            standby: p.parse("standby", "false", |v| match v {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err("expected true or false".into()),
+            })?,
+            sleep_after: p.parse("sleep_after", "none", optional_duration)?,
             keep_versions: p.parse("keep_versions", "2", |v| match v.parse::<usize>() {
                 Ok(n) if n >= 1 => Ok(n),
                 _ => Err("expected a whole number, at least 1".into()),

@@ -20,6 +20,41 @@ pub const SOCKET: &str = "/run/mysqld/mysqld.sock";
 pub const PORT: u16 = 3306;
 /// Init file (inside the datadir) that sets an instance's password at start.
 pub const INIT_FILE: &str = ".dolly-init.sql";
+/// Inside a forwarder: the folder (read-only) holding the target file.
+pub const FORWARD_DIR: &str = "/run/dolly-forward";
+/// Inside a forwarder: the folder where a connection to a sleeping
+/// instance leaves its wake-up request.
+pub const WAKE_DIR: &str = "/run/dolly-wake";
+/// The user a forwarder runs as (`nobody`): no database account is named
+/// after it, and it owns nothing in the datadir.
+pub const FORWARDER_USER: &str = "65534:65534";
+/// A forwarder's memory limit (one socat and a shell per connection).
+pub const FORWARDER_MEMORY: u64 = 64 << 20;
+/// Servers behind a forwarder listen on 127.0.0.1 of its network
+/// namespace at `BEHIND_BASE_PORT + generation % 100`: the old server and
+/// its standby never share a port.
+pub const BEHIND_BASE_PORT: u16 = 3307;
+
+/// Run by the forwarder for each client connection (as `sh`, with the
+/// connection on standard input and output): reads the target file (a
+/// port, `sleeping` or `stopped`), then becomes a relay to the server on
+/// that port. While the target says `sleeping` it leaves a wake-up request
+/// and waits (up to 60 s) for a port: the client sees a slow connect.
+const CONNECT_SCRIPT: &str = r#"i=0
+while :; do
+  t=
+  read -r t < /run/dolly-forward/target 2>/dev/null
+  case "$t" in
+    ''|*[!0-9]*) ;;
+    *) exec socat STDIO TCP:127.0.0.1:"$t" ;;
+  esac
+  if [ "$t" = sleeping ] && [ ! -e /run/dolly-wake/request ]; then : > /run/dolly-wake/request; fi
+  [ "$t" = stopped ] && exit 0
+  i=$((i+1)); [ "$i" -ge 1200 ] && exit 1
+  sleep 0.05
+done
+"#;
+
 /// Redo log size of templates and instances: equal, so a clone never
 /// resizes its log at start.
 pub const REDO_LOG_SIZE: &str = "48M";
@@ -98,6 +133,7 @@ impl ImageInfo {
             labels,
             memory_bytes: None,
             restart: RestartPolicy::No,
+            network_of: None,
         };
         engine.run(&spec).await?;
         let code = engine.wait(name).await;
@@ -284,6 +320,26 @@ impl ImageInfo {
         args
     }
 
+    /// A server behind a forwarder: as [`ImageInfo::instance_command`],
+    /// listening on `127.0.0.1:inner_port` of the forwarder's network
+    /// namespace only (the forwarder's relays connect from 127.0.0.1 over
+    /// TCP, so accounts, plugins and TLS behave as over any TCP connection:
+    /// no socket peer credentials are involved).
+    pub fn behind_command(&self, inner_port: u16) -> Vec<String> {
+        self.instance_command()
+            .into_iter()
+            .map(|a| {
+                if a.starts_with("--port=") {
+                    format!("--port={inner_port}")
+                } else if a.starts_with("--bind-address=") {
+                    "--bind-address=127.0.0.1".to_owned()
+                } else {
+                    a
+                }
+            })
+            .collect()
+    }
+
     /// Polls the server over its socket until it answers (inside the
     /// container), for at most `secs` seconds.
     pub fn wait_socket_command(&self, secs: u32) -> Vec<String> {
@@ -357,6 +413,7 @@ impl ImageInfo {
             labels: c.labels,
             memory_bytes,
             restart: RestartPolicy::No,
+            network_of: None,
         }
     }
 
@@ -382,6 +439,21 @@ impl ImageInfo {
         )
     }
 
+    /// An instance's server behind its forwarder `forwarder` (in its
+    /// network namespace, publishing nothing), on `inner_port`.
+    pub fn behind_spec(
+        &self,
+        c: ServerContainer,
+        forwarder: &str,
+        inner_port: u16,
+        memory_bytes: u64,
+    ) -> ContainerSpec {
+        let mut spec =
+            self.server_spec(c, self.behind_command(inner_port), None, Some(memory_bytes));
+        spec.network_of = Some(forwarder.to_owned());
+        spec
+    }
+
     /// The import server: socket only, no memory limit.
     pub fn import_spec(&self, c: ServerContainer, buffer_pool: u64, init: Init) -> ContainerSpec {
         self.server_spec(c, self.import_command(buffer_pool, init), None, None)
@@ -391,6 +463,61 @@ impl ImageInfo {
     pub fn init_spec(&self, c: ServerContainer) -> ContainerSpec {
         self.server_spec(c, self.init_command(), None, None)
     }
+}
+
+/// An instance's forwarder: holds the instance's published port (`port`,
+/// or one the engine picks) and relays each connection to the server the
+/// target file in `forward_dir` names (see [`CONNECT_SCRIPT`]), as
+/// `nobody`, with no capabilities. Servers join its network namespace.
+/// `forward_dir` is mounted read-only; `wake_dir` (where a connection to a
+/// sleeping instance asks for its server) writable.
+pub struct Forwarder {
+    pub name: String,
+    pub image: String,
+    /// As the engine sees them.
+    pub forward_dir: PathBuf,
+    pub wake_dir: PathBuf,
+    pub labels: BTreeMap<String, String>,
+}
+
+pub fn forwarder_spec(f: Forwarder, bind: IpAddr, port: Option<u16>) -> ContainerSpec {
+    let main = format!(
+        "printf '%s\\n' \"$0\" > /tmp/connect.sh && \
+         exec socat TCP-LISTEN:{PORT},fork,reuseaddr,backlog=256 EXEC:'/bin/sh /tmp/connect.sh',nofork"
+    );
+    ContainerSpec {
+        name: f.name,
+        image: f.image,
+        cmd: vec!["sh".into(), "-c".into(), main, CONNECT_SCRIPT.to_owned()],
+        user: Some(FORWARDER_USER.to_owned()),
+        binds: vec![
+            Bind {
+                host: f.forward_dir,
+                container: FORWARD_DIR.to_owned(),
+                read_only: true,
+            },
+            Bind {
+                host: f.wake_dir,
+                container: WAKE_DIR.to_owned(),
+                read_only: false,
+            },
+        ],
+        publish: Some(Publish {
+            container_port: PORT,
+            host_ip: bind,
+            host_port: port,
+        }),
+        labels: f.labels,
+        memory_bytes: Some(FORWARDER_MEMORY),
+        restart: RestartPolicy::No,
+        network_of: None,
+    }
+}
+
+/// The port a server of generation `generation` listens on behind its
+/// forwarder.
+pub fn behind_port(generation: u64) -> u16 {
+    BEHIND_BASE_PORT + (generation % 100) as u16
 }
 
 /// SQL run once at an instance's first start: its password for root, from
@@ -518,6 +645,53 @@ mod tests {
         let cmd = info().instance_command().join(" ");
         assert!(cmd.contains("--init-file=/var/lib/mysql/.dolly-init.sql"));
         assert!(!cmd.to_lowercase().contains("password"));
+    }
+
+    #[test]
+    fn a_forwarder_runs_as_nobody_and_reads_its_target_read_only() {
+        let spec = forwarder_spec(
+            Forwarder {
+                name: "dolly-shop.a.fwd".into(),
+                image: "img".into(),
+                forward_dir: PathBuf::from("/d/instances/shop/a/forward"),
+                wake_dir: PathBuf::from("/d/instances/shop/a/wake"),
+                labels: BTreeMap::new(),
+            },
+            "127.0.0.1".parse().unwrap(),
+            Some(40000),
+        );
+        assert_eq!(spec.user.as_deref(), Some("65534:65534"));
+        let target = spec
+            .binds
+            .iter()
+            .find(|b| b.container == FORWARD_DIR)
+            .unwrap();
+        assert!(target.read_only);
+        let p = spec.publish.unwrap();
+        assert_eq!((p.container_port, p.host_port), (PORT, Some(40000)));
+        assert_eq!(spec.restart, RestartPolicy::No);
+        assert!(spec.network_of.is_none());
+        // The relay connects over TCP to 127.0.0.1 (never a socket path).
+        assert!(spec.cmd[3].contains("TCP:127.0.0.1:"));
+        assert!(!spec.cmd.join(" ").contains("UNIX"));
+    }
+
+    #[test]
+    fn a_server_behind_a_forwarder_listens_on_loopback_only() {
+        let c = ServerContainer {
+            name: "dolly-shop.a.g3".into(),
+            image: "img".into(),
+            datadir: PathBuf::from("/d/instances/shop/a/standby/g3"),
+            labels: BTreeMap::new(),
+        };
+        let spec = info().behind_spec(c, "dolly-shop.a.fwd", behind_port(3), 1 << 28);
+        assert_eq!(spec.network_of.as_deref(), Some("dolly-shop.a.fwd"));
+        assert!(spec.publish.is_none());
+        assert!(spec.cmd.contains(&"--port=3310".to_owned()));
+        assert!(spec.cmd.contains(&"--bind-address=127.0.0.1".to_owned()));
+        assert!(!spec.cmd.iter().any(|a| a == "--bind-address=0.0.0.0"));
+        assert_eq!(spec.restart, RestartPolicy::No);
+        assert_ne!(behind_port(3), behind_port(4));
     }
 
     #[test]

@@ -12,8 +12,9 @@ use bollard::models::{
     RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, CreateImageOptions, ListContainersOptionsBuilder, LogsOptions,
-    RemoveContainerOptions, RenameContainerOptions, StopContainerOptions,
+    CreateContainerOptions, CreateImageOptions, KillContainerOptions, ListContainersOptionsBuilder,
+    LogsOptions, RemoveContainerOptions, RenameContainerOptions, StatsOptions,
+    StopContainerOptions,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -33,6 +34,11 @@ const STDOUT_KEEP: usize = 1024 * 1024;
 #[derive(Clone)]
 pub struct DockerEngine {
     docker: Docker,
+    /// Per container name: its id and its main process as this process
+    /// sees it (recorded after `run`), so that `kill` can signal it
+    /// directly instead of through the engine's API (tens of ms on a
+    /// loaded engine). Only used when `/proc/PID/cgroup` names the id.
+    pids: std::sync::Arc<std::sync::Mutex<HashMap<String, (String, u32)>>>,
 }
 
 impl DockerEngine {
@@ -63,7 +69,10 @@ impl DockerEngine {
                 docker
             }
         };
-        Ok(Self { docker })
+        Ok(Self {
+            docker,
+            pids: Default::default(),
+        })
     }
 
     /// When this process runs in a container of this engine (with the
@@ -293,6 +302,7 @@ impl Engine for DockerEngine {
             memory,
             // Same as memory: no swap on top of the limit.
             memory_swap: memory,
+            network_mode: spec.network_of.as_ref().map(|c| format!("container:{c}")),
             cap_drop: Some(vec!["ALL".to_owned()]),
             security_opt: Some(vec!["no-new-privileges".to_owned()]),
             restart_policy: Some(DockerRestart {
@@ -328,6 +338,24 @@ impl Engine for DockerEngine {
             let _ = self.remove(&created.id).await;
             return Err(map_err(e));
         }
+        // Its main process, for a fast `kill` later (in the background:
+        // `run` answers as before).
+        let (docker, pids, name, id) = (
+            self.docker.clone(),
+            std::sync::Arc::clone(&self.pids),
+            spec.name.clone(),
+            created.id.clone(),
+        );
+        tokio::spawn(async move {
+            if let Ok(c) = docker.inspect_container(&id, None).await {
+                let pid = c.state.and_then(|s| s.pid).filter(|p| *p > 0);
+                if let Some(pid) = pid.and_then(|p| u32::try_from(p).ok()) {
+                    pids.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(name, (id, pid));
+                }
+            }
+        });
         Ok(created.id)
     }
 
@@ -378,6 +406,12 @@ impl Engine for DockerEngine {
     }
 
     async fn rename(&self, name: &str, new_name: &str) -> Result<(), EngineError> {
+        {
+            let mut pids = self.pids.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(entry) = pids.remove(name) {
+                pids.insert(new_name.to_owned(), entry);
+            }
+        }
         let opts = RenameContainerOptions {
             name: new_name.to_owned(),
         };
@@ -398,6 +432,10 @@ impl Engine for DockerEngine {
     }
 
     async fn remove(&self, name: &str) -> Result<(), EngineError> {
+        self.pids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
         let opts = RemoveContainerOptions {
             force: true,
             v: true,
@@ -415,6 +453,72 @@ impl Engine for DockerEngine {
                 other => Err(other),
             },
         }
+    }
+
+    async fn kill(&self, name: &str) -> Result<(), EngineError> {
+        let known = self
+            .pids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+        if let Some((id, pid)) = known {
+            let signalled = tokio::task::spawn_blocking(move || kill_own_process(&id, pid))
+                .await
+                .unwrap_or(false);
+            if signalled {
+                return Ok(());
+            }
+        }
+        let opts = KillContainerOptions {
+            signal: "SIGKILL".to_owned(),
+        };
+        match self.docker.kill_container(name, Some(opts)).await {
+            Ok(()) => Ok(()),
+            Err(e) => match map_err(e) {
+                // Gone, or not running (409): nothing to kill.
+                EngineError::NotFound(_) | EngineError::Conflict(_) => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn memory_usage(&self, name: &str) -> Result<Option<u64>, EngineError> {
+        let Some(c) = not_found_is_none(self.docker.inspect_container(name, None).await)? else {
+            return Ok(None);
+        };
+        let running = c.state.as_ref().and_then(|s| s.running).unwrap_or(false);
+        let Some(id) = c.id.filter(|_| running) else {
+            return Ok(None);
+        };
+        // The cgroup's own figures when this process sees them (dollyd on
+        // the engine's host): what `docker stats` computes, without its
+        // one-second sampling.
+        let id2 = id.clone();
+        if let Ok(Some(bytes)) = tokio::task::spawn_blocking(move || cgroup_memory(&id2)).await {
+            return Ok(Some(bytes));
+        }
+        let opts = StatsOptions {
+            stream: false,
+            one_shot: true,
+        };
+        let mut stream = self.docker.stats(&id, Some(opts));
+        let stats = match stream.next().await {
+            Some(Ok(s)) => s,
+            Some(Err(e)) => match map_err(e) {
+                EngineError::NotFound(_) => return Ok(None),
+                other => return Err(other),
+            },
+            None => return Ok(None),
+        };
+        let Some(mem) = stats.memory_stats else {
+            return Ok(None);
+        };
+        let Some(usage) = mem.usage else {
+            return Ok(None);
+        };
+        Ok(Some(
+            usage.saturating_sub(inactive_file(mem.stats.as_ref())),
+        ))
     }
 
     async fn wait(&self, name: &str) -> Result<i64, EngineError> {
@@ -523,6 +627,75 @@ impl Engine for DockerEngine {
 }
 
 /// Keeps at most the last `keep` bytes of `s` (on a char boundary).
+/// Sends SIGKILL to `pid` if it is the process of container `id` (its
+/// `/proc/PID/cgroup` names the id: a reused pid is never signalled).
+/// Returns whether it did. Blocking (a procfs read).
+fn kill_own_process(id: &str, pid: u32) -> bool {
+    let Ok(cgroup) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
+        return false;
+    };
+    if id.len() < 12 || !cgroup.contains(id) {
+        return false;
+    }
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe { libc::kill(pid, libc::SIGKILL) == 0 }
+}
+
+/// `docker stats`' memory figure of container `id` read from its cgroup
+/// (v1: `memory/docker/ID`, v2: `system.slice/docker-ID.scope` or
+/// `docker/ID`): usage less inactive page cache. `None` when this process
+/// does not see the cgroup. Blocking (sysfs reads).
+fn cgroup_memory(id: &str) -> Option<u64> {
+    let root = Path::new("/sys/fs/cgroup");
+    let read = |p: PathBuf| std::fs::read_to_string(p).ok();
+    let stat_of = |text: &str| -> HashMap<String, u64> {
+        text.lines()
+            .filter_map(|l| {
+                let (k, v) = l.split_once(' ')?;
+                Some((k.to_owned(), v.trim().parse().ok()?))
+            })
+            .collect()
+    };
+    let v1 = [
+        root.join("memory/docker").join(id),
+        root.join("memory/system.slice")
+            .join(format!("docker-{id}.scope")),
+    ];
+    for dir in v1 {
+        if let Some(usage) = read(dir.join("memory.usage_in_bytes")) {
+            let usage: u64 = usage.trim().parse().ok()?;
+            let stat = stat_of(&read(dir.join("memory.stat"))?);
+            return Some(usage.saturating_sub(inactive_file(Some(&stat))));
+        }
+    }
+    let v2 = [
+        root.join("system.slice").join(format!("docker-{id}.scope")),
+        root.join("docker").join(id),
+    ];
+    for dir in v2 {
+        if let Some(usage) = read(dir.join("memory.current")) {
+            let usage: u64 = usage.trim().parse().ok()?;
+            let stat = stat_of(&read(dir.join("memory.stat"))?);
+            return Some(usage.saturating_sub(inactive_file(Some(&stat))));
+        }
+    }
+    None
+}
+
+/// As the docker CLI: cgroup v1 `total_inactive_file`, v2 `inactive_file`.
+fn inactive_file(stats: Option<&HashMap<String, u64>>) -> u64 {
+    stats
+        .and_then(|s| {
+            s.get("total_inactive_file")
+                .or_else(|| s.get("inactive_file"))
+        })
+        .copied()
+        .unwrap_or(0)
+}
+
 fn keep_tail(s: &mut String, keep: usize) {
     if s.len() > keep {
         let mut cut = s.len() - keep;

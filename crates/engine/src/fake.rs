@@ -308,6 +308,26 @@ impl Engine for FakeEngine {
         Ok(())
     }
 
+    async fn kill(&self, name: &str) -> Result<(), EngineError> {
+        self.check()?;
+        if let Some(c) = self.lock().get_mut(name) {
+            if c.state == RunState::Running {
+                c.state = RunState::Exited;
+                c.exit_code = Some(137);
+            }
+        }
+        Ok(())
+    }
+
+    async fn memory_usage(&self, name: &str) -> Result<Option<u64>, EngineError> {
+        self.check()?;
+        Ok(self
+            .lock()
+            .get(name)
+            .filter(|c| c.state == RunState::Running)
+            .map(|_| 8 << 20))
+    }
+
     async fn wait(&self, name: &str) -> Result<i64, EngineError> {
         self.check()?;
         self.lock()

@@ -86,6 +86,9 @@ pub struct ContainerSpec {
     pub labels: BTreeMap<String, String>,
     pub memory_bytes: Option<u64>,
     pub restart: RestartPolicy,
+    /// Join the network namespace of this (running) container instead of
+    /// getting one: the container then publishes nothing of its own.
+    pub network_of: Option<String>,
 }
 
 /// The engine's view of a container's run state.
@@ -195,6 +198,16 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Removes a container, killing it if it runs; a missing one is fine.
     async fn remove(&self, name: &str) -> Result<(), EngineError>;
+
+    /// Sends SIGKILL to a running container and returns without waiting
+    /// for it to exit (its processes die at once, closing their sockets);
+    /// a missing or stopped one is fine.
+    async fn kill(&self, name: &str) -> Result<(), EngineError>;
+
+    /// The container's memory use as `docker stats` shows it (usage less
+    /// inactive page cache); `None` when it is not running or the engine
+    /// has no figure.
+    async fn memory_usage(&self, name: &str) -> Result<Option<u64>, EngineError>;
 
     /// Waits for a container to exit; returns its exit code.
     async fn wait(&self, name: &str) -> Result<i64, EngineError>;

@@ -229,6 +229,8 @@ impl Application {
         let _reloader = AbortOnDrop(tokio::spawn(tls::reload_on_sighup(self.hangups, self.tls)));
         let _users = AbortOnDrop(tokio::spawn(api::reload_users_on_sighup(self.users)));
         let pool = AbortOnDrop(self.manager.spawn_pool_refill());
+        let _standbys = AbortOnDrop(self.manager.spawn_standby_keeper());
+        let _waker = AbortOnDrop(self.manager.spawn_waker());
         let result = self.server.await;
         // Stopped cleanly: the pool's servers go with it (instances stay).
         drop(pool);

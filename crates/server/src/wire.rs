@@ -27,6 +27,7 @@ impl ToWire for InstanceState {
             Self::Dead => v1::InstanceState::Dead,
             Self::Missing => v1::InstanceState::Missing,
             Self::Broken => v1::InstanceState::Broken,
+            Self::Sleeping => v1::InstanceState::Sleeping,
         }
     }
 }
@@ -40,6 +41,7 @@ pub fn state_name(state: InstanceState) -> &'static str {
         InstanceState::Dead => "dead",
         InstanceState::Missing => "missing",
         InstanceState::Broken => "broken",
+        InstanceState::Sleeping => "sleeping",
     }
 }
 
@@ -235,7 +237,9 @@ mod tests {
     #[test]
     fn state_names_are_the_wire_names() {
         use InstanceState::*;
-        for s in [Running, Stopped, Restarting, Dead, Missing, Broken] {
+        for s in [
+            Running, Stopped, Restarting, Dead, Missing, Broken, Sleeping,
+        ] {
             let wire = serde_json::to_value(s.to_wire()).unwrap();
             assert_eq!(wire.as_str(), Some(state_name(s)));
         }

@@ -37,6 +37,9 @@ pub enum InstanceState {
     /// last start (`problem` says why); `start`, `reset` or `restore`
     /// repairs it.
     Broken,
+    /// Its server sleeps (`sleep_after`); the next connection to its port
+    /// wakes it.
+    Sleeping,
 }
 
 /// An instance with its credentials.
@@ -70,6 +73,31 @@ pub struct Instance {
     /// Why the instance is `broken` (its last start's error).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// Only in a reset's answer, for an instance behind a forwarder:
+    /// whether the reset went through its standby (`true`) or cloned
+    /// (`false`: no standby was ready yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby: Option<bool>,
+    /// Present when the instance keeps a standby for resets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby_status: Option<StandbyStatus>,
+    /// Seconds without clients after which its server sleeps (`sleeping`)
+    /// until the next connection wakes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sleep_after: Option<u64>,
+}
+
+/// An instance's standby: a server already running on a fresh clone of
+/// its reset source, handed the port at the next reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StandbyStatus {
+    /// Ready now: the next reset goes through it.
+    pub ready: bool,
+    /// Memory its server uses (`docker stats`' figure); only in one
+    /// instance's view.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
 }
 
 /// An instance in a list: no credentials.
@@ -98,6 +126,12 @@ pub struct InstanceSummary {
     /// Why the instance is `broken` (its last start's error).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// Present when the instance keeps a standby for resets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby_status: Option<StandbyStatus>,
+    /// Seconds without clients after which its server sleeps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sleep_after: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -119,6 +153,16 @@ pub struct CreateInstance {
     /// `NAME@SNAPSHOT`.
     #[serde(default)]
     pub from: Option<String>,
+    /// Keep a standby so that resets take milliseconds: a second server
+    /// on a fresh clone of the reset source, using memory (the server's
+    /// `standby` setting when absent).
+    #[serde(default)]
+    pub standby: Option<bool>,
+    /// Stop the server after this many seconds without clients; the next
+    /// connection to the port starts it again (a slower connect). The
+    /// server's `sleep_after` setting when absent; `0`: never.
+    #[serde(default)]
+    pub sleep_after: Option<u64>,
 }
 
 /// One published version of a template.

@@ -213,7 +213,14 @@ fn obtain(
             Err(e) if e.is_instance_not_found() => {}
             Err(e) => return Err(e),
         }
-        match create(client, target, args.ttl, args.from.as_ref(), mode) {
+        match create(
+            client,
+            target,
+            args.ttl,
+            args.from.as_ref(),
+            &crate::client::Keep::default(),
+            mode,
+        ) {
             Ok(a) => return Ok((a, How::Created)),
             // Created meanwhile (a parallel job), or another user's.
             Err(e) if e.is_exists() => {

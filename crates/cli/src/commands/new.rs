@@ -23,15 +23,35 @@ pub struct Args {
     /// password.
     #[arg(long, value_name = "NAME@SNAP", value_parser = parse_snap_ref)]
     pub from: Option<SnapRef>,
+    /// Keep a standby server on a fresh clone, so `dolly reset` takes
+    /// milliseconds (it uses a server's memory); dollyd's `standby` setting
+    /// when absent.
+    #[arg(long)]
+    pub standby: bool,
+    /// Stop its server after this long without clients (30m, 2h, ...); the
+    /// next connection wakes it, a little slower. `0`/`never`: never;
+    /// dollyd's `sleep_after` setting when absent.
+    #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
+    pub sleep_after: Option<Duration>,
 }
 
 impl Args {
     pub fn run(self, ctx: &Ctx) -> Result<i32, Error> {
         let client = &ctx.client;
         let mode = ctx.mode;
-        let Self { target, ttl, from } = self;
+        let Self {
+            target,
+            ttl,
+            from,
+            standby,
+            sleep_after,
+        } = self;
+        let keep = crate::client::Keep {
+            standby: standby.then_some(true),
+            sleep_after: sleep_after.map(whole_seconds),
+        };
 
-        let a = create(client, &target, ttl, from.as_ref(), mode)?;
+        let a = create(client, &target, ttl, from.as_ref(), &keep, mode)?;
         if mode.json {
             print(&output::json(&a.raw))?;
         } else if !mode.quiet {

@@ -9,7 +9,7 @@ use dolly_names::{InstanceName, SnapshotName, TemplateName, VersionName};
 use tracing::{debug, info, info_span, warn, Instrument};
 
 use super::server::new_password;
-use super::{Instance, InstanceError, InstanceMeta, Manager};
+use super::{CreateOptions, Instance, InstanceError, InstanceMeta, Manager};
 use crate::clone::{clone_tree_limited, remove_tree};
 use crate::store::StoreError;
 use crate::template;
@@ -43,7 +43,8 @@ impl Manager {
         self.create_for(t, n, ttl, source, None).await
     }
 
-    /// As [`Manager::create`], owned by `actor` (within its quota).
+    /// As [`Manager::create`], owned by `actor` (within its quota), with
+    /// the server's default standby and sleep settings.
     pub async fn create_for(
         &self,
         t: &TemplateName,
@@ -51,6 +52,28 @@ impl Manager {
         ttl: Option<Duration>,
         source: Source,
         actor: Option<&crate::users::Actor>,
+    ) -> Result<Instance, InstanceError> {
+        let options = self.default_options();
+        self.create_with(t, n, ttl, source, actor, &options).await
+    }
+
+    /// The standby and sleep settings a create gets when it asks for none.
+    pub fn default_options(&self) -> CreateOptions {
+        CreateOptions {
+            standby: self.ctx.settings.standby,
+            sleep_after: self.ctx.settings.sleep_after,
+        }
+    }
+
+    /// As [`Manager::create_for`], with `options`.
+    pub async fn create_with(
+        &self,
+        t: &TemplateName,
+        n: &InstanceName,
+        ttl: Option<Duration>,
+        source: Source,
+        actor: Option<&crate::users::Actor>,
+        options: &CreateOptions,
     ) -> Result<Instance, InstanceError> {
         let span = info_span!("create", template = %t, instance = %n);
         async {
@@ -129,10 +152,13 @@ impl Manager {
                 pending: None,
                 owner: actor.map(|a| a.name.clone()),
                 broken: None,
+                forward: options.forward(),
             };
             // A ready member of the pool, when there is one; else cold.
+            // (Pool members publish their own port: not for an instance
+            // behind a forwarder.)
             let warm = match source {
-                Source::Template => self.hand_out(&meta).await,
+                Source::Template if meta.forward.is_none() => self.hand_out(&meta).await,
                 _ => Ok(None),
             };
             let result = match warm {

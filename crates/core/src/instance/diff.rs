@@ -203,7 +203,8 @@ impl Manager {
                 labels: self.ctx.labels("throwaway"),
                 what: format!("{t} (throwaway clone)"),
             };
-            self.start_server(&server, None).await
+            self.start_server(&server, super::server::Placement::Published(None))
+                .await
         }
         .await;
         match started {

@@ -6,7 +6,7 @@
 //! more than our own look since the previous pass (someone came and went).
 //! Stopping keeps the datadir, port and password; `start` brings it back.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 use tracing::{info, warn};
@@ -30,26 +30,9 @@ impl Manager {
             if i.state != InstanceState::Running || i.meta.protected {
                 continue;
             }
-            let Some(port) = i.port else { continue };
             let key = (i.meta.template.clone(), i.meta.name.clone());
-            let Ok((threads, connections)) =
-                counters(&self.ctx.settings.connect_host, port, &i.meta.password).await
-            else {
+            let Some(idle_for) = self.idle_for(&i).await else {
                 continue;
-            };
-            let now = Instant::now();
-            let idle_for = {
-                let mut activity = self.activity.lock().unwrap_or_else(|p| p.into_inner());
-                let entry = activity.entry(key.clone()).or_insert(Activity {
-                    connections,
-                    last_active: now,
-                });
-                // Our own connection counts once in each figure.
-                if threads > 1 || connections > entry.connections + 1 {
-                    entry.last_active = now;
-                }
-                entry.connections = connections;
-                now.duration_since(entry.last_active)
             };
             if idle_for >= idle_ttl {
                 match self.stop(&key.0, &key.1).await {
@@ -61,13 +44,43 @@ impl Manager {
                         warn!(template = %key.0, instance = %key.1, error = %e, "cannot stop idle instance")
                     }
                 }
-                self.activity
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&key);
+                self.forget_activity(&key);
             }
         }
         Ok(stopped)
+    }
+
+    /// How long nobody used the running instance `i`, as far as the looks
+    /// so far tell (the first look counts as use); `None` when its server
+    /// cannot be asked.
+    pub(super) async fn idle_for(&self, i: &Instance) -> Option<Duration> {
+        let port = i.port?;
+        let key = (i.meta.template.clone(), i.meta.name.clone());
+        let (threads, connections) =
+            counters(&self.ctx.settings.connect_host, port, &i.meta.password)
+                .await
+                .ok()?;
+        let now = Instant::now();
+        let mut activity = self.activity.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = activity.entry(key).or_insert(Activity {
+            connections,
+            last_active: now,
+        });
+        // Our own connection counts once in each figure.
+        if threads > 1 || connections > entry.connections + 1 {
+            entry.last_active = now;
+        }
+        entry.connections = connections;
+        Some(now.duration_since(entry.last_active))
+    }
+
+    /// Forgets what was seen of `key`'s clients (it was stopped, slept or
+    /// woken: the next look starts afresh).
+    pub(super) fn forget_activity(&self, key: &super::InstanceKey) {
+        self.activity
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
     }
 }
 

@@ -100,6 +100,12 @@ impl Manager {
         let lock = self.key_lock(t, n);
         let _guard = lock.lock().await;
         let mut meta = self.ready_meta(t, n).await?;
+        if meta.forward.is_some() {
+            // Its standby goes too (memory); the forwarder keeps the port
+            // and closes new connections.
+            self.drop_spare(&mut meta).await?;
+            self.set_target(t, n, crate::store::Target::Stopped).await?;
+        }
         // A lost container is stopped already: a stopped instance needs
         // none until `start`.
         match self.ctx.engine.stop(&meta.container, 120).await {
@@ -108,6 +114,9 @@ impl Manager {
         }
         meta.stopped = true;
         meta.stopped_reason = reason;
+        if let Some(f) = meta.forward.as_mut() {
+            f.sleeping = false;
+        }
         self.write_meta(&meta).await?;
         info!(template = %t, instance = %n, "instance stopped");
         self.view(meta).await
@@ -165,6 +174,35 @@ impl Manager {
                     (self.ctx.store.snapshot_data(t, n, s), snap.template_version)
                 }
             };
+            if let Some(f) = meta.forward.as_mut() {
+                // The next standby is a clone of what this reset goes to.
+                f.reset_to = match &target {
+                    ResetTarget::Snapshot(s) => Some(s.clone()),
+                    _ => None,
+                };
+            }
+            if let Some(i) = self.handover(&mut meta, &target).await? {
+                self.ctx.metrics.operation("reset", true);
+                let mut event = crate::events::Event::instance(
+                    crate::events::EventKind::InstanceReset,
+                    &i.meta,
+                );
+                if let ResetTarget::Snapshot(s) = &target {
+                    event = event.message(format!("to snapshot {s}"));
+                }
+                self.ctx.events.emit(event);
+                info!(
+                    target_state = ?target,
+                    version = %meta.version,
+                    ms = started.elapsed().as_millis() as u64,
+                    "instance reset through its standby"
+                );
+                return Ok(i);
+            }
+            // A standby of another source is of no use now.
+            if meta.forward.as_ref().is_some_and(|f| f.spare.is_some()) {
+                self.drop_spare(&mut meta).await?;
+            }
             self.space_above_minimum().await?;
             // 1. Clone the new datadir into tmp/ while the instance still
             //    runs: a failure or a crash here changes nothing.
@@ -212,7 +250,10 @@ impl Manager {
             self.ctx.metrics.operation("reset", result.is_ok());
             let store = self.ctx.store.clone();
             let _ = tokio::task::spawn_blocking(move || store.discard_aside(&aside)).await;
-            let i = result?;
+            let mut i = result?;
+            if i.meta.forward.is_some() {
+                i.via_standby = Some(false);
+            }
             let mut event =
                 crate::events::Event::instance(crate::events::EventKind::InstanceReset, &i.meta);
             if let ResetTarget::Snapshot(s) = &target {

@@ -37,6 +37,7 @@ mod create;
 mod diff;
 mod disk;
 mod door;
+mod forward;
 mod idle;
 mod lifecycle;
 mod owner;
@@ -44,6 +45,7 @@ mod pool;
 mod reconcile;
 mod removal;
 mod server;
+mod sleep;
 mod snapshot;
 
 pub use crate::store::{InstanceMeta, Quarantined, SnapshotMeta};
@@ -51,6 +53,7 @@ pub use archive::Manifest;
 pub use create::Source;
 pub use diff::{ExplainStep, SchemaDiff, SchemaExplain};
 pub use door::Readiness;
+pub use forward::CreateOptions;
 pub use lifecycle::ResetTarget;
 pub use pool::PoolStatus;
 pub use reconcile::ReconcileReport;
@@ -202,6 +205,9 @@ pub enum InstanceState {
     /// Its server did not answer with the instance's credentials at its
     /// last start (`problem` says why).
     Broken,
+    /// Idle for `sleep_after`: its server is stopped; a connection to its
+    /// port wakes it.
+    Sleeping,
 }
 
 /// An instance as dolly sees it: its metadata and its container.
@@ -212,6 +218,11 @@ pub struct Instance {
     /// The engine's human status (`Up 3 minutes`), or `missing`.
     pub status: String,
     pub port: Option<u16>,
+    /// In a reset's answer: whether it went through the standby.
+    pub via_standby: Option<bool>,
+    /// The memory its standby's server uses now (read for one instance's
+    /// view, not for lists).
+    pub standby_memory: Option<u64>,
 }
 
 impl Instance {
@@ -224,6 +235,10 @@ impl Instance {
                 meta.broken.clone().unwrap_or_default(),
                 meta.port,
             ),
+            // Its forwarder holds the port; the next connection wakes it.
+            _ if meta.forward.as_ref().is_some_and(|f| f.sleeping) => {
+                (InstanceState::Sleeping, "sleeping".to_owned(), meta.port)
+            }
             Some(c) => (
                 match c.state {
                     RunState::Running | RunState::Paused => InstanceState::Running,
@@ -245,16 +260,20 @@ impl Instance {
             Some(reason) if state == InstanceState::Stopped => reason.clone(),
             _ => status,
         };
+        // A server behind a forwarder publishes nothing itself.
+        let port = port.or(meta.port);
         Self {
             meta,
             state,
             status,
             port,
+            via_standby: None,
+            standby_memory: None,
         }
     }
 }
 
-type InstanceKey = (TemplateName, InstanceName);
+pub(crate) type InstanceKey = (TemplateName, InstanceName);
 
 /// Creates, finds and removes instances.
 pub struct Manager {
@@ -275,6 +294,8 @@ pub struct Manager {
     snapshotting: owner::Reservations<owner::SnapshotKey>,
     /// The warm pool's ready members.
     pools: pool::Pools,
+    /// Wakes the task that prepares standbys.
+    standby_wake: tokio::sync::Notify,
 }
 
 impl Manager {
@@ -288,6 +309,7 @@ impl Manager {
             snapshot_gate: tokio::sync::Mutex::new(()),
             snapshotting: owner::Reservations::default(),
             pools: pool::Pools::default(),
+            standby_wake: tokio::sync::Notify::new(),
         }
     }
 
@@ -346,7 +368,10 @@ impl Manager {
     /// One instance with its container's state.
     pub async fn get(&self, t: &TemplateName, n: &InstanceName) -> Result<Instance, InstanceError> {
         let meta = self.ready_meta(t, n).await?;
-        self.view(meta).await
+        let memory = self.standby_memory(&meta).await;
+        let mut i = self.view(meta).await?;
+        i.standby_memory = memory;
+        Ok(i)
     }
 
     /// The engine's own inspection document of an instance's container

@@ -173,7 +173,10 @@ impl Manager {
                 labels,
                 what: format!("{t} pool member {m}"),
             };
-            meta.port = Some(self.start_server(&server, None).await?);
+            meta.port = Some(
+                self.start_server(&server, super::server::Placement::Published(None))
+                    .await?,
+            );
             meta.ready = true;
             let m2 = meta.clone();
             self.ctx.blocking(move |s| s.write_member(&m2)).await?;

@@ -43,6 +43,15 @@ pub(super) fn classify(s: &Store, t: &TemplateName, n: &InstanceName) -> Found {
     };
     // An operation interrupted by a crash is finished or rolled back first.
     if let Some(m) = meta.as_mut().filter(|m| m.pending.is_some()) {
+        match s.recover_handover(m) {
+            Ok(true) => {
+                warn!(template = %t, instance = %n, "an interrupted standby handover was finished")
+            }
+            Ok(false) => {}
+            Err(e) => return Found::Damaged(e.to_string()),
+        }
+    }
+    if let Some(m) = meta.as_mut().filter(|m| m.pending.is_some()) {
         match s.recover_reset(m) {
             Ok(Some(how)) => {
                 warn!(template = %t, instance = %n, ?how, "an interrupted reset was recovered")
@@ -125,8 +134,17 @@ impl Manager {
                         warn!(template = %t, instance = %n, "the instance's container is missing; it will be re-created on its port");
                         report.missing_containers += 1;
                     }
-                    to_verify.push(m.clone());
                     ready.insert(m.container.clone());
+                    if m.forward.is_some() {
+                        ready.insert(self.forwarder_name(&t, &n));
+                        let mut m2 = (*m).clone();
+                        if let Some(spare) = self.keep_spare(&mut m2, &all).await? {
+                            ready.insert(spare);
+                        }
+                        to_verify.push(Box::new(m2));
+                    } else {
+                        to_verify.push(m.clone());
+                    }
                 }
                 Found::HalfMade => {
                     warn!(template = %t, instance = %n, "removing a half-made instance (it never answered)");
@@ -183,8 +201,9 @@ impl Manager {
         Ok(report)
     }
 
-    /// Removes instance containers of ours that the engine created but
-    /// never started and whose instance has no folder at all: a create in
+    /// Removes instance containers of ours (servers, forwarders, standbys)
+    /// that the engine created but never started and whose instance has no
+    /// folder at all: a create in
     /// flight in the engine when dollyd died may finish after the start's
     /// reconcile (RELIABILITY.md, random harness finding 7). A create claims
     /// its folder before it asks for a container, so this never races one;
@@ -194,8 +213,10 @@ impl Manager {
         let all = self.ctx.engine.list(&self.ctx.ownership_labels()).await?;
         let mut removed = 0;
         for c in all {
+            // An instance's server, forwarder or standby.
+            let kind = c.labels.get(LABEL_KIND).map(String::as_str);
             if c.state != RunState::Created
-                || c.labels.get(LABEL_KIND).map(String::as_str) != Some("instance")
+                || !matches!(kind, Some("instance" | "forwarder" | "standby"))
             {
                 continue;
             }
@@ -264,6 +285,13 @@ impl Manager {
             // (reading a schema) were only ever needed by the process
             // that started them.
             Some("pool") | Some("throwaway") => true,
+            // Of an instance behind a forwarder that no longer exists, or
+            // a standby nobody will hand out (an old server a handover
+            // left is kind `instance`, handled below).
+            Some("forwarder") | Some("standby") => {
+                warn!(container = %c.name, "removing a forwarder or standby of no ready instance");
+                true
+            }
             Some("instance") => {
                 let named =
                     c.labels.contains_key(LABEL_TEMPLATE) && c.labels.contains_key(LABEL_NAME);
@@ -335,7 +363,46 @@ impl Manager {
                 return true;
             }
         };
-        let keep = match info.as_ref().map(|c| (c.state, c.host_port)) {
+        // Behind a forwarder, the server answers through it.
+        let published = if m.forward.is_some() {
+            match self
+                .ctx
+                .engine
+                .inspect(&self.forwarder_name(&m.template, &m.name))
+                .await
+            {
+                Ok(Some(f)) if f.state == RunState::Running => f.host_port,
+                _ => None,
+            }
+        } else {
+            info.as_ref().and_then(|c| c.host_port)
+        };
+        if m.forward.as_ref().is_some_and(|f| f.sleeping) {
+            // Asleep: no server (one a wake left half-started goes), and
+            // the next connection wakes it.
+            if info.is_some() {
+                if let Err(e) = self.ctx.engine.remove(&m.container).await {
+                    warn!(error = %e, container = m.container, "cannot remove the server");
+                }
+            }
+            let _ = self
+                .set_target(&m.template, &m.name, crate::store::Target::Sleeping)
+                .await;
+            return true;
+        }
+        if let (Some(f), Some(c)) = (m.forward.as_ref(), info.as_ref()) {
+            if c.state == RunState::Running && !f.sleeping {
+                // The target file is not durable: written again.
+                let _ = self
+                    .set_target(
+                        &m.template,
+                        &m.name,
+                        crate::store::Target::Port(f.inner_port),
+                    )
+                    .await;
+            }
+        }
+        let keep = match info.as_ref().map(|c| (c.state, published)) {
             None => true,
             Some((RunState::Running, Some(port))) => {
                 let bound = self.ctx.settings.ready_timeout.min(VERIFY_TIMEOUT);
@@ -377,6 +444,36 @@ impl Manager {
         keep
     }
 
+    /// At start: keeps the standby of `m` if it was ready and its server
+    /// still runs (returns its container's name), else removes what is
+    /// left of it and saves `m` without it.
+    async fn keep_spare(
+        &self,
+        m: &mut InstanceMeta,
+        all: &[ContainerInfo],
+    ) -> Result<Option<String>, InstanceError> {
+        let Some(spare) = m.forward.as_ref().and_then(|f| f.spare.clone()) else {
+            let (t, n) = (m.template.clone(), m.name.clone());
+            self.ctx
+                .blocking(move |s| s.prune_standbys(&t, &n, None))
+                .await?;
+            return Ok(None);
+        };
+        let running = all
+            .iter()
+            .any(|c| c.name == spare.container && c.state == RunState::Running);
+        if spare.ready && running {
+            let (t, n, g) = (m.template.clone(), m.name.clone(), spare.generation);
+            self.ctx
+                .blocking(move |s| s.prune_standbys(&t, &n, Some(g)))
+                .await?;
+            return Ok(Some(spare.container));
+        }
+        warn!(template = %m.template, instance = %m.name, "its standby was not ready: it is prepared again");
+        self.drop_spare(m).await?;
+        Ok(None)
+    }
+
     /// Starts again, on their own port, ready instances not stopped on
     /// purpose whose container is missing (re-created from `meta.json`) or
     /// whose server crashed (exited non-zero); with `all`, any that exited
@@ -389,6 +486,17 @@ impl Manager {
             // A broken instance is tried again at start even if it was
             // stopped: its last start (one a user asked for) failed.
             if m.stopped && !(all && m.broken.is_some()) {
+                continue;
+            }
+            if m.forward.is_some() && self.forwarder_lost(m).await {
+                // Its server is unreachable without it (and lives in its
+                // namespace): both start again, on the instance's port.
+                warn!(template = %m.template, instance = %m.name, "its forwarder is not running: starting it again on its port");
+                if let Err(e) = self.restart_behind(&m.template, &m.name).await {
+                    warn!(template = %m.template, instance = %m.name, error = %e, "cannot start it again");
+                } else {
+                    healed += 1;
+                }
                 continue;
             }
             let why = match i.state {

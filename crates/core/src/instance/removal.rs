@@ -88,7 +88,9 @@ impl Manager {
                 return Err(InstanceError::NotFound(t.clone(), n.clone()));
             }
             crate::faultpoint::hit("delete.unlinked");
-            let removed = self.ctx.engine.remove(&container).await;
+            // Its server and, behind a forwarder, the forwarder, standby and
+            // any old server (all carry the instance's labels).
+            let removed = self.remove_all_containers(t, n).await;
             self.ctx.metrics.operation("delete", removed.is_ok());
             removed?;
             crate::faultpoint::hit("delete.container_removed");
@@ -127,6 +129,7 @@ impl Manager {
         if self.ctx.settings.idle_ttl.is_some() {
             self.stop_idle().await?;
         }
+        self.sleep_idle().await?;
         Ok(report.instances.iter().filter(|r| r.removed).count())
     }
 

@@ -29,6 +29,21 @@ pub(super) struct Server {
     pub what: String,
 }
 
+/// Where a server's port comes from.
+pub(super) enum Placement<'a> {
+    /// Its own container publishes it (`Some`: this host port).
+    Published(Option<u16>),
+    /// A forwarder publishes `host_port` and relays to the server on
+    /// `inner_port` of its namespace once the target file of `target`
+    /// says so.
+    Behind {
+        forwarder: &'a str,
+        inner_port: u16,
+        host_port: u16,
+        target: (TemplateName, InstanceName),
+    },
+}
+
 /// What the init file holds once the password is set.
 pub(super) const INIT_DONE: &[u8] = b"-- dolly: the password was set at the first start\n";
 
@@ -66,7 +81,12 @@ impl Manager {
             labels,
             what: format!("{t}/{n}"),
         };
-        let port = match self.start_server(&server, port).await {
+        let started = if meta.forward.is_some() {
+            self.start_behind(meta, &server).await
+        } else {
+            self.start_server(&server, Placement::Published(port)).await
+        };
+        let port = match started {
             Ok(port) => port,
             Err(e) => {
                 // A ready instance whose server did not answer is reported
@@ -84,7 +104,13 @@ impl Manager {
         meta.stopped = false;
         meta.stopped_reason = None;
         meta.broken = None;
+        if let Some(f) = meta.forward.as_mut() {
+            f.sleeping = false;
+        }
         self.write_meta(meta).await?;
+        if meta.forward.as_ref().is_some_and(|f| f.standby) {
+            self.standby_wanted();
+        }
         self.view(meta.clone()).await
     }
 
@@ -96,7 +122,7 @@ impl Manager {
     pub(super) async fn start_server(
         &self,
         server: &Server,
-        port: Option<u16>,
+        placement: Placement<'_>,
     ) -> Result<u16, InstanceError> {
         let ctx = &self.ctx;
         let image = ctx.image().await?.clone();
@@ -105,6 +131,27 @@ impl Manager {
         crate::context::blocking_io(move || write_private(&init2, sql.as_bytes(), Some(owner)))
             .await
             .map_err(InstanceError::datadir("write the init file"))?;
+        let port = match placement {
+            Placement::Published(port) => port,
+            Placement::Behind {
+                forwarder,
+                inner_port,
+                host_port,
+                target,
+            } => {
+                let (init, owner) = (init.clone(), owner);
+                return self
+                    .start_server_behind(
+                        server,
+                        forwarder,
+                        inner_port,
+                        host_port,
+                        target,
+                        (init, owner),
+                    )
+                    .await;
+            }
+        };
         let spec_of = |port: Option<u16>| {
             image.instance_spec(
                 dbserver::ServerContainer {
@@ -154,6 +201,59 @@ impl Manager {
             .await
             .map_err(InstanceError::datadir("empty the init file"))?;
         Ok(port)
+    }
+
+    /// [`Manager::start_server`] behind a forwarder: the target file holds
+    /// connections while the server starts, then lets them through.
+    async fn start_server_behind(
+        &self,
+        server: &Server,
+        forwarder: &str,
+        inner_port: u16,
+        host_port: u16,
+        (t, n): (TemplateName, InstanceName),
+        (init, owner): (std::path::PathBuf, Owner),
+    ) -> Result<u16, InstanceError> {
+        let ctx = &self.ctx;
+        let image = ctx.image().await?.clone();
+        let container = dbserver::ServerContainer {
+            name: server.container.clone(),
+            image: ctx.settings.image.clone(),
+            datadir: ctx.store.for_engine(&server.datadir),
+            labels: server.labels.clone(),
+        };
+        // Connections wait while the server starts; they are let through
+        // once it accepts them.
+        self.set_target(&t, &n, crate::store::Target::Starting)
+            .await?;
+        ctx.engine.remove(&server.container).await?;
+        let spec = image.behind_spec(
+            container,
+            forwarder,
+            inner_port,
+            ctx.settings.instance_memory,
+        );
+        ctx.engine.run(&spec).await?;
+        crate::faultpoint::hit("server.running");
+        let alive = async {
+            let secs = ctx.settings.ready_timeout.as_secs().clamp(1, 3600) as u32;
+            self.wait_alive(&server.container, secs).await?;
+            self.set_target(&t, &n, crate::store::Target::Port(inner_port))
+                .await?;
+            self.wait_ready(server, host_port).await
+        };
+        if let Err(e) = alive.await {
+            if let Err(e) = ctx.engine.remove(&server.container).await {
+                warn!(error = %e, container = server.container, "cannot remove a server that did not answer");
+            }
+            let _ = crate::context::blocking_io(move || empty_init_file(&init, owner)).await;
+            return Err(e);
+        }
+        crate::faultpoint::hit("server.answered");
+        crate::context::blocking_io(move || empty_init_file(&init, owner))
+            .await
+            .map_err(InstanceError::datadir("empty the init file"))?;
+        Ok(host_port)
     }
 
     /// Polls with a real authenticated `SELECT 1`, backing off from 20 ms;
@@ -238,9 +338,8 @@ impl Manager {
     /// Removes the container and the folder of a half-made instance (or of
     /// one a user removes), whatever is left of them.
     pub(super) async fn teardown(&self, t: &TemplateName, n: &InstanceName) {
-        let container = self.container_name(t, n);
-        if let Err(e) = self.ctx.engine.remove(&container).await {
-            warn!(error = %e, container, "cannot remove container");
+        if let Err(e) = self.remove_all_containers(t, n).await {
+            warn!(error = %e, "cannot remove the instance's containers");
         }
         let (t, n) = (t.clone(), n.clone());
         if let Err(e) = self.ctx.blocking(move |s| s.remove_instance(&t, &n)).await {

@@ -54,6 +54,56 @@ pub struct InstanceMeta {
     /// (`start`, `reset`, `restore`, or dollyd's own start).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broken: Option<String>,
+    /// Set for an instance whose port a forwarder holds (`standby` or
+    /// `sleep_after` at create): see [`Forward`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forward: Option<Forward>,
+}
+
+/// An instance behind a forwarder (`instance/forward.rs`): the forwarder
+/// container `CONTAINER.fwd` publishes the port; the server (`container`)
+/// runs in its network namespace on `inner_port`, named by the target file.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Forward {
+    /// Keep a standby ready for resets.
+    #[serde(default)]
+    pub standby: bool,
+    /// Stop the server after this many idle seconds; the next connection
+    /// starts it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sleep_after: Option<u64>,
+    /// The server is stopped until a connection arrives.
+    #[serde(default)]
+    pub sleeping: bool,
+    /// The next server generation: generations name standby datadirs and
+    /// containers and are never reused.
+    #[serde(default)]
+    pub next_generation: u64,
+    /// Where the current server listens inside the forwarder's namespace.
+    pub inner_port: u16,
+    /// The standby, once its generation is taken (before its datadir
+    /// exists); `ready` once its server runs with the instance's password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spare: Option<Spare>,
+    /// The snapshot the last reset went to (`None`: a version): what the
+    /// next standby is a clone of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_to: Option<dolly_names::SnapshotName>,
+}
+
+/// A standby: a server on a fresh clone of the reset source, in the
+/// forwarder's namespace, not reachable until a reset hands it over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Spare {
+    pub generation: u64,
+    pub container: String,
+    pub inner_port: u16,
+    /// What it is a clone of: the version, or a snapshot (made at
+    /// `snapshot_created`: a snapshot removed and taken again is another).
+    pub version: VersionName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<(dolly_names::SnapshotName, DateTime<Utc>)>,
+    pub ready: bool,
 }
 
 /// An operation in progress on an instance (its intent, in `meta.json`).
@@ -62,6 +112,16 @@ pub struct InstanceMeta {
 pub enum Pending {
     /// A reset (or a restore) swapping in a datadir cloned from `version`.
     Reset { version: VersionName },
+    /// A reset handing the port over to the standby of `generation`
+    /// (server `container` on `inner_port`): always finished at the next
+    /// start ([`Store::recover_handover`]), since the forwarder may already
+    /// send clients to the standby.
+    Handover {
+        version: VersionName,
+        generation: u64,
+        container: String,
+        inner_port: u16,
+    },
 }
 
 /// What [`Store::recover_reset`] did with an interrupted reset.
@@ -415,6 +475,7 @@ pub(crate) mod tests {
             pending: None,
             owner: None,
             broken: None,
+            forward: None,
         }
     }
 

@@ -11,6 +11,9 @@
 //! DATA/instances/TEMPLATE/NAME/meta.json     instance metadata (0600)
 //! DATA/instances/TEMPLATE/NAME/data/         instance datadir
 //! DATA/instances/TEMPLATE/NAME/snapshots/S/  a snapshot: data/ and meta.json
+//! DATA/instances/TEMPLATE/NAME/forward/target  the port its forwarder relays to
+//! DATA/instances/TEMPLATE/NAME/wake/request   a connection waits for a sleeping server
+//! DATA/instances/TEMPLATE/NAME/standby/gG/    the datadir of standby generation G
 //! DATA/tmp/                                  work in progress, cleaned at start
 //! DATA/quarantine/T.N.WHEN/                  instances whose metadata was unreadable
 //! DATA/pool/T/M/{member.json, data/}         a warm pool member (no user data)
@@ -166,6 +169,20 @@ impl Layout {
     /// The init file the server reads at every start (inside the datadir).
     pub fn init_file(&self, t: &TemplateName, n: &InstanceName) -> PathBuf {
         self.instance_data(t, n).join(crate::dbserver::INIT_FILE)
+    }
+    /// The forwarder's read-only folder (the target file).
+    pub fn instance_forward(&self, t: &TemplateName, n: &InstanceName) -> PathBuf {
+        self.instance(t, n).join("forward")
+    }
+    /// The forwarder's writable folder (wake-up requests).
+    pub fn instance_wake(&self, t: &TemplateName, n: &InstanceName) -> PathBuf {
+        self.instance(t, n).join("wake")
+    }
+    pub fn standbys(&self, t: &TemplateName, n: &InstanceName) -> PathBuf {
+        self.instance(t, n).join("standby")
+    }
+    pub fn standby_data(&self, t: &TemplateName, n: &InstanceName, generation: u64) -> PathBuf {
+        self.standbys(t, n).join(format!("g{generation}"))
     }
     pub fn snapshots(&self, t: &TemplateName, n: &InstanceName) -> PathBuf {
         self.instance(t, n).join("snapshots")

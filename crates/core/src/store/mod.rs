@@ -20,6 +20,7 @@
 //! [`crate::context::Context::blocking`], off the async workers.
 
 mod folder_lock;
+mod forward;
 mod init_cache;
 mod instances;
 mod json;
@@ -36,8 +37,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 pub use folder_lock::FolderLock;
+pub use forward::Target;
 pub use init_cache::CacheKey;
-pub use instances::{InstanceMeta, Pending, Quarantined, ResetRecovery};
+pub use instances::{Forward, InstanceMeta, Pending, Quarantined, ResetRecovery, Spare};
 pub use pool::{MemberMeta, PoolSize};
 pub use scratch::{Cleaned, Scratch};
 pub use snapshots::SnapshotMeta;

@@ -27,8 +27,8 @@ use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use dolly_core::config::Secret;
 use dolly_core::config::Settings;
 use dolly_core::instance::{
-    Instance, InstanceError, Manager, PoolStatus, Readiness, ResetTarget, SchemaDiff,
-    SchemaExplain, SnapshotMeta, Source,
+    CreateOptions, Instance, InstanceError, Manager, PoolStatus, Readiness, ResetTarget,
+    SchemaDiff, SchemaExplain, SnapshotMeta, Source,
 };
 use dolly_core::metrics::Metrics;
 use dolly_core::store::StoreError;
@@ -126,10 +126,25 @@ impl AppState {
         t: &TemplateName,
         n: &InstanceName,
         ttl: Option<Duration>,
+        options: CreateOptions,
     ) -> Result<Instance, InstanceError> {
         self.manager
-            .create_for(t, n, ttl, Source::Template, caller.actor())
+            .create_with(t, n, ttl, Source::Template, caller.actor(), &options)
             .await
+    }
+
+    /// A create's standby and sleep options: the body's, else the
+    /// server's settings (`sleep_after: 0`: never).
+    pub fn create_options(&self, standby: Option<bool>, sleep_after: Option<u64>) -> CreateOptions {
+        let defaults = self.manager.default_options();
+        CreateOptions {
+            standby: standby.unwrap_or(defaults.standby),
+            sleep_after: match sleep_after {
+                Some(0) => None,
+                Some(s) => Some(Duration::from_secs(s)),
+                None => defaults.sleep_after,
+            },
+        }
     }
 
     /// Creates `t/n` from an exported archive, owned by `caller`.

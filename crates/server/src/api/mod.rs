@@ -186,6 +186,8 @@ fn public_host(state: &AppState) -> &str {
 }
 
 fn v1_instance(state: &AppState, i: Instance) -> dolly_types::v1::Instance {
+    let standby_status = standby_status(&i.meta, i.standby_memory);
+    let sleep_after = i.meta.forward.as_ref().and_then(|f| f.sleep_after);
     dolly_types::v1::Instance {
         template: i.meta.template,
         name: i.meta.name,
@@ -202,5 +204,20 @@ fn v1_instance(state: &AppState, i: Instance) -> dolly_types::v1::Instance {
         owner: i.meta.owner,
         stopped_reason: i.meta.stopped_reason,
         problem: i.meta.broken,
+        standby: i.via_standby,
+        standby_status,
+        sleep_after,
     }
+}
+
+/// The standby of an instance that keeps one.
+fn standby_status(
+    m: &dolly_core::instance::InstanceMeta,
+    memory_bytes: Option<u64>,
+) -> Option<dolly_types::v1::StandbyStatus> {
+    let f = m.forward.as_ref().filter(|f| f.standby)?;
+    Some(dolly_types::v1::StandbyStatus {
+        ready: f.spare.as_ref().is_some_and(|s| s.ready),
+        memory_bytes,
+    })
 }

@@ -184,7 +184,10 @@ async fn create(
     let result = async {
         let (t, n) = names(&path.0, &path.1)?;
         let ttl = parse_ttl(&req, &body)?;
-        match state.create(&caller, &t, &n, ttl).await {
+        match state
+            .create(&caller, &t, &n, ttl, state.create_options(None, None))
+            .await
+        {
             Ok(i) => Ok(HttpResponse::Created().json(database(&state, i))),
             // myaas: 304 with no body when it exists.
             Err(InstanceError::AlreadyExists(..)) => Ok(HttpResponse::NotModified().finish()),

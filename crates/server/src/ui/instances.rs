@@ -250,7 +250,10 @@ pub async fn create(
         Ok(p) => p,
         Err(e) => return redirect_with(&back, &Flash::error("create", &e)),
     };
-    match state.create(&caller, &t, &n, ttl).await {
+    match state
+        .create(&caller, &t, &n, ttl, state.create_options(None, None))
+        .await
+    {
         Ok(_) => redirect_with(
             &format!("/ui/i/{t}/{n}"),
             &Flash::ok("create", format!("Instance {t}/{n} created.")),

@@ -88,6 +88,14 @@ impl Engine for Flaky {
         self.check()?;
         self.inner.remove(name).await
     }
+    async fn kill(&self, name: &str) -> Result<(), EngineError> {
+        self.check()?;
+        self.inner.kill(name).await
+    }
+    async fn memory_usage(&self, name: &str) -> Result<Option<u64>, EngineError> {
+        self.check()?;
+        self.inner.memory_usage(name).await
+    }
     async fn wait(&self, name: &str) -> Result<i64, EngineError> {
         self.check()?;
         self.inner.wait(name).await

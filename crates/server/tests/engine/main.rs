@@ -38,6 +38,8 @@ mod restart;
 mod rewriter;
 mod security;
 mod servers;
+mod sleep;
+mod standby;
 mod teams;
 mod tls;
 mod ui;

@@ -74,6 +74,7 @@ impl Source {
             labels,
             memory_bytes: None,
             restart: RestartPolicy::No,
+            network_of: None,
         };
         app.engine.run(&spec).await.expect("source server starts");
         let source = Self {

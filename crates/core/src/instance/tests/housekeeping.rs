@@ -81,6 +81,7 @@ async fn a_taken_port_gets_a_new_one_when_the_container_is_recreated() {
         labels: Default::default(),
         memory_bytes: None,
         restart: dolly_engine::RestartPolicy::No,
+        network_of: None,
     };
     dolly_engine::Engine::run(h.engine.as_ref(), &squatter)
         .await

@@ -16,6 +16,8 @@ use crate::error::ApiError;
 use crate::wire::ToWire;
 
 pub(super) fn summary(i: DomainInstance) -> InstanceSummary {
+    let standby_status = super::super::standby_status(&i.meta, None);
+    let sleep_after = i.meta.forward.as_ref().and_then(|f| f.sleep_after);
     InstanceSummary {
         template: i.meta.template,
         name: i.meta.name,
@@ -26,6 +28,8 @@ pub(super) fn summary(i: DomainInstance) -> InstanceSummary {
         expires_at: i.meta.expires_at,
         protected: i.meta.protected,
         owner: i.meta.owner,
+        standby_status,
+        sleep_after,
         stopped_reason: i.meta.stopped_reason,
         problem: i.meta.broken,
     }
@@ -107,8 +111,9 @@ pub(super) async fn create_instance(
     let (t, n) = names(&path.0, &path.1)?;
     let request: CreateInstance = json_body(&body)?;
     let ttl = request.ttl.map(Duration::from_secs);
+    let options = state.create_options(request.standby, request.sleep_after);
     let i = match request.from.as_deref() {
-        None => state.create(&caller, &t, &n, ttl).await?,
+        None => state.create(&caller, &t, &n, ttl, options).await?,
         Some(f) => {
             let (src, snap) = f
                 .split_once('@')

@@ -61,6 +61,7 @@ use crate::routes::Routes;
         snapshots::import_archive
     ),
     components(schemas(
+        dolly_types::v1::StandbyStatus,
         ErrorBody,
         Template,
         TemplateList,
