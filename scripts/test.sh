@@ -9,7 +9,9 @@
 # (crates/server/tests/engine/servers.rs); with --parity, the core flow plus
 # the promises that must hold on every server family: the import corpus
 # (engine/corpus.rs: the public samples in ../shared/corpus, or
-# DOLLY_CORPUS_DIR) and the masking canaries (engine/masking.rs). CI runs --parity on MySQL 9 and
+# DOLLY_CORPUS_DIR), the masking canaries (engine/masking.rs), one big
+# table spread over sessions (engine/bigtable.rs), and standby resets and
+# sleeping instances (engine/standby.rs, engine/sleep.rs). CI runs --parity on MySQL 9 and
 # --core-flow on MariaDB 11.8.
 #
 # Usage: scripts/test.sh [--core-flow|--parity] [test runner arguments]
@@ -50,7 +52,7 @@ echo "tests on $DOLLY_TEST_IMAGE"
 if ((core_flow)); then
     cargo test -p dolly-server --test engine "$@" -- servers::
 elif ((parity)); then
-    cargo test -p dolly-server --test engine "$@" -- --test-threads=2 servers:: corpus:: masking::
+    cargo test -p dolly-server --test engine "$@" -- --test-threads=2 servers:: corpus:: masking:: bigtable:: standby:: sleep::
 elif cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast "$@"
 else
