@@ -121,8 +121,8 @@ impl Bench {
 
     pub fn dumps(&self) -> Vec<DumpSpec> {
         let mb = 1_000_000;
-        let sizes: Vec<u64> = match &self.args.dump_mb {
-            Some(sizes) => sizes.clone(),
+        let sizes: Vec<u64> = match self.args.dump_mb() {
+            Some(sizes) => sizes.to_vec(),
             // Every image imports it: small.
             None if matches!(
                 self.args.only,
@@ -229,8 +229,8 @@ impl Bench {
         }
         self.memory(&dollyd, specs[0].template).await?;
         self.ablation(specs[0].template).await?;
-        if self.args.list_instances > 0 {
-            self.many(&dollyd, specs[0].template, self.args.list_instances)
+        if self.args.list_instances() > 0 {
+            self.many(&dollyd, specs[0].template, self.args.list_instances())
                 .await?;
         }
         self.report.dollyd.rss_end_mib = dollyd.rss_mib();

@@ -77,13 +77,8 @@ fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("__dollyd") {
         return dollyd::child_main();
     }
-    let args = match Args::parse(std::env::args().skip(1)) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("dolly-bench: {e:#}");
-            return ExitCode::from(2);
-        }
-    };
+    // Usage errors exit 2 with clap's message; --help exits 0.
+    let args = <Args as clap::Parser>::parse();
     if let Some(base) = &args.base {
         if base != std::path::Path::new("/srv/dolly-bench") {
             let _ = LABEL_VALUE.set(base.display().to_string());

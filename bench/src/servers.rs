@@ -53,8 +53,8 @@ impl Bench {
     /// Every image of `--images` in turn; an image that fails is an error
     /// in the report, and the next one still runs.
     pub async fn servers(&mut self, d: &DumpSpec) -> anyhow::Result<()> {
-        let images: Vec<String> = match &self.args.images {
-            Some(v) => v.clone(),
+        let images: Vec<String> = match self.args.images() {
+            Some(v) => v.to_vec(),
             None => DEFAULT_IMAGES.iter().map(|s| s.to_string()).collect(),
         };
         for (i, image) in images.iter().enumerate() {

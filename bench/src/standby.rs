@@ -68,8 +68,8 @@ const MARK: &str = "CREATE TABLE IF NOT EXISTS bench_mark (id INT PRIMARY KEY)";
 
 impl Bench {
     pub async fn standby(&mut self, d: &DumpSpec) -> anyhow::Result<()> {
-        let images: Vec<String> = match &self.args.images {
-            Some(v) => v.clone(),
+        let images: Vec<String> = match self.args.images() {
+            Some(v) => v.to_vec(),
             None => DEFAULT_IMAGES.iter().map(|s| s.to_string()).collect(),
         };
         for (i, image) in images.iter().enumerate() {
