@@ -205,16 +205,9 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::instances::tests::meta;
+    use crate::store::instances::tests::{meta, names};
     use crate::store::{testing, Forward, Spare};
     use dolly_names::VersionName;
-
-    fn names() -> (TemplateName, InstanceName) {
-        (
-            TemplateName::parse("shop").unwrap(),
-            InstanceName::parse("alice").unwrap(),
-        )
-    }
 
     #[test]
     fn the_target_is_replaced_whole() {

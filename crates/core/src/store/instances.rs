@@ -479,7 +479,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn names() -> (TemplateName, InstanceName) {
+    pub(crate) fn names() -> (TemplateName, InstanceName) {
         (
             TemplateName::parse("shop").unwrap(),
             InstanceName::parse("alice").unwrap(),
