@@ -35,7 +35,14 @@ impl Args {
                 Some(reset_body(latest, to.as_ref())),
             )
         })?;
-        answer(&a, mode, || output::instance(&a.value, Utc::now()))?;
+        answer(&a, mode, || {
+            let how = match a.value.standby {
+                Some(true) => "reset through its standby (a ready server on a fresh clone)\n\n",
+                Some(false) => "reset by a fresh clone (its standby was not ready)\n\n",
+                None => "",
+            };
+            format!("{how}{}", output::instance(&a.value, Utc::now()))
+        })?;
         Ok(exit::OK)
     }
 }
