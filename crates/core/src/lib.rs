@@ -13,6 +13,8 @@ pub mod dump;
 pub mod events;
 /// Named crash points (they live in the engine crate, which has one too).
 pub use dolly_engine::faultpoint;
+#[cfg(any(test, feature = "testing"))]
+pub mod fake;
 pub mod instance;
 pub mod mask;
 

@@ -5,34 +5,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dolly_core::clone::Owner;
 use dolly_core::config::Settings;
-use dolly_core::context::Context;
-use dolly_core::dbserver::{Flavor, ImageInfo};
-use dolly_core::instance::Prober;
 use dolly_core::names::{TemplateName, VersionName};
-use dolly_core::store::{Scratch, VersionMeta};
 use dolly_engine::fake::FakeEngine;
-use dolly_engine::Engine;
 use dolly_server::startup::Application;
 
 pub const ADMIN: &str = "root-token";
 pub const ALICE: &str = "alice-token";
 pub const BOB: &str = "bob-token";
-
-/// Answers as the fake engine's servers would.
-struct FakeProber(Arc<FakeEngine>);
-
-#[async_trait::async_trait]
-impl Prober for FakeProber {
-    async fn ping(&self, _host: &str, port: u16, password: &str) -> Result<(), String> {
-        if self.0.accepts(port, password) {
-            Ok(())
-        } else {
-            Err("access denied or no server".to_owned())
-        }
-    }
-}
 
 /// What a request got back, with what the tests compare.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,24 +76,13 @@ impl FastApp {
         settings.ready_timeout = Duration::from_secs(2);
         edit(&mut settings);
         let engine = Arc::new(FakeEngine::new());
-        let dyn_engine: Arc<dyn Engine> = engine.clone();
-        let ctx = Context::new(settings, dyn_engine)
-            .expect("context")
-            .with_prober(Arc::new(FakeProber(Arc::clone(&engine))));
-        // SAFETY: plain libc getters.
-        let owner = unsafe {
-            Owner {
-                uid: libc::getuid(),
-                gid: libc::getgid(),
-            }
-        };
-        ctx.set_image(ImageInfo {
-            flavor: Flavor::MariaDb,
-            owner,
-            version: "fake 11.8".to_owned(),
-            id: "sha256:fake".to_owned(),
-        });
-        publish(&ctx, "shop", "v1");
+        let ctx = dolly_core::fake::context(settings, &engine).expect("context");
+        dolly_core::fake::publish(
+            &ctx,
+            &TemplateName::parse("shop").expect("name"),
+            &VersionName::parse("v1").expect("version"),
+        )
+        .expect("publish");
         let app = Application::build_with_context(ctx)
             .await
             .expect("dollyd starts");
@@ -191,30 +160,4 @@ impl FastApp {
         assert_eq!(a.status, status, "{method} {path}: {a:?}");
         a
     }
-}
-
-/// Publishes version `v` of template `t` (a tiny datadir) as current.
-fn publish(ctx: &Context, t: &str, v: &str) {
-    let t = TemplateName::parse(t).expect("name");
-    let v = VersionName::parse(v).expect("version");
-    let store = ctx.store();
-    let work = store.scratch(&Scratch::Import(t.clone(), v.clone()));
-    std::fs::create_dir_all(work.join("shop")).expect("work");
-    std::fs::write(work.join("ibdata1"), format!("data of {v}")).expect("write");
-    let meta = VersionMeta {
-        version: v.clone(),
-        created_at: chrono::Utc::now(),
-        source_dump: "shop.sql".into(),
-        database: "shop".into(),
-        import_seconds: 0.1,
-        dump_bytes: 1,
-        size_bytes: 1,
-        image: "fake".into(),
-        server_version: "fake 11.8".into(),
-        fingerprint: None,
-        post_scripts: vec![],
-        load: None,
-        masking: None,
-    };
-    store.publish_version(&t, &meta, &work).expect("publish");
 }
