@@ -296,6 +296,9 @@ pub struct Manager {
     pools: pool::Pools,
     /// Wakes the task that prepares standbys.
     standby_wake: tokio::sync::Notify,
+    /// Set when an instance went to sleep (or a wake failed): the waker
+    /// reads the sleeping instances from the store again.
+    sleepers_changed: std::sync::atomic::AtomicBool,
 }
 
 impl Manager {
@@ -310,6 +313,7 @@ impl Manager {
             snapshotting: owner::Reservations::default(),
             pools: pool::Pools::default(),
             standby_wake: tokio::sync::Notify::new(),
+            sleepers_changed: std::sync::atomic::AtomicBool::new(true),
         }
     }
 

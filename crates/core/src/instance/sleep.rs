@@ -14,6 +14,7 @@
 //! the request at its start.
 
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::instance::InstanceState;
@@ -25,6 +26,10 @@ use crate::store::Target;
 
 /// How often wake-up requests are looked for.
 pub const WAKE_POLL: Duration = Duration::from_millis(25);
+
+/// How often the waker reads the sleeping instances from the store without
+/// being told one changed.
+const RELIST: Duration = Duration::from_secs(10);
 
 impl Manager {
     /// Puts to sleep the running instances idle for longer than their
@@ -90,6 +95,7 @@ impl Manager {
             f.sleeping = true;
         }
         self.write_meta(&meta).await?;
+        self.sleepers_changed.store(true, Ordering::Relaxed);
         self.view(meta).await
     }
 
@@ -165,8 +171,11 @@ impl Manager {
     }
 
     /// The task that wakes sleeping instances when a connection asks: it
-    /// looks for requests every [`WAKE_POLL`] (the sleepers are read
-    /// from the store every 250 ms) and wakes each in its own task.
+    /// looks for requests of the sleeping instances every [`WAKE_POLL`]
+    /// (nothing to look at when none sleeps) and wakes each in its own
+    /// task. The sleeping instances are read from the store at start, when
+    /// [`Manager::sleep`] put one to sleep or a wake failed, and every
+    /// [`RELIST`] in case.
     pub fn spawn_waker(self: &std::sync::Arc<Self>) -> tokio::task::JoinHandle<()> {
         let manager = std::sync::Arc::clone(self);
         tokio::spawn(async move {
@@ -174,7 +183,9 @@ impl Manager {
             let mut listed = Instant::now() - Duration::from_secs(60);
             let waking = std::sync::Arc::new(std::sync::Mutex::new(HashSet::new()));
             loop {
-                if listed.elapsed() >= Duration::from_millis(250) {
+                if manager.sleepers_changed.swap(false, Ordering::Relaxed)
+                    || listed.elapsed() >= RELIST
+                {
                     sleepers = manager.sleepers().await;
                     listed = Instant::now();
                 }
@@ -195,6 +206,8 @@ impl Manager {
                         tokio::spawn(async move {
                             if let Err(e) = m.wake(&key.0, &key.1).await {
                                 warn!(template = %key.0, instance = %key.1, error = %e, "cannot wake a sleeping instance");
+                                // Still asleep: look for its requests again.
+                                m.sleepers_changed.store(true, Ordering::Relaxed);
                             }
                             waking
                                 .lock()
