@@ -39,10 +39,13 @@ if [[ -z "${DOLLY_TEST_DIR:-}" && $(id -u) == 0 ]]; then
 fi
 echo "test data folders in ${DOLLY_TEST_DIR:-the system temp dir}"
 
+# Every container of this run carries dolly-test=$DOLLY_TEST_RUN (default 1):
+# another run on the same engine with another value is left alone.
+export DOLLY_TEST_RUN="${DOLLY_TEST_RUN:-1}"
 sweep() {
-    # Containers a killed test run may have left (all carry dolly-test=1).
+    # Containers a killed run of this label may have left.
     local ids
-    ids=$(docker ps -aq --filter label=dolly-test=1 || true)
+    ids=$(docker ps -aq --filter "label=dolly-test=$DOLLY_TEST_RUN" || true)
     if [[ -n "$ids" ]]; then docker rm -f $ids >/dev/null || true; fi
 }
 sweep

@@ -10,7 +10,7 @@ use crate::clone::CloneMode;
 use crate::config::Settings;
 use crate::dbserver::ImageInfo;
 use crate::instance::{MysqlProber, Prober};
-use crate::store::{Store, StoreError};
+use crate::store::{AsyncStore, Store, StoreError};
 
 /// Label put on every container dolly creates.
 pub const LABEL_MANAGED_BY: &str = "managed-by";
@@ -26,7 +26,7 @@ pub const LABEL_KIND: &str = "dolly.kind";
 /// the read-only accessors below, never the store or the engine.
 pub struct Context {
     pub(crate) settings: Settings,
-    pub(crate) store: Store,
+    pub(crate) store: AsyncStore,
     pub(crate) engine: Arc<dyn Engine>,
     pub(crate) clone_mode: CloneMode,
     /// How `instance_max_disk` is enforced here.
@@ -66,7 +66,7 @@ impl Context {
         }
         Ok(Self {
             settings,
-            store,
+            store: AsyncStore::new(store),
             engine,
             clone_mode,
             disk_limit,
@@ -104,7 +104,7 @@ impl Context {
     /// Takes the data folder's lock for `purpose` (`serve`, `reap`): one
     /// dollyd serves a data folder at a time.
     pub fn lock_folder(&self, purpose: &str) -> Result<crate::store::FolderLock, StoreError> {
-        self.store.lock_folder(purpose)
+        self.store.blocking().lock_folder(purpose)
     }
 
     /// Whether the engine answers.
@@ -114,13 +114,13 @@ impl Context {
 
     /// Whether the data folder takes a write (readiness).
     pub async fn probe_writable(&self) -> Result<(), StoreError> {
-        self.blocking(|s| s.probe_writable()).await
+        self.store.probe_writable().await
     }
 
     /// The data folder's store (integration tests only).
     #[cfg(feature = "testing")]
     pub fn store(&self) -> &Store {
-        &self.store
+        self.store.blocking()
     }
 
     /// The container engine (integration tests only).
@@ -135,23 +135,6 @@ impl Context {
         self
     }
 
-    /// Runs store (filesystem) work on the blocking pool, never on an async
-    /// worker.
-    pub async fn blocking<T, F>(&self, f: F) -> T
-    where
-        T: Send + 'static,
-        F: FnOnce(&Store) -> T + Send + 'static,
-    {
-        let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || f(&store)).await {
-            Ok(v) => v,
-            Err(e) => match e.try_into_panic() {
-                Ok(panic) => std::panic::resume_unwind(panic),
-                Err(_) => panic!("a blocking store task was cancelled at shutdown"),
-            },
-        }
-    }
-
     /// The image's server flavour and mysql user: probed once per image id
     /// (a container run), then read from the store's cache.
     pub async fn image(&self) -> Result<&ImageInfo, EngineError> {
@@ -159,8 +142,7 @@ impl Context {
             .get_or_try_init(|| async {
                 let id = self.engine.ensure_image(&self.settings.image).await?;
                 let key = crate::store::CacheKey::new(&id, &["probe".to_owned()]);
-                let k = key.clone();
-                match self.blocking(move |s| s.image_probe::<ImageInfo>(&k)).await {
+                match self.store.image_probe::<ImageInfo>(&key).await {
                     Ok(Some(info)) if info.id == id => return Ok(info),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "the image probe's cache is unreadable: probing again"),
@@ -174,8 +156,7 @@ impl Context {
                 )
                 .await?;
                 tracing::info!(image = %self.settings.image, version = %info.version, "image probed");
-                let kept = info.clone();
-                if let Err(e) = self.blocking(move |s| s.write_image_probe(&key, &kept)).await {
+                if let Err(e) = self.store.write_image_probe(&key, &info).await {
                     tracing::warn!(error = %e, "cannot keep the image probe's result");
                 }
                 Ok(info)

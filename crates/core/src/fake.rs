@@ -54,7 +54,7 @@ pub fn context(settings: Settings, engine: &Arc<FakeEngine>) -> Result<Context, 
 
 /// Publishes version `v` of template `t` (a tiny datadir) as current.
 pub fn publish(ctx: &Context, t: &TemplateName, v: &VersionName) -> Result<(), StoreError> {
-    let store = &ctx.store;
+    let store = ctx.store.blocking();
     let work = store.scratch(&Scratch::Import(t.clone(), v.clone()));
     let made = std::fs::create_dir_all(work.join("shop"))
         .and_then(|()| std::fs::write(work.join("ibdata1"), format!("data of {v}")));

@@ -141,12 +141,7 @@ impl Manager {
         chunks: Chunks,
         actor: Option<&crate::users::Actor>,
     ) -> Result<Instance, InstanceError> {
-        let (t2, n2) = (t.clone(), n.clone());
-        if self
-            .ctx
-            .blocking(move |s| s.instance_exists(&t2, &n2))
-            .await
-        {
+        if self.ctx.store.instance_exists(t, n).await {
             return Err(InstanceError::AlreadyExists(t.clone(), n.clone()));
         }
         let image = self.ctx.image().await?.clone();

@@ -114,18 +114,12 @@ impl Manager {
             // for its owner's quota until its metadata does.
             let _reserved = {
                 let _gate = self.create_gate.lock().await;
-                let (t2, n2) = (t.clone(), n.clone());
-                if self
-                    .ctx
-                    .blocking(move |s| s.instance_exists(&t2, &n2))
-                    .await
-                {
+                if self.ctx.store.instance_exists(t, n).await {
                     return Err(InstanceError::AlreadyExists(t.clone(), n.clone()));
                 }
                 self.check_limits().await?;
                 self.check_quota(actor).await?;
-                let (t2, n2) = (t.clone(), n.clone());
-                match self.ctx.blocking(move |s| s.claim_instance(&t2, &n2)).await {
+                match self.ctx.store.claim_instance(t, n).await {
                     Ok(()) => {}
                     Err(StoreError::Exists(_)) => {
                         return Err(InstanceError::AlreadyExists(t.clone(), n.clone()))
@@ -216,10 +210,8 @@ impl Manager {
     /// `max_instances` and `min_free_disk`. Free space that cannot be read
     /// is an error, never "zero free".
     async fn check_limits(&self) -> Result<(), InstanceError> {
-        let (count, space) = self
-            .ctx
-            .blocking(|s| Ok::<_, StoreError>((s.instance_names(None)?.len(), s.space()?)))
-            .await?;
+        let count = self.ctx.store.instance_names(None).await?.len();
+        let space = self.ctx.store.space().await?;
         let settings = &self.ctx.settings;
         if let Some(max) = settings.max_instances {
             if count >= max {
@@ -238,7 +230,7 @@ impl Manager {
     /// Bytes free in the data folder above `min_free_disk`; `DiskFull`
     /// when there are none. Guards everything that writes datadirs.
     pub(super) async fn space_above_minimum(&self) -> Result<u64, InstanceError> {
-        let space = self.ctx.blocking(|s| s.space()).await?;
+        let space = self.ctx.store.space().await?;
         let min = self.ctx.settings.min_free_disk;
         if space.free < min {
             return Err(InstanceError::DiskFull {
@@ -255,8 +247,7 @@ impl Manager {
         t: &TemplateName,
         v: &VersionName,
     ) -> Result<(), InstanceError> {
-        let (t2, v2) = (t.clone(), v.clone());
-        if self.ctx.blocking(move |s| s.version_exists(&t2, &v2)).await {
+        if self.ctx.store.version_exists(t, v).await {
             Ok(())
         } else {
             Err(InstanceError::VersionGone(t.clone(), v.clone()))
@@ -271,8 +262,7 @@ impl Manager {
         if let Some(v) = template::current_version(&self.ctx, t).await? {
             return Ok(v);
         }
-        let t2 = t.clone();
-        if self.ctx.blocking(move |s| s.is_importing(&t2)).await {
+        if self.ctx.store.is_importing(t).await {
             return Err(InstanceError::TemplateImporting(t.clone()));
         }
         Err(InstanceError::TemplateNotFound {

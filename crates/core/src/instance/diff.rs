@@ -84,22 +84,14 @@ impl Manager {
         t: &TemplateName,
         v: &dolly_names::VersionName,
     ) -> Result<Schema, InstanceError> {
-        let (t2, v2) = (t.clone(), v.clone());
-        if let Some(s) = self
-            .ctx
-            .blocking(move |s| s.version_schema(&t2, &v2))
-            .await?
-        {
+        if let Some(s) = self.ctx.store.version_schema(t, v).await? {
             return Ok(s);
         }
         self.ensure_version(t, v).await?;
         let schema = self
             .read_schema_of(t, self.ctx.store.version_data(t, v))
             .await?;
-        let (t2, v2, s2) = (t.clone(), v.clone(), schema.clone());
-        self.ctx
-            .blocking(move |s| s.write_version_schema(&t2, &v2, &s2))
-            .await?;
+        self.ctx.store.write_version_schema(t, v, &schema).await?;
         info!(template = %t, version = %v, "version schema read and kept");
         Ok(schema)
     }
@@ -111,20 +103,15 @@ impl Manager {
         s: &SnapshotName,
     ) -> Result<Schema, InstanceError> {
         self.snapshot_meta(t, n, s).await?;
-        let (t2, n2, s2) = (t.clone(), n.clone(), s.clone());
-        if let Some(schema) = self
-            .ctx
-            .blocking(move |st| st.snapshot_schema(&t2, &n2, &s2))
-            .await?
-        {
+        if let Some(schema) = self.ctx.store.snapshot_schema(t, n, s).await? {
             return Ok(schema);
         }
         let schema = self
             .read_schema_of(t, self.ctx.store.snapshot_data(t, n, s))
             .await?;
-        let (t2, n2, s2, sc) = (t.clone(), n.clone(), s.clone(), schema.clone());
         self.ctx
-            .blocking(move |st| st.write_snapshot_schema(&t2, &n2, &s2, &sc))
+            .store
+            .write_snapshot_schema(t, n, s, &schema)
             .await?;
         Ok(schema)
     }

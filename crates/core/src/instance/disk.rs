@@ -31,12 +31,7 @@ impl Manager {
                 continue;
             }
             let (t, n) = (i.meta.template.clone(), i.meta.name.clone());
-            let (t2, n2) = (t.clone(), n.clone());
-            let Ok(used) = self
-                .ctx
-                .blocking(move |s| s.instance_exclusive_bytes(&t2, &n2))
-                .await
-            else {
+            let Ok(used) = self.ctx.store.instance_exclusive_bytes(&t, &n).await else {
                 continue;
             };
             if !crate::disk_limit::at_limit(used, limit) {
@@ -71,12 +66,7 @@ impl Manager {
                 i.meta.name.clone(),
                 i.meta.version.clone(),
             );
-            let (t2, n2) = (t.clone(), n.clone());
-            let used = match self
-                .ctx
-                .blocking(move |s| s.instance_growth(&t2, &n2, &v))
-                .await
-            {
+            let used = match self.ctx.store.instance_growth(&t, &n, &v).await {
                 Ok(used) => used,
                 Err(e) => {
                     warn!(template = %t, instance = %n, error = %e, "cannot measure an instance's disk use");

@@ -64,7 +64,8 @@ impl Manager {
     /// figures (pool figures left at zero: [`Manager::pool_status`]).
     pub async fn template_figures(&self) -> Result<(u64, Vec<TemplateFigures>), StoreError> {
         self.ctx
-            .blocking(|s| {
+            .store
+            .run(|s| {
                 let space = s.space()?;
                 let mut templates = Vec::new();
                 for t in s.template_names()? {

@@ -151,8 +151,7 @@ impl Manager {
             self.ctx.engine.remove(&spare.container).await?;
         }
         self.ctx.engine.remove(&name).await?;
-        let (t2, n2) = (t.clone(), n.clone());
-        let (forward_dir, wake_dir) = self.ctx.blocking(move |s| s.forward_dirs(&t2, &n2)).await?;
+        let (forward_dir, wake_dir) = self.ctx.store.forward_dirs(&t, &n).await?;
         let spec_of = |port: Option<u16>| {
             dbserver::forwarder_spec(
                 dbserver::Forwarder {
@@ -194,10 +193,7 @@ impl Manager {
         target: Target,
     ) -> Result<(), InstanceError> {
         let (t, n) = (t.clone(), n.clone());
-        Ok(self
-            .ctx
-            .blocking(move |s| s.write_target(&t, &n, target))
-            .await?)
+        Ok(self.ctx.store.write_target(&t, &n, target).await?)
     }
 
     /// Starts the server of an instance behind its forwarder (which is
@@ -330,10 +326,10 @@ impl Manager {
         committed.pending = None;
         committed.broken = None;
         let commit = async {
-            let (t2, n2, g) = (t.clone(), n.clone(), spare.generation);
             let aside = self
                 .ctx
-                .blocking(move |s| s.swap_in_standby(&t2, &n2, g))
+                .store
+                .swap_in_standby(&t, &n, spare.generation)
                 .await?;
             crate::faultpoint::hit("handover.swapped");
             self.write_meta(&committed).await?;
@@ -373,7 +369,7 @@ impl Manager {
                 warn!(error = %e, container = old, "cannot remove the old server");
             }
             if let Some(aside) = aside {
-                let _ = ctx.blocking(move |s| s.discard_aside(&aside)).await;
+                let _ = ctx.store.discard_aside(&aside).await;
             }
         });
         if let Err(e) = answered {
@@ -402,9 +398,7 @@ impl Manager {
         self.write_meta(meta).await?;
         self.ctx.engine.remove(&spare.container).await?;
         let (t, n) = (meta.template.clone(), meta.name.clone());
-        self.ctx
-            .blocking(move |s| s.prune_standbys(&t, &n, None))
-            .await?;
+        self.ctx.store.prune_standbys(&t, &n, None).await?;
         Ok(())
     }
 
@@ -490,12 +484,9 @@ impl Manager {
                 // Failed, or its instance changed (deleted, reset, stopped)
                 // meanwhile: nothing of it stays.
                 self.ctx.engine.remove(&spare.container).await?;
-                let (t2, n2) = (t.clone(), n.clone());
                 let keep = None;
                 if meta.is_some() {
-                    self.ctx
-                        .blocking(move |s| s.prune_standbys(&t2, &n2, keep))
-                        .await?;
+                    self.ctx.store.prune_standbys(t, n, keep).await?;
                 }
                 if let Some(mut meta) = meta.filter(|_| still_wanted) {
                     if let Some(f) = meta.forward.as_mut() {
@@ -518,15 +509,10 @@ impl Manager {
         source: std::path::PathBuf,
     ) -> Result<(), InstanceError> {
         self.space_above_minimum().await?;
-        let (t2, n2, g) = (t.clone(), n.clone(), spare.generation);
-        let data = self
-            .ctx
-            .blocking(move |s| {
-                // What an earlier standby (a lost forwarder's) left.
-                s.prune_standbys(&t2, &n2, Some(g))?;
-                s.standby_data(&t2, &n2, g)
-            })
-            .await?;
+        // What an earlier standby (a lost forwarder's) left.
+        let g = spare.generation;
+        self.ctx.store.prune_standbys(t, n, Some(g)).await?;
+        let data = self.ctx.store.standby_data(t, n, g).await?;
         self.clone_datadir(source, &data).await?;
         let image = self.ctx.image().await?.clone();
         let init = data.join(dbserver::INIT_FILE);

@@ -223,17 +223,13 @@ impl Manager {
             });
             self.write_meta(&meta).await?;
             crate::faultpoint::hit("reset.intent");
-            let (t2, n2, new2) = (t.clone(), n.clone(), new.clone());
-            let swapped = self
-                .ctx
-                .blocking(move |s| s.swap_in_data(&t2, &n2, &new2))
-                .await;
+            let swapped = self.ctx.store.swap_in_data(t, n, &new).await;
             let aside = match swapped {
                 Ok(aside) => aside,
                 Err(e) => {
                     // Roll back now, as a restart would.
                     let mut m = meta.clone();
-                    let _ = self.ctx.blocking(move |s| s.recover_reset(&mut m)).await;
+                    let _ = self.ctx.store.recover_reset(&mut m).await;
                     let mut old = self.ready_meta(t, n).await?;
                     let port = old.port;
                     let _ = self.start_container(&mut old, port).await;
@@ -248,8 +244,7 @@ impl Manager {
             let port = meta.port;
             let result = self.start_container(&mut meta, port).await;
             self.ctx.metrics.operation("reset", result.is_ok());
-            let store = self.ctx.store.clone();
-            let _ = tokio::task::spawn_blocking(move || store.discard_aside(&aside)).await;
+            let _ = self.ctx.store.discard_aside(&aside).await;
             let mut i = result?;
             if i.meta.forward.is_some() {
                 i.via_standby = Some(false);

@@ -342,12 +342,12 @@ impl Manager {
         n: &InstanceName,
     ) -> Result<Option<InstanceMeta>, StoreError> {
         let (t, n) = (t.clone(), n.clone());
-        self.ctx.blocking(move |s| s.read_instance(&t, &n)).await
+        self.ctx.store.read_instance(&t, &n).await
     }
 
     async fn write_meta(&self, meta: &InstanceMeta) -> Result<(), StoreError> {
         let meta = meta.clone();
-        self.ctx.blocking(move |s| s.write_instance(&meta)).await
+        self.ctx.store.write_instance(&meta).await
     }
 
     /// The metadata of a ready instance, or `NotFound`. Damaged metadata
@@ -398,23 +398,7 @@ impl Manager {
     /// next start sets it aside).
     pub async fn list(&self, only: Option<&TemplateName>) -> Result<Vec<Instance>, InstanceError> {
         let containers = self.containers().await?;
-        let only = only.cloned();
-        let metas = self
-            .ctx
-            .blocking(move |s| {
-                let mut out = Vec::new();
-                for (t, n) in s.instance_names(only.as_ref())? {
-                    match s.read_instance(&t, &n) {
-                        Ok(Some(m)) if m.ready => out.push(m),
-                        Ok(_) => {}
-                        Err(e) => {
-                            tracing::error!(template = %t, instance = %n, error = %e, "instance metadata unreadable; left out")
-                        }
-                    }
-                }
-                Ok::<_, StoreError>(out)
-            })
-            .await?;
+        let metas = self.ctx.store.ready_instances(only).await?;
         Ok(metas
             .into_iter()
             .map(|m| {
@@ -434,7 +418,7 @@ impl Manager {
     /// What is in quarantine: instance folders set aside because their
     /// metadata could not be read.
     pub async fn quarantined(&self) -> Result<Vec<Quarantined>, InstanceError> {
-        Ok(self.ctx.blocking(|s| s.quarantined()).await?)
+        Ok(self.ctx.store.quarantined().await?)
     }
 }
 
@@ -444,21 +428,7 @@ impl crate::template::VersionsInUse for Manager {
     /// from. Any metadata it cannot read is an error: an update then keeps
     /// every version.
     async fn versions_in_use(&self, t: &TemplateName) -> Result<HashSet<VersionName>, StoreError> {
-        let t = t.clone();
-        self.ctx
-            .blocking(move |s| {
-                let mut used = HashSet::new();
-                for (t, n) in s.instance_names(Some(&t))? {
-                    if let Some(m) = s.read_instance(&t, &n)? {
-                        used.insert(m.version);
-                    }
-                    for snap in s.snapshots(&t, &n)? {
-                        used.insert(snap.template_version);
-                    }
-                }
-                Ok(used)
-            })
-            .await
+        self.ctx.store.versions_in_use(t).await
     }
 }
 

@@ -53,7 +53,8 @@ impl Manager {
         let (in_flight, mine) = self.creating.for_owner(&user);
         Ok(self
             .ctx
-            .blocking(move |s| {
+            .store
+            .run(move |s| {
                 let mut count = mine;
                 for (t, n) in s.instance_names(None)? {
                     if in_flight.contains(&(t.clone(), n.clone())) {
@@ -80,7 +81,8 @@ impl Manager {
         };
         Ok(self
             .ctx
-            .blocking(move |s| {
+            .store
+            .run(move |s| {
                 let mut count = mine;
                 for (t, n) in s.instance_names(None)? {
                     let Ok(Some(m)) = s.read_instance(&t, &n) else {

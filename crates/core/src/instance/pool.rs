@@ -49,8 +49,7 @@ pub struct PoolStatus {
 impl Manager {
     /// The pool size of `t`: its override, or `pool_size`.
     pub async fn pool_target(&self, t: &TemplateName) -> Result<usize, InstanceError> {
-        let t2 = t.clone();
-        let over = self.ctx.blocking(move |s| s.pool_size(&t2)).await?;
+        let over = self.ctx.store.pool_size(t).await?;
         Ok(over.map_or(self.ctx.settings.pool_size, |p| p.size))
     }
 
@@ -61,10 +60,7 @@ impl Manager {
         size: usize,
     ) -> Result<PoolStatus, InstanceError> {
         self.resolve_template(t).await?;
-        let t2 = t.clone();
-        self.ctx
-            .blocking(move |s| s.set_pool_size(&t2, PoolSize { size }))
-            .await?;
+        self.ctx.store.set_pool_size(t, PoolSize { size }).await?;
         info!(template = %t, size, "pool size set");
         self.pools.wake.notify_one();
         self.pool_status(t).await
@@ -115,9 +111,9 @@ impl Manager {
             ready: true,
             ..meta.clone()
         };
-        let (t2, m2, h2) = (t.clone(), member.member.clone(), handed.clone());
         self.ctx
-            .blocking(move |s| s.hand_out_member(&t2, &m2, &h2))
+            .store
+            .hand_out_member(t, &member.member, &handed)
             .await?;
         debug!(member = %member.member, "pool member handed out");
         self.view(handed).await.map(Some)
@@ -129,7 +125,7 @@ impl Manager {
             warn!(error = %e, container = %m.container, "cannot remove a pool member's container");
         }
         let (t, n) = (m.template.clone(), m.member.clone());
-        if let Err(e) = self.ctx.blocking(move |s| s.remove_member(&t, &n)).await {
+        if let Err(e) = self.ctx.store.remove_member(&t, &n).await {
             warn!(error = %e, "cannot remove a pool member's folder");
         }
     }
@@ -140,8 +136,7 @@ impl Manager {
         t: &TemplateName,
         version: &VersionName,
     ) -> Result<(), InstanceError> {
-        let t2 = t.clone();
-        let m = self.ctx.blocking(move |s| s.claim_member(&t2)).await?;
+        let m = self.ctx.store.claim_member(t).await?;
         let database = crate::template::version_meta(&self.ctx, t, version)
             .await?
             .map(|v| v.database)
@@ -158,8 +153,7 @@ impl Manager {
             ready: false,
         };
         let result = async {
-            let m2 = meta.clone();
-            self.ctx.blocking(move |s| s.write_member(&m2)).await?;
+            self.ctx.store.write_member(&meta).await?;
             let data = self.ctx.store.member_data(t, &m);
             self.clone_datadir(self.ctx.store.version_data(t, version), &data)
                 .await?;
@@ -178,8 +172,7 @@ impl Manager {
                     .await?,
             );
             meta.ready = true;
-            let m2 = meta.clone();
-            self.ctx.blocking(move |s| s.write_member(&m2)).await?;
+            self.ctx.store.write_member(&meta).await?;
             Ok::<_, InstanceError>(())
         }
         .await;
@@ -199,7 +192,7 @@ impl Manager {
     /// then starts members until each template's pool is full, one start
     /// per template at a time (templates in parallel).
     pub async fn refill_pools(&self) -> Result<(), InstanceError> {
-        let templates = self.ctx.blocking(|s| s.template_names()).await?;
+        let templates = self.ctx.store.template_names().await?;
         let mut work = Vec::new();
         for t in templates {
             let Some(current) = crate::template::current_version(&self.ctx, &t).await? else {
@@ -263,7 +256,7 @@ impl Manager {
     /// pool (folders; containers are removed with the other orphans) goes.
     pub(super) async fn clear_pool(&self) -> Result<usize, StoreError> {
         self.pools.lock().clear();
-        self.ctx.blocking(|s| s.clear_pool()).await
+        self.ctx.store.clear_pool().await
     }
 
     /// Every member's container, for a clean shutdown of the pool.

@@ -111,7 +111,8 @@ impl Manager {
         let all = self.ctx.engine.list(&self.ctx.ownership_labels()).await?;
         let found = self
             .ctx
-            .blocking(|s| {
+            .store
+            .run(|s| {
                 let mut out = Vec::new();
                 for (t, n) in s.instance_names(None)? {
                     let f = classify(s, &t, &n);
@@ -174,10 +175,7 @@ impl Manager {
         if members > 0 {
             info!(members, "the warm pool starts empty and refills");
         }
-        let cleaned = self
-            .ctx
-            .blocking(|s| s.clean_scratch(|t| s.is_importing(t)))
-            .await?;
+        let cleaned = self.ctx.store.clean_scratch().await?;
         for c in &cleaned {
             match c {
                 Cleaned::Removed(p) => {
@@ -230,12 +228,7 @@ impl Manager {
                         .and_then(|n| InstanceName::parse(n).ok()),
                 );
             let Some((t, n)) = names else { continue };
-            let (t2, n2) = (t.clone(), n.clone());
-            let exists = self
-                .ctx
-                .blocking(move |s| Ok::<_, StoreError>(s.instance_exists(&t2, &n2)))
-                .await?;
-            if exists {
+            if self.ctx.store.instance_exists(&t, &n).await {
                 continue;
             }
             warn!(template = %t, instance = %n, container = %c.name, "removing a container created for an instance that does not exist (a create cut short by a crash)");
@@ -258,11 +251,7 @@ impl Manager {
             self.ctx.engine.stop(&container, 120).await?;
             self.ctx.engine.remove(&container).await?;
         }
-        let (t2, n2, r) = (t.clone(), n.clone(), reason.to_owned());
-        let to = self
-            .ctx
-            .blocking(move |s| s.quarantine_instance(&t2, &n2, &r))
-            .await?;
+        let to = self.ctx.store.quarantine_instance(t, n, reason).await?;
         error!(template = %t, instance = %n, reason, quarantine = %to.display(), "instance metadata unreadable: the instance was set aside, nothing was deleted; see GET /api/v1/quarantine");
         Ok(())
     }
@@ -308,7 +297,7 @@ impl Manager {
                     .get(LABEL_TEMPLATE)
                     .and_then(|t| TemplateName::parse(t).ok());
                 let importing = match template {
-                    Some(t) => self.ctx.blocking(move |s| s.is_importing(&t)).await,
+                    Some(t) => self.ctx.store.is_importing(&t).await,
                     None => false,
                 };
                 if !importing {
@@ -454,18 +443,16 @@ impl Manager {
     ) -> Result<Option<String>, InstanceError> {
         let Some(spare) = m.forward.as_ref().and_then(|f| f.spare.clone()) else {
             let (t, n) = (m.template.clone(), m.name.clone());
-            self.ctx
-                .blocking(move |s| s.prune_standbys(&t, &n, None))
-                .await?;
+            self.ctx.store.prune_standbys(&t, &n, None).await?;
             return Ok(None);
         };
         let running = all
             .iter()
             .any(|c| c.name == spare.container && c.state == RunState::Running);
         if spare.ready && running {
-            let (t, n, g) = (m.template.clone(), m.name.clone(), spare.generation);
             self.ctx
-                .blocking(move |s| s.prune_standbys(&t, &n, Some(g)))
+                .store
+                .prune_standbys(&m.template, &m.name, Some(spare.generation))
                 .await?;
             return Ok(Some(spare.container));
         }

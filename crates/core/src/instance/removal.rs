@@ -79,11 +79,7 @@ impl Manager {
             // First the folder leaves `instances/` (one rename): from then
             // on the instance is gone, and a crash at any later step is
             // finished at the next start (orphan container, scratch).
-            let (t2, n2) = (t.clone(), n.clone());
-            let aside = self
-                .ctx
-                .blocking(move |s| s.unlink_instance(&t2, &n2))
-                .await?;
+            let aside = self.ctx.store.unlink_instance(t, n).await?;
             if aside.is_none() && !exists {
                 return Err(InstanceError::NotFound(t.clone(), n.clone()));
             }
@@ -95,7 +91,7 @@ impl Manager {
             removed?;
             crate::faultpoint::hit("delete.container_removed");
             if let Some(aside) = aside {
-                self.ctx.blocking(move |s| s.discard_aside(&aside)).await?;
+                self.ctx.store.discard_aside(&aside).await?;
             }
             info!("instance removed");
             let e = match &meta {

@@ -342,7 +342,7 @@ impl Manager {
             warn!(error = %e, "cannot remove the instance's containers");
         }
         let (t, n) = (t.clone(), n.clone());
-        if let Err(e) = self.ctx.blocking(move |s| s.remove_instance(&t, &n)).await {
+        if let Err(e) = self.ctx.store.remove_instance(&t, &n).await {
             warn!(error = %e, "cannot remove the instance's folder");
         }
     }

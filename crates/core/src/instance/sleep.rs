@@ -77,13 +77,7 @@ impl Manager {
         if meta.forward.is_none() || meta.stopped {
             return self.view(meta).await;
         }
-        let (t2, n2) = (t.clone(), n.clone());
-        self.ctx
-            .blocking(move |s| {
-                s.clear_wake_request(&t2, &n2);
-                Ok::<_, crate::store::StoreError>(())
-            })
-            .await?;
+        self.ctx.store.clear_wake_request(t, n).await;
         self.set_target(t, n, Target::Sleeping).await?;
         self.drop_spare(&mut meta).await?;
         match self.ctx.engine.stop(&meta.container, 120).await {
@@ -109,13 +103,7 @@ impl Manager {
         let lock = self.key_lock(t, n);
         let _guard = lock.lock().await;
         let mut meta = self.ready_meta(t, n).await?;
-        let (t2, n2) = (t.clone(), n.clone());
-        self.ctx
-            .blocking(move |s| {
-                s.clear_wake_request(&t2, &n2);
-                Ok::<_, crate::store::StoreError>(())
-            })
-            .await?;
+        self.ctx.store.clear_wake_request(t, n).await;
         if !meta.forward.as_ref().is_some_and(|f| f.sleeping) {
             return self.view(meta).await;
         }
@@ -133,7 +121,8 @@ impl Manager {
         sleepers: Vec<(TemplateName, InstanceName)>,
     ) -> Vec<(TemplateName, InstanceName)> {
         self.ctx
-            .blocking(move |s| {
+            .store
+            .run(move |s| {
                 Ok::<_, crate::store::StoreError>(
                     sleepers
                         .into_iter()
@@ -149,7 +138,8 @@ impl Manager {
     async fn sleepers(&self) -> HashSet<(TemplateName, InstanceName)> {
         let found = self
             .ctx
-            .blocking(|s| {
+            .store
+            .run(|s| {
                 let mut out = HashSet::new();
                 for (t, n) in s.instance_names(None)? {
                     if let Ok(Some(m)) = s.read_instance(&t, &n) {

@@ -62,9 +62,9 @@ impl Manager {
         n: &InstanceName,
         s: &SnapshotName,
     ) -> Result<SnapshotMeta, InstanceError> {
-        let (t2, n2, s2) = (t.clone(), n.clone(), s.clone());
         self.ctx
-            .blocking(move |st| st.read_snapshot(&t2, &n2, &s2))
+            .store
+            .read_snapshot(t, n, s)
             .await?
             .ok_or_else(|| InstanceError::SnapshotNotFound(t.clone(), n.clone(), s.clone()))
     }
@@ -95,12 +95,7 @@ impl Manager {
             let lock = self.key_lock(t, n);
             let _guard = lock.lock().await;
             let mut meta = self.ready_meta(t, n).await?;
-            let (t2, n2, s2) = (t.clone(), n.clone(), s.clone());
-            if self
-                .ctx
-                .blocking(move |st| st.snapshot_exists(&t2, &n2, &s2))
-                .await
-            {
+            if self.ctx.store.snapshot_exists(t, n, s).await {
                 return Err(InstanceError::SnapshotExists(
                     t.clone(),
                     n.clone(),
@@ -119,11 +114,7 @@ impl Manager {
             };
             // Built in tmp/ and published by one rename: a crash at any
             // step leaves a complete snapshot or none.
-            let (t2, n2, s2) = (t.clone(), n.clone(), s.clone());
-            let scratch = self
-                .ctx
-                .blocking(move |st| st.snapshot_scratch(&t2, &n2, &s2))
-                .await?;
+            let scratch = self.ctx.store.snapshot_scratch(t, n, s).await?;
             let running = self.view(meta.clone()).await?.state == InstanceState::Running;
             let paused = Instant::now();
             if running {
@@ -145,7 +136,8 @@ impl Manager {
                 Ok(()) => {
                     let version = meta.version.clone();
                     self.ctx
-                        .blocking(move |st| {
+                        .store
+                        .run(move |st| {
                             let snap = SnapshotMeta {
                                 name: s2,
                                 created_at: Utc::now(),
@@ -190,7 +182,7 @@ impl Manager {
     ) -> Result<Vec<SnapshotMeta>, InstanceError> {
         self.ready_meta(t, n).await?;
         let (t, n) = (t.clone(), n.clone());
-        Ok(self.ctx.blocking(move |s| s.snapshots(&t, &n)).await?)
+        Ok(self.ctx.store.snapshots(&t, &n).await?)
     }
 
     pub async fn remove_snapshot(
@@ -203,10 +195,7 @@ impl Manager {
         let _guard = lock.lock().await;
         self.ready_meta(t, n).await?;
         self.snapshot_meta(t, n, s).await?;
-        let (t2, n2, s2) = (t.clone(), n.clone(), s.clone());
-        self.ctx
-            .blocking(move |st| st.remove_snapshot(&t2, &n2, &s2))
-            .await?;
+        self.ctx.store.remove_snapshot(t, n, s).await?;
         info!(template = %t, instance = %n, snapshot = %s, "snapshot removed");
         Ok(())
     }
@@ -218,7 +207,8 @@ impl Manager {
     pub async fn disk_usage(&self) -> Result<DiskUsage, InstanceError> {
         let usage = self
             .ctx
-            .blocking(|s| {
+            .store
+            .run(|s| {
                 let mut entries = Vec::new();
                 for t in s.template_names()? {
                     for v in s.versions(&t)? {

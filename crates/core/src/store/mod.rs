@@ -16,8 +16,8 @@
 //! - an instance folder whose metadata cannot be read is moved to
 //!   `quarantine/`, never removed ([`Store::quarantine_instance`]).
 //!
-//! Every operation is blocking: async callers run it through
-//! [`crate::context::Context::blocking`], off the async workers.
+//! Every operation is blocking: async callers reach the store through
+//! [`AsyncStore`], which runs each one on the blocking pool.
 
 mod folder_lock;
 mod forward;
@@ -25,7 +25,9 @@ mod init_cache;
 mod instances;
 mod json;
 mod layout;
+mod offload;
 mod pool;
+mod queries;
 mod schemas;
 mod scratch;
 mod snapshots;
@@ -40,6 +42,7 @@ pub use folder_lock::FolderLock;
 pub use forward::Target;
 pub use init_cache::CacheKey;
 pub use instances::{Forward, InstanceMeta, Pending, Quarantined, ResetRecovery, Spare};
+pub use offload::AsyncStore;
 pub use pool::{MemberMeta, PoolSize};
 pub use scratch::{Cleaned, Scratch};
 pub use snapshots::SnapshotMeta;

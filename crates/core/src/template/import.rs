@@ -50,7 +50,8 @@ pub async fn import_with(
     let t = &d.template;
     let t2 = t.clone();
     let (_lock, space, version, work, current) = ctx
-        .blocking(move |s| {
+        .store
+        .run(move |s| {
             let lock = s.lock_import(&t2)?;
             let space = s.space()?;
             let version = s.new_version(&t2);
@@ -88,8 +89,7 @@ pub async fn import_with(
                 message: format!("unchanged: version {} is current", meta.version),
                 version: Some(meta.version.clone()),
             };
-            let t2 = t.clone();
-            if let Err(e) = ctx.blocking(move |s| s.write_last_import(&t2, &last)).await {
+            if let Err(e) = ctx.store.write_last_import(t, &last).await {
                 warn!(error = %e, "cannot record the import's outcome");
             }
             return Ok((meta, true));
@@ -174,8 +174,7 @@ pub async fn import_with(
         },
         version: outcome.as_ref().ok().map(|m| m.version.clone()),
     };
-    let t2 = t.clone();
-    if let Err(e) = ctx.blocking(move |s| s.write_last_import(&t2, &last)).await {
+    if let Err(e) = ctx.store.write_last_import(t, &last).await {
         warn!(error = %e, "cannot record the import's outcome");
     }
     outcome.map(|m| (m, false))
@@ -775,25 +774,26 @@ async fn publish(
         masking: origin.masking,
     };
     let owner = image.owner;
-    ctx.blocking(move |s| {
-        // Clones must not load a buffer pool dump, see a stale pid file
-        // nor load MySQL's doublewrite files (see `not_for_clones`).
-        if let Ok(entries) = fs::read_dir(&work) {
-            for e in entries.flatten() {
-                if e.file_name().to_str().is_some_and(dbserver::not_for_clones) {
-                    let _ = fs::remove_file(e.path());
+    ctx.store
+        .run(move |s| {
+            // Clones must not load a buffer pool dump, see a stale pid file
+            // nor load MySQL's doublewrite files (see `not_for_clones`).
+            if let Ok(entries) = fs::read_dir(&work) {
+                for e in entries.flatten() {
+                    if e.file_name().to_str().is_some_and(dbserver::not_for_clones) {
+                        let _ = fs::remove_file(e.path());
+                    }
                 }
             }
-        }
-        own_tree(&work, owner, false).map_err(datadir_err("make the template read-only"))?;
-        let meta = VersionMeta {
-            size_bytes: clone::tree_size(&work),
-            ..meta
-        };
-        s.publish_version(&t, &meta, &work)?;
-        Ok(meta)
-    })
-    .await
+            own_tree(&work, owner, false).map_err(datadir_err("make the template read-only"))?;
+            let meta = VersionMeta {
+                size_bytes: clone::tree_size(&work),
+                ..meta
+            };
+            s.publish_version(&t, &meta, &work)?;
+            Ok(meta)
+        })
+        .await
 }
 
 /// Publishes a copy of a cleanly shut down datadir (a snapshot) as the new
@@ -808,7 +808,8 @@ pub async fn publish_datadir(
     let image = ctx.image().await?.clone();
     let t2 = t.clone();
     let (_lock, version, work) = ctx
-        .blocking(move |s| {
+        .store
+        .run(move |s| {
             let lock = s.lock_import(&t2)?;
             let version = s.new_version(&t2);
             let work = s.scratch(&Scratch::Import(t2.clone(), version.clone()));

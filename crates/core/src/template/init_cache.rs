@@ -24,7 +24,7 @@ pub async fn clone_into(ctx: &Context, image: &ImageInfo, work: &Path) -> Result
     let key = CacheKey::new(&image.id, &image.init_command());
     let started = Instant::now();
     let k = key.clone();
-    let cached = match ctx.blocking(move |s| s.init_datadir(&k)).await? {
+    let cached = match ctx.store.init_datadir(&k).await? {
         Some(path) => path,
         None => {
             build(ctx, image, &key)
@@ -68,10 +68,9 @@ async fn build(
     key: &CacheKey,
 ) -> Result<std::path::PathBuf, ImportError> {
     let started = Instant::now();
-    let k = key.clone();
     let scratch = ctx
-        .blocking(move |s| s.scratch(&Scratch::Init(k, crate::store::nonce())))
-        .await;
+        .store
+        .scratch(&Scratch::Init(key.clone(), crate::store::nonce()));
     let (dir, owner) = (scratch.clone(), image.owner);
     blocking_io(move || {
         fs::create_dir_all(&dir)?;
@@ -110,7 +109,8 @@ async fn build(
     }
     let k = key.clone();
     let published = ctx
-        .blocking(move |s| {
+        .store
+        .run(move |s| {
             own_tree(&scratch, owner, false).map_err(|source| ImportError::Datadir {
                 what: "make the initial datadir read-only",
                 source,

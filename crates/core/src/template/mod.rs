@@ -166,27 +166,18 @@ pub async fn current_version(
     t: &TemplateName,
 ) -> Result<Option<VersionName>, StoreError> {
     let t = t.clone();
-    ctx.blocking(move |s| s.current_version(&t)).await
+    ctx.store.current_version(&t).await
 }
 
 /// Templates that have a live version, sorted.
 pub async fn list(ctx: &Context) -> Result<Vec<TemplateName>, StoreError> {
-    ctx.blocking(|s| {
-        let mut out = Vec::new();
-        for t in s.template_names()? {
-            if s.current_version(&t)?.is_some() {
-                out.push(t);
-            }
-        }
-        Ok(out)
-    })
-    .await
+    ctx.store.live_templates().await
 }
 
 /// Every template with a folder: published, importing for the first time,
 /// or whose only import failed. Sorted.
 pub async fn list_all(ctx: &Context) -> Result<Vec<TemplateName>, StoreError> {
-    ctx.blocking(|s| s.template_names()).await
+    ctx.store.template_names().await
 }
 
 /// The metadata of one version.
@@ -196,7 +187,7 @@ pub async fn version_meta(
     v: &VersionName,
 ) -> Result<Option<VersionMeta>, StoreError> {
     let (t, v) = (t.clone(), v.clone());
-    ctx.blocking(move |s| s.version_meta(&t, &v)).await
+    ctx.store.version_meta(&t, &v).await
 }
 
 /// What is known of a template: its versions, its imports.
@@ -216,20 +207,21 @@ pub struct Overview {
 /// A template's overview, read from the store.
 pub async fn describe(ctx: &Context, t: &TemplateName) -> Result<Overview, StoreError> {
     let t = t.clone();
-    ctx.blocking(move |s| {
-        let current_version = s.current_version(&t)?;
-        let mut versions = s.versions(&t)?;
-        versions.reverse();
-        Ok(Overview {
-            last_import: s.last_import(&t)?,
-            progress: s.import_progress(&t).unwrap_or_default(),
-            importing: s.is_importing(&t),
-            name: t,
-            current_version,
-            versions,
+    ctx.store
+        .run(move |s| {
+            let current_version = s.current_version(&t)?;
+            let mut versions = s.versions(&t)?;
+            versions.reverse();
+            Ok(Overview {
+                last_import: s.last_import(&t)?,
+                progress: s.import_progress(&t).unwrap_or_default(),
+                importing: s.is_importing(&t),
+                name: t,
+                current_version,
+                versions,
+            })
         })
-    })
-    .await
+        .await
 }
 
 /// The outcome of one dump's import.
@@ -310,7 +302,7 @@ pub async fn update_with(
             version: None,
         };
         let t = r.template.clone();
-        if let Err(e) = ctx.blocking(move |s| s.write_last_import(&t, &last)).await {
+        if let Err(e) = ctx.store.write_last_import(&t, &last).await {
             warn!(error = %e, "cannot record the import's outcome");
         }
         let outcome = ImportOutcome {
@@ -389,15 +381,14 @@ pub async fn clean_interrupted_imports(ctx: &Context) {
             Vec::new()
         }
     };
-    match ctx.blocking(|s| s.import_scratch_templates()).await {
+    match ctx.store.import_scratch_templates().await {
         Ok(more) => templates.extend(more),
         Err(e) => warn!(error = %e, "cannot list tmp/; leftovers of killed updates stay"),
     }
     templates.sort();
     templates.dedup();
     for t in templates {
-        let t2 = t.clone();
-        let Ok(lock) = ctx.blocking(move |s| s.lock_import(&t2)).await else {
+        let Ok(lock) = ctx.store.lock_import(&t).await else {
             continue; // a live update of t
         };
         let container = format!("{}{}._import", ctx.settings.container_prefix, t);
@@ -407,15 +398,7 @@ pub async fn clean_interrupted_imports(ctx: &Context) {
                 warn!(error = %e, container, "cannot remove an interrupted import's container")
             }
         }
-        let t2 = t.clone();
-        match ctx
-            .blocking(move |s| {
-                let removed = s.remove_import_scratch(&t2, &lock);
-                drop(lock);
-                removed
-            })
-            .await
-        {
+        match ctx.store.remove_import_scratch(&t, lock).await {
             Ok(removed) => {
                 for p in removed {
                     warn!(template = %t, path = %p.display(), "removed an interrupted import's datadir");
@@ -439,9 +422,9 @@ pub async fn remove_unused_versions(ctx: &Context, t: &TemplateName, in_use: &dy
             return;
         }
     };
-    let (t2, keep) = (t.clone(), ctx.settings.keep_versions);
     match ctx
-        .blocking(move |s| s.remove_unused_versions(&t2, keep, &used))
+        .store
+        .remove_unused_versions(t, ctx.settings.keep_versions, &used)
         .await
     {
         Ok(removed) => {

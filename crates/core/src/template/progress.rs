@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use dolly_names::TemplateName;
 use tracing::{debug, info};
 
-use crate::store::Store;
+use crate::store::AsyncStore;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -112,12 +112,12 @@ impl Tracker {
 /// reporter stops and the progress goes.
 pub(super) struct Reporting {
     task: tokio::task::JoinHandle<()>,
-    store: Store,
+    store: AsyncStore,
     template: TemplateName,
 }
 
 impl Reporting {
-    pub fn start(store: Store, t: TemplateName, tracker: Tracker) -> Self {
+    pub fn start(store: AsyncStore, t: TemplateName, tracker: Tracker) -> Self {
         use tracing::Instrument;
         let dump = tracker.source.clone();
         let task = tokio::spawn(report(store.clone(), t.clone(), tracker, dump).in_current_span());
@@ -133,24 +133,21 @@ impl Drop for Reporting {
     fn drop(&mut self) {
         self.task.abort();
         let (s, t) = (self.store.clone(), self.template.clone());
-        drop(tokio::task::spawn_blocking(move || {
-            s.remove_import_progress(&t)
-        }));
+        drop(tokio::spawn(
+            async move { s.remove_import_progress(&t).await },
+        ));
     }
 }
 
 /// Writes the progress of the import of `t` every second and logs it every
 /// 5 s, until aborted.
-async fn report(store: Store, t: TemplateName, tracker: Tracker, dump: String) {
+async fn report(store: AsyncStore, t: TemplateName, tracker: Tracker, dump: String) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut n = 0u64;
     loop {
         tick.tick().await;
         let p = tracker.snapshot();
-        let (s, t2, p2) = (store.clone(), t.clone(), p.clone());
-        if let Ok(Err(e)) =
-            tokio::task::spawn_blocking(move || s.write_import_progress(&t2, &p2)).await
-        {
+        if let Err(e) = store.write_import_progress(&t, &p).await {
             debug!(error = %e, "cannot write the import's progress");
         }
         if n > 0 && n.is_multiple_of(5) {

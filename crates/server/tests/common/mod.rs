@@ -1,8 +1,8 @@
 //! Test harness: a real dollyd (in-process, port 0) on a fresh data folder,
 //! against the real Docker Engine and the offline MariaDB image.
 //!
-//! Every container a test causes carries `dolly-test=1` and its data
-//! folder's `dolly.root` label; dropping a [`TestApp`] removes them all, so a
+//! Every container a test causes carries `dolly-test=RUN` ([`test_run`]:
+//! `DOLLY_TEST_RUN`, default `1`) and its data folder's `dolly.root` label; dropping a [`TestApp`] removes them all, so a
 //! failed test leaves nothing behind.
 #![allow(dead_code)]
 
@@ -80,12 +80,22 @@ pub fn test_settings(data_dir: &Path) -> Settings {
     s.public_host = "127.0.0.1".to_owned();
     s.image = test_image();
     s.container_prefix = format!("dt{}-", &random_suffix()[..8]);
-    s.labels = BTreeMap::from([("dolly-test".to_owned(), "1".to_owned())]);
+    s.labels = BTreeMap::from([("dolly-test".to_owned(), test_run())]);
     s.import_buffer_pool = 256 * 1024 * 1024;
     // Tests assert on limits explicitly; the shared test disk must not.
     s.min_free_disk = 0;
     s.ready_timeout = Duration::from_secs(60);
     s
+}
+
+/// This test run's `dolly-test` label value: `DOLLY_TEST_RUN`, default
+/// `1`. `scripts/test.sh` sweeps only its own run's containers, so two runs
+/// on one engine (with different values) leave each other alone.
+pub fn test_run() -> String {
+    std::env::var("DOLLY_TEST_RUN")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "1".to_owned())
 }
 
 pub fn random_suffix() -> String {

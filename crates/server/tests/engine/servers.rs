@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 async fn flavor(app: &TestApp) -> ImageInfo {
     let labels = BTreeMap::from([
-        ("dolly-test".to_owned(), "1".to_owned()),
+        ("dolly-test".to_owned(), common::test_run()),
         (
             dolly_core::context::LABEL_ROOT.to_owned(),
             app.data_dir().display().to_string(),

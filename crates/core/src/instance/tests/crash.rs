@@ -19,7 +19,7 @@ async fn reset_interrupted_after(upto: u8) -> Harness {
     m.create(&t(), &n("i1"), None, Source::Template)
         .await
         .unwrap();
-    let store = &m.context().store;
+    let store = m.context().store.blocking();
     fs::write(store.instance_data(&t(), &n("i1")).join("marker"), b"old").unwrap();
     let v2 = h.publish("v2");
     let new = store.reset_scratch(&t(), &n("i1"));
@@ -103,7 +103,7 @@ async fn a_reset_killed_after_the_swap_rolls_forward() {
 #[tokio::test]
 async fn a_reset_whose_datadirs_are_both_gone_is_quarantined_not_guessed() {
     let h = reset_interrupted_after(3).await;
-    let store = &h.manager.context().store;
+    let store = h.manager.context().store.blocking();
     // Lose both datadirs (an operator cleaned tmp/ by hand).
     for e in fs::read_dir(h.path("tmp")).unwrap().flatten() {
         if !e.file_name().to_string_lossy().starts_with('.') {
@@ -123,7 +123,7 @@ async fn a_snapshot_killed_before_publishing_leaves_nothing_and_the_name_free() 
         .await
         .unwrap();
     let s = SnapshotName::parse("s1").unwrap();
-    let store = &m.context().store;
+    let store = m.context().store.blocking();
     // What the snapshot had made when it died: its scratch, the server stopped.
     let scratch = store.snapshot_scratch(&t(), &n("i1"), &s).unwrap();
     fs::create_dir(scratch.join("data")).unwrap();
@@ -148,6 +148,7 @@ async fn a_half_made_snapshot_of_an_older_dolly_is_removed_at_start() {
     let s = SnapshotName::parse("s1").unwrap();
     m.context()
         .store
+        .blocking()
         .claim_snapshot(&t(), &n("i1"), &s)
         .unwrap();
     restart(&h).await;
@@ -162,7 +163,7 @@ async fn a_delete_killed_after_unlinking_completes_at_start() {
     m.create(&t(), &n("i1"), None, Source::Template)
         .await
         .unwrap();
-    let store = &m.context().store;
+    let store = m.context().store.blocking();
     let aside = store.unlink_instance(&t(), &n("i1")).unwrap().unwrap();
     assert!(aside.starts_with(h.path("tmp")));
     let report = m.reconcile().await.unwrap();

@@ -41,7 +41,7 @@ async fn a_start_killed_before_its_server_read_the_init_file_is_started_again() 
         .create(&t(), &n("i1"), None, Source::Template)
         .await
         .unwrap();
-    let store = &m.context().store;
+    let store = m.context().store.blocking();
     fs::write(store.init_file(&t(), &n("i1")), init_sql(&i.meta.password)).unwrap();
     h.engine
         .forget_accounts(&store.instance_data(&t(), &n("i1")));
@@ -65,7 +65,7 @@ async fn a_running_server_refusing_the_credentials_is_started_again() {
     m.create(&t(), &n("i1"), None, Source::Template)
         .await
         .unwrap();
-    let store = &m.context().store;
+    let store = m.context().store.blocking();
     h.engine
         .forget_accounts(&store.instance_data(&t(), &n("i1")));
     let report = restart(&h).await;
@@ -84,7 +84,7 @@ async fn a_start_killed_after_its_server_answered_keeps_it_and_empties_the_init_
         .create(&t(), &n("i1"), None, Source::Template)
         .await
         .unwrap();
-    let store = &m.context().store;
+    let store = m.context().store.blocking();
     fs::write(store.init_file(&t(), &n("i1")), init_sql(&i.meta.password)).unwrap();
     let report = restart(&h).await;
     assert_eq!(report.unanswered, 0, "{report:?}");

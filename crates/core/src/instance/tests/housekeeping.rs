@@ -130,7 +130,7 @@ async fn damaged_metadata_is_quarantined_not_deleted() {
 async fn a_half_made_instance_is_removed() {
     let h = Harness::new();
     let m = &h.manager;
-    let store = &m.context().store;
+    let store = m.context().store.blocking();
     store.claim_instance(&t(), &n("half")).unwrap();
     let report = m.reconcile().await.unwrap();
     assert_eq!(report.removed_folders, 1);

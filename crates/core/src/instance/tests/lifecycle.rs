@@ -19,7 +19,7 @@ fn blog() -> TemplateName {
 
 /// Publishes a second template, `blog`, at version `b1`.
 fn publish_blog(h: &Harness) {
-    let store = &h.manager.context().store;
+    let store = h.manager.context().store.blocking();
     let v = VersionName::parse("b1").unwrap();
     let work = store.scratch(&Scratch::Import(blog(), v.clone()));
     std::fs::create_dir_all(&work).unwrap();
@@ -55,7 +55,11 @@ async fn list_shows_only_ready_instances() {
     m.create(&t(), &n("ready"), None, Source::Template)
         .await
         .unwrap();
-    m.context().store.claim_instance(&t(), &n("half")).unwrap();
+    m.context()
+        .store
+        .blocking()
+        .claim_instance(&t(), &n("half"))
+        .unwrap();
     let names: Vec<String> = m
         .list(None)
         .await

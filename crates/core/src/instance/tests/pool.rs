@@ -136,7 +136,16 @@ async fn the_per_template_override_is_kept_and_shrinks_or_grows_the_pool() {
     m.set_pool_size(&t(), 1).await.unwrap();
     m.refill_pools().await.unwrap();
     assert_eq!(pool_containers(&h).len(), 1);
-    assert_eq!(m.context().store.pool_size(&t()).unwrap().unwrap().size, 1);
+    assert_eq!(
+        m.context()
+            .store
+            .blocking()
+            .pool_size(&t())
+            .unwrap()
+            .unwrap()
+            .size,
+        1
+    );
 }
 
 #[tokio::test]
@@ -182,7 +191,11 @@ async fn a_hand_out_killed_after_the_rename_leaves_no_half_instance() {
     let member = pool_containers(&h).remove(0);
     // What a crash after step 1 leaves: the name claimed, the container
     // renamed, the folder still in the pool, no meta.json.
-    m.context().store.claim_instance(&t(), &n("half")).unwrap();
+    m.context()
+        .store
+        .blocking()
+        .claim_instance(&t(), &n("half"))
+        .unwrap();
     dolly_engine::Engine::rename(h.engine.as_ref(), &member, &h.container("half"))
         .await
         .unwrap();

@@ -23,7 +23,7 @@ async fn create_short(h: &Harness, name: &str) {
 
 /// Moves the expiry of `shop/name` into the past (instead of sleeping).
 fn expire(h: &Harness, name: &str) {
-    let store = &h.manager.context().store;
+    let store = h.manager.context().store.blocking();
     let mut meta = store.read_instance(&t(), &n(name)).unwrap().unwrap();
     meta.expires_at = Some(Utc::now() - chrono::Duration::seconds(10));
     store.write_instance(&meta).unwrap();
