@@ -119,6 +119,8 @@ pub enum Error {
     /// `dolly ci`: what the platform reads variables from cannot be written.
     #[error("{0}")]
     CiOutput(String),
+    #[error(transparent)]
+    Dotenv(#[from] crate::pipeline::Unwritable),
 
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),

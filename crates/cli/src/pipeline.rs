@@ -191,15 +191,18 @@ fn command_data(s: &str) -> String {
         .replace('\n', "%0A")
 }
 
+/// A variable whose value a dotenv file cannot hold.
+#[derive(Debug, thiserror::Error)]
+#[error("the value of {0} cannot be written to a dotenv file (a line break or surrounding spaces)")]
+pub struct Unwritable(pub String);
+
 /// A dotenv file as GitLab reads it: `NAME=value` lines, taken as they are
 /// (GitLab keeps quotes and allows no line break in a value).
-pub fn dotenv(vars: &[(&str, String)]) -> Result<String, String> {
+pub fn dotenv(vars: &[(&str, String)]) -> Result<String, Unwritable> {
     let mut out = String::new();
     for (k, v) in vars {
         if v.contains(['\n', '\r']) || v.trim() != v {
-            return Err(format!(
-                "the value of {k} cannot be written to a dotenv file (a line break or surrounding spaces)"
-            ));
+            return Err(Unwritable((*k).to_owned()));
         }
         out.push_str(&format!("{k}={v}\n"));
     }

@@ -13,7 +13,7 @@ use crate::clone::Owner;
 use crate::config::Settings;
 use crate::context::Context;
 use crate::dbserver::{Flavor, ImageInfo};
-use crate::instance::Prober;
+use crate::instance::{ProbeError, Prober};
 use crate::store::{Scratch, StoreError, VersionMeta};
 
 /// Answers as the fake engine's servers would.
@@ -21,11 +21,11 @@ pub struct FakeProber(pub Arc<FakeEngine>);
 
 #[async_trait::async_trait]
 impl Prober for FakeProber {
-    async fn ping(&self, _host: &str, port: u16, password: &str) -> Result<(), String> {
+    async fn ping(&self, _host: &str, port: u16, password: &str) -> Result<(), ProbeError> {
         if self.0.accepts(port, password) {
             Ok(())
         } else {
-            Err("access denied or no server".to_owned())
+            Err(ProbeError::Refused(port))
         }
     }
 }

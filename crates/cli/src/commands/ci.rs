@@ -143,7 +143,7 @@ fn write(
             Ok(said.join("; "))
         }
         Platform::GitLab => {
-            let text = pipeline::dotenv(vars).map_err(Error::CiOutput)?;
+            let text = pipeline::dotenv(vars)?;
             std::fs::write(&args.dotenv, text).map_err(|source| Error::File {
                 action: "write",
                 path: args.dotenv.display().to_string(),

@@ -85,7 +85,11 @@ impl Manager {
 }
 
 /// `Threads_connected` and `Connections` of a server.
-async fn counters(host: &str, port: u16, password: &str) -> Result<(u64, u64), String> {
+async fn counters(
+    host: &str,
+    port: u16,
+    password: &str,
+) -> Result<(u64, u64), super::server::ProbeError> {
     let opts = super::server::connect_opts(host, port, password);
     let look = async {
         let mut conn = mysql_async::Conn::new(opts).await?;
@@ -95,10 +99,10 @@ async fn counters(host: &str, port: u16, password: &str) -> Result<(u64, u64), S
         conn.disconnect().await?;
         Ok::<_, mysql_async::Error>(rows)
     };
-    let rows = tokio::time::timeout(std::time::Duration::from_secs(2), look)
+    let limit = std::time::Duration::from_secs(2);
+    let rows = tokio::time::timeout(limit, look)
         .await
-        .map_err(|_| "timed out".to_owned())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| super::server::ProbeError::TimedOut(limit))??;
     let get = |name: &str| {
         rows.iter()
             .find(|(k, _)| k == name)

@@ -58,7 +58,7 @@ pub use lifecycle::ResetTarget;
 pub use pool::PoolStatus;
 pub use reconcile::ReconcileReport;
 pub use removal::{Reap, ReapReport, Reaped};
-pub use server::{ping, MysqlProber, Prober, USER};
+pub use server::{ping, MysqlProber, ProbeError, Prober, USER};
 pub use snapshot::{DiskUsage, DiskUse, UsageKind};
 
 /// No lease is longer than this: a larger `ttl` is a mistake, not a wish

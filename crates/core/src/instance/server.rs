@@ -394,12 +394,29 @@ pub(crate) fn connect_opts(host: &str, port: u16, password: &str) -> mysql_async
         .prefer_socket(false)
 }
 
+/// Why a server did not answer a probe.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// The server (or the connection to it) said no: refused, closed,
+    /// wrong credentials, an error to the query.
+    #[error(transparent)]
+    Server(#[from] mysql_async::Error),
+    #[error("no answer within {0:?}")]
+    TimedOut(Duration),
+    /// A fake engine's server does not accept these credentials (tests).
+    #[error("no server accepts these credentials on port {0}")]
+    Refused(u16),
+}
+
+/// How long one probe may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// How dolly asks a server whether it accepts an instance's credentials:
 /// the seam that lets the logic above run over a fake engine.
 #[async_trait::async_trait]
 pub trait Prober: Send + Sync {
     /// One authenticated `SELECT 1`, bounded in time.
-    async fn ping(&self, host: &str, port: u16, password: &str) -> Result<(), String>;
+    async fn ping(&self, host: &str, port: u16, password: &str) -> Result<(), ProbeError>;
 }
 
 /// The real probe: MySQL's protocol through mysql_async.
@@ -407,13 +424,13 @@ pub struct MysqlProber;
 
 #[async_trait::async_trait]
 impl Prober for MysqlProber {
-    async fn ping(&self, host: &str, port: u16, password: &str) -> Result<(), String> {
+    async fn ping(&self, host: &str, port: u16, password: &str) -> Result<(), ProbeError> {
         ping(host, port, password).await
     }
 }
 
 /// One authenticated `SELECT 1` over TCP, bounded in time.
-pub async fn ping(host: &str, port: u16, password: &str) -> Result<(), String> {
+pub async fn ping(host: &str, port: u16, password: &str) -> Result<(), ProbeError> {
     use mysql_async::prelude::Queryable;
     let opts = connect_opts(host, port, password);
     let attempt = async {
@@ -421,10 +438,9 @@ pub async fn ping(host: &str, port: u16, password: &str) -> Result<(), String> {
         conn.query_drop("SELECT 1").await?;
         conn.disconnect().await
     };
-    match tokio::time::timeout(Duration::from_secs(2), attempt).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("timed out".to_owned()),
+    match tokio::time::timeout(PROBE_TIMEOUT, attempt).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(ProbeError::TimedOut(PROBE_TIMEOUT)),
     }
 }
 
