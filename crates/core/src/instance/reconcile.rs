@@ -211,11 +211,25 @@ impl Manager {
         let all = self.ctx.engine.list(&self.ctx.ownership_labels()).await?;
         let mut removed = 0;
         for c in all {
-            // An instance's server, forwarder or standby.
             let kind = c.labels.get(LABEL_KIND).map(String::as_str);
-            if c.state != RunState::Created
-                || !matches!(kind, Some("instance" | "forwarder" | "standby"))
-            {
+            if c.state != RunState::Created {
+                continue;
+            }
+            // A pool member's container whose member has no folder: a fill
+            // the engine completed after the dollyd that asked for it died
+            // (a fill claims the folder before it asks for a container).
+            if kind == Some("pool") {
+                if let Some((t, m)) = self.pool_member_of(&c) {
+                    if !self.ctx.store.member_exists(&t, &m).await {
+                        warn!(template = %t, member = %m, container = %c.name, "removing a pool member's container with no member (a fill cut short by a crash)");
+                        self.ctx.engine.remove(&c.id).await?;
+                        removed += 1;
+                    }
+                }
+                continue;
+            }
+            // An instance's server, forwarder or standby.
+            if !matches!(kind, Some("instance" | "forwarder" | "standby")) {
                 continue;
             }
             let names = c
@@ -236,6 +250,16 @@ impl Manager {
             removed += 1;
         }
         Ok(removed)
+    }
+
+    /// The template and member a pool container was made for: its
+    /// template label and the member in its name (`PREFIXpool.T.M`; a
+    /// handed-out member's container has been renamed and has none).
+    fn pool_member_of(&self, c: &ContainerInfo) -> Option<(TemplateName, InstanceName)> {
+        let t = TemplateName::parse(c.labels.get(LABEL_TEMPLATE)?).ok()?;
+        let prefix = format!("{}pool.{t}.", self.ctx.settings.container_prefix);
+        let m = InstanceName::parse(c.name.strip_prefix(&prefix)?).ok()?;
+        Some((t, m))
     }
 
     /// Moves `t/n` to quarantine; its container (if any) is stopped

@@ -236,6 +236,7 @@ impl AsyncStore {
         // The warm pool.
         fn claim_member(ref t: TemplateName) -> Result<InstanceName, StoreError>;
         fn write_member(ref meta: MemberMeta) -> Result<(), StoreError>;
+        fn member_exists(ref t: TemplateName, ref m: InstanceName) -> bool;
         fn remove_member(ref t: TemplateName, ref m: InstanceName) -> Result<(), StoreError>;
         fn clear_pool() -> Result<usize, StoreError>;
         fn hand_out_member(ref t: TemplateName, ref m: InstanceName, ref meta: InstanceMeta)

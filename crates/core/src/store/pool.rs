@@ -67,6 +67,12 @@ impl Store {
         json::write(&dir.join("member.json"), meta)
     }
 
+    /// Whether member `m` of `t` has a folder (claimed before its container
+    /// is created, so a container without one is a crashed fill's).
+    pub fn member_exists(&self, t: &TemplateName, m: &InstanceName) -> bool {
+        self.layout.pool_member(t, m).exists()
+    }
+
     /// Removes a member's folder (a missing one is fine).
     pub fn remove_member(&self, t: &TemplateName, m: &InstanceName) -> Result<(), StoreError> {
         let dir = self.layout.pool_member(t, m);

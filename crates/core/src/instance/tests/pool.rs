@@ -210,3 +210,23 @@ async fn a_hand_out_killed_after_the_rename_leaves_no_half_instance() {
         .await
         .unwrap();
 }
+
+/// A member's container the engine created after its dollyd died (the
+/// fill's folder gone with the restart's `clear_pool`) is swept by the
+/// reaper's pass; one whose member still has its folder is kept.
+#[tokio::test]
+async fn a_pool_container_created_after_its_fill_died_is_swept() {
+    let h = pooled(1);
+    let m = &h.manager;
+    m.refill_pools().await.unwrap();
+    let member = pool_containers(&h).remove(0);
+    let spec = h.engine.spec(&member).unwrap();
+    h.engine.lose(&member);
+    h.engine.create_only(&spec);
+    assert_eq!(m.sweep_orphan_containers().await.unwrap(), 0);
+    assert!(h.engine.names().contains(&member));
+
+    m.context().store.blocking().clear_pool().unwrap();
+    assert_eq!(m.sweep_orphan_containers().await.unwrap(), 1);
+    assert!(!h.engine.names().contains(&member));
+}
