@@ -82,13 +82,14 @@ impl Manager {
                 return Ok(port);
             }
         }
+        // Before anything is removed: without the relay nothing can run.
+        let binary = self.forward_binary().await?;
         self.ctx.engine.remove(&meta.container).await?;
         if let Some(spare) = meta.forward.as_mut().and_then(|f| f.spare.take()) {
             self.ctx.engine.remove(&spare.container).await?;
         }
         self.ctx.engine.remove(&name).await?;
         let (t2, n2) = (t.clone(), n.clone());
-        let binary = self.forward_binary().await?;
         let (forward_dir, wake_dir) = self.ctx.blocking(move |s| s.forward_dirs(&t2, &n2)).await?;
         let spec_of = |port: Option<u16>| {
             dbserver::forwarder_spec(
