@@ -362,7 +362,7 @@ impl Manager {
         n: &InstanceName,
     ) -> Result<bool, InstanceError> {
         let lock = self.key_lock(t, n);
-        let (spare, password, source) = {
+        let (spare, password, source, server) = {
             let _guard = lock.lock().await;
             let Some(mut meta) = self.read_meta(t, n).await? else {
                 return Ok(false);
@@ -404,10 +404,12 @@ impl Manager {
             };
             f.spare = Some(spare.clone());
             self.write_meta(&meta).await?;
-            (spare, meta.password.clone(), source)
+            (spare, meta.password.clone(), source, meta.container.clone())
         };
         crate::faultpoint::hit("standby.claimed");
-        let made = self.make_spare(t, n, &spare, &password, source).await;
+        let made = self
+            .make_spare(t, n, &spare, &password, source, &server)
+            .await;
         let _guard = lock.lock().await;
         let meta = self.read_meta(t, n).await.ok().flatten();
         let still_wanted = meta.as_ref().is_some_and(|m| {
@@ -455,6 +457,7 @@ impl Manager {
         spare: &Spare,
         password: &str,
         source: std::path::PathBuf,
+        server: &str,
     ) -> Result<(), InstanceError> {
         self.space_above_minimum().await?;
         let (t2, n2, g) = (t.clone(), n.clone(), spare.generation);
@@ -484,6 +487,8 @@ impl Manager {
             spare.inner_port,
             self.ctx.settings.instance_memory,
         );
+        self.remove_stray_standbys(t, n, &[&spare.container, server])
+            .await?;
         self.ctx.engine.remove(&spare.container).await?;
         self.ctx.engine.run(&spec).await?;
         crate::faultpoint::hit("standby.running");

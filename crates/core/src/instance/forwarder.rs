@@ -125,6 +125,31 @@ impl Manager {
         Ok(port)
     }
 
+    /// Removes the standby containers of `t/n` but `keep` (its server, a
+    /// committed standby, keeps the kind label `standby`): one a killed
+    /// dollyd was creating may land in the engine after the next dollyd's
+    /// reconcile dropped that standby (its create was in flight; random
+    /// harness, RELIABILITY.md finding 8). Called before a new standby
+    /// starts, so at most one standby runs beside the server.
+    pub(super) async fn remove_stray_standbys(
+        &self,
+        t: &TemplateName,
+        n: &InstanceName,
+        keep: &[&str],
+    ) -> Result<(), InstanceError> {
+        let mut labels = self.ctx.labels("standby");
+        labels.insert(super::LABEL_TEMPLATE.to_owned(), t.to_string());
+        labels.insert(super::LABEL_NAME.to_owned(), n.to_string());
+        for c in self.ctx.engine.list(&labels).await? {
+            if keep.contains(&c.name.as_str()) {
+                continue;
+            }
+            warn!(template = %t, instance = %n, container = %c.name, "removing a standby container nothing refers to (its create outlived a killed dollyd)");
+            self.ctx.engine.remove(&c.name).await?;
+        }
+        Ok(())
+    }
+
     /// Whether the forwarder of `m` is gone or stopped.
     pub(super) async fn forwarder_lost(&self, m: &InstanceMeta) -> bool {
         !matches!(

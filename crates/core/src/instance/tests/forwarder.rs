@@ -62,3 +62,42 @@ async fn the_relay_is_installed_in_the_data_folder_for_forwarders() {
     let installed = h.path("bin/dolly-forward");
     assert_eq!(std::fs::read(&installed).unwrap(), b"\x7fELF a relay");
 }
+
+#[tokio::test]
+async fn stray_standby_containers_go_but_the_server_and_the_new_standby_stay() {
+    use dolly_engine::{ContainerSpec, Engine, RestartPolicy};
+    let h = Harness::new();
+    let standby = |instance: &str, g: u32| {
+        let mut labels = h.manager.context().labels("standby");
+        labels.insert(
+            crate::instance::LABEL_TEMPLATE.to_owned(),
+            "shop".to_owned(),
+        );
+        labels.insert(crate::instance::LABEL_NAME.to_owned(), instance.to_owned());
+        ContainerSpec {
+            name: format!("dolly-shop.{instance}.g{g}"),
+            image: "img".to_owned(),
+            cmd: Vec::new(),
+            user: None,
+            binds: Vec::new(),
+            publish: None,
+            labels,
+            memory_bytes: None,
+            restart: RestartPolicy::No,
+            network_of: None,
+        }
+    };
+    for (instance, g) in [("a", 1), ("a", 2), ("a", 3), ("b", 2)] {
+        h.engine.run(&standby(instance, g)).await.unwrap();
+    }
+    // a's server is g1 (a committed standby), g3 the standby being made;
+    // g2 was being created by a dollyd that was killed.
+    h.manager
+        .remove_stray_standbys(&t(), &n("a"), &["dolly-shop.a.g1", "dolly-shop.a.g3"])
+        .await
+        .unwrap();
+    assert_eq!(
+        h.engine.names(),
+        ["dolly-shop.a.g1", "dolly-shop.a.g3", "dolly-shop.b.g2"]
+    );
+}
