@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build the dolly image (dollyd + the dolly CLI) without a container registry.
+# Build the dolly image (dollyd, the dolly CLI and the forwarders' relay
+# dolly-forward) without a container registry.
 #
 # debootstrap a minimal Debian bookworm (plus ca-certificates) from the mirror
 # this machine's apt already uses, copy in the locally built release binaries
@@ -30,7 +31,8 @@ require_debootstrap
 
 DOLLYD="$TARGET_DIR/release/dollyd"
 DOLLY="$TARGET_DIR/release/dolly"
-if [[ ! -x "$DOLLYD" || ! -x "$DOLLY" || "${BUILD:-0}" == 1 ]]; then
+FORWARD="$TARGET_DIR/release/dolly-forward"
+if [[ ! -x "$DOLLYD" || ! -x "$DOLLY" || ! -x "$FORWARD" || "${BUILD:-0}" == 1 ]]; then
     echo "building the release binaries"
     (cd "$ROOT" && cargo build --release -p dolly-server -p dolly-cli)
 fi
@@ -52,6 +54,9 @@ rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/* \
 install -m 0755 "$DOLLYD" "$ROOTFS/usr/local/bin/dollyd"
 # Next to dollyd: dollyd serves it at GET /cli/dolly (cli_path's default).
 install -m 0755 "$DOLLY" "$ROOTFS/usr/local/bin/dolly"
+# Next to dollyd: the relay forwarders run (forward_path's default); dollyd
+# copies it into the data folder, which forwarders mount.
+install -m 0755 "$FORWARD" "$ROOTFS/usr/local/bin/dolly-forward"
 mkdir -p "$ROOTFS/var/lib/dolly" "$ROOTFS/etc/dolly"
 
 # dollyd runs as root inside: it gives datadirs to the MariaDB image's mysql

@@ -17,4 +17,4 @@ SUITE="${SUITE:-bookworm}"
 # shellcheck source=docker/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 build_server_image "$IMAGE" "$SUITE" dolly-mariadb '["mariadbd", "--user=mysql"]' \
-    mariadb-server mariadb-client mariadb-backup socat
+    mariadb-server mariadb-client mariadb-backup

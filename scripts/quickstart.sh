@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Brings dollyd up on this machine with the example dump imported:
-# installs what is missing, builds the MariaDB image offline, builds dollyd
-# and dolly, mounts a reflink-capable data folder (root), imports
+# installs what is missing, builds the MariaDB image offline, builds dollyd,
+# dolly-forward (next to dollyd: forwarders run it) and dolly, mounts a reflink-capable data folder (root), imports
 # examples/dumps, then serves on port 5001 (Ctrl-C stops it; instances stay).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -63,11 +63,29 @@ pub struct StandbyRow {
     pub floor_ms: Vec<f64>,
 }
 
+/// The dollyd child finds the forwarders' relay next to this binary
+/// (`forward_path`'s default) unless `DOLLY_FORWARD_PATH` says otherwise:
+/// say how to build it before anything is measured.
+fn forwarder_relay_built() -> anyhow::Result<()> {
+    if std::env::var_os("DOLLY_FORWARD_PATH").is_some() {
+        return Ok(());
+    }
+    let relay = std::env::current_exe()?.with_file_name("dolly-forward");
+    if !relay.is_file() {
+        bail!(
+            "{} is missing: build it with `cargo build --release -p dolly-server` (or set DOLLY_FORWARD_PATH)",
+            relay.display()
+        );
+    }
+    Ok(())
+}
+
 /// The table the resets write a marker into (gone after a reset).
 const MARK: &str = "CREATE TABLE IF NOT EXISTS bench_mark (id INT PRIMARY KEY)";
 
 impl Bench {
     pub async fn standby(&mut self, d: &DumpSpec) -> anyhow::Result<()> {
+        forwarder_relay_built()?;
         let images: Vec<String> = match self.args.images() {
             Some(v) => v.to_vec(),
             None => DEFAULT_IMAGES.iter().map(|s| s.to_string()).collect(),

@@ -18,6 +18,9 @@ use dolly_names::NameError;
 
 /// The file read when no `--config` is given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/dolly/dolly.toml";
+/// The file name of the forwarders' relay binary (`forward_path`'s
+/// default, next to dollyd).
+pub const FORWARD_BINARY: &str = "dolly-forward";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -257,6 +260,10 @@ pub struct Settings {
     /// The `dolly` CLI binary served at `GET /cli/dolly`; `None`: the file
     /// `dolly` next to the running dollyd executable.
     pub cli_path: Option<PathBuf>,
+    /// The relay binary forwarders run (`dolly-forward`, mounted into
+    /// them); `None`: the file `dolly-forward` next to the running dollyd
+    /// executable. See [`Settings::forward_binary`].
+    pub forward_path: Option<PathBuf>,
 }
 
 impl Settings {
@@ -444,9 +451,22 @@ impl Settings {
                 _ => Err("expected \"human\" or \"json\"".into()),
             })?,
             cli_path: p.optional("cli_path", absolute_path)?,
+            forward_path: p.optional("forward_path", absolute_path)?,
         };
         settings.check_consistency()?;
         Ok(settings)
+    }
+
+    /// Where the forwarders' relay binary is: `forward_path`, else
+    /// `dolly-forward` next to the running executable (`None`: that path
+    /// is unknown).
+    pub fn forward_binary(&self) -> Option<PathBuf> {
+        match &self.forward_path {
+            Some(p) => Some(p.clone()),
+            None => std::env::current_exe()
+                .ok()
+                .map(|exe| exe.with_file_name(FORWARD_BINARY)),
+        }
     }
 
     /// Settings that each parse but cannot hold together.

@@ -38,6 +38,9 @@ pub struct Context {
     /// Where domain events go (webhooks subscribe at start).
     pub(crate) events: crate::events::Events,
     image: OnceCell<ImageInfo>,
+    /// The forwarders' relay binary as the engine sees it, once installed
+    /// in the data folder (`Manager::forward_binary`).
+    pub(crate) forward_binary: OnceCell<std::path::PathBuf>,
 }
 
 impl Context {
@@ -74,6 +77,7 @@ impl Context {
             prober: Arc::new(MysqlProber),
             events: crate::events::Events::default(),
             image: OnceCell::new(),
+            forward_binary: OnceCell::new(),
         })
     }
 

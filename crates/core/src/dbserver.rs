@@ -28,32 +28,20 @@ pub const WAKE_DIR: &str = "/run/dolly-wake";
 /// The user a forwarder runs as (`nobody`): no database account is named
 /// after it, and it owns nothing in the datadir.
 pub const FORWARDER_USER: &str = "65534:65534";
-/// A forwarder's memory limit (one socat and a shell per connection).
+/// A forwarder's memory limit: its relay's two threads per connection
+/// (about 40 KiB each with the kernel's share; the relay takes at most
+/// 512 connections) and the kernel's socket buffers, which count against
+/// the container; an idle one uses about 0.5 MiB.
 pub const FORWARDER_MEMORY: u64 = 64 << 20;
+/// Inside a forwarder: the relay binary (`dolly-forward`, mounted
+/// read-only from the data folder). It runs in the server image, so it
+/// must be a Linux build for the image's glibc or older (see
+/// ARCHITECTURE.md).
+pub const RELAY_BINARY: &str = "/usr/local/bin/dolly-forward";
 /// Servers behind a forwarder listen on 127.0.0.1 of its network
 /// namespace at `BEHIND_BASE_PORT + generation % 100`: the old server and
 /// its standby never share a port.
 pub const BEHIND_BASE_PORT: u16 = 3307;
-
-/// Run by the forwarder for each client connection (as `sh`, with the
-/// connection on standard input and output): reads the target file (a
-/// port, `sleeping` or `stopped`), then becomes a relay to the server on
-/// that port. While the target says `sleeping` it leaves a wake-up request
-/// and waits (up to 60 s) for a port: the client sees a slow connect.
-const CONNECT_SCRIPT: &str = r#"i=0
-while :; do
-  t=
-  read -r t < /run/dolly-forward/target 2>/dev/null
-  case "$t" in
-    ''|*[!0-9]*) ;;
-    *) exec socat STDIO TCP:127.0.0.1:"$t" ;;
-  esac
-  if [ "$t" = sleeping ] && [ ! -e /run/dolly-wake/request ]; then : > /run/dolly-wake/request; fi
-  [ "$t" = stopped ] && exit 0
-  i=$((i+1)); [ "$i" -ge 1200 ] && exit 1
-  sleep 0.05
-done
-"#;
 
 /// Redo log size of templates and instances: equal, so a clone never
 /// resizes its log at start.
@@ -467,28 +455,37 @@ impl ImageInfo {
 
 /// An instance's forwarder: holds the instance's published port (`port`,
 /// or one the engine picks) and relays each connection to the server the
-/// target file in `forward_dir` names (see [`CONNECT_SCRIPT`]), as
-/// `nobody`, with no capabilities. Servers join its network namespace.
-/// `forward_dir` is mounted read-only; `wake_dir` (where a connection to a
-/// sleeping instance asks for its server) writable.
+/// target file in `forward_dir` names (a port, `starting`, `sleeping` or
+/// `stopped`, read at each connection), as `nobody`, with no
+/// capabilities: the relay `binary` (the `dolly-forward` crate: one
+/// process, a thread per connection direction). Servers join its network
+/// namespace. `forward_dir` and the binary are mounted read-only;
+/// `wake_dir` (where a connection to a sleeping instance asks for its
+/// server) writable.
 pub struct Forwarder {
     pub name: String,
     pub image: String,
     /// As the engine sees them.
     pub forward_dir: PathBuf,
     pub wake_dir: PathBuf,
+    pub binary: PathBuf,
     pub labels: BTreeMap<String, String>,
 }
 
 pub fn forwarder_spec(f: Forwarder, bind: IpAddr, port: Option<u16>) -> ContainerSpec {
-    let main = format!(
-        "printf '%s\\n' \"$0\" > /tmp/connect.sh && \
-         exec socat TCP-LISTEN:{PORT},fork,reuseaddr,backlog=256 EXEC:'/bin/sh /tmp/connect.sh',nofork"
-    );
+    let cmd = [
+        RELAY_BINARY,
+        "--listen",
+        &format!("0.0.0.0:{PORT}"),
+        "--target",
+        &format!("{FORWARD_DIR}/target"),
+        "--wake",
+        &format!("{WAKE_DIR}/request"),
+    ];
     ContainerSpec {
         name: f.name,
         image: f.image,
-        cmd: vec!["sh".into(), "-c".into(), main, CONNECT_SCRIPT.to_owned()],
+        cmd: cmd.iter().map(|a| (*a).to_owned()).collect(),
         user: Some(FORWARDER_USER.to_owned()),
         binds: vec![
             Bind {
@@ -500,6 +497,11 @@ pub fn forwarder_spec(f: Forwarder, bind: IpAddr, port: Option<u16>) -> Containe
                 host: f.wake_dir,
                 container: WAKE_DIR.to_owned(),
                 read_only: false,
+            },
+            Bind {
+                host: f.binary,
+                container: RELAY_BINARY.to_owned(),
+                read_only: true,
             },
         ],
         publish: Some(Publish {
@@ -655,6 +657,7 @@ mod tests {
                 image: "img".into(),
                 forward_dir: PathBuf::from("/d/instances/shop/a/forward"),
                 wake_dir: PathBuf::from("/d/instances/shop/a/wake"),
+                binary: PathBuf::from("/d/bin/dolly-forward"),
                 labels: BTreeMap::new(),
             },
             "127.0.0.1".parse().unwrap(),
@@ -667,13 +670,24 @@ mod tests {
             .find(|b| b.container == FORWARD_DIR)
             .unwrap();
         assert!(target.read_only);
+        let relay = spec
+            .binds
+            .iter()
+            .find(|b| b.container == RELAY_BINARY)
+            .unwrap();
+        assert!(relay.read_only);
+        assert_eq!(relay.host, PathBuf::from("/d/bin/dolly-forward"));
+        assert_eq!(spec.cmd[0], RELAY_BINARY);
         let p = spec.publish.unwrap();
         assert_eq!((p.container_port, p.host_port), (PORT, Some(40000)));
         assert_eq!(spec.restart, RestartPolicy::No);
         assert!(spec.network_of.is_none());
-        // The relay connects over TCP to 127.0.0.1 (never a socket path).
-        assert!(spec.cmd[3].contains("TCP:127.0.0.1:"));
-        assert!(!spec.cmd.join(" ").contains("UNIX"));
+        // The relay reads the target and leaves wake-up requests where
+        // the mounts put them.
+        let cmd = spec.cmd.join(" ");
+        assert!(cmd.contains("--target /run/dolly-forward/target"), "{cmd}");
+        assert!(cmd.contains("--wake /run/dolly-wake/request"), "{cmd}");
+        assert!(cmd.contains("--listen 0.0.0.0:3306"), "{cmd}");
     }
 
     #[test]

@@ -34,6 +34,12 @@ impl Prober for FakeProber {
 /// process's user, as if probed.
 pub fn context(settings: Settings, engine: &Arc<FakeEngine>) -> Result<Context, StoreError> {
     let dyn_engine: Arc<dyn Engine> = engine.clone();
+    // Fake forwarders run nothing: unless a test names a relay binary to
+    // install, none is needed.
+    let fake_relay = settings
+        .forward_path
+        .is_none()
+        .then(|| settings.data_dir.join("bin/dolly-forward"));
     let ctx =
         Context::new(settings, dyn_engine)?.with_prober(Arc::new(FakeProber(Arc::clone(engine))));
     // SAFETY: plain libc getters.
@@ -49,6 +55,9 @@ pub fn context(settings: Settings, engine: &Arc<FakeEngine>) -> Result<Context, 
         version: "fake 11.8".to_owned(),
         id: "sha256:fake".to_owned(),
     });
+    if let Some(relay) = fake_relay {
+        let _ = ctx.forward_binary.set(relay);
+    }
     Ok(ctx)
 }
 

@@ -89,6 +89,9 @@ impl ApiError {
                 InstanceError::Promote(e) => import(e),
                 InstanceError::NotRunning(..) => (S::CONFLICT, "instance_not_running"),
                 InstanceError::Schema(_) => (S::BAD_GATEWAY, "schema_unreadable"),
+                InstanceError::ForwarderMissing { .. } => {
+                    (S::INTERNAL_SERVER_ERROR, "forwarder_missing")
+                }
             },
         }
     }
@@ -277,6 +280,15 @@ mod tests {
                 InstanceError::ArchiveDamaged("x".into()).into(),
                 400,
                 "archive_damaged",
+            ),
+            (
+                InstanceError::ForwarderMissing {
+                    path: "/x/dolly-forward".into(),
+                    source: std::io::ErrorKind::NotFound.into(),
+                }
+                .into(),
+                500,
+                "forwarder_missing",
             ),
             (
                 InstanceError::ArchiveServerMismatch {

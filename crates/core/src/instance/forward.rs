@@ -3,7 +3,8 @@
 //!
 //! An instance created with `standby` or `sleep_after` has two kinds of
 //! containers:
-//! - its forwarder, `CONTAINER.fwd` (kind `forwarder`): socat as `nobody`,
+//! - its forwarder, `CONTAINER.fwd` (kind `forwarder`, see
+//!   `forwarder.rs`): the `dolly-forward` relay as `nobody`,
 //!   holding the instance's published port for its whole life, relaying
 //!   each new connection to the port the target file names (read at each
 //!   connection, swapped by one rename);
@@ -41,7 +42,6 @@
 
 use std::time::Duration;
 
-use dolly_engine::RunState;
 use dolly_names::{InstanceName, TemplateName};
 use tracing::{info, warn};
 
@@ -81,16 +81,12 @@ impl CreateOptions {
 }
 
 impl Manager {
-    pub(super) fn forwarder_name(&self, t: &TemplateName, n: &InstanceName) -> String {
-        format!("{}.fwd", self.container_name(t, n))
-    }
-
     fn generation_container(&self, t: &TemplateName, n: &InstanceName, g: u64) -> String {
         format!("{}.g{g}", self.container_name(t, n))
     }
 
     /// Labels of a container belonging to `t/n`.
-    fn instance_labels(
+    pub(super) fn instance_labels(
         &self,
         kind: &str,
         t: &TemplateName,
@@ -127,62 +123,6 @@ impl Manager {
             self.ctx.engine.remove(&c).await?;
         }
         Ok(())
-    }
-
-    /// Makes sure the forwarder of `meta` runs, on `meta.port` when it has
-    /// one (a taken port gets a new one, logged). A forwarder that is not
-    /// running is re-created, and the servers of its old namespace go
-    /// first (a server cannot outlive its namespace's owner). Returns the
-    /// host port (also written to `meta.port`, not saved).
-    pub(super) async fn ensure_forwarder(
-        &self,
-        meta: &mut InstanceMeta,
-    ) -> Result<u16, InstanceError> {
-        let (t, n) = (meta.template.clone(), meta.name.clone());
-        let name = self.forwarder_name(&t, &n);
-        if let Some(info) = self.ctx.engine.inspect(&name).await? {
-            if let (RunState::Running, Some(port)) = (info.state, info.host_port) {
-                meta.port = Some(port);
-                return Ok(port);
-            }
-        }
-        self.ctx.engine.remove(&meta.container).await?;
-        if let Some(spare) = meta.forward.as_mut().and_then(|f| f.spare.take()) {
-            self.ctx.engine.remove(&spare.container).await?;
-        }
-        self.ctx.engine.remove(&name).await?;
-        let (forward_dir, wake_dir) = self.ctx.store.forward_dirs(&t, &n).await?;
-        let spec_of = |port: Option<u16>| {
-            dbserver::forwarder_spec(
-                dbserver::Forwarder {
-                    name: name.clone(),
-                    image: self.ctx.settings.image.clone(),
-                    forward_dir: forward_dir.clone(),
-                    wake_dir: wake_dir.clone(),
-                    labels: self.instance_labels("forwarder", &t, &n),
-                },
-                self.ctx.settings.instance_bind,
-                port,
-            )
-        };
-        if let Err(e) = self.ctx.engine.run(&spec_of(meta.port)).await {
-            if meta.port.is_none() || matches!(e, dolly_engine::EngineError::Conflict(_)) {
-                return Err(e.into());
-            }
-            warn!(error = %e, port = ?meta.port, "cannot publish the previous port; taking a new one");
-            self.ctx.engine.remove(&name).await?;
-            self.ctx.engine.run(&spec_of(None)).await?;
-        }
-        crate::faultpoint::hit("forwarder.running");
-        let port = self
-            .ctx
-            .engine
-            .inspect(&name)
-            .await?
-            .and_then(|i| i.host_port)
-            .ok_or_else(|| dolly_engine::EngineError::NoPort(name.clone()))?;
-        meta.port = Some(port);
-        Ok(port)
     }
 
     /// Points the forwarder of `t/n` at `target`.
@@ -417,7 +357,7 @@ impl Manager {
         n: &InstanceName,
     ) -> Result<bool, InstanceError> {
         let lock = self.key_lock(t, n);
-        let (spare, password, source) = {
+        let (spare, password, source, server) = {
             let _guard = lock.lock().await;
             let Some(mut meta) = self.read_meta(t, n).await? else {
                 return Ok(false);
@@ -459,10 +399,12 @@ impl Manager {
             };
             f.spare = Some(spare.clone());
             self.write_meta(&meta).await?;
-            (spare, meta.password.clone(), source)
+            (spare, meta.password.clone(), source, meta.container.clone())
         };
         crate::faultpoint::hit("standby.claimed");
-        let made = self.make_spare(t, n, &spare, &password, source).await;
+        let made = self
+            .make_spare(t, n, &spare, &password, source, &server)
+            .await;
         let _guard = lock.lock().await;
         let meta = self.read_meta(t, n).await.ok().flatten();
         let still_wanted = meta.as_ref().is_some_and(|m| {
@@ -507,6 +449,7 @@ impl Manager {
         spare: &Spare,
         password: &str,
         source: std::path::PathBuf,
+        server: &str,
     ) -> Result<(), InstanceError> {
         self.space_above_minimum().await?;
         // What an earlier standby (a lost forwarder's) left.
@@ -531,6 +474,8 @@ impl Manager {
             spare.inner_port,
             self.ctx.settings.instance_memory,
         );
+        self.remove_stray_standbys(t, n, &[&spare.container, server])
+            .await?;
         self.ctx.engine.remove(&spare.container).await?;
         self.ctx.engine.run(&spec).await?;
         crate::faultpoint::hit("standby.running");
@@ -580,14 +525,6 @@ impl Manager {
                         .await;
             }
         })
-    }
-
-    /// Whether the forwarder of `m` is gone or stopped.
-    pub(super) async fn forwarder_lost(&self, m: &InstanceMeta) -> bool {
-        !matches!(
-            self.ctx.engine.inspect(&self.forwarder_name(&m.template, &m.name)).await,
-            Ok(Some(f)) if f.state == RunState::Running
-        )
     }
 
     /// Starts the forwarder of `t/n` again and, unless it sleeps, its

@@ -38,6 +38,7 @@ mod diff;
 mod disk;
 mod door;
 mod forward;
+mod forwarder;
 mod idle;
 mod lifecycle;
 mod owner;
@@ -139,6 +140,14 @@ pub enum InstanceError {
     NotRunning(TemplateName, InstanceName),
     #[error("cannot read the schema: {0}")]
     Schema(String),
+    /// An instance with `standby` or `sleep_after` needs a forwarder, and
+    /// the forwarder runs the `dolly-forward` relay.
+    #[error("the forwarder relay {} is missing ({source}): install dolly-forward next to dollyd or set forward_path", .path.display())]
+    ForwarderMissing {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl From<StoreError> for InstanceError {

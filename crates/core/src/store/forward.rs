@@ -104,6 +104,44 @@ impl Store {
         let _ = fs::remove_file(self.layout.instance_wake(t, n).join(WAKE_REQUEST));
     }
 
+    /// Puts `binary` (the forwarders' relay, `dolly-forward`) at its place
+    /// in the data folder, unless the same bytes are there, and returns
+    /// that path as the engine sees it (forwarders mount it read-only: the
+    /// data folder is the one host path the engine and dollyd share, also
+    /// when dollyd runs in a container). A new binary replaces the old by
+    /// one rename: a forwarder that runs keeps the file it mounted.
+    pub fn install_forward_binary(&self, binary: &[u8]) -> Result<PathBuf, StoreError> {
+        let path = self.layout.forward_binary();
+        let same = fs::read(&path).is_ok_and(|there| there == binary);
+        if !same {
+            let Some(dir) = path.parent() else {
+                return Err(StoreError::io(
+                    "install",
+                    &path,
+                    io::ErrorKind::InvalidInput.into(),
+                ));
+            };
+            let tmp = dir.join(format!(".dolly-forward.{}", nonce()));
+            let write = || -> io::Result<()> {
+                fs::create_dir_all(dir)?;
+                fs::set_permissions(dir, fs::Permissions::from_mode(0o755))?;
+                let mut f = fs::OpenOptions::new()
+                    .create_new(true)
+                    .write(true)
+                    .mode(0o755)
+                    .open(&tmp)?;
+                f.write_all(binary)?;
+                f.sync_all()?;
+                fs::rename(&tmp, &path)
+            };
+            write().map_err(|e| {
+                let _ = fs::remove_file(&tmp);
+                StoreError::io("install", &path, e)
+            })?;
+        }
+        Ok(self.for_engine(&path))
+    }
+
     /// Where the standby of `generation` is cloned to; its parent exists.
     pub fn standby_data(
         &self,
@@ -208,6 +246,25 @@ mod tests {
     use crate::store::instances::tests::{meta, names};
     use crate::store::{testing, Forward, Spare};
     use dolly_names::VersionName;
+
+    #[test]
+    fn the_forward_binary_is_installed_once_and_replaced_whole() {
+        let (dir, store) = testing::store();
+        let path = store.install_forward_binary(b"\x7fELF one").unwrap();
+        assert_eq!(path, dir.path().join("bin/dolly-forward"));
+        assert_eq!(fs::read(&path).unwrap(), b"\x7fELF one");
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o755, "anyone (nobody) may run it");
+        let inode =
+            |p: &std::path::Path| std::os::unix::fs::MetadataExt::ino(&fs::metadata(p).unwrap());
+        let first = inode(&path);
+        store.install_forward_binary(b"\x7fELF one").unwrap();
+        assert_eq!(inode(&path), first, "the same bytes are left in place");
+        store.install_forward_binary(b"\x7fELF two").unwrap();
+        assert_ne!(inode(&path), first, "a new binary comes by rename");
+        assert_eq!(fs::read(&path).unwrap(), b"\x7fELF two");
+        assert_eq!(fs::read_dir(dir.path().join("bin")).unwrap().count(), 1);
+    }
 
     #[test]
     fn the_target_is_replaced_whole() {

@@ -20,6 +20,7 @@
 //! DATA/templates/NAME/pool.json              the template's pool size override
 //! DATA/cache/init/KEY/                       an initialised system datadir per image (read-only)
 //! DATA/cache/probe/KEY.json                  what probing an image found
+//! DATA/bin/dolly-forward                     the relay forwarders mount (read-only)
 //! ```
 //!
 //! Private to [`crate::store`]: the rest of dolly asks the store.
@@ -175,6 +176,9 @@ impl Layout {
         self.instance(t, n).join("forward")
     }
     /// The forwarder's writable folder (wake-up requests).
+    pub fn forward_binary(&self) -> PathBuf {
+        self.root.join("bin").join("dolly-forward")
+    }
     pub fn instance_wake(&self, t: &TemplateName, n: &InstanceName) -> PathBuf {
         self.instance(t, n).join("wake")
     }

@@ -294,6 +294,12 @@ impl AsyncStore {
         self.run(move |s| s.write_image_probe(&key, &probe)).await
     }
 
+    /// Puts the forwarders' relay binary in the data folder (see
+    /// [`Store::install_forward_binary`]).
+    pub async fn install_forward_binary(&self, binary: Vec<u8>) -> Result<PathBuf, StoreError> {
+        self.run(move |s| s.install_forward_binary(&binary)).await
+    }
+
     /// Removes a sleeping instance's wake-up request, if any.
     pub async fn clear_wake_request(&self, t: &TemplateName, n: &InstanceName) {
         let (t, n) = (t.clone(), n.clone());

@@ -85,6 +85,8 @@ pub fn test_settings(data_dir: &Path) -> Settings {
     // Tests assert on limits explicitly; the shared test disk must not.
     s.min_free_disk = 0;
     s.ready_timeout = Duration::from_secs(60);
+    // The relay forwarders run, as cargo built it for these tests.
+    s.forward_path = Some(env!("CARGO_BIN_EXE_dolly-forward").into());
     s
 }
 

@@ -116,7 +116,18 @@ async fn an_idle_instance_sleeps_and_connections_wake_it() {
         .await
         .expect("query");
     assert_eq!(n, Some(3));
-    let awake = state(&app).await;
+    // The wake lets connections through as soon as the server accepts
+    // them, then checks the instance's credentials through the forwarder
+    // and saves the instance as running: a client may be in a few
+    // milliseconds before the API says so.
+    let mut awake = state(&app).await;
+    for _ in 0..100 {
+        if awake["state"] == "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        awake = state(&app).await;
+    }
     assert_eq!(awake["state"], "running", "{awake}");
     assert_eq!(awake["port"], port, "same port");
     held.disconnect().await.expect("disconnect");

@@ -134,6 +134,19 @@ fn names_are_serde_only() {
 }
 
 #[test]
+fn the_forwarder_relay_is_std_and_libc_only() {
+    // `dolly-forward` runs inside the server images' forwarder containers:
+    // no runtime, no dolly crate, nothing that grows the binary.
+    let deps = dependencies();
+    for d in &deps["dolly-forward"] {
+        assert!(
+            ["libc", "thiserror"].contains(&d.as_str()),
+            "dolly-forward depends on {d}"
+        );
+    }
+}
+
+#[test]
 fn dollyd_is_built_without_core_testing_door() {
     // `dolly-core`'s `testing` feature opens the store and the engine to
     // integration tests; dollyd's own (normal) dependency must not turn it

@@ -4,6 +4,7 @@ mod crash;
 mod create;
 mod credentials;
 mod disk;
+mod forwarder;
 mod housekeeping;
 mod lifecycle;
 mod pool;
