@@ -34,4 +34,13 @@ count=$(MYSQL_PWD="$password" mariadb -h127.0.0.1 -P"$port" -uroot -N default -e
 logs=$(docker logs "$NAME" 2>&1)
 grep -q "from our own container's mounts" <<<"$logs" || { echo "host path not discovered; dollyd's log:" >&2; echo "$logs" >&2; exit 1; }
 curl -sf -X DELETE "localhost:$PORT/db/shop/check" >/dev/null
-echo "ok: dollyd in a container served an instance whose data the host read"
+# An instance behind a forwarder: dollyd copies dolly-forward into its data
+# folder and the engine mounts it from the host's view of that folder.
+body=$(curl -sf -X POST -H 'content-type: application/json' -d '{"standby": true}' \
+    "localhost:$PORT/api/v1/templates/shop/instances/fwd")
+read -r port password < <(python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["port"], d["password"])' <<<"$body")
+count=$(MYSQL_PWD="$password" mariadb -h127.0.0.1 -P"$port" -uroot -N default -e "SELECT COUNT(*) FROM customers")
+[[ "$count" == 3 ]] || { echo "through the forwarder: expected 3 customers, got $count" >&2; exit 1; }
+[[ -x "$H/bin/dolly-forward" ]] || { echo "dolly-forward is not in the data folder" >&2; exit 1; }
+curl -sf -X DELETE "localhost:$PORT/api/v1/templates/shop/instances/fwd" >/dev/null
+echo "ok: dollyd in a container served an instance whose data the host read, and one behind dolly-forward"
