@@ -231,6 +231,7 @@ async fn run_import(
             jobs,
             defer,
             opts.spread_rows.unwrap_or(true),
+            d.files.clone(),
             &dump_name,
             masker.clone(),
         )
@@ -406,8 +407,9 @@ enum SplitFailed {
 }
 
 /// Bytes of one table's rows loaded in its own session before the rest go
-/// to every session: below this, the two barriers (every session ends and
-/// starts again: a `docker exec` each) cost about what they give.
+/// to every session: a smaller table is over before spreading it gives
+/// anything (the dump's share is the other condition, see
+/// [`SplitOptions::dump_bytes`]).
 const SPREAD_AFTER: u64 = 16 << 20;
 
 /// The dump split by table over `jobs` sessions (a blocking thread reads,
@@ -422,6 +424,7 @@ async fn load_split(
     jobs: usize,
     defer: bool,
     spread: bool,
+    files: Vec<(std::path::PathBuf, dump::Compression)>,
     dump_name: &str,
     masker: Option<Masker>,
 ) -> Result<LoadInfo, SplitFailed> {
@@ -430,7 +433,9 @@ async fn load_split(
     let loader = Loader::new(
         Arc::clone(&ctx.engine),
         container.to_owned(),
-        image.client_command(&[&ctx.settings.database]),
+        // Output flushed after each statement: the marks are seen as they
+        // run (see `load::feed`).
+        image.client_command(&["--unbuffered", &ctx.settings.database]),
         image.user(),
         jobs,
         Arc::clone(&tracker.phase),
@@ -441,8 +446,15 @@ async fn load_split(
         defer_indexes: defer,
         default_db: ctx.settings.database.clone(),
         spread_after: if spread { SPREAD_AFTER } else { u64::MAX },
+        dump_bytes: None,
     };
-    let task = tokio::task::spawn_blocking(move || load::run(loader, reader, split, masker));
+    let task = tokio::task::spawn_blocking(move || {
+        let split = SplitOptions {
+            dump_bytes: load::plain_bytes(&files),
+            ..split
+        };
+        load::run(loader, reader, split, masker)
+    });
     // Dropped (the import's deadline) or done: the reader stops.
     let _stop = CancelOnDrop(Arc::clone(&cancel));
     let stats = match tokio::time::timeout(timeout, task).await {

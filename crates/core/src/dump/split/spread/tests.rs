@@ -51,6 +51,7 @@ fn split(d: &str, spread_after: u64) -> (Scripts, SplitStats) {
             defer_indexes: true,
             default_db: "db".into(),
             spread_after,
+            dump_bytes: None,
         },
     )
 }
@@ -141,6 +142,7 @@ fn a_small_table_and_one_session_keep_the_plain_routing() {
             defer_indexes: true,
             default_db: "db".into(),
             spread_after: 0,
+            dump_bytes: None,
         },
     );
     assert_eq!((stats.spread_tables, parallel(&s).len()), (0, 1));
