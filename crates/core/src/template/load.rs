@@ -342,16 +342,20 @@ impl Loader {
         let feeds: Vec<Arc<Feed>> = sessions.iter().map(|s| Arc::clone(&s.feed)).collect();
         let (mut client, mut gate) = (None, None);
         for (k, s) in sessions.into_iter().enumerate() {
-            let (lived, gated) = (s.started.elapsed(), s.feed.gated_ms());
-            if let Some(first) = s.feed.first_read() {
-                self.start_ms += first.duration_since(s.started).as_millis() as u64;
+            let (started, feed) = (s.started, Arc::clone(&s.feed));
+            let r = close(&self.rt, s);
+            // From its exec to its client's end (or the end of the wait
+            // for an earlier session's, whichever is later).
+            let (lived, gated, starved) = (started.elapsed(), feed.gated_ms(), feed.starved_ms());
+            if let Some(first) = feed.first_read() {
+                self.start_ms += first.duration_since(started).as_millis() as u64;
             }
             self.gated_ms += gated;
-            let r = close(&self.rt, s);
             debug!(
                 session = k,
                 lived_ms = lived.as_millis() as u64,
                 gated_ms = gated,
+                starved_ms = starved,
                 "client session ended"
             );
             match r {

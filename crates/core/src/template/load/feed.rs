@@ -64,6 +64,9 @@ pub(in crate::template) struct Feed {
     broken: Mutex<Option<String>>,
     /// Nanoseconds spent at gates.
     gated_ns: AtomicU64,
+    /// Nanoseconds the client waited for input the splitter had not sent
+    /// yet (its queue empty, not closed).
+    starved_ns: AtomicU64,
     /// When the client first read its input (its `exec` has started).
     first_read: Mutex<Option<Instant>>,
 }
@@ -77,6 +80,7 @@ impl Feed {
             aborted: AtomicBool::new(false),
             broken: Mutex::new(None),
             gated_ns: AtomicU64::new(0),
+            starved_ns: AtomicU64::new(0),
             first_read: Mutex::new(None),
         })
     }
@@ -118,7 +122,11 @@ impl Feed {
                         return Some((Err(io::Error::other(why)), self));
                     }
                 }
-                None => self.notify.notified().await,
+                None => {
+                    let t0 = Instant::now();
+                    self.notify.notified().await;
+                    self.starved_ns.fetch_add(nanos(t0), Ordering::Relaxed);
+                }
             }
         }
     }
@@ -148,8 +156,7 @@ impl Feed {
                 }
             }
         }
-        let ns = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.gated_ns.fetch_add(ns, Ordering::Relaxed);
+        self.gated_ns.fetch_add(nanos(t0), Ordering::Relaxed);
         Ok(())
     }
 
@@ -204,9 +211,17 @@ impl Feed {
         self.gated_ns.load(Ordering::Relaxed) / 1_000_000
     }
 
+    pub fn starved_ms(&self) -> u64 {
+        self.starved_ns.load(Ordering::Relaxed) / 1_000_000
+    }
+
     pub fn first_read(&self) -> Option<Instant> {
         self.first_read.lock().ok().and_then(|f| *f)
     }
+}
+
+fn nanos(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// The text a mark prints: `dolly-mark TOKEN N`.
