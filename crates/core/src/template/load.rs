@@ -52,6 +52,8 @@ struct Session {
     marks: u64,
     marked_at: u64,
     started: Instant,
+    /// When its client ended.
+    ended: Arc<std::sync::Mutex<Option<Instant>>>,
     buf: Vec<u8>,
     delim: Vec<u8>,
     cursor: usize,
@@ -190,10 +192,16 @@ impl Loader {
             self.client.clone(),
             self.user.clone(),
         );
+        let ended = Arc::new(std::sync::Mutex::new(None));
+        let ended_at = Arc::clone(&ended);
         let task = self.rt.spawn(async move {
-            engine
+            let out = engine
                 .exec_watched(&container, cmd, Some(user), Some(stdin), watch)
-                .await
+                .await;
+            if let Ok(mut e) = ended_at.lock() {
+                *e = Some(Instant::now());
+            }
+            out
         });
         self.sessions_started += 1;
         let mut buf = Vec::with_capacity(CHUNK + (CHUNK >> 2));
@@ -210,6 +218,7 @@ impl Loader {
             marks: 0,
             marked_at: 0,
             started: Instant::now(),
+            ended,
             buf,
             delim: b";".to_vec(),
             cursor: 0,
@@ -342,11 +351,19 @@ impl Loader {
         let feeds: Vec<Arc<Feed>> = sessions.iter().map(|s| Arc::clone(&s.feed)).collect();
         let (mut client, mut gate) = (None, None);
         for (k, s) in sessions.into_iter().enumerate() {
-            let (started, feed) = (s.started, Arc::clone(&s.feed));
+            let (started, feed, ended) = (s.started, Arc::clone(&s.feed), Arc::clone(&s.ended));
             let r = close(&self.rt, s);
-            // From its exec to its client's end (or the end of the wait
-            // for an earlier session's, whichever is later).
-            let (lived, gated, starved) = (started.elapsed(), feed.gated_ms(), feed.starved_ms());
+            // From its exec to its client's end.
+            let end = ended
+                .lock()
+                .ok()
+                .and_then(|e| *e)
+                .unwrap_or_else(Instant::now);
+            let (lived, gated, starved) = (
+                end.duration_since(started),
+                feed.gated_ms(),
+                feed.starved_ms(),
+            );
             if let Some(first) = feed.first_read() {
                 self.start_ms += first.duration_since(started).as_millis() as u64;
             }
@@ -664,6 +681,7 @@ mod tests {
             marks: 0,
             marked_at: 0,
             started: Instant::now(),
+            ended: Arc::default(),
             buf: Vec::new(),
             delim: b";".to_vec(),
             cursor: 0,
