@@ -302,7 +302,7 @@ async fn run_import(
         "dump loaded; post scripts"
     );
     let (post_scripts, scrubbed) =
-        post_and_stop(ctx, image, d, &database, tracker, work, &restart).await?;
+        post_and_stop(ctx, image, d, &database, tracker, work, &restart, true).await?;
     debug!(
         ms = t0.elapsed().as_millis() as u64,
         "import server stopped"
@@ -363,7 +363,10 @@ async fn fresh_server(
             l
         },
     };
-    let spec = image.import_spec(server.clone(), ctx.settings.import_buffer_pool, init);
+    let mut spec = image.import_spec(server.clone(), ctx.settings.import_buffer_pool, init);
+    // A large redo log while it loads; `restart` (what the end of the
+    // import starts) has the clones' size.
+    image.with_load_redo_log(&mut spec);
     let restart = image.import_spec(
         server,
         ctx.settings.import_buffer_pool,
@@ -489,8 +492,11 @@ async fn load_split(
 /// import server, SQL or physical, ends. When scripts ran, what they
 /// changed leaves no trace ([`super::scrub`]): the tables are rebuilt
 /// before the shutdown, and the server restarts once on `restart` (its
-/// spec with nothing to initialise) with a new redo log. The scripts'
-/// hashes, and whether that clean-up ran.
+/// spec with nothing to initialise) with a new redo log. A server that
+/// loaded with a larger redo log (`load_redo`) restarts once on `restart`
+/// anyway, which gives it the clones' size. The scripts' hashes, and
+/// whether that clean-up ran.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn post_and_stop(
     ctx: &Context,
     image: &ImageInfo,
@@ -499,6 +505,7 @@ pub(super) async fn post_and_stop(
     tracker: &Tracker,
     work: &Path,
     restart: &dolly_engine::ContainerSpec,
+    load_redo: bool,
 ) -> Result<(Vec<HashedFile>, bool), ImportError> {
     let container = restart.name.as_str();
     tracker.set(Phase::Post);
@@ -527,6 +534,13 @@ pub(super) async fn post_and_stop(
         info!(
             ms = t0.elapsed().as_millis() as u64,
             "post-script clean-up done"
+        );
+    } else if load_redo {
+        let t0 = Instant::now();
+        scrub::redo_to_clone_size(ctx, image, work, restart).await?;
+        debug!(
+            ms = t0.elapsed().as_millis() as u64,
+            "redo log back to the clones' size"
         );
     }
     Ok((post_scripts, scrub))
