@@ -11,6 +11,7 @@
 //! with marks and gates in their inputs, not by ending them.
 
 mod feed;
+mod session;
 
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -18,13 +19,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use dolly_engine::{Engine, EngineError, ExecOutput, Stdin};
+use dolly_engine::{Engine, Stdin};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use self::feed::{mark_sql, watch_marks, Budget, Feed, Progress};
+use self::session::{close, Closed, Origin, Session};
 use super::progress::Phase;
 use crate::dump::split::{Mark, Sink, SplitOptions, SplitStats, Splitter};
 use crate::dump::statements::{Stmt, Tokenizer};
@@ -35,81 +36,6 @@ use crate::mask::Masker;
 pub(super) const READ_AHEAD: u64 = 1 << 30;
 /// A session's buffer is queued once it holds this much.
 const CHUNK: usize = 1 << 20;
-
-/// Where a line of a session's input came from.
-#[derive(Debug, Clone)]
-enum Origin {
-    Dump(u64),
-    Dolly,
-}
-
-struct Session {
-    feed: Arc<Feed>,
-    task: Option<JoinHandle<Result<ExecOutput, EngineError>>>,
-    /// The marks its client has printed.
-    progress: Progress,
-    /// Marks written, and its line count at the last one.
-    marks: u64,
-    marked_at: u64,
-    started: Instant,
-    /// When its client ended.
-    ended: Arc<std::sync::Mutex<Option<Instant>>>,
-    buf: Vec<u8>,
-    delim: Vec<u8>,
-    cursor: usize,
-    /// Lines written so far.
-    line: u64,
-    /// (first line in this session's input, origin), in order.
-    map: Vec<(u64, Origin)>,
-}
-
-impl Session {
-    fn write(&mut self, stmt: &Stmt) {
-        if self.delim != stmt.delim {
-            self.buf.extend_from_slice(b"DELIMITER ");
-            self.buf.extend_from_slice(&stmt.delim);
-            self.buf.push(b'\n');
-            self.delim = stmt.delim.clone();
-            self.line += 1;
-        }
-        let origin = if stmt.line == 0 {
-            Origin::Dolly
-        } else {
-            Origin::Dump(stmt.line)
-        };
-        self.map.push((self.line + 1, origin));
-        self.buf.extend_from_slice(&stmt.text);
-        self.buf.extend_from_slice(&stmt.delim);
-        self.buf.push(b'\n');
-        self.line += 1 + memchr::memchr_iter(b'\n', &stmt.text).count() as u64;
-    }
-
-    /// The client's "at line N" in terms of the dump.
-    fn translate(&self, message: &str) -> String {
-        let Some(at) = message.find(" at line ") else {
-            return message.to_owned();
-        };
-        let digits: String = message[at + 9..]
-            .chars()
-            .take_while(|c| c.is_ascii_digit())
-            .collect();
-        let Ok(n) = digits.parse::<u64>() else {
-            return message.to_owned();
-        };
-        let entry = self.map.iter().rev().find(|(first, _)| *first <= n);
-        let replacement = match entry {
-            Some((first, Origin::Dump(line))) => format!(" at line {}", line + (n - first)),
-            Some((_, Origin::Dolly)) => " in SQL dolly added (deferred keys)".to_owned(),
-            None => return message.to_owned(),
-        };
-        format!(
-            "{}{}{}",
-            &message[..at],
-            replacement,
-            &message[at + 9 + digits.len()..]
-        )
-    }
-}
 
 /// The sessions of one import, driven from a blocking thread.
 pub(super) struct Loader {
@@ -412,52 +338,10 @@ impl Loader {
     }
 }
 
-/// How a session ended badly.
-enum Closed {
-    /// Its client failed (or could not run): its error.
-    Client(String),
-    /// A gate in its input could not open: another session ended first.
-    Gate(String),
-}
-
-impl Session {
-    /// What is buffered goes to the queue, then the input ends.
-    fn close_input(&self) {
-        self.feed.close();
-    }
-}
-
 #[derive(Debug, Clone, Copy)]
 enum Which {
     Serial,
     Parallel(usize),
-}
-
-/// Waits for a session's client (its input closed): its error, with the
-/// dump's line number.
-fn close(rt: &Handle, mut s: Session) -> Result<(), Closed> {
-    let Some(task) = s.task.take() else {
-        return Ok(());
-    };
-    let out = rt
-        .block_on(task)
-        .map_err(|e| Closed::Client(format!("a client session failed: {e}")))?
-        .map_err(|e| Closed::Client(e.to_string()))?;
-    // What it did not read goes back to the budget.
-    let left = s.feed.queued();
-    s.feed.budget().release(left);
-    if out.exit_code != 0 {
-        let last = out.stderr.trim().lines().last().unwrap_or("").to_owned();
-        return Err(Closed::Client(if last.is_empty() {
-            format!("the client exited with status {}", out.exit_code)
-        } else {
-            s.translate(&last)
-        }));
-    }
-    if let Some(why) = s.feed.broken() {
-        return Err(Closed::Gate(why));
-    }
-    Ok(())
 }
 
 impl Sink for Loader {
@@ -664,49 +548,5 @@ pub(super) fn run(
             );
             Ok(stats)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn errors_name_the_dump_line() {
-        let feed = Feed::new(Budget::new(1));
-        let mut s = Session {
-            feed,
-            task: None,
-            progress: watch::channel(0).1,
-            marks: 0,
-            marked_at: 0,
-            started: Instant::now(),
-            ended: Arc::default(),
-            buf: Vec::new(),
-            delim: b";".to_vec(),
-            cursor: 0,
-            line: 0,
-            map: Vec::new(),
-        };
-        s.write(&Stmt {
-            text: b"SET NAMES utf8mb4".to_vec(),
-            delim: b";".to_vec(),
-            line: 3,
-        });
-        s.write(&Stmt {
-            text: b"CREATE TRIGGER x\nBEGIN\nEND".to_vec(),
-            delim: b";;".to_vec(),
-            line: 40,
-        });
-        s.write(&Stmt::synthetic("ALTER TABLE t ADD KEY k (a)"));
-        // Line 1: SET; 2: DELIMITER ;;; 3-5: the trigger; 6: DELIMITER ;; 7: ALTER.
-        assert_eq!(
-            s.translate("ERROR 1064 (42000) at line 4: syntax"),
-            "ERROR 1064 (42000) at line 41: syntax"
-        );
-        assert_eq!(
-            s.translate("ERROR 1 (x) at line 7: no"),
-            "ERROR 1 (x) in SQL dolly added (deferred keys): no"
-        );
     }
 }
