@@ -79,6 +79,14 @@ fn main() -> ExitCode {
     }
     // Usage errors exit 2 with clap's message; --help exits 0.
     let args = <Args as clap::Parser>::parse();
+    // `DOLLY_BENCH_LOG=dolly_core=debug`: dolly's own log on standard
+    // error (per-session timings of the split load, for instance).
+    if let Ok(filter) = std::env::var("DOLLY_BENCH_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .init();
+    }
     if let Some(base) = &args.base {
         if base != std::path::Path::new("/srv/dolly-bench") {
             let _ = LABEL_VALUE.set(base.display().to_string());

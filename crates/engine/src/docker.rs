@@ -23,6 +23,7 @@ use tracing::{debug, info};
 
 use super::{
     ContainerInfo, ContainerSpec, Engine, EngineError, ExecOutput, RestartPolicy, RunState, Stdin,
+    StdoutWatch,
 };
 
 /// How much of an exec's standard error is kept.
@@ -556,6 +557,31 @@ impl Engine for DockerEngine {
         user: Option<String>,
         stdin: Option<Stdin>,
     ) -> Result<ExecOutput, EngineError> {
+        self.exec_with(name, cmd, user, stdin, None).await
+    }
+
+    async fn exec_watched(
+        &self,
+        name: &str,
+        cmd: Vec<String>,
+        user: Option<String>,
+        stdin: Option<Stdin>,
+        watch: StdoutWatch,
+    ) -> Result<ExecOutput, EngineError> {
+        self.exec_with(name, cmd, user, stdin, Some(watch)).await
+    }
+}
+
+impl DockerEngine {
+    /// An exec, its standard output given to `watch` as it comes.
+    async fn exec_with(
+        &self,
+        name: &str,
+        cmd: Vec<String>,
+        user: Option<String>,
+        stdin: Option<Stdin>,
+        mut watch: Option<StdoutWatch>,
+    ) -> Result<ExecOutput, EngineError> {
         let exec = self
             .docker
             .create_exec(
@@ -603,8 +629,11 @@ impl Engine for DockerEngine {
                         keep_tail(&mut out.stderr, STDERR_KEEP);
                     }
                     other => {
-                        out.stdout
-                            .push_str(&String::from_utf8_lossy(&other.into_bytes()));
+                        let bytes = other.into_bytes();
+                        if let Some(w) = watch.as_mut() {
+                            w(&bytes);
+                        }
+                        out.stdout.push_str(&String::from_utf8_lossy(&bytes));
                         keep_tail(&mut out.stdout, STDOUT_KEEP);
                     }
                 }
@@ -612,6 +641,8 @@ impl Engine for DockerEngine {
             Ok::<_, EngineError>(out)
         };
         let (fed, drained) = tokio::join!(feed, drain);
+        // The process's output has ended.
+        drop(watch);
         let mut out = drained?;
         out.stdin_error = fed.err().map(|e| crate::StdinError::from_io(&e));
         loop {

@@ -162,6 +162,10 @@ impl std::fmt::Display for StdinError {
 /// Standard input streamed into an exec'd process.
 pub type Stdin = Pin<Box<dyn AsyncRead + Send>>;
 
+/// Sees an exec'd process's standard output as it comes, piece by piece;
+/// dropped when the process has ended.
+pub type StdoutWatch = Box<dyn FnMut(&[u8]) + Send>;
+
 #[async_trait]
 pub trait Engine: Send + Sync + 'static {
     /// Checks the engine answers.
@@ -224,4 +228,20 @@ pub trait Engine: Send + Sync + 'static {
         user: Option<String>,
         stdin: Option<Stdin>,
     ) -> Result<ExecOutput, EngineError>;
+
+    /// [`Engine::exec`], with the standard output also given to `watch`
+    /// as the process writes it. An engine that cannot stream gives it
+    /// whole when the process has ended.
+    async fn exec_watched(
+        &self,
+        name: &str,
+        cmd: Vec<String>,
+        user: Option<String>,
+        stdin: Option<Stdin>,
+        mut watch: StdoutWatch,
+    ) -> Result<ExecOutput, EngineError> {
+        let out = self.exec(name, cmd, user, stdin).await?;
+        watch(out.stdout.as_bytes());
+        Ok(out)
+    }
 }

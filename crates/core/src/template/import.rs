@@ -230,6 +230,7 @@ async fn run_import(
             jobs,
             defer,
             opts.spread_rows.unwrap_or(true),
+            d.files.clone(),
             &dump_name,
             masker.clone(),
         )
@@ -300,7 +301,7 @@ async fn run_import(
         "dump loaded; post scripts"
     );
     let (post_scripts, scrubbed) =
-        post_and_stop(ctx, image, d, &database, tracker, work, &restart).await?;
+        post_and_stop(ctx, image, d, &database, tracker, work, &restart, true).await?;
     debug!(
         ms = t0.elapsed().as_millis() as u64,
         "import server stopped"
@@ -361,7 +362,10 @@ async fn fresh_server(
             l
         },
     };
-    let spec = image.import_spec(server.clone(), ctx.settings.import_buffer_pool, init);
+    let mut spec = image.import_spec(server.clone(), ctx.settings.import_buffer_pool, init);
+    // A large redo log while it loads; `restart` (what the end of the
+    // import starts) has the clones' size.
+    image.with_load_redo_log(&mut spec);
     let restart = image.import_spec(
         server,
         ctx.settings.import_buffer_pool,
@@ -405,8 +409,9 @@ enum SplitFailed {
 }
 
 /// Bytes of one table's rows loaded in its own session before the rest go
-/// to every session: below this, the two barriers (every session ends and
-/// starts again: a `docker exec` each) cost about what they give.
+/// to every session: a smaller table is over before spreading it gives
+/// anything (the dump's share is the other condition, see
+/// [`SplitOptions::dump_bytes`]).
 const SPREAD_AFTER: u64 = 16 << 20;
 
 /// The dump split by table over `jobs` sessions (a blocking thread reads,
@@ -421,6 +426,7 @@ async fn load_split(
     jobs: usize,
     defer: bool,
     spread: bool,
+    files: Vec<(std::path::PathBuf, dump::Compression)>,
     dump_name: &str,
     masker: Option<Masker>,
 ) -> Result<LoadInfo, SplitFailed> {
@@ -429,7 +435,9 @@ async fn load_split(
     let loader = Loader::new(
         Arc::clone(&ctx.engine),
         container.to_owned(),
-        image.client_command(&[&ctx.settings.database]),
+        // Output flushed after each statement: the marks are seen as they
+        // run (see `load::feed`).
+        image.client_command(&["--unbuffered", &ctx.settings.database]),
         image.user(),
         jobs,
         Arc::clone(&tracker.phase),
@@ -440,8 +448,15 @@ async fn load_split(
         defer_indexes: defer,
         default_db: ctx.settings.database.clone(),
         spread_after: if spread { SPREAD_AFTER } else { u64::MAX },
+        dump_bytes: None,
     };
-    let task = tokio::task::spawn_blocking(move || load::run(loader, reader, split, masker));
+    let task = tokio::task::spawn_blocking(move || {
+        let split = SplitOptions {
+            dump_bytes: load::plain_bytes(&files),
+            ..split
+        };
+        load::run(loader, reader, split, masker)
+    });
     // Dropped (the import's deadline) or done: the reader stops.
     let _stop = CancelOnDrop(Arc::clone(&cancel));
     let stats = match tokio::time::timeout(timeout, task).await {
@@ -476,8 +491,11 @@ async fn load_split(
 /// import server, SQL or physical, ends. When scripts ran, what they
 /// changed leaves no trace ([`super::scrub`]): the tables are rebuilt
 /// before the shutdown, and the server restarts once on `restart` (its
-/// spec with nothing to initialise) with a new redo log. The scripts'
-/// hashes, and whether that clean-up ran.
+/// spec with nothing to initialise) with a new redo log. A server that
+/// loaded with a larger redo log (`load_redo`) restarts once on `restart`
+/// anyway, which gives it the clones' size. The scripts' hashes, and
+/// whether that clean-up ran.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn post_and_stop(
     ctx: &Context,
     image: &ImageInfo,
@@ -486,6 +504,7 @@ pub(super) async fn post_and_stop(
     tracker: &Tracker,
     work: &Path,
     restart: &dolly_engine::ContainerSpec,
+    load_redo: bool,
 ) -> Result<(Vec<HashedFile>, bool), ImportError> {
     let container = restart.name.as_str();
     tracker.set(Phase::Post);
@@ -514,6 +533,13 @@ pub(super) async fn post_and_stop(
         info!(
             ms = t0.elapsed().as_millis() as u64,
             "post-script clean-up done"
+        );
+    } else if load_redo {
+        let t0 = Instant::now();
+        scrub::redo_to_clone_size(ctx, image, work, restart).await?;
+        debug!(
+            ms = t0.elapsed().as_millis() as u64,
+            "redo log back to the clones' size"
         );
     }
     Ok((post_scripts, scrub))

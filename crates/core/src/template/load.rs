@@ -3,169 +3,39 @@
 //! `exec` of the client each) as [`crate::dump::split`] decides.
 //!
 //! Each session's input is a queue the splitter fills and the engine's
-//! `exec` drains. The queues together hold at most [`READ_AHEAD`] bytes:
-//! while one session chews on a large table, the splitter reads ahead to the
-//! next tables for the others, and waits when the budget is spent.
+//! `exec` drains ([`feed`]). The queues together hold at most
+//! [`READ_AHEAD`] bytes: while one session chews on a large table, the
+//! splitter reads ahead to the next tables for the others, and waits when
+//! the budget is spent. The parallel sessions live until something must
+//! run alone: the order one table's spread rows need between them is kept
+//! with marks and gates in their inputs, not by ending them.
 
-use std::collections::VecDeque;
-use std::io::{self, Read};
+mod feed;
+mod session;
+
+use std::io::Read;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use dolly_engine::{Engine, EngineError, ExecOutput, Stdin};
+use dolly_engine::{Engine, Stdin};
 use tokio::runtime::Handle;
-use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
 
+use self::feed::{mark_sql, watch_marks, Budget, Feed, Progress};
+use self::session::{close, Closed, Origin, Session};
 use super::progress::Phase;
-use crate::dump::split::{Sink, SplitOptions, SplitStats, Splitter};
+use crate::dump::split::{Mark, Sink, SplitOptions, SplitStats, Splitter};
 use crate::dump::statements::{Stmt, Tokenizer};
-use crate::dump::DumpReader;
+use crate::dump::{Compression, DumpReader};
 use crate::mask::Masker;
 
 /// Bytes of SQL queued for all sessions at most.
 pub(super) const READ_AHEAD: u64 = 1 << 30;
 /// A session's buffer is queued once it holds this much.
 const CHUNK: usize = 1 << 20;
-
-struct Budget {
-    used: Mutex<u64>,
-    freed: Condvar,
-    cap: u64,
-}
-
-impl Budget {
-    fn release(&self, n: u64) {
-        if let Ok(mut used) = self.used.lock() {
-            *used = used.saturating_sub(n);
-        }
-        self.freed.notify_all();
-    }
-}
-
-#[derive(Default)]
-struct Queue {
-    chunks: VecDeque<Bytes>,
-    queued: u64,
-    closed: bool,
-}
-
-struct Feed {
-    queue: Mutex<Queue>,
-    notify: tokio::sync::Notify,
-    budget: Arc<Budget>,
-}
-
-impl Feed {
-    async fn next(self: Arc<Self>) -> Option<(io::Result<Bytes>, Arc<Self>)> {
-        loop {
-            let popped = {
-                let mut q = self.queue.lock().ok()?;
-                match q.chunks.pop_front() {
-                    Some(b) => {
-                        q.queued -= b.len() as u64;
-                        Some(b)
-                    }
-                    None if q.closed => return None,
-                    None => None,
-                }
-            };
-            if let Some(b) = popped {
-                self.budget.release(b.len() as u64);
-                return Some((Ok(b), self));
-            }
-            self.notify.notified().await;
-        }
-    }
-
-    fn push(&self, b: Bytes) {
-        if let Ok(mut q) = self.queue.lock() {
-            q.queued += b.len() as u64;
-            q.chunks.push_back(b);
-        }
-        self.notify.notify_one();
-    }
-
-    fn close(&self) {
-        if let Ok(mut q) = self.queue.lock() {
-            q.closed = true;
-        }
-        self.notify.notify_one();
-    }
-
-    fn queued(&self) -> u64 {
-        self.queue.lock().map(|q| q.queued).unwrap_or(0)
-    }
-}
-
-/// Where a line of a session's input came from.
-#[derive(Debug, Clone)]
-enum Origin {
-    Dump(u64),
-    Dolly,
-}
-
-struct Session {
-    feed: Arc<Feed>,
-    task: Option<JoinHandle<Result<ExecOutput, EngineError>>>,
-    buf: Vec<u8>,
-    delim: Vec<u8>,
-    cursor: usize,
-    /// Lines written so far.
-    line: u64,
-    /// (first line in this session's input, origin), in order.
-    map: Vec<(u64, Origin)>,
-}
-
-impl Session {
-    fn write(&mut self, stmt: &Stmt) {
-        if self.delim != stmt.delim {
-            self.buf.extend_from_slice(b"DELIMITER ");
-            self.buf.extend_from_slice(&stmt.delim);
-            self.buf.push(b'\n');
-            self.delim = stmt.delim.clone();
-            self.line += 1;
-        }
-        let origin = if stmt.line == 0 {
-            Origin::Dolly
-        } else {
-            Origin::Dump(stmt.line)
-        };
-        self.map.push((self.line + 1, origin));
-        self.buf.extend_from_slice(&stmt.text);
-        self.buf.extend_from_slice(&stmt.delim);
-        self.buf.push(b'\n');
-        self.line += 1 + memchr::memchr_iter(b'\n', &stmt.text).count() as u64;
-    }
-
-    /// The client's "at line N" in terms of the dump.
-    fn translate(&self, message: &str) -> String {
-        let Some(at) = message.find(" at line ") else {
-            return message.to_owned();
-        };
-        let digits: String = message[at + 9..]
-            .chars()
-            .take_while(|c| c.is_ascii_digit())
-            .collect();
-        let Ok(n) = digits.parse::<u64>() else {
-            return message.to_owned();
-        };
-        let entry = self.map.iter().rev().find(|(first, _)| *first <= n);
-        let replacement = match entry {
-            Some((first, Origin::Dump(line))) => format!(" at line {}", line + (n - first)),
-            Some((_, Origin::Dolly)) => " in SQL dolly added (deferred keys)".to_owned(),
-            None => return message.to_owned(),
-        };
-        format!(
-            "{}{}{}",
-            &message[..at],
-            replacement,
-            &message[at + 9 + digits.len()..]
-        )
-    }
-}
 
 /// The sessions of one import, driven from a blocking thread.
 pub(super) struct Loader {
@@ -184,6 +54,16 @@ pub(super) struct Loader {
     pub sessions_started: usize,
     /// What every new session reads first (mariadb-dump's sandbox line).
     preamble: Vec<u8>,
+    /// In every mark's text: this import's, so no other output is taken
+    /// for a mark.
+    token: String,
+    pub marks: u64,
+    pub waits: u64,
+    /// Milliseconds the parallel sessions spent at gates, summed.
+    pub gated_ms: u64,
+    /// Milliseconds from a session's `exec` to its client's first read,
+    /// summed.
+    pub start_ms: u64,
 }
 
 impl Loader {
@@ -202,11 +82,7 @@ impl Loader {
             container,
             client,
             user,
-            budget: Arc::new(Budget {
-                used: Mutex::new(0),
-                freed: Condvar::new(),
-                cap: READ_AHEAD,
-            }),
+            budget: Budget::new(READ_AHEAD),
             serial: None,
             parallel: Vec::new(),
             jobs: jobs.max(1),
@@ -215,15 +91,25 @@ impl Loader {
             cancel,
             sessions_started: 0,
             preamble: Vec::new(),
+            token: format!(
+                "{:x}{:x}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32))
+                    .unwrap_or(0)
+            ),
+            marks: 0,
+            waits: 0,
+            gated_ms: 0,
+            start_ms: 0,
         }
     }
 
     fn start(&mut self) -> Session {
-        let feed = Arc::new(Feed {
-            queue: Mutex::new(Queue::default()),
-            notify: tokio::sync::Notify::new(),
-            budget: Arc::clone(&self.budget),
-        });
+        let feed = Feed::new(Arc::clone(&self.budget));
+        let (progress_tx, progress) = watch::channel(0u64);
+        let watch = watch_marks(self.token.clone(), progress_tx);
         let stream = futures_util::stream::unfold(Arc::clone(&feed), Feed::next);
         let stdin: Stdin = Box::pin(tokio_util::io::StreamReader::new(stream));
         let (engine, container, cmd, user) = (
@@ -232,9 +118,17 @@ impl Loader {
             self.client.clone(),
             self.user.clone(),
         );
-        let task = self
-            .rt
-            .spawn(async move { engine.exec(&container, cmd, Some(user), Some(stdin)).await });
+        let ended = Arc::new(std::sync::Mutex::new(None));
+        let ended_at = Arc::clone(&ended);
+        let task = self.rt.spawn(async move {
+            let out = engine
+                .exec_watched(&container, cmd, Some(user), Some(stdin), watch)
+                .await;
+            if let Ok(mut e) = ended_at.lock() {
+                *e = Some(Instant::now());
+            }
+            out
+        });
         self.sessions_started += 1;
         let mut buf = Vec::with_capacity(CHUNK + (CHUNK >> 2));
         let (mut line, mut map) = (0, Vec::new());
@@ -246,6 +140,11 @@ impl Loader {
         Session {
             feed,
             task: Some(task),
+            progress,
+            marks: 0,
+            marked_at: 0,
+            started: Instant::now(),
+            ended,
             buf,
             delim: b";".to_vec(),
             cursor: 0,
@@ -262,14 +161,13 @@ impl Loader {
             .chain(self.serial.iter())
             .any(|s| s.task.as_ref().is_some_and(|t| t.is_finished()));
         if failed {
-            // Collect the error through the normal close.
-            let mut err = Ok(());
-            for s in self.parallel.drain(..).chain(self.serial.take()) {
-                let r = close(&self.rt, s);
-                if err.is_ok() {
-                    err = r;
-                }
+            // The others stop at once; the error through the normal close.
+            let sessions: Vec<Session> =
+                self.parallel.drain(..).chain(self.serial.take()).collect();
+            for s in &sessions {
+                s.feed.abort();
             }
+            let err = self.close_all(sessions);
             return Err(err
                 .err()
                 .unwrap_or_else(|| "a client session ended early".to_owned()));
@@ -347,14 +245,8 @@ impl Loader {
         for k in 0..self.parallel.len() {
             self.push(Which::Parallel(k))?;
         }
-        let mut result = Ok(());
-        for s in self.parallel.drain(..) {
-            let r = close(&self.rt, s);
-            if result.is_ok() {
-                result = r;
-            }
-        }
-        result
+        let sessions: Vec<Session> = self.parallel.drain(..).collect();
+        self.close_all(sessions)
     }
 
     /// Ends every session; the first error of any.
@@ -366,7 +258,7 @@ impl Loader {
                 result = r;
             }
             if let Some(s) = self.serial.take() {
-                let r = close(&self.rt, s);
+                let r = self.close_all(vec![s]);
                 if result.is_ok() {
                     result = r;
                 }
@@ -374,47 +266,82 @@ impl Loader {
         }
         result
     }
+
+    /// Closes the inputs of `sessions` and waits for their clients. Once
+    /// one fails the others stop; the error is a client's own, before a
+    /// gate that could not open because of it.
+    fn close_all(&mut self, sessions: Vec<Session>) -> Result<(), String> {
+        for s in &sessions {
+            s.close_input();
+        }
+        let feeds: Vec<Arc<Feed>> = sessions.iter().map(|s| Arc::clone(&s.feed)).collect();
+        let (mut client, mut gate) = (None, None);
+        for (k, s) in sessions.into_iter().enumerate() {
+            let (started, feed, ended) = (s.started, Arc::clone(&s.feed), Arc::clone(&s.ended));
+            let r = close(&self.rt, s);
+            // From its exec to its client's end.
+            let end = ended
+                .lock()
+                .ok()
+                .and_then(|e| *e)
+                .unwrap_or_else(Instant::now);
+            let (lived, gated, starved) = (
+                end.duration_since(started),
+                feed.gated_ms(),
+                feed.starved_ms(),
+            );
+            if let Some(first) = feed.first_read() {
+                self.start_ms += first.duration_since(started).as_millis() as u64;
+            }
+            self.gated_ms += gated;
+            debug!(
+                session = k,
+                lived_ms = lived.as_millis() as u64,
+                gated_ms = gated,
+                starved_ms = starved,
+                "client session ended"
+            );
+            match r {
+                Ok(()) => {}
+                Err(Closed::Client(e)) => {
+                    client.get_or_insert(e);
+                    feeds.iter().for_each(|f| f.abort());
+                }
+                Err(Closed::Gate(e)) => {
+                    gate.get_or_insert(e);
+                    feeds.iter().for_each(|f| f.abort());
+                }
+            }
+        }
+        match client.or(gate) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Parallel sessions, started when the first statement for one comes.
+    fn ensure_parallel(&mut self) -> Result<(), String> {
+        if let Some(s) = self.serial.take() {
+            self.serial = Some(s);
+            self.push(Which::Serial)?;
+            if let Some(s) = self.serial.take() {
+                self.close_all(vec![s])?;
+            }
+        }
+        if self.parallel.is_empty() {
+            for _ in 0..self.jobs {
+                let s = self.start();
+                self.parallel.push(s);
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
 enum Which {
     Serial,
     Parallel(usize),
-}
-
-/// Closes a session's input and waits for its client: its error, with the
-/// dump's line number.
-fn close(rt: &Handle, mut s: Session) -> Result<(), String> {
-    if !s.buf.is_empty() {
-        let data = std::mem::take(&mut s.buf);
-        s.feed
-            .budget
-            .used
-            .lock()
-            .map(|mut u| *u += data.len() as u64)
-            .ok();
-        s.feed.push(Bytes::from(data));
-    }
-    s.feed.close();
-    let Some(task) = s.task.take() else {
-        return Ok(());
-    };
-    let out = rt
-        .block_on(task)
-        .map_err(|e| format!("a client session failed: {e}"))?
-        .map_err(|e| e.to_string())?;
-    // What it did not read goes back to the budget.
-    let left = s.feed.queued();
-    s.feed.budget.release(left);
-    if out.exit_code != 0 {
-        let last = out.stderr.trim().lines().last().unwrap_or("").to_owned();
-        return Err(if last.is_empty() {
-            format!("the client exited with status {}", out.exit_code)
-        } else {
-            s.translate(&last)
-        });
-    }
-    Ok(())
 }
 
 impl Sink for Loader {
@@ -437,19 +364,7 @@ impl Sink for Loader {
         ctx: usize,
         context: &[Stmt],
     ) -> Result<(), String> {
-        if let Some(s) = self.serial.take() {
-            self.serial = Some(s);
-            self.push(Which::Serial)?;
-            if let Some(s) = self.serial.take() {
-                close(&self.rt, s)?;
-            }
-        }
-        if self.parallel.is_empty() {
-            for _ in 0..self.jobs {
-                let s = self.start();
-                self.parallel.push(s);
-            }
-        }
+        self.ensure_parallel()?;
         self.write(
             Which::Parallel(session.min(self.jobs - 1)),
             stmt,
@@ -472,8 +387,44 @@ impl Sink for Loader {
             .unwrap_or(0)
     }
 
-    fn barrier(&mut self) -> Result<(), String> {
-        self.end_parallel()
+    fn mark(&mut self, session: usize) -> Result<Mark, String> {
+        self.ensure_parallel()?;
+        let session = session.min(self.jobs - 1);
+        let token = self.token.clone();
+        let Some(s) = self.parallel.get_mut(session) else {
+            return Err("no such session".to_owned());
+        };
+        if s.marks == 0 || s.marked_at != s.line {
+            // Nothing new since its last mark: that one will do.
+            s.marks += 1;
+            s.write(&Stmt::synthetic(mark_sql(&token, s.marks)));
+            s.marked_at = s.line;
+            self.marks += 1;
+        }
+        Ok(Mark {
+            session,
+            n: s.marks,
+        })
+    }
+
+    fn wait(&mut self, session: usize, marks: &[Mark]) -> Result<(), String> {
+        self.ensure_parallel()?;
+        let session = session.min(self.jobs - 1);
+        // The marks reach their clients, what came before the gate too.
+        for m in marks {
+            self.push(Which::Parallel(m.session))?;
+        }
+        self.push(Which::Parallel(session))?;
+        let gate: Vec<(Progress, u64)> = marks
+            .iter()
+            .filter(|m| m.session != session)
+            .filter_map(|m| Some((self.parallel.get(m.session)?.progress.clone(), m.n)))
+            .collect();
+        if let Some(s) = self.parallel.get(session) {
+            self.waits += 1;
+            s.feed.push_gate(gate);
+        }
+        Ok(())
     }
 
     fn flush(&mut self, session: usize) -> Result<(), String> {
@@ -528,6 +479,19 @@ impl Sink for Loader {
     }
 }
 
+/// The size of a dump whose files are all uncompressed (what the splitter
+/// reads); `None` for a compressed one. Blocking.
+pub(super) fn plain_bytes(files: &[(std::path::PathBuf, Compression)]) -> Option<u64> {
+    let mut total = 0;
+    for (path, compression) in files {
+        if *compression != Compression::None {
+            return None;
+        }
+        total += std::fs::metadata(path).ok()?.len();
+    }
+    Some(total)
+}
+
 /// Reads the dump, splits it and runs it; blocking.
 pub(super) fn run(
     loader: Loader,
@@ -574,61 +538,15 @@ pub(super) fn run(
                 verbatim_tables = stats.verbatim_tables,
                 spread_tables = stats.spread_tables,
                 sessions = splitter.sink.sessions_started,
+                marks = splitter.sink.marks,
+                waits = splitter.sink.waits,
+                gated_ms = splitter.sink.gated_ms,
+                session_start_ms = splitter.sink.start_ms,
                 statements = stats.statements,
                 fallback = stats.fallback.as_deref().unwrap_or("none"),
                 "dump loaded by table"
             );
             Ok(stats)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn errors_name_the_dump_line() {
-        let (feed, _) = (
-            Arc::new(Feed {
-                queue: Mutex::new(Queue::default()),
-                notify: tokio::sync::Notify::new(),
-                budget: Arc::new(Budget {
-                    used: Mutex::new(0),
-                    freed: Condvar::new(),
-                    cap: 1,
-                }),
-            }),
-            (),
-        );
-        let mut s = Session {
-            feed,
-            task: None,
-            buf: Vec::new(),
-            delim: b";".to_vec(),
-            cursor: 0,
-            line: 0,
-            map: Vec::new(),
-        };
-        s.write(&Stmt {
-            text: b"SET NAMES utf8mb4".to_vec(),
-            delim: b";".to_vec(),
-            line: 3,
-        });
-        s.write(&Stmt {
-            text: b"CREATE TRIGGER x\nBEGIN\nEND".to_vec(),
-            delim: b";;".to_vec(),
-            line: 40,
-        });
-        s.write(&Stmt::synthetic("ALTER TABLE t ADD KEY k (a)"));
-        // Line 1: SET; 2: DELIMITER ;;; 3-5: the trigger; 6: DELIMITER ;; 7: ALTER.
-        assert_eq!(
-            s.translate("ERROR 1064 (42000) at line 4: syntax"),
-            "ERROR 1064 (42000) at line 41: syntax"
-        );
-        assert_eq!(
-            s.translate("ERROR 1 (x) at line 7: no"),
-            "ERROR 1 (x) in SQL dolly added (deferred keys): no"
-        );
     }
 }

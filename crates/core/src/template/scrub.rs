@@ -303,6 +303,24 @@ pub(super) async fn fresh_redo_log(
     Ok(())
 }
 
+/// On the stopped, cleanly shut down import server that loaded with
+/// [`crate::dbserver::IMPORT_REDO_LOG_SIZE`]: its redo log back to
+/// [`REDO_LOG_SIZE`], so clones never resize theirs at start. MariaDB
+/// writes a new file when the configured size differs from the file's:
+/// one start on `restart` (the clones' size); MySQL: as
+/// [`fresh_redo_log`].
+pub(super) async fn redo_to_clone_size(
+    ctx: &Context,
+    image: &ImageInfo,
+    work: &Path,
+    restart: &ContainerSpec,
+) -> Result<(), ImportError> {
+    match image.flavor {
+        Flavor::MySql => fresh_redo_log(ctx, image, work, restart).await,
+        Flavor::MariaDb => restart_once(ctx, image, restart).await,
+    }
+}
+
 /// A redo log size that is not [`REDO_LOG_SIZE`] (MariaDB's detour).
 const RESIZE_TO: &str = "49M";
 

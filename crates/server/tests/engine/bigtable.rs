@@ -278,6 +278,29 @@ async fn one_big_table_loads_as_the_plain_load_does() {
                 continue;
             }
         };
+        // The import server loaded with a larger redo log; the template
+        // has the size clones use (they never resize theirs at start).
+        let current = app
+            .data_dir()
+            .join("templates")
+            .join(template)
+            .join("current");
+        let redo: u64 = match std::fs::metadata(current.join("ib_logfile0")) {
+            Ok(m) => m.len(),
+            Err(_) => std::fs::read_dir(current.join("#innodb_redo"))
+                .map(|d| {
+                    d.flatten()
+                        .filter_map(|e| e.metadata().ok())
+                        .map(|m| m.len())
+                        .sum()
+                })
+                .unwrap_or(0),
+        };
+        if redo == 0 || redo > 48 << 20 {
+            failures.push(format!(
+                "{template}: the template's redo log is {redo} bytes"
+            ));
+        }
         let load = meta.load.as_ref().expect("a split load");
         println!(
             "{template}: {} tables, {} spread; fallback: {}",

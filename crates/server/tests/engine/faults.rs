@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use common::{creds, scalar, simple_dump, TestApp};
-use dolly_engine::{ContainerInfo, ContainerSpec, Engine, EngineError, ExecOutput, Stdin};
+use dolly_engine::{
+    ContainerInfo, ContainerSpec, Engine, EngineError, ExecOutput, Stdin, StdoutWatch,
+};
 use dolly_server::startup::Application;
 use serde_json::Value;
 
@@ -113,6 +115,17 @@ impl Engine for Flaky {
     ) -> Result<ExecOutput, EngineError> {
         self.check()?;
         self.inner.exec(name, cmd, user, stdin).await
+    }
+    async fn exec_watched(
+        &self,
+        name: &str,
+        cmd: Vec<String>,
+        user: Option<String>,
+        stdin: Option<Stdin>,
+        watch: StdoutWatch,
+    ) -> Result<ExecOutput, EngineError> {
+        self.check()?;
+        self.inner.exec_watched(name, cmd, user, stdin, watch).await
     }
 }
 

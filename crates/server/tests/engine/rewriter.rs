@@ -295,6 +295,7 @@ async fn generated_tables_load_the_same_both_ways() {
                 defer_indexes: true,
                 default_db: "dolly".into(),
                 spread_after: 0,
+                dump_bytes: None,
             },
         );
         assert_eq!(

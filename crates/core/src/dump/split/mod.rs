@@ -10,9 +10,11 @@
 //!   TABLES`/`UNLOCK TABLES` are dropped (they serialise the sessions);
 //! - the rows of a large table whose order cannot matter (see
 //!   [`spread`]: a primary key, no unique secondary key, literal rows with
-//!   explicit ids) go to every session once its `CREATE TABLE` and first
-//!   rows have run everywhere (a barrier), and its keys are built once all
-//!   of them have (another); any other table's rows keep the dump's order;
+//!   explicit ids) go to the least busy session once they are more than
+//!   [`SplitOptions::spread_after`] and a share of the dump: the other
+//!   sessions wait for its `CREATE TABLE` to have run ([`Sink::mark`],
+//!   [`Sink::wait`]), and its keys wait for every spread row; no session
+//!   restarts for this. Any other table's rows keep the dump's order;
 //! - `CREATE TABLE` keeps columns, the primary key, unique keys and checks;
 //!   its other keys are added in one `ALTER TABLE` after the table's data
 //!   (InnoDB's sorted index build), its foreign keys after every table;
@@ -49,6 +51,11 @@ pub struct SplitOptions {
     /// Bytes of one table's rows loaded in order before the rest are
     /// spread over every session (when that is safe).
     pub spread_after: u64,
+    /// The dump's size, when known: a table's rows spread only once they
+    /// are more than `1 / (jobs + 1)` of it (a table that is not larger
+    /// than its share leaves the other sessions enough to do, as the
+    /// other tables go to them).
+    pub dump_bytes: Option<u64>,
 }
 
 /// Where the statements go: the import's sessions (or a test's scripts).
@@ -65,9 +72,14 @@ pub trait Sink {
         ctx: usize,
         context: &[Stmt],
     ) -> Result<(), Self::Error>;
-    /// Everything sent to the parallel sessions so far has run before
-    /// anything sent after.
-    fn barrier(&mut self) -> Result<(), Self::Error>;
+    /// A point in parallel session `session`'s input: everything sent to
+    /// it so far.
+    fn mark(&mut self, session: usize) -> Result<Mark, Self::Error>;
+    /// What is sent to parallel session `session` from now on runs once
+    /// every session of `marks` has run everything before its mark (the
+    /// sessions stay open: a wait costs what the others still have to do
+    /// up to their marks, nothing more).
+    fn wait(&mut self, session: usize, marks: &[Mark]) -> Result<(), Self::Error>;
     /// The session a new table goes to (`0..jobs`).
     fn pick(&mut self, jobs: usize) -> usize;
     /// Nothing more for `session` for a while: send what is buffered.
@@ -87,6 +99,14 @@ pub trait Sink {
     fn ordered(&mut self, _table: &str, _line: u64, _why: &str) {}
     /// The rows of `table` go to every session from dump line `line` on.
     fn spread(&mut self, _table: &str, _line: u64) {}
+}
+
+/// A point in one parallel session's input ([`Sink::mark`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    pub session: usize,
+    /// The session's marks so far, this one included.
+    pub n: u64,
 }
 
 /// What the split did, for the log and the version's metadata.

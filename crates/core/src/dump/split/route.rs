@@ -8,7 +8,7 @@ use super::classify::{
     sets_no_backslash_escapes, Kind, TableOp,
 };
 use super::spread::{rows, shape, Rows, Spread};
-use super::{Sink, SplitOptions, SplitStats};
+use super::{Mark, Sink, SplitOptions, SplitStats};
 use crate::dump::keys::{defer_keys, Verbatim};
 use crate::dump::statements::Stmt;
 
@@ -26,6 +26,9 @@ struct TableState {
     row_bytes: u64,
     /// Why its rows keep the dump's order has been said.
     said: bool,
+    /// Its session's input just after its `CREATE TABLE` (a table whose
+    /// rows may spread): where the other sessions start from.
+    created: Option<Mark>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,6 +243,7 @@ impl<S: Sink> Splitter<S> {
                     t.row_bytes = 0;
                     t.said = false;
                     t.spread = decided;
+                    t.created = None;
                 }
             }
             TableOp::Drop => {
@@ -292,7 +296,26 @@ impl<S: Sink> Splitter<S> {
         }
         let session = self.tables[&key].session;
         let ctx = self.context.len();
-        self.sink.parallel(session, &st, ctx, &self.context)
+        self.sink.parallel(session, &st, ctx, &self.context)?;
+        if op == TableOp::Create {
+            if let Some(t) = self.tables.get_mut(&key) {
+                if matches!(t.spread, Spread::May(_)) {
+                    t.created = Some(self.sink.mark(session)?);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Bytes of a table's rows loaded in its own session before the rest
+    /// may spread: [`SplitOptions::spread_after`], and more than its share
+    /// of the dump when its size is known.
+    fn spread_threshold(&self) -> u64 {
+        let share = self
+            .opts
+            .dump_bytes
+            .map_or(0, |b| b / (self.opts.jobs as u64 + 1));
+        self.opts.spread_after.max(share)
     }
 
     /// `CREATE TABLE` without its secondary and foreign keys, kept for
@@ -352,18 +375,29 @@ impl<S: Sink> Splitter<S> {
             }
             v => v,
         };
+        let threshold = self.spread_threshold();
+        let Some(t) = self.tables.get_mut(key) else {
+            return Ok(());
+        };
         let before = t.row_bytes;
         t.row_bytes += st.text.len() as u64;
         let big = t.row_bytes > self.opts.spread_after;
         let mut session = t.session;
         match (&t.spread, verdict) {
-            (Spread::May(s), Rows::AnyOrder) if before >= self.opts.spread_after => {
-                // Its CREATE TABLE and first rows have run before any
-                // session gets its rows.
+            (Spread::May(s), Rows::AnyOrder) if before >= threshold => {
+                // Its CREATE TABLE has run before any other session gets
+                // its rows.
                 t.spread = Spread::Active(s.clone());
+                let created = t.created;
                 self.stats.spread_tables += 1;
                 self.sink.spread(&key.1, st.line);
-                self.sink.barrier()?;
+                let created = match created {
+                    Some(m) => m,
+                    None => self.sink.mark(session)?,
+                };
+                for k in (0..self.opts.jobs).filter(|&k| k != session) {
+                    self.sink.wait(k, &[created])?;
+                }
                 session = self.sink.pick(self.opts.jobs.max(1));
             }
             (Spread::Active(_), Rows::AnyOrder) => session = self.sink.pick(self.opts.jobs.max(1)),
@@ -387,17 +421,22 @@ impl<S: Sink> Splitter<S> {
         self.sink.parallel(session, &st, ctx, &self.context)
     }
 
-    /// The spread rows of `key` have all run: its rows keep the dump's
-    /// order from here on.
+    /// What comes next for `key` (in its session) runs after every spread
+    /// row: its rows keep the dump's order from here on.
     fn end_spread(&mut self, key: &TableKey) -> Result<(), S::Error> {
-        match self.tables.get_mut(key) {
+        let session = match self.tables.get_mut(key) {
             Some(t) if matches!(t.spread, Spread::Active(_)) => {
                 t.spread = Spread::Ordered("its spread rows are all loaded".into());
                 t.said = true;
-                self.sink.barrier()
+                t.session
             }
-            _ => Ok(()),
+            _ => return Ok(()),
+        };
+        let mut marks = Vec::new();
+        for k in (0..self.opts.jobs).filter(|&k| k != session) {
+            marks.push(self.sink.mark(k)?);
         }
+        self.sink.wait(session, &marks)
     }
 
     /// The current table's data is complete: its deferred keys now.

@@ -1,10 +1,13 @@
 //! A sink that writes each session's script as text (tests, tools).
 
-use super::{Sink, SplitOptions, SplitStats, Splitter};
+use super::{Mark, Sink, SplitOptions, SplitStats, Splitter};
 use crate::dump::statements::Stmt;
 
 /// A [`Sink`] that writes each session's script as text: for tests and
-/// for checking what a dump splits into.
+/// for checking what a dump splits into. A mark is a line `-- mark S.N`
+/// in session S's script, a wait a line `-- wait S.N` before the next
+/// statement of the session that waits; a wait also starts a new parallel
+/// phase (the order a barrier would give).
 #[derive(Debug, Default)]
 pub struct Scripts {
     /// Everything, in the order it would run: `("serial", text)` or
@@ -20,6 +23,12 @@ pub struct Scripts {
     barrier: bool,
     delims: Vec<Vec<u8>>,
     next: usize,
+    /// Marks so far, by session.
+    marks: Vec<u64>,
+    /// `-- wait` lines for a session's next statement.
+    waits: Vec<(usize, String)>,
+    /// Every mark and wait, in order: `mark S.N`, `S waits T.N`.
+    pub gates: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,7 +102,43 @@ impl Sink for Scripts {
                 self.delims.push(b";".to_vec());
             }
         }
+        let mut lines = String::new();
+        self.waits.retain(|(s, line)| {
+            if *s == session {
+                lines.push_str(line);
+            }
+            *s != session
+        });
+        if let Some(Phase::Parallel(v)) = self.phases.last_mut() {
+            v[session].push_str(&lines);
+        }
         self.write(session, stmt, ctx, context);
+        Ok(())
+    }
+
+    fn mark(&mut self, session: usize) -> Result<Mark, Self::Error> {
+        if self.marks.len() <= session {
+            self.marks.resize(session + 1, 0);
+        }
+        self.marks[session] += 1;
+        let n = self.marks[session];
+        if let Some(Phase::Parallel(v)) = self.phases.last_mut() {
+            if let Some(text) = v.get_mut(session) {
+                text.push_str(&format!("-- mark {session}.{n}\n"));
+            }
+        }
+        self.gates.push(format!("mark {session}.{n}"));
+        Ok(Mark { session, n })
+    }
+
+    fn wait(&mut self, session: usize, marks: &[Mark]) -> Result<(), Self::Error> {
+        self.barrier = true;
+        for m in marks {
+            self.waits
+                .push((session, format!("-- wait {}.{}\n", m.session, m.n)));
+            self.gates
+                .push(format!("{session} waits {}.{}", m.session, m.n));
+        }
         Ok(())
     }
 
@@ -101,11 +146,6 @@ impl Sink for Scripts {
         let s = self.next % jobs;
         self.next += 1;
         s
-    }
-
-    fn barrier(&mut self) -> Result<(), Self::Error> {
-        self.barrier = true;
-        Ok(())
     }
 
     fn flush(&mut self, _session: usize) -> Result<(), Self::Error> {

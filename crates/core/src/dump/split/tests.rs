@@ -7,6 +7,7 @@ fn opts(jobs: usize) -> SplitOptions {
         defer_indexes: true,
         default_db: "default".into(),
         spread_after: 1 << 40,
+        dump_bytes: None,
     }
 }
 

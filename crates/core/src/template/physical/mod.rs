@@ -151,7 +151,7 @@ pub(super) async fn run(
     };
 
     let (post_scripts, scrubbed) =
-        post_and_stop(ctx, image, d, &database, tracker, work, &spec).await?;
+        post_and_stop(ctx, image, d, &database, tracker, work, &spec, false).await?;
     Ok(Loaded {
         database,
         tables,

@@ -51,6 +51,7 @@ fn split(d: &str, spread_after: u64) -> (Scripts, SplitStats) {
             defer_indexes: true,
             default_db: "db".into(),
             spread_after,
+            dump_bytes: None,
         },
     )
 }
@@ -141,6 +142,7 @@ fn a_small_table_and_one_session_keep_the_plain_routing() {
             defer_indexes: true,
             default_db: "db".into(),
             spread_after: 0,
+            dump_bytes: None,
         },
     );
     assert_eq!((stats.spread_tables, parallel(&s).len()), (0, 1));
@@ -403,4 +405,125 @@ fn values() {
         rows(b"INSERT INTO t (id) VALUES (1)", Some(&plain)),
         Rows::AnyOrder
     );
+}
+
+#[test]
+fn spreading_orders_the_sessions_with_marks_not_restarts() {
+    let d = dump(BIG, 6, explicit);
+    let (s, stats) = split(&d, 60);
+    assert_eq!(stats.spread_tables, 1);
+    // The other session starts on `big` once its CREATE TABLE has run
+    // (the mark right after it, not after its first rows); `big`'s keys
+    // wait for the other session's spread rows; nothing else waits (the
+    // next table, which may spread too, has its mark).
+    assert_eq!(
+        s.gates,
+        [
+            "mark 0.1",
+            "1 waits 0.1",
+            "mark 1.1",
+            "0 waits 1.1",
+            "mark 1.2"
+        ],
+        "{:#?}",
+        s.phases
+    );
+    let all: Vec<String> = s
+        .phases
+        .iter()
+        .filter_map(|p| match p {
+            Phase::Parallel(v) => Some(v.clone()),
+            Phase::Serial(_) => None,
+        })
+        .fold(Vec::new(), |mut acc: Vec<String>, v| {
+            if acc.len() < v.len() {
+                acc.resize(v.len(), String::new());
+            }
+            for (k, t) in v.iter().enumerate() {
+                acc[k].push_str(t);
+            }
+            acc
+        });
+    let at = |k: usize, what: &str| {
+        all[k]
+            .find(what)
+            .unwrap_or_else(|| panic!("{what} in {}", all[k]))
+    };
+    assert!(at(0, "CREATE TABLE `big`") < at(0, "-- mark 0.1"));
+    assert!(at(0, "-- mark 0.1") < at(0, "INSERT INTO `big`"));
+    assert!(at(1, "-- wait 0.1") < at(1, "INSERT INTO `big`"));
+    let last_row_1 = all[1].rfind("INSERT INTO `big`").unwrap();
+    assert!(last_row_1 < at(1, "-- mark 1.1"));
+    let keys = at(0, "ADD KEY `kc`");
+    assert!(at(0, "-- wait 1.1") < keys);
+    assert!(all[0].rfind("INSERT INTO `big`").unwrap() < keys);
+}
+
+#[test]
+fn a_table_spreads_only_once_it_is_more_than_its_share_of_the_dump() {
+    let d = dump(BIG, 6, explicit);
+    let with = |dump_bytes: u64| {
+        split_text(
+            d.as_bytes(),
+            SplitOptions {
+                jobs: 2,
+                defer_indexes: true,
+                default_db: "db".into(),
+                spread_after: 0,
+                dump_bytes: Some(dump_bytes),
+            },
+        )
+    };
+    let rows: usize = d
+        .lines()
+        .filter(|l| l.starts_with("INSERT INTO `big`"))
+        .map(|l| l.len() - 1)
+        .sum();
+    // A third of a dump three times its rows: reached only by the last
+    // row, so nothing is left to spread.
+    let (s, stats) = with(3 * rows as u64 + 3);
+    assert_eq!(stats.spread_tables, 0);
+    assert!(
+        !s.gates.iter().any(|g| g.contains("waits")),
+        "{:?}",
+        s.gates
+    );
+    // Most of the dump: spread once past a third.
+    let (s, stats) = with(rows as u64 + 100);
+    assert_eq!(stats.spread_tables, 1);
+    let first = &parallel(&s)[0].join("");
+    assert!(
+        first.contains("VALUES (3,1,") && !first.contains("VALUES (7,3,"),
+        "{first}"
+    );
+}
+
+#[test]
+fn tables_of_equal_size_keep_by_table_routing() {
+    // Two tables, each half of the dump: neither spreads (by table, the
+    // two sessions are as busy), and no session waits.
+    let mut d = dump(BIG, 6, explicit);
+    d.push_str(&BIG.replace("`big`", "`big2`"));
+    for k in 0..6 {
+        d.push_str(&explicit(k).replace("`big`", "`big2`"));
+        d.push_str(";\n");
+    }
+    let (s, stats) = split_text(
+        d.as_bytes(),
+        SplitOptions {
+            jobs: 2,
+            defer_indexes: true,
+            default_db: "db".into(),
+            spread_after: 0,
+            dump_bytes: Some(d.len() as u64),
+        },
+    );
+    assert_eq!(stats.fallback, None);
+    assert_eq!(stats.spread_tables, 0, "{:?}", s.spread);
+    assert!(
+        s.gates.iter().all(|g| g.starts_with("mark")),
+        "{:?}",
+        s.gates
+    );
+    assert_eq!(parallel(&s).len(), 1);
 }
