@@ -55,6 +55,12 @@ pub const REDO_LOG_SIZE: &str = "48M";
 /// template a log of [`REDO_LOG_SIZE`] again (`scrub::redo_to_clone_size`).
 pub const IMPORT_REDO_LOG_SIZE: &str = "512M";
 
+/// Dumps whose input is smaller than this load with the clones' redo log
+/// ([`REDO_LOG_SIZE`]): the restart that gives a larger log back (about
+/// 0.6 s) would cost more than the larger log saves on them. The same
+/// 16 MiB a table's rows must pass before they are spread.
+pub const LOAD_REDO_MIN_INPUT: u64 = 16 << 20;
+
 /// MySQL's doublewrite batch, in pages (its default is 128). The
 /// doublewrite files are sized from it, and MySQL reads them whole into
 /// memory at every start and keeps that (~3x their size): 16 pages for an

@@ -300,8 +300,17 @@ async fn run_import(
         ms = t0.elapsed().as_millis() as u64,
         "dump loaded; post scripts"
     );
-    let (post_scripts, scrubbed) =
-        post_and_stop(ctx, image, d, &database, tracker, work, &restart, true).await?;
+    let (post_scripts, scrubbed) = post_and_stop(
+        ctx,
+        image,
+        d,
+        &database,
+        tracker,
+        work,
+        &restart,
+        load_redo(d),
+    )
+    .await?;
     debug!(
         ms = t0.elapsed().as_millis() as u64,
         "import server stopped"
@@ -363,9 +372,11 @@ async fn fresh_server(
         },
     };
     let mut spec = image.import_spec(server.clone(), ctx.settings.import_buffer_pool, init);
-    // A large redo log while it loads; `restart` (what the end of the
-    // import starts) has the clones' size.
-    image.with_load_redo_log(&mut spec);
+    // A large redo log while a large dump loads; `restart` (what the end
+    // of the import starts) has the clones' size.
+    if load_redo(d) {
+        image.with_load_redo_log(&mut spec);
+    }
     let restart = image.import_spec(
         server,
         ctx.settings.import_buffer_pool,
@@ -390,6 +401,12 @@ async fn fresh_server(
         )));
     }
     Ok(restart)
+}
+
+/// Whether `d` loads with [`dbserver::IMPORT_REDO_LOG_SIZE`] (and its
+/// server restarts once with the clones' log before publication).
+fn load_redo(d: &Dump) -> bool {
+    d.input_bytes() >= dbserver::LOAD_REDO_MIN_INPUT
 }
 
 /// Sets its flag when dropped.
