@@ -138,6 +138,29 @@ async fn wait_for(c: &Client, selector: &str) -> fantoccini::elements::Element {
         .unwrap_or_else(|e| panic!("{selector} did not appear: {e}"))
 }
 
+/// Waits until a notice saying `text` is shown. A click navigates, so the
+/// previous page's notice may still be found, and go stale, before the
+/// new page is there: look again until one says it.
+async fn notice_says(c: &Client, text: &str) {
+    let started = Instant::now();
+    loop {
+        for n in c
+            .find_all(css("[data-testid=notice]"))
+            .await
+            .unwrap_or_default()
+        {
+            if n.text().await.is_ok_and(|t| t.contains(text)) {
+                return;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "no notice says {text:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Waits until nothing matches `selector` (the page changed).
 async fn wait_gone(c: &Client, selector: &str) {
     let started = Instant::now();
@@ -673,23 +696,13 @@ async fn a_member_uses_their_own_instances_in_a_real_browser() {
         .click()
         .await
         .unwrap();
-    assert!(wait_for(&c, "[data-testid=notice]")
-        .await
-        .text()
-        .await
-        .unwrap()
-        .contains("xtended"));
+    notice_says(&c, "xtended").await;
     wait_for(&c, "[data-testid=reset-button]")
         .await
         .click()
         .await
         .unwrap();
-    assert!(wait_for(&c, "[data-testid=notice]")
-        .await
-        .text()
-        .await
-        .unwrap()
-        .contains("Reset"));
+    notice_says(&c, "Reset").await;
     wait_for(&c, "[data-testid=snapshot-button]")
         .await
         .click()
