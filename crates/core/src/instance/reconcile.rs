@@ -185,6 +185,16 @@ impl Manager {
                 Cleaned::Restored(_) => report.restored += 1,
             }
         }
+        // A publication cut between the version's rename and the switch of
+        // `current` is finished (never while an update holds the lock).
+        for t in self.ctx.store.template_names().await? {
+            if self.ctx.store.is_importing(&t).await {
+                continue;
+            }
+            if let Some(v) = self.ctx.store.recover_publish(&t).await? {
+                warn!(template = %t, version = %v, "finished the publication of an interrupted import or promote");
+            }
+        }
         info!(
             kept = report.kept,
             missing_containers = report.missing_containers,

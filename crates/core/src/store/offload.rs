@@ -153,6 +153,7 @@ impl AsyncStore {
         fn remove_import_progress(ref t: TemplateName) -> Result<(), StoreError>;
         fn lock_import(ref t: TemplateName) -> Result<ImportLock, StoreError>;
         fn is_importing(ref t: TemplateName) -> bool;
+        fn recover_publish(ref t: TemplateName) -> Result<Option<VersionName>, StoreError>;
         fn import_scratch_templates() -> Result<Vec<TemplateName>, StoreError>;
         fn version_schema(ref t: TemplateName, ref v: VersionName)
             -> Result<Option<Schema>, StoreError>;

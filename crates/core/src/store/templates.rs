@@ -237,6 +237,13 @@ impl Store {
         json::write(&self.layout.template_version_meta(t, v), meta)?;
         let target = self.layout.template_version(t, v);
         fs::rename(work, &target).map_err(|e| StoreError::io("publish", &target, e))?;
+        crate::faultpoint::hit("publish.renamed");
+        self.switch_current(t, v)
+    }
+
+    /// Points `current` of `t` at `v` (one rename of a new link).
+    fn switch_current(&self, t: &TemplateName, v: &VersionName) -> Result<(), StoreError> {
+        let dir = self.layout.template(t);
         let link_tmp = dir.join(format!(".current-{v}"));
         let _ = fs::remove_file(&link_tmp);
         std::os::unix::fs::symlink(v.as_str(), &link_tmp)
@@ -244,6 +251,22 @@ impl Store {
         let current = self.layout.template_current(t);
         fs::rename(&link_tmp, &current).map_err(|e| StoreError::io("switch", &current, e))?;
         json::sync_dir(&dir).map_err(|e| StoreError::io("sync", &dir, e))
+    }
+
+    /// Finishes a publication a crash cut between the version's rename into
+    /// place and the switch of `current` (an import or a promote killed
+    /// there): a template with complete versions (datadir and metadata,
+    /// both in place before the rename) but no `current` gets its newest
+    /// one as `current`. Returns the version made current, if any.
+    pub fn recover_publish(&self, t: &TemplateName) -> Result<Option<VersionName>, StoreError> {
+        if self.current_version(t)?.is_some() {
+            return Ok(None);
+        }
+        let Some(newest) = self.versions(t)?.pop() else {
+            return Ok(None);
+        };
+        self.switch_current(t, &newest.version)?;
+        Ok(Some(newest.version))
     }
 
     /// Removes versions of `t` beyond the newest `keep`, except the current
@@ -374,6 +397,25 @@ mod tests {
         };
         store.publish_version(&t(), &meta, &work).unwrap();
         v
+    }
+
+    #[test]
+    fn a_publication_cut_before_current_is_finished_and_a_live_current_is_kept() {
+        let (_dir, store) = testing::store();
+        let v1 = publish(&store, "v1");
+        // Killed after the rename, before the switch: no `current`.
+        fs::remove_file(store.layout.template_current(&t())).unwrap();
+        assert_eq!(store.current_version(&t()).unwrap(), None);
+        assert_eq!(store.recover_publish(&t()).unwrap(), Some(v1.clone()));
+        assert_eq!(store.current_version(&t()).unwrap(), Some(v1.clone()));
+        // A template with a current keeps it, even with a newer version.
+        publish(&store, "v2");
+        store.switch_current(&t(), &v1).unwrap();
+        assert_eq!(store.recover_publish(&t()).unwrap(), None);
+        assert_eq!(store.current_version(&t()).unwrap(), Some(v1));
+        // Nothing published: nothing to do.
+        let other = TemplateName::parse("none").unwrap();
+        assert_eq!(store.recover_publish(&other).unwrap(), None);
     }
 
     #[test]

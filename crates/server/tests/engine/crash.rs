@@ -366,6 +366,33 @@ async fn promote_killed_after_cloning_publishes_nothing() {
     h.assert_tmp_clean();
 }
 
+/// Found by the random harness (a promote killed 15 ms into 16): the new
+/// template's version was renamed into place but `current` not yet
+/// switched, so the template was listed with a version nobody could
+/// create from. The next start finishes the publication.
+#[tokio::test]
+async fn promote_killed_before_switching_current_is_finished_at_the_next_start() {
+    let mut h = Harness::new().await;
+    let d = h.start(Some("publish.renamed"), &[]).await;
+    setup_i1(&d, true).await;
+    let path = format!("{I1}/snapshots/s0/promote");
+    let request = d
+        .client
+        .post(d.url(&path))
+        .json(&json!({"template": "blog"}));
+    d.crash_with(request, &format!("POST {path}")).await;
+
+    let d = h.start(None, &[]).await;
+    let blog = d.get_json("/api/v1/templates/blog").await;
+    assert_eq!(blog["versions"].as_array().map(Vec::len), Some(1), "{blog}");
+    let c = creds(
+        &d.post_expect("/api/v1/templates/blog/instances/x", json!({}), 201)
+            .await,
+    );
+    assert_eq!(ids(&c).await, SNAPSHOT_IDS, "blog holds s0's data");
+    h.assert_tmp_clean();
+}
+
 /// Every path under `dir`, sorted (what a reap must not change).
 fn tree(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
