@@ -334,10 +334,10 @@ async fn a_removal_already_in_progress_returns_once_the_container_is_gone() {
     );
 }
 
-#[tokio::test]
-async fn promote_killed_after_cloning_publishes_nothing() {
-    let mut h = Harness::new().await;
-    let d = h.start(Some("promote.cloned"), &[]).await;
+/// `i1` with snapshot `s0`, then a promote of `s0` to `blog` that kills
+/// dollyd at `point`. Returns the promote's path.
+async fn promote_s0_killed_at(h: &mut Harness, point: &str) -> String {
+    let d = h.start(Some(point), &[]).await;
     setup_i1(&d, true).await;
     let path = format!("{I1}/snapshots/s0/promote");
     let request = d
@@ -345,7 +345,13 @@ async fn promote_killed_after_cloning_publishes_nothing() {
         .post(d.url(&path))
         .json(&json!({"template": "blog"}));
     d.crash_with(request, &format!("POST {path}")).await;
+    path
+}
 
+#[tokio::test]
+async fn promote_killed_after_cloning_publishes_nothing() {
+    let mut h = Harness::new().await;
+    let path = promote_s0_killed_at(&mut h, "promote.cloned").await;
     let d = h.start(None, &[]).await;
     let r = d.get("/api/v1/templates/blog").await;
     assert_eq!(
@@ -373,15 +379,7 @@ async fn promote_killed_after_cloning_publishes_nothing() {
 #[tokio::test]
 async fn promote_killed_before_switching_current_is_finished_at_the_next_start() {
     let mut h = Harness::new().await;
-    let d = h.start(Some("publish.renamed"), &[]).await;
-    setup_i1(&d, true).await;
-    let path = format!("{I1}/snapshots/s0/promote");
-    let request = d
-        .client
-        .post(d.url(&path))
-        .json(&json!({"template": "blog"}));
-    d.crash_with(request, &format!("POST {path}")).await;
-
+    promote_s0_killed_at(&mut h, "publish.renamed").await;
     let d = h.start(None, &[]).await;
     let blog = d.get_json("/api/v1/templates/blog").await;
     assert_eq!(blog["versions"].as_array().map(Vec::len), Some(1), "{blog}");
