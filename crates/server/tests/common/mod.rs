@@ -100,6 +100,26 @@ pub fn test_run() -> String {
         .unwrap_or_else(|| "1".to_owned())
 }
 
+/// Port, password and database of an `/api/v1` instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Creds {
+    pub port: u16,
+    pub password: String,
+    pub database: String,
+}
+
+impl Creds {
+    /// The credentials in an instance's JSON ([`creds`], named).
+    pub fn of(body: &Value) -> Self {
+        let (port, password, database) = creds(body);
+        Self {
+            port,
+            password,
+            database,
+        }
+    }
+}
+
 pub fn random_suffix() -> String {
     let bytes: [u8; 8] = rand::random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -275,6 +295,22 @@ impl TestApp {
             .send()
             .await
             .expect("request")
+    }
+
+    /// POSTs `body` as JSON to `path`; returns the status and the body
+    /// (JSON, or the text as a string when it is not JSON).
+    pub async fn post_json(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, body)
     }
 
     pub async fn get_json(&self, path: &str) -> Value {

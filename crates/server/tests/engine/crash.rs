@@ -17,7 +17,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::dollyd::{Dollyd, Harness};
-use common::query;
+use common::{query, Creds};
 use serde_json::{json, Value};
 
 /// What the template holds (`simple_dump("t", 3)`): the ids of `t`.
@@ -28,22 +28,6 @@ const SNAPSHOT_IDS: &str = "1,2,3,100";
 const LATEST_IDS: &str = "1,2,3,100,200";
 
 const I1: &str = "/api/v1/templates/shop/instances/i1";
-
-/// Port, password and database of an `/api/v1` instance.
-#[derive(Debug, Clone, PartialEq)]
-struct Creds {
-    port: u16,
-    password: String,
-    database: String,
-}
-
-fn creds(body: &Value) -> Creds {
-    Creds {
-        port: body["port"].as_u64().expect("port") as u16,
-        password: body["password"].as_str().expect("password").to_owned(),
-        database: body["database"].as_str().expect("database").to_owned(),
-    }
-}
 
 async fn sql(c: &Creds, statement: &str) {
     query(c.port, &c.password, &c.database, statement).await;
@@ -73,7 +57,7 @@ async fn create(d: &Dollyd, name: &str, body: Value) -> Creds {
             201,
         )
         .await;
-    creds(&created)
+    Creds::of(&created)
 }
 
 /// `i1` with row 100, then (with `snapshot`) snapshot `s0`, then row 200.
@@ -96,7 +80,7 @@ async fn setup_i1(d: &Dollyd, snapshot: bool) -> Creds {
 async fn assert_i1(d: &Dollyd, h: &Harness, before: &Creds, old: &str, new: &str, expected: &str) {
     let body = d.get_json(I1).await;
     assert_eq!(body["state"], "running", "{body}");
-    let now = creds(&body);
+    let now = Creds::of(&body);
     assert_eq!(now, *before, "same port, password and database");
     let got = ids(before).await;
     assert!(
@@ -161,7 +145,7 @@ async fn reset_crash(point: &str, kind: ResetKind, forward: bool) {
     h.assert_tmp_clean();
     // And the instance works on: a reset now completes.
     let r = d.post_expect(&path, json!({}), 200).await;
-    assert_eq!(creds(&r), before);
+    assert_eq!(Creds::of(&r), before);
     assert_eq!(ids(&before).await, new);
     h.assert_tmp_clean();
 }
@@ -364,7 +348,7 @@ async fn promote_killed_after_cloning_publishes_nothing() {
     d.post_expect(&path, json!({"template": "blog"}), 201).await;
     let blog = d.get_json("/api/v1/templates/blog").await;
     assert_eq!(blog["versions"].as_array().map(Vec::len), Some(1), "{blog}");
-    let c = creds(
+    let c = Creds::of(
         &d.post_expect("/api/v1/templates/blog/instances/x", json!({}), 201)
             .await,
     );
@@ -383,7 +367,7 @@ async fn promote_killed_before_switching_current_is_finished_at_the_next_start()
     let d = h.start(None, &[]).await;
     let blog = d.get_json("/api/v1/templates/blog").await;
     assert_eq!(blog["versions"].as_array().map(Vec::len), Some(1), "{blog}");
-    let c = creds(
+    let c = Creds::of(
         &d.post_expect("/api/v1/templates/blog/instances/x", json!({}), 201)
             .await,
     );

@@ -36,23 +36,9 @@ async fn app_without_reaper() -> TestApp {
     app
 }
 
-async fn post_json(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
-    let r = app
-        .client
-        .post(app.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("POST {path}: {e}"));
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap_or_default();
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, body)
-}
-
 /// Creates `shop/name` through v1; returns (port, password, database, body).
 async fn create(app: &TestApp, name: &str) -> (u16, String, String, Value) {
-    let (status, i) = post_json(app, &format!("{SHOP}/{name}"), json!({})).await;
+    let (status, i) = app.post_json(&format!("{SHOP}/{name}"), json!({})).await;
     assert_eq!(status, 201, "create shop/{name}: {i}");
     (
         i["port"].as_u64().expect("port") as u16,
@@ -147,7 +133,9 @@ async fn a_lost_container_loses_nothing() {
         "INSERT INTO t VALUES (4, 'saved by a user')",
     )
     .await;
-    let (status, snap) = post_json(&app, &format!("{SHOP}/keep/snapshots/saved"), json!({})).await;
+    let (status, snap) = app
+        .post_json(&format!("{SHOP}/keep/snapshots/saved"), json!({}))
+        .await;
     assert_eq!(status, 201, "snapshot: {snap}");
     query(
         port,
@@ -156,7 +144,9 @@ async fn a_lost_container_loses_nothing() {
         "INSERT INTO t VALUES (5, 'after the snapshot')",
     )
     .await;
-    let (status, protected) = post_json(&app, &format!("{SHOP}/keep/protect"), json!({})).await;
+    let (status, protected) = app
+        .post_json(&format!("{SHOP}/keep/protect"), json!({}))
+        .await;
     assert_eq!(status, 200, "protect: {protected}");
     assert_eq!(protected["protected"], true, "{protected}");
     assert_eq!(ids(port, &pw, &db).await, "1,2,3,4,5");
@@ -164,7 +154,9 @@ async fn a_lost_container_loses_nothing() {
     // paused: a row, then stopped on purpose.
     let (pport, ppw, pdb, _) = create(&app, "paused").await;
     query(pport, &ppw, &pdb, "INSERT INTO t VALUES (7, 'paused row')").await;
-    let (status, stopped) = post_json(&app, &format!("{SHOP}/paused/stop"), json!({})).await;
+    let (status, stopped) = app
+        .post_json(&format!("{SHOP}/paused/stop"), json!({}))
+        .await;
     assert_eq!(status, 200, "stop: {stopped}");
     assert_eq!(stopped["state"], "stopped", "{stopped}");
 
@@ -209,12 +201,9 @@ async fn a_lost_container_loses_nothing() {
         .filter_map(|s| s["name"].as_str())
         .collect();
     assert_eq!(names, ["saved"], "{snaps}");
-    let (status, branch) = post_json(
-        &app,
-        &format!("{SHOP}/fromsaved"),
-        json!({"from": "keep@saved"}),
-    )
-    .await;
+    let (status, branch) = app
+        .post_json(&format!("{SHOP}/fromsaved"), json!({"from": "keep@saved"}))
+        .await;
     assert_eq!(status, 201, "branch from keep@saved: {branch}");
     let (bport, bpw) = (
         branch["port"].as_u64().expect("port") as u16,
@@ -231,7 +220,9 @@ async fn a_lost_container_loses_nothing() {
         None,
         "a stopped instance needs no container until start"
     );
-    let (status, restarted) = post_json(&app, &format!("{SHOP}/paused/start"), json!({})).await;
+    let (status, restarted) = app
+        .post_json(&format!("{SHOP}/paused/start"), json!({}))
+        .await;
     assert_eq!(status, 200, "start: {restarted}");
     assert_eq!(restarted["state"], "running", "{restarted}");
     assert_eq!(

@@ -15,27 +15,11 @@ async fn app() -> TestApp {
     app
 }
 
-async fn post_json(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
-    let r = app
-        .client
-        .post(app.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 /// Creates through v1; returns (port, password, database, body).
 async fn create(app: &TestApp, name: &str, body: Value) -> (u16, String, String, Value) {
-    let (status, i) = post_json(
-        app,
-        &format!("/api/v1/templates/shop/instances/{name}"),
-        body,
-    )
-    .await;
+    let (status, i) = app
+        .post_json(&format!("/api/v1/templates/shop/instances/{name}"), body)
+        .await;
     assert_eq!(status, 201, "{i}");
     (
         i["port"].as_u64().unwrap() as u16,
@@ -56,12 +40,12 @@ async fn snapshot_restore_branch_promote_reset() {
     let (port, pw, db, _) = create(&app, "dev", json!({})).await;
 
     query(port, &pw, &db, "INSERT INTO t VALUES (10, 'first')").await;
-    let (status, snap) = post_json(
-        &app,
-        &format!("{base}/snapshots/first"),
-        json!({"message": "one row added"}),
-    )
-    .await;
+    let (status, snap) = app
+        .post_json(
+            &format!("{base}/snapshots/first"),
+            json!({"message": "one row added"}),
+        )
+        .await;
     assert_eq!(status, 201, "{snap}");
     assert_eq!(snap["message"], "one row added");
     assert!(snap["size_bytes"].as_u64().unwrap() > 0);
@@ -70,15 +54,18 @@ async fn snapshot_restore_branch_promote_reset() {
     assert_eq!(ids(port, &pw, &db).await, "1,2,3,10,11");
 
     // Same name again: 409.
-    let (status, _) = post_json(&app, &format!("{base}/snapshots/first"), json!({})).await;
+    let (status, _) = app
+        .post_json(&format!("{base}/snapshots/first"), json!({}))
+        .await;
     assert_eq!(status, 409);
     let list = app.get_json(&format!("{base}/snapshots")).await;
     assert_eq!(list["snapshots"][0]["name"], "first");
 
     // Restore: exactly the first state, same port and password.
     let t0 = Instant::now();
-    let (status, restored) =
-        post_json(&app, &format!("{base}/snapshots/first/restore"), json!({})).await;
+    let (status, restored) = app
+        .post_json(&format!("{base}/snapshots/first/restore"), json!({}))
+        .await;
     eprintln!("restore took {:?}", t0.elapsed());
     assert_eq!(status, 200, "{restored}");
     assert_eq!(restored["port"], port);
@@ -91,22 +78,22 @@ async fn snapshot_restore_branch_promote_reset() {
     assert_ne!(bpw, pw);
     assert_eq!(branch["template_version"], restored["template_version"]);
     assert_eq!(ids(bport, &bpw, &db).await, "1,2,3,10");
-    let (status, e) = post_json(
-        &app,
-        "/api/v1/templates/shop/instances/x",
-        json!({"from": "dev@nope"}),
-    )
-    .await;
+    let (status, e) = app
+        .post_json(
+            "/api/v1/templates/shop/instances/x",
+            json!({"from": "dev@nope"}),
+        )
+        .await;
     assert_eq!(status, 404, "{e}");
     assert_eq!(e["error"]["code"], "snapshot_not_found");
 
     // Promote the snapshot to a new template; clones of it see its data.
-    let (status, tpl) = post_json(
-        &app,
-        &format!("{base}/snapshots/first/promote"),
-        json!({"template": "bugrepro"}),
-    )
-    .await;
+    let (status, tpl) = app
+        .post_json(
+            &format!("{base}/snapshots/first/promote"),
+            json!({"template": "bugrepro"}),
+        )
+        .await;
     assert_eq!(status, 201, "{tpl}");
     assert_eq!(tpl["name"], "bugrepro");
     let r = app.post("/db/bugrepro/alice").await;
@@ -118,7 +105,7 @@ async fn snapshot_restore_branch_promote_reset() {
 
     // Reset to the template: the dump's state, same port and password.
     let t0 = Instant::now();
-    let (status, reset) = post_json(&app, &format!("{base}/reset"), json!({})).await;
+    let (status, reset) = app.post_json(&format!("{base}/reset"), json!({})).await;
     eprintln!("reset took {:?}", t0.elapsed());
     assert_eq!(status, 200, "{reset}");
     assert_eq!(reset["port"], port);
@@ -127,7 +114,9 @@ async fn snapshot_restore_branch_promote_reset() {
     // Reset --latest after a new import moves to the new version.
     app.write_dump("shop.sql", simple_dump("t", 5).as_bytes());
     app.update_ok(&["shop"]).await;
-    let (status, latest) = post_json(&app, &format!("{base}/reset"), json!({"latest": true})).await;
+    let (status, latest) = app
+        .post_json(&format!("{base}/reset"), json!({"latest": true}))
+        .await;
     assert_eq!(status, 200, "{latest}");
     assert_ne!(latest["template_version"], reset["template_version"]);
     assert_eq!(ids(port, &pw, &db).await, "1,2,3,4,5");
@@ -154,17 +143,17 @@ async fn stop_and_start_keep_port_and_credentials() {
     let (port, pw, db, _) = create(&app, "sleepy", json!({})).await;
     query(port, &pw, &db, "INSERT INTO t VALUES (7, 'kept')").await;
 
-    let (status, stopped) = post_json(&app, &format!("{base}/stop"), json!({})).await;
+    let (status, stopped) = app.post_json(&format!("{base}/stop"), json!({})).await;
     assert_eq!(status, 200);
     assert_eq!(stopped["state"], "stopped");
     assert!(dolly_core::instance::ping("127.0.0.1", port, &pw)
         .await
         .is_err());
     // A stopped instance is not dead: the reaper leaves it.
-    let (_, reaped) = post_json(&app, "/api/v1/reap", json!({"dead": true})).await;
+    let (_, reaped) = app.post_json("/api/v1/reap", json!({"dead": true})).await;
     assert_eq!(reaped["instances"], json!([]));
 
-    let (status, started) = post_json(&app, &format!("{base}/start"), json!({})).await;
+    let (status, started) = app.post_json(&format!("{base}/start"), json!({})).await;
     assert_eq!(status, 200, "{started}");
     assert_eq!(started["state"], "running");
     assert_eq!(started["port"], port);
@@ -181,32 +170,29 @@ async fn leases_protection_and_the_reaper() {
     // Extend adds to the expiry.
     let (_, _, _, i) = create(&app, "leased", json!({"ttl": 60})).await;
     let before = chrono::DateTime::parse_from_rfc3339(i["expires_at"].as_str().unwrap()).unwrap();
-    let (status, e) = post_json(
-        &app,
-        "/api/v1/templates/shop/instances/leased/extend",
-        json!({"ttl": 3600}),
-    )
-    .await;
+    let (status, e) = app
+        .post_json(
+            "/api/v1/templates/shop/instances/leased/extend",
+            json!({"ttl": 3600}),
+        )
+        .await;
     assert_eq!(status, 200);
     let after = chrono::DateTime::parse_from_rfc3339(e["expires_at"].as_str().unwrap()).unwrap();
     assert_eq!((after - before).num_seconds(), 3600);
-    let (status, e) = post_json(
-        &app,
-        "/api/v1/templates/shop/instances/leased/extend",
-        json!({"ttl": 0}),
-    )
-    .await;
+    let (status, e) = app
+        .post_json(
+            "/api/v1/templates/shop/instances/leased/extend",
+            json!({"ttl": 0}),
+        )
+        .await;
     assert_eq!(status, 200);
     assert!(e["expires_at"].is_null(), "ttl 0: no expiry");
 
     // A protected instance outlives its expiry; an unprotected one does not.
     create(&app, "kept", json!({"ttl": 5})).await;
-    let (status, p) = post_json(
-        &app,
-        "/api/v1/templates/shop/instances/kept/protect",
-        json!({}),
-    )
-    .await;
+    let (status, p) = app
+        .post_json("/api/v1/templates/shop/instances/kept/protect", json!({}))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(p["protected"], true);
     let (_, _, _, short) = create(&app, "short", json!({"ttl": 5})).await;
@@ -333,7 +319,9 @@ async fn export_then_import_round_trips_the_data() {
     let base = "/api/v1/templates/shop/instances/origin";
     let (port, pw, db, _) = create(&app, "origin", json!({})).await;
     query(port, &pw, &db, "INSERT INTO t VALUES (42, 'travels')").await;
-    let (status, _) = post_json(&app, &format!("{base}/snapshots/share"), json!({})).await;
+    let (status, _) = app
+        .post_json(&format!("{base}/snapshots/share"), json!({}))
+        .await;
     assert_eq!(status, 201);
 
     let r = app.get(&format!("{base}/snapshots/share/export")).await;

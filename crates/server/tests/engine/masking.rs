@@ -16,7 +16,7 @@ use dolly_core::config::Secret;
 use dolly_core::context::Context;
 use dolly_core::template;
 use dolly_types::TemplateName;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// Canary values: each distinctive, none a substring of another.
 const CANARIES: &[&str] = &[
@@ -212,24 +212,11 @@ fn search(app: &TestApp, archives: &[(&str, &[u8])]) -> Vec<String> {
     found
 }
 
-async fn post_json(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
-    let r = app
-        .client
-        .post(app.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 /// An instance of `t`, a row read back (as `expect` says it is masked), a
 /// snapshot and its export: the export's bytes.
 async fn instance_snapshot_export(app: &TestApp, t: &str, expect: &str) -> Vec<u8> {
     let base = format!("/api/v1/templates/{t}/instances/dev");
-    let (status, i) = post_json(app, &base, json!({})).await;
+    let (status, i) = app.post_json(&base, json!({})).await;
     assert_eq!(status, 201, "{i}");
     let (port, pw, db) = (
         i["port"].as_u64().unwrap() as u16,
@@ -249,7 +236,9 @@ async fn instance_snapshot_export(app: &TestApp, t: &str, expect: &str) -> Vec<u
         got.starts_with(expect) || glob(expect, &got),
         "{got} is not {expect}"
     );
-    let (status, s) = post_json(app, &format!("{base}/snapshots/one"), json!({})).await;
+    let (status, s) = app
+        .post_json(&format!("{base}/snapshots/one"), json!({}))
+        .await;
     assert_eq!(status, 201, "{s}");
     let r = app.get(&format!("{base}/snapshots/one/export")).await;
     assert_eq!(r.status(), 200);

@@ -39,19 +39,6 @@ fn dump_for(flavor: Flavor) -> Vec<u8> {
     std::fs::read(format!("{}/../../{path}", env!("CARGO_MANIFEST_DIR"))).expect(path)
 }
 
-async fn post_json(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
-    let r = app
-        .client
-        .post(app.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 /// The shop's answers: utf8mb4 and binary data byte for byte, the view,
 /// the function, the procedure and its trigger.
 async fn check_shop(port: u16, pw: &str, db: &str) {
@@ -110,7 +97,7 @@ async fn core_flow_on_the_test_image() {
 
     // Create: its own password, the data answers through SQL.
     let base = "/api/v1/templates/shop/instances/dev";
-    let (status, i) = post_json(&app, base, json!({})).await;
+    let (status, i) = app.post_json(base, json!({})).await;
     assert_eq!(status, 201, "{i}");
     let port = i["port"].as_u64().unwrap() as u16;
     let pw = i["password"].as_str().unwrap().to_owned();
@@ -135,12 +122,15 @@ async fn core_flow_on_the_test_image() {
     );
 
     // Snapshot, change, restore: exactly the snapshot's state.
-    let (status, snap) = post_json(&app, &format!("{base}/snapshots/one"), json!({})).await;
+    let (status, snap) = app
+        .post_json(&format!("{base}/snapshots/one"), json!({}))
+        .await;
     assert_eq!(status, 201, "{snap}");
     query(port, &pw, &db, "DELETE FROM order_audit").await;
     query(port, &pw, &db, "CALL add_order(3, 7)").await;
-    let (status, restored) =
-        post_json(&app, &format!("{base}/snapshots/one/restore"), json!({})).await;
+    let (status, restored) = app
+        .post_json(&format!("{base}/snapshots/one/restore"), json!({}))
+        .await;
     assert_eq!(status, 200, "{restored}");
     assert_eq!(restored["port"], port);
     assert_eq!(
@@ -153,12 +143,12 @@ async fn core_flow_on_the_test_image() {
     );
 
     // Stop and start: same port and password, data kept.
-    let (status, stopped) = post_json(&app, &format!("{base}/stop"), json!({})).await;
+    let (status, stopped) = app.post_json(&format!("{base}/stop"), json!({})).await;
     assert_eq!(status, 200, "{stopped}");
     assert!(dolly_core::instance::ping("127.0.0.1", port, &pw)
         .await
         .is_err());
-    let (status, started) = post_json(&app, &format!("{base}/start"), json!({})).await;
+    let (status, started) = app.post_json(&format!("{base}/start"), json!({})).await;
     assert_eq!(status, 200, "{started}");
     assert_eq!(started["port"], port);
     assert_eq!(started["password"], pw.as_str());
@@ -168,7 +158,7 @@ async fn core_flow_on_the_test_image() {
     );
 
     // Reset: the dump's state.
-    let (status, reset) = post_json(&app, &format!("{base}/reset"), json!({})).await;
+    let (status, reset) = app.post_json(&format!("{base}/reset"), json!({})).await;
     assert_eq!(status, 200, "{reset}");
     check_shop(port, &pw, &db).await;
     assert_eq!(

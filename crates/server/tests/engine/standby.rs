@@ -9,7 +9,7 @@ use crate::common;
 use std::time::Duration;
 
 use common::dollyd::Harness;
-use common::{query, simple_dump, TestApp};
+use common::{query, simple_dump, Creds, TestApp};
 use mysql_async::prelude::Queryable;
 use serde_json::{json, Value};
 
@@ -20,34 +20,6 @@ async fn app() -> TestApp {
     app.write_dump("shop.sql", simple_dump("t", 3).as_bytes());
     app.update_ok(&[]).await;
     app
-}
-
-async fn post_json(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
-    let r = app
-        .client
-        .post(app.url(path))
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
-    let status = r.status().as_u16();
-    let text = r.text().await.expect("body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-#[derive(Debug, Clone, PartialEq)]
-struct Creds {
-    port: u16,
-    password: String,
-    database: String,
-}
-
-fn creds(body: &Value) -> Creds {
-    Creds {
-        port: body["port"].as_u64().expect("port") as u16,
-        password: body["password"].as_str().expect("password").to_owned(),
-        database: body["database"].as_str().expect("database").to_owned(),
-    }
 }
 
 async fn ids(c: &Creds) -> String {
@@ -132,9 +104,9 @@ async fn containers_of(app: &TestApp, name: &str) -> Vec<(String, bool)> {
 async fn a_reset_through_the_standby_gives_the_source_data_on_the_same_port() {
     let app = app().await;
     let path = format!("{BASE}/dev");
-    let (status, created) = post_json(&app, &path, json!({"standby": true})).await;
+    let (status, created) = app.post_json(&path, json!({"standby": true})).await;
     assert_eq!(status, 201, "{created}");
-    let c = creds(&created);
+    let c = Creds::of(&created);
     assert_eq!(created["standby_status"]["ready"], false, "{created}");
     let ready = wait_standby(getter(&app, path.clone())).await;
     assert!(
@@ -149,13 +121,13 @@ async fn a_reset_through_the_standby_gives_the_source_data_on_the_same_port() {
     let mut held = connect(&c).await;
     let _: Vec<u64> = held.query("SELECT 1").await.expect("held connection works");
 
-    let (status, reset) = post_json(&app, &format!("{path}/reset"), json!({})).await;
+    let (status, reset) = app.post_json(&format!("{path}/reset"), json!({})).await;
     assert_eq!(status, 200, "{reset}");
     assert_eq!(
         reset["standby"], true,
         "the reset went through the standby: {reset}"
     );
-    assert_eq!(creds(&reset), c, "same port, password and database");
+    assert_eq!(Creds::of(&reset), c, "same port, password and database");
     assert_eq!(ids(&c).await, "1,2,3", "exactly the template's data");
     assert!(
         held.query::<u64, _>("SELECT 1").await.is_err(),
@@ -167,30 +139,36 @@ async fn a_reset_through_the_standby_gives_the_source_data_on_the_same_port() {
     // A second reset right away: through a new standby if one is ready
     // already, else by cloning; the data is the template's either way,
     // never the first standby's again.
-    let (status, again) = post_json(&app, &format!("{path}/reset"), json!({})).await;
+    let (status, again) = app.post_json(&format!("{path}/reset"), json!({})).await;
     assert_eq!(status, 200, "{again}");
     assert!(again["standby"].is_boolean(), "{again}");
-    assert_eq!(creds(&again), c);
+    assert_eq!(Creds::of(&again), c);
     assert_eq!(ids(&c).await, "1,2,3");
 
     // The standby follows the reset point: a snapshot.
     sql(&c, "INSERT INTO t VALUES (20, 'in s1')").await;
-    let (status, snap) = post_json(&app, &format!("{path}/snapshots/s1"), json!({})).await;
+    let (status, snap) = app
+        .post_json(&format!("{path}/snapshots/s1"), json!({}))
+        .await;
     assert_eq!(status, 201, "{snap}");
     sql(&c, "INSERT INTO t VALUES (21, 'after s1')").await;
-    let (status, to_s1) = post_json(&app, &format!("{path}/reset"), json!({"to": "s1"})).await;
+    let (status, to_s1) = app
+        .post_json(&format!("{path}/reset"), json!({"to": "s1"}))
+        .await;
     assert_eq!(status, 200, "{to_s1}");
     assert_eq!(to_s1["standby"], false, "no standby of s1 yet: {to_s1}");
     assert_eq!(ids(&c).await, "1,2,3,20");
     wait_standby(getter(&app, path.clone())).await;
     sql(&c, "INSERT INTO t VALUES (22, 'after the restore')").await;
-    let (status, to_s1) = post_json(&app, &format!("{path}/reset"), json!({"to": "s1"})).await;
+    let (status, to_s1) = app
+        .post_json(&format!("{path}/reset"), json!({"to": "s1"}))
+        .await;
     assert_eq!(status, 200, "{to_s1}");
     assert_eq!(to_s1["standby"], true, "{to_s1}");
-    assert_eq!(creds(&to_s1), c);
+    assert_eq!(Creds::of(&to_s1), c);
     assert_eq!(ids(&c).await, "1,2,3,20", "exactly s1's data");
     // And back to the version: the s1 standby is not handed out for it.
-    let (status, back) = post_json(&app, &format!("{path}/reset"), json!({})).await;
+    let (status, back) = app.post_json(&format!("{path}/reset"), json!({})).await;
     assert_eq!(status, 200, "{back}");
     assert_eq!(back["standby"], false, "{back}");
     assert_eq!(ids(&c).await, "1,2,3");
@@ -220,11 +198,11 @@ async fn a_reset_through_the_standby_gives_the_source_data_on_the_same_port() {
 async fn the_forwarder_lets_in_only_the_instance_password() {
     let app = app().await;
     let path = format!("{BASE}/sec");
-    let (status, created) = post_json(&app, &path, json!({"standby": true})).await;
+    let (status, created) = app.post_json(&path, json!({"standby": true})).await;
     assert_eq!(status, 201, "{created}");
-    let c = creds(&created);
+    let c = Creds::of(&created);
     wait_standby(getter(&app, path.clone())).await;
-    let (status, reset) = post_json(&app, &format!("{path}/reset"), json!({})).await;
+    let (status, reset) = app.post_json(&format!("{path}/reset"), json!({})).await;
     assert_eq!(status, 200, "{reset}");
     assert_eq!(reset["standby"], true);
     // Before and after a handover alike: the relays connect over TCP from
@@ -256,7 +234,7 @@ async fn the_forwarder_lets_in_only_the_instance_password() {
         assert_eq!(user, "root@%", "the client is matched as any TCP client");
         if round == 0 {
             wait_standby(getter(&app, path.clone())).await;
-            let (status, reset) = post_json(&app, &format!("{path}/reset"), json!({})).await;
+            let (status, reset) = app.post_json(&format!("{path}/reset"), json!({})).await;
             assert_eq!(status, 200, "{reset}");
         }
     }
@@ -266,11 +244,11 @@ async fn the_forwarder_lets_in_only_the_instance_password() {
 async fn stop_and_start_keep_the_port_and_the_standby_comes_back() {
     let app = app().await;
     let path = format!("{BASE}/ss");
-    let (status, created) = post_json(&app, &path, json!({"standby": true})).await;
+    let (status, created) = app.post_json(&path, json!({"standby": true})).await;
     assert_eq!(status, 201, "{created}");
-    let c = creds(&created);
+    let c = Creds::of(&created);
     wait_standby(getter(&app, path.clone())).await;
-    let (status, stopped) = post_json(&app, &format!("{path}/stop"), json!({})).await;
+    let (status, stopped) = app.post_json(&format!("{path}/stop"), json!({})).await;
     assert_eq!(status, 200, "{stopped}");
     assert_eq!(stopped["state"], "stopped");
     assert_eq!(stopped["standby_status"]["ready"], false, "{stopped}");
@@ -281,12 +259,12 @@ async fn stop_and_start_keep_the_port_and_the_standby_comes_back() {
         .map(|(n, _)| n)
         .collect();
     assert_eq!(running.len(), 1, "only the forwarder runs: {running:?}");
-    let (status, started) = post_json(&app, &format!("{path}/start"), json!({})).await;
+    let (status, started) = app.post_json(&format!("{path}/start"), json!({})).await;
     assert_eq!(status, 200, "{started}");
-    assert_eq!(creds(&started), c);
+    assert_eq!(Creds::of(&started), c);
     assert_eq!(ids(&c).await, "1,2,3");
     wait_standby(getter(&app, path.clone())).await;
-    let (_, reset) = post_json(&app, &format!("{path}/reset"), json!({})).await;
+    let (_, reset) = app.post_json(&format!("{path}/reset"), json!({})).await;
     assert_eq!(reset["standby"], true, "{reset}");
     assert_eq!(ids(&c).await, "1,2,3");
 }
@@ -303,7 +281,7 @@ async fn handover_crash(point: &str) {
     let d = h.start(Some(point), &[]).await;
     let path = format!("{BASE}/i1");
     let created = d.post_expect(&path, json!({"standby": true}), 201).await;
-    let c = creds(&created);
+    let c = Creds::of(&created);
     sql(&c, "INSERT INTO t VALUES (100, 'mine')").await;
     assert_eq!(ids(&c).await, WRITTEN);
     for _ in 0..600 {
@@ -321,7 +299,7 @@ async fn handover_crash(point: &str) {
     let d = h.start(None, &[]).await;
     let body = d.get_json(&path).await;
     assert_eq!(body["state"], "running", "{body}");
-    assert_eq!(creds(&body), c, "same port, password and database");
+    assert_eq!(Creds::of(&body), c, "same port, password and database");
     assert_eq!(ids(&c).await, "1,2,3", "the handover was finished");
     let q = d.get_json("/api/v1/quarantine").await;
     assert_eq!(q["quarantined"], json!([]), "nothing set aside: {q}");
@@ -367,7 +345,7 @@ async fn a_dollyd_crash_drops_no_open_connection() {
     let d = h.start(None, &[]).await;
     let path = format!("{BASE}/i1");
     let created = d.post_expect(&path, json!({"standby": true}), 201).await;
-    let c = creds(&created);
+    let c = Creds::of(&created);
     let mut held = connect(&c).await;
     held.query_drop("INSERT INTO t VALUES (100, 'held')")
         .await
@@ -381,6 +359,6 @@ async fn a_dollyd_crash_drops_no_open_connection() {
         .expect("a row");
     assert_eq!(n, 4);
     let body = d.get_json(&path).await;
-    assert_eq!(creds(&body), c);
+    assert_eq!(Creds::of(&body), c);
     assert_eq!(ids(&c).await, WRITTEN);
 }
