@@ -16,6 +16,8 @@ pub struct Variant {
     cached_init: bool,
     /// One large table's rows over every session.
     spread: bool,
+    /// Literal rows as `LOAD DATA` files.
+    load_data: bool,
 }
 
 impl Variant {
@@ -27,6 +29,7 @@ impl Variant {
             defer_indexes: true,
             cached_init: true,
             spread: true,
+            load_data: true,
         }
     }
 
@@ -36,13 +39,25 @@ impl Variant {
         Variant {
             name: "by table (no one-table spread)",
             spread: false,
+            load_data: false,
             ..Self::defaults()
         }
     }
 
-    /// `--spread-ablation`: by table, then the defaults.
+    /// dolly's defaults but every row sent as SQL (as before `LOAD DATA`
+    /// files).
+    pub fn no_load_data() -> Self {
+        Variant {
+            name: "rows spread, as SQL (no LOAD DATA)",
+            load_data: false,
+            ..Self::defaults()
+        }
+    }
+
+    /// `--spread-ablation`: by table, spread rows as SQL, then the
+    /// defaults.
     pub fn spread() -> Vec<Self> {
-        vec![Self::by_table(), Self::defaults()]
+        vec![Self::by_table(), Self::no_load_data(), Self::defaults()]
     }
 
     /// Every row, "none" first and the defaults last.
@@ -53,6 +68,7 @@ impl Variant {
             defer_indexes,
             cached_init,
             spread: false,
+            load_data: false,
         };
         vec![
             v("none", Some(1), false, false),
@@ -65,7 +81,11 @@ impl Variant {
     }
 
     pub fn is_defaults(&self) -> bool {
-        self.jobs.is_none() && self.defer_indexes && self.cached_init && self.spread
+        self.jobs.is_none()
+            && self.defer_indexes
+            && self.cached_init
+            && self.spread
+            && self.load_data
     }
 
     /// The options of a forced import of this variant (the defaults are
@@ -83,6 +103,7 @@ impl Variant {
             defer_indexes: Some(self.defer_indexes),
             cached_init: Some(self.cached_init),
             spread_rows: Some(self.spread),
+            load_data: Some(self.load_data),
         }
     }
 }

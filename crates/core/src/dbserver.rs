@@ -60,6 +60,9 @@ pub const IMPORT_REDO_LOG_SIZE: &str = "512M";
 /// 0.6 s) would cost more than the larger log saves on them. The same
 /// 16 MiB a table's rows must pass before they are spread.
 pub const LOAD_REDO_MIN_INPUT: u64 = 16 << 20;
+/// Where an import server finds the rows files its load reads with `LOAD
+/// DATA` (read-only; see [`ImageInfo::with_rows_dir`]).
+pub const ROWS_DIR: &str = "/dolly-rows";
 
 /// MySQL's doublewrite batch, in pages (its default is 128). The
 /// doublewrite files are sized from it, and MySQL reads them whole into
@@ -282,6 +285,23 @@ impl ImageInfo {
         if let Some(script) = spec.cmd.last_mut() {
             script.push_str(&arg);
         }
+    }
+
+    /// `spec`'s server (an import server) with `host` mounted read-only at
+    /// [`ROWS_DIR`], where its load's `LOAD DATA` files are.
+    pub fn with_rows_dir(&self, spec: &mut ContainerSpec, host: PathBuf) {
+        spec.binds.push(Bind {
+            host,
+            container: ROWS_DIR.to_owned(),
+            read_only: true,
+        });
+    }
+
+    /// Whether this image's import server reads rows files: MariaDB's
+    /// (MySQL's `secure_file_priv` would have to name the folder at start,
+    /// not done yet).
+    pub fn loads_rows_files(&self) -> bool {
+        self.flavor == Flavor::MariaDb
     }
 
     /// The import server on a restored physical backup (MariaDB): the

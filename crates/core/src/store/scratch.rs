@@ -14,6 +14,9 @@ use super::{Store, StoreError};
 pub enum Scratch {
     /// An import's datadir until it is published (`import.T.V`).
     Import(TemplateName, VersionName),
+    /// The rows files an import's server reads with `LOAD DATA`, for as
+    /// long as its load runs (`import-rows.T.V`).
+    ImportRows(TemplateName, VersionName),
     /// A template version on its way out (`version-trash.T.V`).
     OldVersion(TemplateName, VersionName),
     /// An instance's datadir a reset set aside until the new one runs
@@ -38,6 +41,7 @@ impl Scratch {
     pub(super) fn file_name(&self) -> String {
         match self {
             Scratch::Import(t, v) => format!("import.{t}.{v}"),
+            Scratch::ImportRows(t, v) => format!("import-rows.{t}.{v}"),
             Scratch::OldVersion(t, v) => format!("version-trash.{t}.{v}"),
             Scratch::ResetOld(t, n, x) => format!("reset-old.{t}.{n}.{x}"),
             Scratch::ResetNew(t, n, x) => format!("reset-new.{t}.{n}.{x}"),
@@ -59,6 +63,7 @@ impl Scratch {
         let x = |i: usize| parts.get(i).map(|s| s.to_string());
         match (parts.first().copied()?, parts.len()) {
             ("import", 3) => Some(Scratch::Import(t(1)?, v(2)?)),
+            ("import-rows", 3) => Some(Scratch::ImportRows(t(1)?, v(2)?)),
             ("version-trash", 3) | ("trash", 3) => Some(Scratch::OldVersion(t(1)?, v(2)?)),
             ("reset-old", 4) | ("trash", 4) => Some(Scratch::ResetOld(t(1)?, n(2)?, x(3)?)),
             ("reset-new", 4) => Some(Scratch::ResetNew(t(1)?, n(2)?, x(3)?)),
@@ -132,7 +137,7 @@ impl Store {
         for entry in entries {
             let entry = entry.map_err(|e| StoreError::io("list", &tmp, e))?;
             match Scratch::parse(&entry.file_name().to_string_lossy()) {
-                Some(Scratch::Import(t2, _)) if &t2 == t => {
+                Some(Scratch::Import(t2, _) | Scratch::ImportRows(t2, _)) if &t2 == t => {
                     let path = entry.path();
                     crate::clone::remove_tree(&path)
                         .map_err(|e| StoreError::io("remove", &path, e))?;
@@ -164,7 +169,7 @@ impl Store {
             };
             let path = entry.path();
             match kind {
-                Scratch::Import(t, _) if importing(&t) => continue,
+                Scratch::Import(t, _) | Scratch::ImportRows(t, _) if importing(&t) => continue,
                 // Run after reconcile finished every reset intent: an old
                 // datadir beside the instance's datadir is one a completed
                 // reset had not removed yet; one whose instance has no
@@ -213,6 +218,7 @@ mod tests {
     fn scratch_names_round_trip() {
         for s in [
             Scratch::Import(t(), v()),
+            Scratch::ImportRows(t(), v()),
             Scratch::OldVersion(t(), v()),
             Scratch::ResetOld(t(), n(), "ab12".into()),
             Scratch::ResetNew(t(), n(), "ab12".into()),

@@ -87,6 +87,9 @@ pub struct LoadInfo {
     /// Tables whose rows went to several sessions.
     #[serde(default)]
     pub spread_tables: usize,
+    /// `INSERT`s whose rows went to the server as `LOAD DATA` files.
+    #[serde(default)]
+    pub rows_files: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<String>,
 }

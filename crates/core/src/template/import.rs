@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::io::{self, Read};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -49,18 +50,19 @@ pub async fn import_with(
     let timed_out = || ImportError::Timeout(d.path.display().to_string(), timeout);
     let t = &d.template;
     let t2 = t.clone();
-    let (_lock, space, version, work, current) = ctx
+    let (_lock, space, version, work, rows, current) = ctx
         .store
         .run(move |s| {
             let lock = s.lock_import(&t2)?;
             let space = s.space()?;
             let version = s.new_version(&t2);
             let work = s.scratch(&Scratch::Import(t2.clone(), version.clone()));
+            let rows = s.scratch(&Scratch::ImportRows(t2.clone(), version.clone()));
             let current = match s.current_version(&t2)? {
                 Some(v) => s.version_meta(&t2, &v)?,
                 None => None,
             };
-            Ok::<_, crate::store::StoreError>((lock, space, version, work, current))
+            Ok::<_, crate::store::StoreError>((lock, space, version, work, rows, current))
         })
         .await?;
     let image = ctx.image().await?.clone();
@@ -112,7 +114,11 @@ pub async fn import_with(
         match (d.kind, super::masking::masker(ctx, d).await) {
             (_, Err(e)) => Err(e),
             (DumpKind::Sql, Ok(masker)) => {
-                run_import(ctx, d, &image, &work, &container, &tracker, opts, masker).await
+                let paths = Paths {
+                    work: &work,
+                    rows: &rows,
+                };
+                run_import(ctx, d, &image, paths, &container, &tracker, opts, masker).await
             }
             (DumpKind::Physical(form), Ok(None)) => {
                 super::physical::run(ctx, d, form, &image, &work, &container, &tracker).await
@@ -130,9 +136,14 @@ pub async fn import_with(
             Err(timed_out())
         }
     };
-    // Whatever happened, the import server goes.
+    // Whatever happened, the import server goes, and the rows files its
+    // load read.
     if let Err(e) = ctx.engine.remove(&container).await {
         warn!(error = %e, container, "cannot remove the import container");
+    }
+    let r = rows.clone();
+    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || remove_tree(&r)).await {
+        warn!(error = %e, "cannot remove the import's rows files");
     }
     let outcome = match result {
         Ok(loaded) => {
@@ -194,12 +205,20 @@ pub(super) struct Loaded {
     pub strict: bool,
 }
 
+/// Where an import works: its datadir, and the folder of the rows files
+/// its load reads with `LOAD DATA`.
+#[derive(Clone, Copy)]
+struct Paths<'a> {
+    work: &'a Path,
+    rows: &'a Path,
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run_import(
     ctx: &Context,
     d: &Dump,
     image: &ImageInfo,
-    work: &Path,
+    paths: Paths<'_>,
     container: &str,
     tracker: &Tracker,
     opts: &UpdateOptions,
@@ -208,16 +227,22 @@ async fn run_import(
     let strict = masker.as_ref().is_some_and(Masker::strict);
     let dump_name = d.path.display().to_string();
     let t0 = Instant::now();
-    let restart = fresh_server(ctx, d, image, work, container, opts).await?;
+    let work = paths.work;
+    let jobs = opts.jobs.unwrap_or(ctx.settings.import_jobs).max(1);
+    let defer = opts.defer_indexes.unwrap_or(true);
+    let split = jobs != 1 || defer;
+    // Rows files for the split load, where the server can read them.
+    let rows =
+        (split && opts.load_data.unwrap_or(true) && image.loads_rows_files()).then_some(paths.rows);
+    let mut big_redo = load_redo(d) && rows.is_none();
+    let restart = fresh_server(ctx, d, image, work, rows, big_redo, container, opts).await?;
     debug!(
         ms = t0.elapsed().as_millis() as u64,
         "import server answers"
     );
     let mut reader = d.open(Arc::clone(&tracker.read));
     let mut scan = reader.scan();
-    let jobs = opts.jobs.unwrap_or(ctx.settings.import_jobs).max(1);
-    let defer = opts.defer_indexes.unwrap_or(true);
-    let load = if jobs == 1 && !defer {
+    let load = if !split {
         load_plain(ctx, image, container, masked(reader, masker), &dump_name).await?;
         None
     } else {
@@ -230,6 +255,7 @@ async fn run_import(
             jobs,
             defer,
             opts.spread_rows.unwrap_or(true),
+            rows.map(Path::to_path_buf),
             d.files.clone(),
             &dump_name,
             masker.clone(),
@@ -254,7 +280,8 @@ async fn run_import(
                     .await
                     .map_err(datadir_err("remove the failed split load's datadir"))?;
                 tracker.restart();
-                fresh_server(ctx, d, image, work, container, opts).await?;
+                big_redo = load_redo(d);
+                fresh_server(ctx, d, image, work, None, big_redo, container, opts).await?;
                 reader = d.open(Arc::clone(&tracker.read));
                 scan = reader.scan();
                 load_plain(ctx, image, container, masked(reader, masker), &dump_name).await?;
@@ -264,6 +291,7 @@ async fn run_import(
                     tables: 0,
                     deferred_key_tables: 0,
                     spread_tables: 0,
+                    rows_files: 0,
                     fallback: Some(format!(
                         "the split load failed ({message}); the whole dump loaded the plain way"
                     )),
@@ -300,17 +328,8 @@ async fn run_import(
         ms = t0.elapsed().as_millis() as u64,
         "dump loaded; post scripts"
     );
-    let (post_scripts, scrubbed) = post_and_stop(
-        ctx,
-        image,
-        d,
-        &database,
-        tracker,
-        work,
-        &restart,
-        load_redo(d),
-    )
-    .await?;
+    let (post_scripts, scrubbed) =
+        post_and_stop(ctx, image, d, &database, tracker, work, &restart, big_redo).await?;
     debug!(
         ms = t0.elapsed().as_millis() as u64,
         "import server stopped"
@@ -336,13 +355,17 @@ fn masked(reader: dump::DumpReader, masker: Option<Masker>) -> Box<dyn Read + Se
 
 /// A fresh import server on `work`: the initialised datadir (cloned from
 /// the cache or initialised in the container), the container started, the
-/// database prepared. The spec the post-script clean-up restarts on (the
-/// same server, nothing to initialise).
+/// database prepared; `rows` (created here) mounted for its load's `LOAD
+/// DATA` files; with the larger redo log if `big_redo`. The spec the post-script clean-up restarts on (the same
+/// server, nothing to initialise, no rows files).
+#[allow(clippy::too_many_arguments)]
 async fn fresh_server(
     ctx: &Context,
     d: &Dump,
     image: &ImageInfo,
     work: &Path,
+    rows: Option<&Path>,
+    big_redo: bool,
     container: &str,
     opts: &UpdateOptions,
 ) -> Result<dolly_engine::ContainerSpec, ImportError> {
@@ -374,8 +397,18 @@ async fn fresh_server(
     let mut spec = image.import_spec(server.clone(), ctx.settings.import_buffer_pool, init);
     // A large redo log while a large dump loads; `restart` (what the end
     // of the import starts) has the clones' size.
-    if load_redo(d) {
+    if big_redo {
         image.with_load_redo_log(&mut spec);
+    }
+    if let Some(rows) = rows {
+        let r = rows.to_path_buf();
+        crate::context::blocking_io(move || {
+            fs::create_dir_all(&r)?;
+            fs::set_permissions(&r, fs::Permissions::from_mode(0o755))
+        })
+        .await
+        .map_err(datadir_err("create the folder of the rows files"))?;
+        image.with_rows_dir(&mut spec, ctx.store.for_engine(rows));
     }
     let restart = image.import_spec(
         server,
@@ -404,7 +437,11 @@ async fn fresh_server(
 }
 
 /// Whether `d` loads with [`dbserver::IMPORT_REDO_LOG_SIZE`] (and its
-/// server restarts once with the clones' log before publication).
+/// server restarts once with the clones' log before publication) when
+/// its rows go as SQL. A load from rows files keeps the clones' log: the
+/// page cleaner then writes pages during the load, and the shutdown and
+/// the restart the larger log costs take longer than what it saves
+/// (bench/RESULTS.md, "One big table").
 fn load_redo(d: &Dump) -> bool {
     d.input_bytes() >= dbserver::LOAD_REDO_MIN_INPUT
 }
@@ -443,13 +480,14 @@ async fn load_split(
     jobs: usize,
     defer: bool,
     spread: bool,
+    rows: Option<std::path::PathBuf>,
     files: Vec<(std::path::PathBuf, dump::Compression)>,
     dump_name: &str,
     masker: Option<Masker>,
 ) -> Result<LoadInfo, SplitFailed> {
     let timeout = ctx.settings.import_timeout;
     let cancel = Arc::new(AtomicBool::new(false));
-    let loader = Loader::new(
+    let mut loader = Loader::new(
         Arc::clone(&ctx.engine),
         container.to_owned(),
         // Output flushed after each statement: the marks are seen as they
@@ -460,12 +498,16 @@ async fn load_split(
         Arc::clone(&tracker.phase),
         Arc::clone(&cancel),
     );
+    if let Some(rows) = &rows {
+        loader.rows_files(rows.clone(), dbserver::ROWS_DIR);
+    }
     let split = SplitOptions {
         jobs,
         defer_indexes: defer,
         default_db: ctx.settings.database.clone(),
         spread_after: if spread { SPREAD_AFTER } else { u64::MAX },
         dump_bytes: None,
+        load_data: rows.is_some(),
     };
     let task = tokio::task::spawn_blocking(move || {
         let split = SplitOptions {
@@ -499,6 +541,7 @@ async fn load_split(
         tables: stats.tables,
         deferred_key_tables: stats.deferred_tables,
         spread_tables: stats.spread_tables,
+        rows_files: stats.rows_files,
         fallback: stats.fallback,
     })
 }

@@ -9,11 +9,19 @@
 //! the budget is spent. The parallel sessions live until something must
 //! run alone: the order one table's spread rows need between them is kept
 //! with marks and gates in their inputs, not by ending them.
+//!
+//! Rows the splitter converts ([`crate::dump::split::load_data`]) are
+//! written as files into a folder the server sees, and the session gets a
+//! `LOAD DATA` of the file followed by a mark: a file is removed once its
+//! session's client has printed that mark, and the files not yet loaded
+//! hold at most [`ROWS_AHEAD`] bytes.
 
 mod feed;
 mod session;
 
 use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,6 +35,7 @@ use tracing::{debug, info, warn};
 use self::feed::{mark_sql, watch_marks, Budget, Feed, Progress};
 use self::session::{close, Closed, Origin, Session};
 use super::progress::Phase;
+use crate::dump::split::load_data::RowsFile;
 use crate::dump::split::{Mark, Sink, SplitOptions, SplitStats, Splitter};
 use crate::dump::statements::{Stmt, Tokenizer};
 use crate::dump::{Compression, DumpReader};
@@ -36,6 +45,19 @@ use crate::mask::Masker;
 pub(super) const READ_AHEAD: u64 = 1 << 30;
 /// A session's buffer is queued once it holds this much.
 const CHUNK: usize = 1 << 20;
+/// Bytes of rows files written and not yet loaded, at most (unless one
+/// file is larger).
+const ROWS_AHEAD: u64 = 256 << 20;
+
+/// Rows files: written into `host`, which the server sees as `container`.
+struct RowsOut {
+    host: PathBuf,
+    container: String,
+    written: u64,
+    /// Files whose load is not known to be over: their session, the mark
+    /// after their `LOAD DATA`, path and size.
+    pending: Vec<(usize, u64, PathBuf, u64)>,
+}
 
 /// The sessions of one import, driven from a blocking thread.
 pub(super) struct Loader {
@@ -64,6 +86,7 @@ pub(super) struct Loader {
     /// Milliseconds from a session's `exec` to its client's first read,
     /// summed.
     pub start_ms: u64,
+    rows: Option<RowsOut>,
 }
 
 impl Loader {
@@ -103,7 +126,44 @@ impl Loader {
             waits: 0,
             gated_ms: 0,
             start_ms: 0,
+            rows: None,
         }
+    }
+
+    /// Rows the splitter converts go as files into `host`, which the
+    /// server sees as `container`.
+    pub fn rows_files(&mut self, host: PathBuf, container: &str) {
+        self.rows = Some(RowsOut {
+            host,
+            container: container.to_owned(),
+            written: 0,
+            pending: Vec::new(),
+        });
+    }
+
+    /// Removes the rows files whose sessions have run past their marks
+    /// (`all`: every one, their sessions have ended).
+    fn sweep_rows(&mut self, all: bool) {
+        let Some(out) = self.rows.as_mut() else {
+            return;
+        };
+        let parallel = &self.parallel;
+        out.pending.retain(|(k, n, path, _)| {
+            let done = all || parallel.get(*k).is_some_and(|s| *s.progress.borrow() >= *n);
+            if done {
+                if let Err(e) = std::fs::remove_file(path) {
+                    debug!(error = %e, path = %path.display(), "cannot remove a rows file");
+                }
+            }
+            !done
+        });
+    }
+
+    /// Bytes of rows files session `k` has not loaded yet.
+    fn rows_pending(&self, k: usize) -> u64 {
+        self.rows.as_ref().map_or(0, |r| {
+            r.pending.iter().filter(|p| p.0 == k).map(|p| p.3).sum()
+        })
     }
 
     fn start(&mut self) -> Session {
@@ -246,7 +306,9 @@ impl Loader {
             self.push(Which::Parallel(k))?;
         }
         let sessions: Vec<Session> = self.parallel.drain(..).collect();
-        self.close_all(sessions)
+        let closed = self.close_all(sessions);
+        self.sweep_rows(true);
+        closed
     }
 
     /// Ends every session; the first error of any.
@@ -379,10 +441,14 @@ impl Sink for Loader {
             self.next += 1;
             return (self.next - 1) % jobs;
         }
+        self.sweep_rows(false);
         (0..jobs)
             .min_by_key(|&k| {
                 let s = &self.parallel[k];
-                s.feed.queued() + s.buf.len() as u64
+                // A byte of a rows file costs the server about half
+                // what a byte of SQL does (bench/RESULTS.md, "One big
+                // table").
+                s.feed.queued() + s.buf.len() as u64 + self.rows_pending(k) / 2
             })
             .unwrap_or(0)
     }
@@ -425,6 +491,55 @@ impl Sink for Loader {
             s.feed.push_gate(gate);
         }
         Ok(())
+    }
+
+    fn rows(
+        &mut self,
+        session: usize,
+        stmt: &Stmt,
+        rows: RowsFile,
+        ctx: usize,
+        context: &[Stmt],
+    ) -> Result<bool, String> {
+        if self.rows.is_none() {
+            return Ok(false);
+        }
+        self.ensure_parallel()?;
+        let session = session.min(self.jobs - 1);
+        let len = rows.tsv.len() as u64;
+        loop {
+            self.sweep_rows(false);
+            let pending: u64 = self
+                .rows
+                .as_ref()
+                .map_or(0, |r| r.pending.iter().map(|p| p.3).sum());
+            if pending == 0 || pending + len <= ROWS_AHEAD {
+                break;
+            }
+            self.check_failed()?;
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let Some(out) = self.rows.as_mut() else {
+            return Ok(false);
+        };
+        out.written += 1;
+        let name = format!("{:08}.tsv", out.written);
+        let path = out.host.join(&name);
+        std::fs::write(&path, &rows.tsv)
+            .and_then(|()| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)))
+            .map_err(|e| format!("cannot write the rows file {}: {e}", path.display()))?;
+        let load = Stmt {
+            text: rows.statement(&format!("{}/{name}", out.container)),
+            delim: b";".to_vec(),
+            line: stmt.line,
+        };
+        self.write(Which::Parallel(session), &load, ctx, context)?;
+        let mark = self.mark(session)?;
+        if let Some(out) = self.rows.as_mut() {
+            out.pending.push((session, mark.n, path, len));
+        }
+        self.push(Which::Parallel(session))?;
+        Ok(true)
     }
 
     fn flush(&mut self, session: usize) -> Result<(), String> {
@@ -537,6 +652,7 @@ pub(super) fn run(
                 deferred_key_tables = stats.deferred_tables,
                 verbatim_tables = stats.verbatim_tables,
                 spread_tables = stats.spread_tables,
+                rows_files = stats.rows_files,
                 sessions = splitter.sink.sessions_started,
                 marks = splitter.sink.marks,
                 waits = splitter.sink.waits,

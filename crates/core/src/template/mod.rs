@@ -54,6 +54,10 @@ pub struct UpdateOptions {
     /// One large table's rows over every session where their order cannot
     /// matter (default: on; off: rows parallel by table only).
     pub spread_rows: Option<bool>,
+    /// Literal rows sent to the server as `LOAD DATA` files where it stores
+    /// the same values (default: on where the image supports it; see
+    /// [`crate::dump::split::load_data`]).
+    pub load_data: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -37,6 +37,7 @@ fn plain() -> UpdateOptions {
         // below also prove the cached initial datadir changes nothing.
         cached_init: Some(false),
         spread_rows: Some(false),
+        load_data: Some(false),
     }
 }
 
@@ -47,6 +48,7 @@ fn split(jobs: usize) -> UpdateOptions {
         defer_indexes: Some(true),
         cached_init: Some(true),
         spread_rows: None,
+        load_data: None,
     }
 }
 

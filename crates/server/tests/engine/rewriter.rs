@@ -296,6 +296,7 @@ async fn generated_tables_load_the_same_both_ways() {
                 default_db: "dolly".into(),
                 spread_after: 0,
                 dump_bytes: None,
+                load_data: false,
             },
         );
         assert_eq!(

@@ -28,6 +28,8 @@
 //!   the dump runs unchanged in one session, after what came before.
 
 mod classify;
+pub mod load_data;
+mod names;
 mod route;
 mod scripts;
 mod spread;
@@ -56,6 +58,10 @@ pub struct SplitOptions {
     /// than its share leaves the other sessions enough to do, as the
     /// other tables go to them).
     pub dump_bytes: Option<u64>,
+    /// Literal rows of a table whose rows may go in any order are sent as
+    /// `LOAD DATA` files where that stores the same values
+    /// ([`load_data`]; the sink decides: [`Sink::rows`]).
+    pub load_data: bool,
 }
 
 /// Where the statements go: the import's sessions (or a test's scripts).
@@ -80,6 +86,19 @@ pub trait Sink {
     /// sessions stay open: a wait costs what the others still have to do
     /// up to their marks, nothing more).
     fn wait(&mut self, session: usize, marks: &[Mark]) -> Result<(), Self::Error>;
+    /// The rows of the `INSERT` `stmt` as the file `rows`, for parallel
+    /// session `session`: whether the sink took them. If not, `stmt` is
+    /// sent as it is.
+    fn rows(
+        &mut self,
+        _session: usize,
+        _stmt: &Stmt,
+        _rows: load_data::RowsFile,
+        _ctx: usize,
+        _context: &[Stmt],
+    ) -> Result<bool, Self::Error> {
+        Ok(false)
+    }
     /// The session a new table goes to (`0..jobs`).
     fn pick(&mut self, jobs: usize) -> usize;
     /// Nothing more for `session` for a while: send what is buffered.
@@ -119,6 +138,8 @@ pub struct SplitStats {
     pub verbatim_tables: usize,
     /// Tables whose rows went to several sessions.
     pub spread_tables: usize,
+    /// `INSERT`s sent as `LOAD DATA` files.
+    pub rows_files: u64,
     pub statements: u64,
     /// Why the split stopped (the rest ran in one session).
     pub fallback: Option<String>,

@@ -7,6 +7,8 @@ use super::classify::{
     classify, disable_or_enable_keys, mentions_foreign_key, sets_autocommit, sets_fk_checks,
     sets_no_backslash_escapes, Kind, TableOp,
 };
+use super::load_data;
+use super::names::Names;
 use super::spread::{rows, shape, Rows, Spread};
 use super::{Mark, Sink, SplitOptions, SplitStats};
 use crate::dump::keys::{defer_keys, Verbatim};
@@ -62,6 +64,8 @@ pub struct Splitter<S: Sink> {
     /// The session's `sql_mode` has `NO_BACKSLASH_ESCAPES` (the values
     /// scanner reads backslashes as escapes).
     no_backslash_escapes: bool,
+    /// The connection's character set, as the session state says now.
+    names: Names,
     pub stats: SplitStats,
 }
 
@@ -83,6 +87,7 @@ impl<S: Sink> Splitter<S> {
             live_fks: false,
             autocommit: true,
             no_backslash_escapes: false,
+            names: Names::default(),
             stats: SplitStats::default(),
         }
     }
@@ -121,6 +126,7 @@ impl<S: Sink> Splitter<S> {
                 if let Some(on) = sets_no_backslash_escapes(&st.text) {
                     self.no_backslash_escapes = on;
                 }
+                self.names.observe(&st.text);
                 self.context.push(st);
                 Ok(())
             }
@@ -375,6 +381,13 @@ impl<S: Sink> Splitter<S> {
             }
             v => v,
         };
+        // The same rows as a file, where that stores the same values.
+        let file = match (&verdict, shape, self.names.charset()) {
+            (Rows::AnyOrder, Some(s), Some(cs)) if self.opts.load_data => {
+                load_data::convert(&st.text, s, cs).ok()
+            }
+            _ => None,
+        };
         let threshold = self.spread_threshold();
         let Some(t) = self.tables.get_mut(key) else {
             return Ok(());
@@ -384,6 +397,10 @@ impl<S: Sink> Splitter<S> {
         let big = t.row_bytes > self.opts.spread_after;
         let mut session = t.session;
         match (&t.spread, verdict) {
+            // Rows files into one table do not load faster from two
+            // sessions than from one (the server serialises them; bench/
+            // RESULTS.md, "One big table"): they stay in its session.
+            (Spread::May(_), Rows::AnyOrder) if file.is_some() => {}
             (Spread::May(s), Rows::AnyOrder) if before >= threshold => {
                 // Its CREATE TABLE has run before any other session gets
                 // its rows.
@@ -418,6 +435,12 @@ impl<S: Sink> Splitter<S> {
             self.sink.ordered(&key.1, st.line, why);
         }
         let ctx = self.context.len();
+        if let Some(file) = file {
+            if self.sink.rows(session, &st, file, ctx, &self.context)? {
+                self.stats.rows_files += 1;
+                return Ok(());
+            }
+        }
         self.sink.parallel(session, &st, ctx, &self.context)
     }
 

@@ -32,6 +32,60 @@ pub(super) struct Shape {
     pub auto_inc: Option<usize>,
     /// Non-unique secondary keys in the `CREATE TABLE` (deferred or not).
     pub secondary_keys: bool,
+    /// Each column's kind, in order (what its values may be in a `LOAD
+    /// DATA` file, see [`super::load_data`]).
+    pub kinds: Vec<ColumnKind>,
+}
+
+/// A column's type, as far as [`super::load_data`] cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    Integer,
+    Decimal,
+    /// `CHAR`, `VARCHAR`, the `TEXT`s (not binary).
+    Text,
+    /// `DATE`, `DATETIME`, `TIMESTAMP`, `TIME`.
+    Temporal,
+    /// `ENUM`, `SET`.
+    Choice,
+    /// Anything else: its values stay in SQL.
+    Other,
+}
+
+impl ColumnKind {
+    /// The kind of a column whose definition's words (upper-cased, after
+    /// its name) are `words`.
+    fn of(words: &[&str]) -> Self {
+        if words
+            .iter()
+            .any(|w| matches!(*w, "BINARY" | "COMPRESSED" | "BYTE"))
+        {
+            return ColumnKind::Other;
+        }
+        match words.first().copied().unwrap_or("") {
+            "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "INTEGER" | "BIGINT" => {
+                ColumnKind::Integer
+            }
+            "DECIMAL" | "NUMERIC" | "DEC" | "FIXED" => ColumnKind::Decimal,
+            "CHAR" | "VARCHAR" | "TINYTEXT" | "TEXT" | "MEDIUMTEXT" | "LONGTEXT" => {
+                ColumnKind::Text
+            }
+            "DATE" | "DATETIME" | "TIMESTAMP" | "TIME" => ColumnKind::Temporal,
+            "ENUM" | "SET" => ColumnKind::Choice,
+            _ => ColumnKind::Other,
+        }
+    }
+
+    pub fn takes_strings(self) -> bool {
+        matches!(
+            self,
+            ColumnKind::Text | ColumnKind::Temporal | ColumnKind::Choice
+        )
+    }
+
+    pub fn takes_numbers(self) -> bool {
+        matches!(self, ColumnKind::Integer | ColumnKind::Decimal)
+    }
 }
 
 /// Where a table's rows go.
@@ -98,6 +152,7 @@ pub(super) fn shape(create: &[u8]) -> Result<Shape, String> {
         columns: Vec::new(),
         auto_inc: None,
         secondary_keys: false,
+        kinds: Vec::new(),
     };
     let mut pk = false;
     for dt in &defs {
@@ -137,6 +192,15 @@ pub(super) fn shape(create: &[u8]) -> Result<Shape, String> {
                         _ => {}
                     }
                 }
+                let words: Vec<&str> = dt
+                    .iter()
+                    .skip(1)
+                    .filter_map(|(t, _)| match t {
+                        Tok::Word(w) => Some(w.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                shape.kinds.push(ColumnKind::of(&words));
                 shape.columns.push(name);
             }
         }

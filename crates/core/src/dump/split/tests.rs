@@ -8,6 +8,7 @@ fn opts(jobs: usize) -> SplitOptions {
         default_db: "default".into(),
         spread_after: 1 << 40,
         dump_bytes: None,
+        load_data: false,
     }
 }
 

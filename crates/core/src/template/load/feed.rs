@@ -156,7 +156,9 @@ impl Feed {
                 }
             }
         }
-        self.gated_ns.fetch_add(nanos(t0), Ordering::Relaxed);
+        let waited = nanos(t0);
+        tracing::debug!(ms = waited / 1_000_000, "a gate opened");
+        self.gated_ns.fetch_add(waited, Ordering::Relaxed);
         Ok(())
     }
 

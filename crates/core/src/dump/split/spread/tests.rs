@@ -52,6 +52,7 @@ fn split(d: &str, spread_after: u64) -> (Scripts, SplitStats) {
             default_db: "db".into(),
             spread_after,
             dump_bytes: None,
+            load_data: false,
         },
     )
 }
@@ -143,6 +144,7 @@ fn a_small_table_and_one_session_keep_the_plain_routing() {
             default_db: "db".into(),
             spread_after: 0,
             dump_bytes: None,
+            load_data: false,
         },
     );
     assert_eq!((stats.spread_tables, parallel(&s).len()), (0, 1));
@@ -471,6 +473,7 @@ fn a_table_spreads_only_once_it_is_more_than_its_share_of_the_dump() {
                 default_db: "db".into(),
                 spread_after: 0,
                 dump_bytes: Some(dump_bytes),
+                load_data: false,
             },
         )
     };
@@ -516,6 +519,7 @@ fn tables_of_equal_size_keep_by_table_routing() {
             default_db: "db".into(),
             spread_after: 0,
             dump_bytes: Some(d.len() as u64),
+            load_data: false,
         },
     );
     assert_eq!(stats.fallback, None);
