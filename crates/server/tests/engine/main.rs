@@ -36,6 +36,7 @@ mod pool;
 mod push;
 mod restart;
 mod rewriter;
+mod rows_files;
 mod security;
 mod servers;
 mod sleep;
