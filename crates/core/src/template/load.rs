@@ -607,6 +607,34 @@ pub(super) fn plain_bytes(files: &[(std::path::PathBuf, Compression)]) -> Option
     Some(total)
 }
 
+/// The table whose `INSERT` lines hold the most bytes of a dump whose
+/// files are all uncompressed, with those bytes: a look at every line's
+/// start (the files are in the page cache after the fingerprint's hash).
+/// `None` for a compressed dump or one that cannot be read. Blocking.
+pub(super) fn biggest_table(files: &[(std::path::PathBuf, Compression)]) -> Option<(String, u64)> {
+    const PREFIX: &[u8] = b"INSERT INTO `";
+    let mut sizes: std::collections::HashMap<Vec<u8>, u64> = std::collections::HashMap::new();
+    for (path, compression) in files {
+        if *compression != Compression::None {
+            return None;
+        }
+        let text = std::fs::read(path).ok()?;
+        for line in text.split(|&b| b == b'\n') {
+            let Some(rest) = line.strip_prefix(PREFIX) else {
+                continue;
+            };
+            let Some(end) = memchr::memchr(b'`', rest) else {
+                continue;
+            };
+            *sizes.entry(rest[..end].to_vec()).or_default() += line.len() as u64 + 1;
+        }
+    }
+    sizes
+        .into_iter()
+        .max_by_key(|(_, n)| *n)
+        .map(|(t, n)| (String::from_utf8_lossy(&t).into_owned(), n))
+}
+
 /// Reads the dump, splits it and runs it; blocking.
 pub(super) fn run(
     loader: Loader,
@@ -664,5 +692,26 @@ pub(super) fn run(
             );
             Ok(stats)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_biggest_table_by_its_insert_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("01.sql");
+        let b = dir.path().join("02.sql");
+        std::fs::write(
+            &a,
+            "CREATE TABLE `small` (id int);\nINSERT INTO `small` VALUES (1);\nINSERT INTO `big` VALUES (1),(2),(3);\n",
+        )
+        .unwrap();
+        std::fs::write(&b, "INSERT INTO `big` VALUES (4),(5),(6);\n").unwrap();
+        let files = vec![(a.clone(), Compression::None), (b, Compression::None)];
+        assert_eq!(biggest_table(&files), Some(("big".to_owned(), 76)));
+        assert_eq!(biggest_table(&[(a, Compression::Gzip)]), None);
     }
 }

@@ -297,6 +297,7 @@ async fn generated_tables_load_the_same_both_ways() {
                 spread_after: 0,
                 dump_bytes: None,
                 load_data: false,
+                big_table: None,
             },
         );
         assert_eq!(

@@ -62,6 +62,10 @@ pub struct SplitOptions {
     /// `LOAD DATA` files where that stores the same values
     /// ([`load_data`]; the sink decides: [`Sink::rows`]).
     pub load_data: bool,
+    /// A table known (from a look at the dump before the load) to hold more
+    /// than its share of the dump: it gets a session of its own, which no
+    /// table before it takes, so its rows start as soon as they come.
+    pub big_table: Option<String>,
 }
 
 /// Where the statements go: the import's sessions (or a test's scripts).

@@ -66,6 +66,8 @@ pub struct Splitter<S: Sink> {
     no_backslash_escapes: bool,
     /// The connection's character set, as the session state says now.
     names: Names,
+    /// [`SplitOptions::big_table`] has been created.
+    big_seen: bool,
     pub stats: SplitStats,
 }
 
@@ -88,6 +90,7 @@ impl<S: Sink> Splitter<S> {
             autocommit: true,
             no_backslash_escapes: false,
             names: Names::default(),
+            big_seen: false,
             stats: SplitStats::default(),
         }
     }
@@ -214,7 +217,19 @@ impl<S: Sink> Splitter<S> {
             self.section = Some(key.clone());
         }
         if !self.tables.contains_key(&key) {
-            let session = self.sink.pick(self.opts.jobs.max(1));
+            let jobs = self.opts.jobs.max(1);
+            let session = match self.opts.big_table.as_deref() {
+                // The last session waits for the big table.
+                Some(big) if jobs > 1 && !self.big_seen => {
+                    if key.1 == big {
+                        self.big_seen = true;
+                        jobs - 1
+                    } else {
+                        self.sink.pick(jobs - 1)
+                    }
+                }
+                _ => self.sink.pick(jobs),
+            };
             self.tables.insert(
                 key.clone(),
                 TableState {

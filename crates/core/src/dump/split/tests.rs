@@ -9,6 +9,7 @@ fn opts(jobs: usize) -> SplitOptions {
         spread_after: 1 << 40,
         dump_bytes: None,
         load_data: false,
+        big_table: None,
     }
 }
 

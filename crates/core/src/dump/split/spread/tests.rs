@@ -53,6 +53,7 @@ fn split(d: &str, spread_after: u64) -> (Scripts, SplitStats) {
             spread_after,
             dump_bytes: None,
             load_data: false,
+            big_table: None,
         },
     )
 }
@@ -145,6 +146,7 @@ fn a_small_table_and_one_session_keep_the_plain_routing() {
             spread_after: 0,
             dump_bytes: None,
             load_data: false,
+            big_table: None,
         },
     );
     assert_eq!((stats.spread_tables, parallel(&s).len()), (0, 1));
@@ -474,6 +476,7 @@ fn a_table_spreads_only_once_it_is_more_than_its_share_of_the_dump() {
                 spread_after: 0,
                 dump_bytes: Some(dump_bytes),
                 load_data: false,
+                big_table: None,
             },
         )
     };
@@ -520,6 +523,7 @@ fn tables_of_equal_size_keep_by_table_routing() {
             spread_after: 0,
             dump_bytes: Some(d.len() as u64),
             load_data: false,
+            big_table: None,
         },
     );
     assert_eq!(stats.fallback, None);
@@ -530,4 +534,46 @@ fn tables_of_equal_size_keep_by_table_routing() {
         s.gates
     );
     assert_eq!(parallel(&s).len(), 1);
+}
+
+#[test]
+fn a_big_table_known_beforehand_gets_a_session_no_table_before_it_takes() {
+    let d = "CREATE TABLE `a` (`id` int NOT NULL, PRIMARY KEY (`id`)) ENGINE=InnoDB;\n\
+             INSERT INTO `a` VALUES (1);\n\
+             CREATE TABLE `b` (`id` int NOT NULL, PRIMARY KEY (`id`)) ENGINE=InnoDB;\n\
+             INSERT INTO `b` VALUES (1);\n\
+             CREATE TABLE `orders` (`id` int NOT NULL, PRIMARY KEY (`id`)) ENGINE=InnoDB;\n\
+             INSERT INTO `orders` VALUES (1);\n\
+             CREATE TABLE `c` (`id` int NOT NULL, PRIMARY KEY (`id`)) ENGINE=InnoDB;\n\
+             INSERT INTO `c` VALUES (1);\n";
+    let with = |big_table: Option<&str>| {
+        let (s, _) = split_text(
+            d.as_bytes(),
+            SplitOptions {
+                jobs: 2,
+                defer_indexes: true,
+                default_db: "db".into(),
+                spread_after: u64::MAX,
+                dump_bytes: None,
+                load_data: false,
+                big_table: big_table.map(str::to_owned),
+            },
+        );
+        let phases = parallel(&s);
+        assert_eq!(phases.len(), 1, "{:?}", s.phases);
+        phases[0].clone()
+    };
+    let sessions = with(Some("orders"));
+    assert!(sessions[1].contains("`orders`"), "{sessions:?}");
+    assert!(
+        !sessions[1].contains("`a`") && !sessions[1].contains("`b`"),
+        "{sessions:?}"
+    );
+    assert!(
+        sessions[0].contains("`a`") && sessions[0].contains("`b`"),
+        "{sessions:?}"
+    );
+    // Without it, the tables before it alternate.
+    let sessions = with(None);
+    assert!(sessions[1].contains("`b`"), "{sessions:?}");
 }
