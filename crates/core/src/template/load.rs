@@ -159,6 +159,24 @@ impl Loader {
         });
     }
 
+    /// Waits (200 ms at most, then the caller looks for failures again)
+    /// until the oldest rows file not yet loaded is: its session's client
+    /// printing the mark after it wakes this at once.
+    fn wait_oldest_rows(&self) {
+        let oldest = self.rows.as_ref().and_then(|r| r.pending.first());
+        let Some(mut progress) =
+            oldest.and_then(|&(k, n, _, _)| Some((self.parallel.get(k)?.progress.clone(), n)))
+        else {
+            return;
+        };
+        let n = progress.1;
+        self.rt.block_on(async {
+            let _ =
+                tokio::time::timeout(Duration::from_millis(200), progress.0.wait_for(|v| *v >= n))
+                    .await;
+        });
+    }
+
     /// Bytes of rows files session `k` has not loaded yet.
     fn rows_pending(&self, k: usize) -> u64 {
         self.rows.as_ref().map_or(0, |r| {
@@ -517,7 +535,7 @@ impl Sink for Loader {
                 break;
             }
             self.check_failed()?;
-            std::thread::sleep(Duration::from_millis(10));
+            self.wait_oldest_rows();
         }
         let Some(out) = self.rows.as_mut() else {
             return Ok(false);
@@ -613,20 +631,27 @@ pub(super) fn plain_bytes(files: &[(std::path::PathBuf, Compression)]) -> Option
 /// `None` for a compressed dump or one that cannot be read. Blocking.
 pub(super) fn biggest_table(files: &[(std::path::PathBuf, Compression)]) -> Option<(String, u64)> {
     const PREFIX: &[u8] = b"INSERT INTO `";
+    use std::io::BufRead;
     let mut sizes: std::collections::HashMap<Vec<u8>, u64> = std::collections::HashMap::new();
+    let mut line = Vec::new();
     for (path, compression) in files {
         if *compression != Compression::None {
             return None;
         }
-        let text = std::fs::read(path).ok()?;
-        for line in text.split(|&b| b == b'\n') {
+        // Line by line: a dump is not held in memory.
+        let mut file = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path).ok()?);
+        loop {
+            line.clear();
+            if file.read_until(b'\n', &mut line).ok()? == 0 {
+                break;
+            }
             let Some(rest) = line.strip_prefix(PREFIX) else {
                 continue;
             };
             let Some(end) = memchr::memchr(b'`', rest) else {
                 continue;
             };
-            *sizes.entry(rest[..end].to_vec()).or_default() += line.len() as u64 + 1;
+            *sizes.entry(rest[..end].to_vec()).or_default() += line.len() as u64;
         }
     }
     sizes

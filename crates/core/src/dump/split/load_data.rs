@@ -22,6 +22,7 @@
 //! splitter's reading of the string is the server's.
 
 use super::spread::{ColumnKind, Shape};
+use super::values::{walk_rows, Step};
 use crate::dump::keys::toks;
 use crate::dump::statements::Tok;
 
@@ -178,53 +179,29 @@ impl Text {
 /// The rows from `pos` (`(v, ...), (v, ...)` to the end) as lines.
 fn values(
     s: &[u8],
-    mut pos: usize,
+    pos: usize,
     kinds: &[ColumnKind],
     text: Text,
 ) -> Result<(Vec<u8>, u64), String> {
     let mut out = Vec::with_capacity(s.len());
     let mut rows = 0;
     let mut raw = Vec::new();
-    let skip_ws = |pos: &mut usize| {
-        while *pos < s.len() && s[*pos].is_ascii_whitespace() {
-            *pos += 1;
-        }
-    };
-    loop {
-        skip_ws(&mut pos);
-        if s.get(pos) != Some(&b'(') {
-            return Err("values not understood".into());
-        }
-        pos += 1;
-        let mut k = 0;
-        loop {
-            skip_ws(&mut pos);
+    walk_rows(s, pos, |step| match step {
+        Step::Value { k, pos } => {
             let kind = *kinds.get(k).ok_or("more values than columns")?;
             if k > 0 {
                 out.push(b'\t');
             }
-            pos = value(s, pos, kind, text, &mut out, &mut raw)?;
-            skip_ws(&mut pos);
-            match s.get(pos) {
-                Some(b',') => k += 1,
-                Some(b')') => break,
-                _ => return Err("values not understood".into()),
-            }
-            pos += 1;
+            value(s, pos, kind, text, &mut out, &mut raw)
         }
-        if k + 1 != kinds.len() {
-            return Err("fewer values than columns".into());
+        Step::RowEnd { values } if values != kinds.len() => Err("fewer values than columns".into()),
+        Step::RowEnd { .. } => {
+            out.push(b'\n');
+            rows += 1;
+            Ok(0)
         }
-        out.push(b'\n');
-        rows += 1;
-        pos += 1;
-        skip_ws(&mut pos);
-        match s.get(pos) {
-            None => return Ok((out, rows)),
-            Some(b',') => pos += 1,
-            Some(_) => return Err("something after the values".into()),
-        }
-    }
+    })?;
+    Ok((out, rows))
 }
 
 /// One value at `pos` into `out`; where it ends.

@@ -97,7 +97,39 @@ fn scan(text: &[u8], shape: Option<&Shape>) -> Result<(), String> {
 
 /// `(v, ...), (v, ...)` from `pos` to the end: literals only, the value at
 /// `auto` an explicit non-zero integer.
-fn values(s: &[u8], mut pos: usize, auto: Option<usize>) -> Result<(), String> {
+fn values(s: &[u8], pos: usize, auto: Option<usize>) -> Result<(), String> {
+    walk_rows(s, pos, |step| match step {
+        Step::Value { k, pos } => {
+            let end = literal(s, pos)?;
+            if Some(k) == auto && !explicit_id(&s[pos..end]) {
+                return Err(format!(
+                    "ids the server assigns ({} in the AUTO_INCREMENT column)",
+                    String::from_utf8_lossy(&s[pos..end])
+                ));
+            }
+            Ok(end)
+        }
+        Step::RowEnd { .. } => Ok(0),
+    })
+}
+
+/// What [`walk_rows`] asks of its caller.
+pub(in crate::dump::split) enum Step {
+    /// Read the `k`th value of a row, which starts at `pos`: where it ends.
+    Value { k: usize, pos: usize },
+    /// A row ended, with this many values.
+    RowEnd { values: usize },
+}
+
+/// Walks the rows `(v, ...), (v, ...)` from `pos` to the end of `s`,
+/// asking `step` to read each value and telling it where each row ends.
+/// An error for anything else between them (`ON DUPLICATE KEY UPDATE`, a
+/// missing parenthesis).
+pub(in crate::dump::split) fn walk_rows(
+    s: &[u8],
+    mut pos: usize,
+    mut step: impl FnMut(Step) -> Result<usize, String>,
+) -> Result<(), String> {
     let skip_ws = |pos: &mut usize| {
         while *pos < s.len() && s[*pos].is_ascii_whitespace() {
             *pos += 1;
@@ -112,14 +144,7 @@ fn values(s: &[u8], mut pos: usize, auto: Option<usize>) -> Result<(), String> {
         let mut k = 0;
         loop {
             skip_ws(&mut pos);
-            let start = pos;
-            pos = literal(s, pos)?;
-            if Some(k) == auto && !explicit_id(&s[start..pos]) {
-                return Err(format!(
-                    "ids the server assigns ({} in the AUTO_INCREMENT column)",
-                    String::from_utf8_lossy(&s[start..pos])
-                ));
-            }
+            pos = step(Step::Value { k, pos })?;
             skip_ws(&mut pos);
             match s.get(pos) {
                 Some(b',') => k += 1,
@@ -128,6 +153,7 @@ fn values(s: &[u8], mut pos: usize, auto: Option<usize>) -> Result<(), String> {
             }
             pos += 1;
         }
+        step(Step::RowEnd { values: k + 1 })?;
         pos += 1;
         skip_ws(&mut pos);
         match s.get(pos) {

@@ -43,19 +43,22 @@ fn explicit(k: usize) -> String {
     )
 }
 
+/// Two sessions, deferred keys, rows spread after `spread_after` bytes;
+/// nothing else.
+fn opts(spread_after: u64) -> SplitOptions {
+    SplitOptions {
+        jobs: 2,
+        defer_indexes: true,
+        default_db: "db".into(),
+        spread_after,
+        dump_bytes: None,
+        load_data: false,
+        big_table: None,
+    }
+}
+
 fn split(d: &str, spread_after: u64) -> (Scripts, SplitStats) {
-    split_text(
-        d.as_bytes(),
-        SplitOptions {
-            jobs: 2,
-            defer_indexes: true,
-            default_db: "db".into(),
-            spread_after,
-            dump_bytes: None,
-            load_data: false,
-            big_table: None,
-        },
-    )
+    split_text(d.as_bytes(), opts(spread_after))
 }
 
 fn parallel(s: &Scripts) -> Vec<&Vec<String>> {
@@ -137,18 +140,7 @@ fn a_small_table_and_one_session_keep_the_plain_routing() {
     let d = dump(BIG, 6, explicit);
     let (s, stats) = split(&d, 1 << 20);
     assert_eq!((stats.spread_tables, parallel(&s).len()), (0, 1));
-    let (s, stats) = split_text(
-        d.as_bytes(),
-        SplitOptions {
-            jobs: 1,
-            defer_indexes: true,
-            default_db: "db".into(),
-            spread_after: 0,
-            dump_bytes: None,
-            load_data: false,
-            big_table: None,
-        },
-    );
+    let (s, stats) = split_text(d.as_bytes(), SplitOptions { jobs: 1, ..opts(0) });
     assert_eq!((stats.spread_tables, parallel(&s).len()), (0, 1));
 }
 
@@ -470,13 +462,8 @@ fn a_table_spreads_only_once_it_is_more_than_its_share_of_the_dump() {
         split_text(
             d.as_bytes(),
             SplitOptions {
-                jobs: 2,
-                defer_indexes: true,
-                default_db: "db".into(),
-                spread_after: 0,
                 dump_bytes: Some(dump_bytes),
-                load_data: false,
-                big_table: None,
+                ..opts(0)
             },
         )
     };
@@ -517,13 +504,8 @@ fn tables_of_equal_size_keep_by_table_routing() {
     let (s, stats) = split_text(
         d.as_bytes(),
         SplitOptions {
-            jobs: 2,
-            defer_indexes: true,
-            default_db: "db".into(),
-            spread_after: 0,
             dump_bytes: Some(d.len() as u64),
-            load_data: false,
-            big_table: None,
+            ..opts(0)
         },
     );
     assert_eq!(stats.fallback, None);
@@ -550,13 +532,8 @@ fn a_big_table_known_beforehand_gets_a_session_no_table_before_it_takes() {
         let (s, _) = split_text(
             d.as_bytes(),
             SplitOptions {
-                jobs: 2,
-                defer_indexes: true,
-                default_db: "db".into(),
-                spread_after: u64::MAX,
-                dump_bytes: None,
-                load_data: false,
                 big_table: big_table.map(str::to_owned),
+                ..opts(u64::MAX)
             },
         );
         let phases = parallel(&s);
