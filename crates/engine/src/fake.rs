@@ -6,12 +6,15 @@
 //! datadir sets (like the `mysql.user` table of a real datadir), so
 //! [`FakeEngine::accepts`] answers whether a client with that password
 //! would get in. Faults are injected by hand: [`FakeEngine::kill`],
-//! [`FakeEngine::lose`], [`FakeEngine::set_unavailable`].
+//! [`FakeEngine::lose`], [`FakeEngine::set_unavailable`]. With
+//! [`FakeEngine::record_execs`], an `exec` given input reads it to its
+//! end, answers it, and is kept with when it ran ([`ExecRecord`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
@@ -29,6 +32,35 @@ struct Fake {
     host_port: Option<u16>,
 }
 
+/// An `exec` that was given input, as [`FakeEngine::record_execs`] keeps it.
+#[derive(Debug, Clone)]
+pub struct ExecRecord {
+    pub container: String,
+    pub cmd: Vec<String>,
+    pub input: Vec<u8>,
+    /// When the `exec` began, and when it ended.
+    pub began: Instant,
+    pub ended: Instant,
+}
+
+/// What a recorded `exec` prints, from its input.
+type Respond = dyn Fn(&[u8]) -> String + Send + Sync;
+
+#[derive(Clone)]
+struct Recording {
+    /// How long each `exec` takes after its input ends.
+    delay: Duration,
+    respond: Arc<Respond>,
+}
+
+impl std::fmt::Debug for Recording {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recording")
+            .field("delay", &self.delay)
+            .finish_non_exhaustive()
+    }
+}
+
 /// See the module documentation.
 #[derive(Debug, Default)]
 pub struct FakeEngine {
@@ -39,11 +71,32 @@ pub struct FakeEngine {
     unavailable: AtomicBool,
     /// Servers that never come up (their process exits at once).
     broken: AtomicBool,
+    recording: Mutex<Option<Recording>>,
+    execs: Mutex<Vec<ExecRecord>>,
 }
 
 impl FakeEngine {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// From now on an `exec` given input reads it to its end, takes
+    /// `delay` more, prints what `respond` makes of the input, and is kept
+    /// ([`FakeEngine::execs`]).
+    pub fn record_execs(
+        &self,
+        delay: Duration,
+        respond: impl Fn(&[u8]) -> String + Send + Sync + 'static,
+    ) {
+        *self.recording.lock().unwrap_or_else(|p| p.into_inner()) = Some(Recording {
+            delay,
+            respond: Arc::new(respond),
+        });
+    }
+
+    /// The recorded `exec`s, in the order they ended.
+    pub fn execs(&self) -> Vec<ExecRecord> {
+        self.execs.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Fake>> {
@@ -344,15 +397,44 @@ impl Engine for FakeEngine {
     async fn exec(
         &self,
         name: &str,
-        _cmd: Vec<String>,
+        cmd: Vec<String>,
         _user: Option<String>,
-        _stdin: Option<Stdin>,
+        stdin: Option<Stdin>,
     ) -> Result<ExecOutput, EngineError> {
         self.check()?;
-        if self.lock().contains_key(name) {
-            Ok(ExecOutput::default())
-        } else {
-            Err(EngineError::NotFound(name.to_owned()))
+        if !self.lock().contains_key(name) {
+            return Err(EngineError::NotFound(name.to_owned()));
         }
+        let recording = self
+            .recording
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let (Some(rec), Some(mut stdin)) = (recording, stdin) else {
+            return Ok(ExecOutput::default());
+        };
+        use tokio::io::AsyncReadExt;
+        let began = Instant::now();
+        let mut input = Vec::new();
+        stdin
+            .read_to_end(&mut input)
+            .await
+            .map_err(|e| EngineError::Protocol(format!("fake exec input: {e}")))?;
+        tokio::time::sleep(rec.delay).await;
+        let stdout = (rec.respond)(&input);
+        self.execs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(ExecRecord {
+                container: name.to_owned(),
+                cmd,
+                input,
+                began,
+                ended: Instant::now(),
+            });
+        Ok(ExecOutput {
+            stdout,
+            ..ExecOutput::default()
+        })
     }
 }

@@ -235,33 +235,61 @@ async fn run_import(
     let rows =
         (split && opts.load_data.unwrap_or(true) && image.loads_rows_files()).then_some(paths.rows);
     let mut big_redo = load_redo(d) && rows.is_none();
-    let restart = fresh_server(ctx, d, image, work, rows, big_redo, container, opts).await?;
-    debug!(
-        ms = t0.elapsed().as_millis() as u64,
-        "import server answers"
-    );
+    let server = |rows| async move {
+        let restart = fresh_server(ctx, d, image, work, rows, big_redo, container, opts).await;
+        debug!(
+            ms = t0.elapsed().as_millis() as u64,
+            ok = restart.is_ok(),
+            "import server answers"
+        );
+        restart
+    };
     let mut reader = d.open(Arc::clone(&tracker.read));
     let mut scan = reader.scan();
+    let restart;
     let load = if !split {
+        restart = server(None).await?;
         load_plain(ctx, image, container, masked(reader, masker), &dump_name).await?;
         None
     } else {
-        match load_split(
+        if let Some(r) = rows.map(Path::to_path_buf) {
+            crate::context::blocking_io(move || {
+                fs::create_dir_all(&r)?;
+                fs::set_permissions(&r, fs::Permissions::from_mode(0o755))
+            })
+            .await
+            .map_err(datadir_err("create the folder of the rows files"))?;
+        }
+        // The splitter reads, cuts and queues while the server starts;
+        // its sessions' clients start once the server answers.
+        let (opener, after) = load::start_gate();
+        let started = async {
+            let r = server(rows).await;
+            opener.open(r.is_ok());
+            r
+        };
+        let split = load_split(
             ctx,
             image,
             container,
             reader,
             tracker,
-            jobs,
-            defer,
-            opts.spread_rows.unwrap_or(true),
-            rows.map(Path::to_path_buf),
+            Split {
+                jobs,
+                defer,
+                spread: opts.spread_rows.unwrap_or(true),
+                rows: rows.map(Path::to_path_buf),
+                after,
+            },
             d.files.clone(),
             &dump_name,
             masker.clone(),
-        )
-        .await
-        {
+        );
+        let (started, loaded) = tokio::join!(started, split);
+        // A server that did not start is the error, not what its
+        // sessions said about it.
+        restart = started?;
+        match loaded {
             Ok(info) => Some(info),
             Err(SplitFailed::Fatal(e)) => return Err(e),
             Err(SplitFailed::Retry(message)) => {
@@ -355,8 +383,8 @@ fn masked(reader: dump::DumpReader, masker: Option<Masker>) -> Box<dyn Read + Se
 
 /// A fresh import server on `work`: the initialised datadir (cloned from
 /// the cache or initialised in the container), the container started, the
-/// database prepared; `rows` (created here) mounted for its load's `LOAD
-/// DATA` files; with the larger redo log if `big_redo`. The spec the post-script clean-up restarts on (the same
+/// database prepared; `rows` (a folder that exists) mounted for its load's
+/// `LOAD DATA` files; with the larger redo log if `big_redo`. The spec the post-script clean-up restarts on (the same
 /// server, nothing to initialise, no rows files).
 #[allow(clippy::too_many_arguments)]
 async fn fresh_server(
@@ -401,13 +429,6 @@ async fn fresh_server(
         image.with_load_redo_log(&mut spec);
     }
     if let Some(rows) = rows {
-        let r = rows.to_path_buf();
-        crate::context::blocking_io(move || {
-            fs::create_dir_all(&r)?;
-            fs::set_permissions(&r, fs::Permissions::from_mode(0o755))
-        })
-        .await
-        .map_err(datadir_err("create the folder of the rows files"))?;
         image.with_rows_dir(&mut spec, ctx.store.for_engine(rows));
     }
     let restart = image.import_spec(
@@ -468,6 +489,19 @@ enum SplitFailed {
 /// [`SplitOptions::dump_bytes`]).
 const SPREAD_AFTER: u64 = 16 << 20;
 
+/// How a split load runs.
+struct Split {
+    jobs: usize,
+    /// Keys deferred.
+    defer: bool,
+    /// One table's rows spread over the sessions.
+    spread: bool,
+    /// The folder of the rows files, if rows go as `LOAD DATA`.
+    rows: Option<std::path::PathBuf>,
+    /// When the sessions' clients may start (the server answers).
+    after: load::After,
+}
+
 /// The dump split by table over `jobs` sessions (a blocking thread reads,
 /// cuts and feeds them).
 #[allow(clippy::too_many_arguments)]
@@ -477,26 +511,34 @@ async fn load_split(
     container: &str,
     reader: dump::DumpReader,
     tracker: &Tracker,
-    jobs: usize,
-    defer: bool,
-    spread: bool,
-    rows: Option<std::path::PathBuf>,
+    how: Split,
     files: Vec<(std::path::PathBuf, dump::Compression)>,
     dump_name: &str,
     masker: Option<Masker>,
 ) -> Result<LoadInfo, SplitFailed> {
+    let Split {
+        jobs,
+        defer,
+        spread,
+        rows,
+        after,
+    } = how;
     let timeout = ctx.settings.import_timeout;
     let cancel = Arc::new(AtomicBool::new(false));
-    let mut loader = Loader::new(
-        Arc::clone(&ctx.engine),
-        container.to_owned(),
+    let clients = load::Clients {
+        engine: Arc::clone(&ctx.engine),
+        container: container.to_owned(),
         // Output flushed after each statement: the marks are seen as they
         // run (see `load::feed`).
-        image.client_command(&["--unbuffered", &ctx.settings.database]),
-        image.user(),
+        command: image.client_command(&["--unbuffered", &ctx.settings.database]),
+        user: image.user(),
+    };
+    let mut loader = Loader::new(
+        clients,
         jobs,
         Arc::clone(&tracker.phase),
         Arc::clone(&cancel),
+        after,
     );
     if let Some(rows) = &rows {
         loader.rows_files(rows.clone(), dbserver::ROWS_DIR);

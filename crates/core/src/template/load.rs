@@ -18,6 +18,7 @@
 
 mod feed;
 mod session;
+mod start;
 
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
@@ -33,7 +34,8 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use self::feed::{mark_sql, watch_marks, Budget, Feed, Progress};
-use self::session::{close, Closed, Origin, Session};
+use self::session::{close, Closed, Lifetime, Origin, Session};
+pub(super) use self::start::{gate as start_gate, After};
 use super::progress::Phase;
 use crate::dump::split::load_data::RowsFile;
 use crate::dump::split::{Mark, Sink, SplitOptions, SplitStats, Splitter};
@@ -59,16 +61,27 @@ struct RowsOut {
     pending: Vec<(usize, u64, PathBuf, u64)>,
 }
 
+/// Where and how the sessions' clients run: `command` in `container`,
+/// as `user`.
+pub(super) struct Clients {
+    pub engine: Arc<dyn Engine>,
+    pub container: String,
+    pub command: Vec<String>,
+    pub user: String,
+}
+
 /// The sessions of one import, driven from a blocking thread.
 pub(super) struct Loader {
     rt: Handle,
-    engine: Arc<dyn Engine>,
-    container: String,
-    client: Vec<String>,
-    user: String,
+    clients: Arc<Clients>,
     budget: Arc<Budget>,
     serial: Option<Session>,
+    /// A serial session whose input is complete, still running: the
+    /// parallel sessions after it start when it ends well.
+    closing: Option<Session>,
     parallel: Vec<Session>,
+    /// What the next session to start waits for.
+    after: After,
     jobs: usize,
     next: usize,
     phase: Arc<AtomicU8>,
@@ -91,23 +104,20 @@ pub(super) struct Loader {
 
 impl Loader {
     pub fn new(
-        engine: Arc<dyn Engine>,
-        container: String,
-        client: Vec<String>,
-        user: String,
+        clients: Clients,
         jobs: usize,
         phase: Arc<AtomicU8>,
         cancel: Arc<AtomicBool>,
+        after: After,
     ) -> Self {
         Self {
             rt: Handle::current(),
-            engine,
-            container,
-            client,
-            user,
+            clients: Arc::new(clients),
             budget: Budget::new(READ_AHEAD),
             serial: None,
+            closing: None,
             parallel: Vec::new(),
+            after,
             jobs: jobs.max(1),
             next: 0,
             phase,
@@ -190,22 +200,34 @@ impl Loader {
         let watch = watch_marks(self.token.clone(), progress_tx);
         let stream = futures_util::stream::unfold(Arc::clone(&feed), Feed::next);
         let stdin: Stdin = Box::pin(tokio_util::io::StreamReader::new(stream));
-        let (engine, container, cmd, user) = (
-            Arc::clone(&self.engine),
-            self.container.clone(),
-            self.client.clone(),
-            self.user.clone(),
-        );
-        let ended = Arc::new(std::sync::Mutex::new(None));
-        let ended_at = Arc::clone(&ended);
+        let clients = Arc::clone(&self.clients);
+        let lifetime = Arc::new(std::sync::Mutex::new(Lifetime::default()));
+        let times = Arc::clone(&lifetime);
+        let after = self.after.clone();
+        let (finished, done) = start_gate();
         let task = self.rt.spawn(async move {
-            let out = engine
-                .exec_watched(&container, cmd, Some(user), Some(stdin), watch)
-                .await;
-            if let Ok(mut e) = ended_at.lock() {
-                *e = Some(Instant::now());
+            if !after.wait().await {
+                finished.open(false);
+                return None;
             }
-            out
+            if let Ok(mut t) = times.lock() {
+                t.exec = Some(Instant::now());
+            }
+            let out = clients
+                .engine
+                .exec_watched(
+                    &clients.container,
+                    clients.command.clone(),
+                    Some(clients.user.clone()),
+                    Some(stdin),
+                    watch,
+                )
+                .await;
+            if let Ok(mut t) = times.lock() {
+                t.end = Some(Instant::now());
+            }
+            finished.open(matches!(&out, Ok(o) if o.exit_code == 0));
+            Some(out)
         });
         self.sessions_started += 1;
         let mut buf = Vec::with_capacity(CHUNK + (CHUNK >> 2));
@@ -218,11 +240,11 @@ impl Loader {
         Session {
             feed,
             task: Some(task),
+            done,
             progress,
             marks: 0,
             marked_at: 0,
-            started: Instant::now(),
-            ended,
+            lifetime,
             buf,
             delim: b";".to_vec(),
             cursor: 0,
@@ -233,15 +255,37 @@ impl Loader {
 
     /// A session that ended before its input did failed: its error.
     fn check_failed(&mut self) -> Result<(), String> {
+        // A closing session's end is its own: only a failed one counts.
+        if self
+            .closing
+            .as_ref()
+            .is_some_and(|s| s.task.as_ref().is_none_or(|t| t.is_finished()))
+        {
+            if let Some(s) = self.closing.take() {
+                if let Err(e) = self.close_all(vec![s]) {
+                    let rest: Vec<Session> =
+                        self.parallel.drain(..).chain(self.serial.take()).collect();
+                    rest.iter().for_each(|s| s.feed.abort());
+                    let _ = self.close_all(rest);
+                    return Err(e);
+                }
+            }
+        }
         let failed = self
             .parallel
             .iter()
             .chain(self.serial.iter())
             .any(|s| s.task.as_ref().is_some_and(|t| t.is_finished()));
         if failed {
-            // The others stop at once; the error through the normal close.
-            let sessions: Vec<Session> =
-                self.parallel.drain(..).chain(self.serial.take()).collect();
+            // The others stop at once; the error through the normal close
+            // (a closing session's first: it ran before them).
+            let sessions: Vec<Session> = self
+                .closing
+                .take()
+                .into_iter()
+                .chain(self.parallel.drain(..))
+                .chain(self.serial.take())
+                .collect();
             for s in &sessions {
                 s.feed.abort();
             }
@@ -323,7 +367,13 @@ impl Loader {
         for k in 0..self.parallel.len() {
             self.push(Which::Parallel(k))?;
         }
-        let sessions: Vec<Session> = self.parallel.drain(..).collect();
+        // The serial session before them first: its error is the one.
+        let sessions: Vec<Session> = self
+            .closing
+            .take()
+            .into_iter()
+            .chain(self.parallel.drain(..))
+            .collect();
         let closed = self.close_all(sessions);
         self.sweep_rows(true);
         closed
@@ -357,21 +407,19 @@ impl Loader {
         let feeds: Vec<Arc<Feed>> = sessions.iter().map(|s| Arc::clone(&s.feed)).collect();
         let (mut client, mut gate) = (None, None);
         for (k, s) in sessions.into_iter().enumerate() {
-            let (started, feed, ended) = (s.started, Arc::clone(&s.feed), Arc::clone(&s.ended));
+            let (feed, lifetime) = (Arc::clone(&s.feed), Arc::clone(&s.lifetime));
             let r = close(&self.rt, s);
             // From its exec to its client's end.
-            let end = ended
-                .lock()
-                .ok()
-                .and_then(|e| *e)
-                .unwrap_or_else(Instant::now);
+            let times = lifetime.lock().map(|t| *t).unwrap_or_default();
+            let now = Instant::now();
+            let started = times.exec.unwrap_or(now);
             let (lived, gated, starved) = (
-                end.duration_since(started),
+                times.end.unwrap_or(now).duration_since(started),
                 feed.gated_ms(),
                 feed.starved_ms(),
             );
             if let Some(first) = feed.first_read() {
-                self.start_ms += first.duration_since(started).as_millis() as u64;
+                self.start_ms += first.saturating_duration_since(started).as_millis() as u64;
             }
             self.gated_ms += gated;
             debug!(
@@ -400,12 +448,16 @@ impl Loader {
     }
 
     /// Parallel sessions, started when the first statement for one comes.
+    /// A serial session before them is not waited for here: its input
+    /// ends, and their clients start once it has ended well, while the
+    /// splitter reads on.
     fn ensure_parallel(&mut self) -> Result<(), String> {
-        if let Some(s) = self.serial.take() {
-            self.serial = Some(s);
+        if self.serial.is_some() {
             self.push(Which::Serial)?;
             if let Some(s) = self.serial.take() {
-                self.close_all(vec![s])?;
+                s.close_input();
+                self.after = s.done.clone();
+                self.closing = Some(s);
             }
         }
         if self.parallel.is_empty() {
@@ -428,7 +480,7 @@ impl Sink for Loader {
     type Error = String;
 
     fn serial(&mut self, stmt: &Stmt, ctx: usize, context: &[Stmt]) -> Result<(), String> {
-        if !self.parallel.is_empty() {
+        if !self.parallel.is_empty() || self.closing.is_some() {
             self.end_parallel()?;
         }
         if self.serial.is_none() {
@@ -721,22 +773,4 @@ pub(super) fn run(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_biggest_table_by_its_insert_lines() {
-        let dir = tempfile::tempdir().unwrap();
-        let a = dir.path().join("01.sql");
-        let b = dir.path().join("02.sql");
-        std::fs::write(
-            &a,
-            "CREATE TABLE `small` (id int);\nINSERT INTO `small` VALUES (1);\nINSERT INTO `big` VALUES (1),(2),(3);\n",
-        )
-        .unwrap();
-        std::fs::write(&b, "INSERT INTO `big` VALUES (4),(5),(6);\n").unwrap();
-        let files = vec![(a.clone(), Compression::None), (b, Compression::None)];
-        assert_eq!(biggest_table(&files), Some(("big".to_owned(), 76)));
-        assert_eq!(biggest_table(&[(a, Compression::Gzip)]), None);
-    }
-}
+mod tests;

@@ -9,6 +9,7 @@ use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
 use super::feed::{Feed, Progress};
+use super::start::After;
 use crate::dump::statements::Stmt;
 
 /// Where a line of a session's input came from.
@@ -20,15 +21,18 @@ pub(super) enum Origin {
 
 pub(super) struct Session {
     pub(super) feed: Arc<Feed>,
-    pub(super) task: Option<JoinHandle<Result<ExecOutput, EngineError>>>,
+    /// Its client's end; `None` if it never started ([`super::start`]).
+    pub(super) task: Option<JoinHandle<Option<Result<ExecOutput, EngineError>>>>,
+    /// Opens once its client has ended well: what a session after it
+    /// waits for.
+    pub(super) done: After,
     /// The marks its client has printed.
     pub(super) progress: Progress,
     /// Marks written, and its line count at the last one.
     pub(super) marks: u64,
     pub(super) marked_at: u64,
-    pub(super) started: Instant,
-    /// When its client ended.
-    pub(super) ended: Arc<std::sync::Mutex<Option<Instant>>>,
+    /// When its client started and ended.
+    pub(super) lifetime: Arc<std::sync::Mutex<Lifetime>>,
     pub(super) buf: Vec<u8>,
     pub(super) delim: Vec<u8>,
     pub(super) cursor: usize,
@@ -86,6 +90,14 @@ impl Session {
     }
 }
 
+/// When a session's client ran: its `exec` waits first for what must
+/// run before it ([`super::start`]).
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Lifetime {
+    pub(super) exec: Option<Instant>,
+    pub(super) end: Option<Instant>,
+}
+
 /// How a session ended badly.
 pub(super) enum Closed {
     /// Its client failed (or could not run): its error.
@@ -110,6 +122,12 @@ pub(super) fn close(rt: &Handle, mut s: Session) -> Result<(), Closed> {
     let out = rt
         .block_on(task)
         .map_err(|e| Closed::Client(format!("a client session failed: {e}")))?
+        .ok_or_else(|| {
+            // What kept it from starting failed, and says so itself.
+            Closed::Gate(
+                "the session did not start: the server or a session before it failed".to_owned(),
+            )
+        })?
         .map_err(|e| Closed::Client(e.to_string()))?;
     // What it did not read goes back to the budget.
     let left = s.feed.queued();
@@ -140,11 +158,11 @@ mod tests {
         let mut s = Session {
             feed,
             task: None,
+            done: After::now(),
             progress: watch::channel(0).1,
             marks: 0,
             marked_at: 0,
-            started: Instant::now(),
-            ended: Arc::default(),
+            lifetime: Arc::default(),
             buf: Vec::new(),
             delim: b";".to_vec(),
             cursor: 0,

@@ -1,0 +1,176 @@
+//! The split load against a fake engine that records its clients.
+
+use super::*;
+use crate::dump::{Dump, DumpKind};
+use dolly_engine::fake::{ExecRecord, FakeEngine};
+use dolly_engine::{ContainerSpec, RestartPolicy};
+use std::sync::atomic::AtomicU64;
+
+/// What a client prints for the marks in its input.
+fn print_marks(input: &[u8]) -> String {
+    let text = String::from_utf8_lossy(input);
+    text.match_indices("SELECT 'dolly-mark ")
+        .filter_map(|(at, _)| {
+            let rest = &text[at + 8..];
+            Some(format!("{0}\n{0}\n", &rest[..rest.find('\'')?]))
+        })
+        .collect()
+}
+
+/// A split load of `sql` into a fake engine whose clients take 30 ms
+/// each, its sessions waiting for `after`: the load's thread, and what
+/// the dump reader has read.
+fn split_load(
+    engine: &Arc<FakeEngine>,
+    dir: &std::path::Path,
+    sql: &str,
+    after: After,
+) -> (
+    tokio::task::JoinHandle<Result<SplitStats, String>>,
+    Arc<AtomicU64>,
+) {
+    let path = dir.join("shop.sql");
+    std::fs::write(&path, sql).unwrap();
+    engine.create_only(&ContainerSpec {
+        name: "import".into(),
+        image: "fake".into(),
+        cmd: Vec::new(),
+        user: None,
+        binds: Vec::new(),
+        publish: None,
+        labels: Default::default(),
+        memory_bytes: None,
+        restart: RestartPolicy::No,
+        network_of: None,
+    });
+    engine.record_execs(Duration::from_millis(30), print_marks);
+    let d = Dump {
+        template: dolly_names::TemplateName::parse("shop").unwrap(),
+        path: path.clone(),
+        kind: DumpKind::Sql,
+        files: vec![(path, Compression::None)],
+        post_scripts: Vec::new(),
+        mask_rules: None,
+    };
+    let read = Arc::new(AtomicU64::new(0));
+    let reader = d.open(Arc::clone(&read));
+    let clients = Clients {
+        engine: Arc::clone(engine) as Arc<dyn Engine>,
+        container: "import".into(),
+        command: vec!["client".into()],
+        user: "mysql".into(),
+    };
+    let loader = Loader::new(
+        clients,
+        2,
+        Arc::new(AtomicU8::new(0)),
+        Arc::new(AtomicBool::new(false)),
+        after,
+    );
+    let opts = SplitOptions {
+        jobs: 2,
+        defer_indexes: true,
+        default_db: "shop".into(),
+        spread_after: u64::MAX,
+        dump_bytes: None,
+        load_data: false,
+        big_table: None,
+    };
+    let task = tokio::task::spawn_blocking(move || run(loader, reader, opts, None));
+    (task, read)
+}
+
+fn holding<'a>(execs: &'a [ExecRecord], text: &str) -> Vec<&'a ExecRecord> {
+    execs
+        .iter()
+        .filter(|e| String::from_utf8_lossy(&e.input).contains(text))
+        .collect()
+}
+
+const SHOP: &str = "CREATE DATABASE shop;\nUSE shop;\n\
+    CREATE TABLE a (id INT PRIMARY KEY, v INT, KEY v (v));\n\
+    INSERT INTO a VALUES (1,1),(2,2);\n\
+    CREATE TABLE b (id INT PRIMARY KEY, a_id INT, KEY a_id (a_id), \
+    CONSTRAINT fk FOREIGN KEY (a_id) REFERENCES a (id));\n\
+    INSERT INTO b VALUES (1,1);\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_splitter_reads_on_while_the_server_starts_and_sessions_keep_their_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Arc::new(FakeEngine::new());
+    let (open, after) = start_gate();
+    let (task, read) = split_load(&engine, dir.path(), SHOP, after);
+
+    // The whole dump is read and cut while no client may start.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while read.load(Ordering::Relaxed) < SHOP.len() as u64 {
+        assert!(
+            Instant::now() < deadline,
+            "the splitter waited for the server"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        engine.execs().is_empty(),
+        "a client ran before the server answered"
+    );
+    assert!(!task.is_finished());
+
+    open.open(true);
+    let stats = task.await.unwrap().unwrap();
+    assert_eq!(stats.tables, 2);
+    let execs = engine.execs();
+    // What runs alone first ended before any session after it began.
+    let first = holding(&execs, "CREATE DATABASE");
+    assert_eq!(first.len(), 1, "{execs:?}");
+    for e in &execs {
+        if e.began != first[0].began {
+            assert!(
+                e.began >= first[0].ended,
+                "a session began before the serial one ended"
+            );
+        }
+    }
+    // Both tables' sessions ended before the foreign key was added.
+    let (a, b) = (
+        holding(&execs, "CREATE TABLE a"),
+        holding(&execs, "CREATE TABLE b"),
+    );
+    let fk = holding(&execs, "ADD CONSTRAINT");
+    assert_eq!((a.len(), b.len(), fk.len()), (1, 1, 1), "{execs:?}");
+    assert!(a[0].ended <= fk[0].began && b[0].ended <= fk[0].began);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_never_answers_ends_the_load_and_no_client_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Arc::new(FakeEngine::new());
+    let (open, after) = start_gate();
+    let (task, _) = split_load(&engine, dir.path(), SHOP, after);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    open.open(false);
+    let err = tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("the load ends")
+        .unwrap()
+        .unwrap_err();
+    assert!(err.contains("did not start"), "{err}");
+    assert!(engine.execs().is_empty());
+}
+
+#[test]
+fn the_biggest_table_by_its_insert_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("01.sql");
+    let b = dir.path().join("02.sql");
+    std::fs::write(
+        &a,
+        "CREATE TABLE `small` (id int);\nINSERT INTO `small` VALUES (1);\nINSERT INTO `big` VALUES (1),(2),(3);\n",
+    )
+    .unwrap();
+    std::fs::write(&b, "INSERT INTO `big` VALUES (4),(5),(6);\n").unwrap();
+    let files = vec![(a.clone(), Compression::None), (b, Compression::None)];
+    assert_eq!(biggest_table(&files), Some(("big".to_owned(), 76)));
+    assert_eq!(biggest_table(&[(a, Compression::Gzip)]), None);
+}
