@@ -25,6 +25,7 @@ pub mod keys;
 mod reader;
 pub mod split;
 pub mod statements;
+pub mod survey;
 
 pub use discover::{
     discover, discover_all, Compression, Dump, DumpKind, PhysicalForm, Refused, CHECKPOINTS_FILES,

@@ -553,11 +553,11 @@ async fn load_split(
         big_table: None,
     };
     let task = tokio::task::spawn_blocking(move || {
-        let dump_bytes = load::plain_bytes(&files);
+        let dump_bytes = dump::survey::plain_bytes(&files);
         // A table larger than its share of the dump gets a session of its
         // own (the split's other sessions share the rest).
         let big_table = match (dump_bytes, split.jobs) {
-            (Some(total), jobs) if jobs > 1 => load::biggest_table(&files)
+            (Some(total), jobs) if jobs > 1 => dump::survey::biggest_table(&files)
                 .filter(|(_, n)| *n > total / (jobs as u64 + 1) && *n > SPREAD_AFTER)
                 .map(|(t, _)| t),
             _ => None,

@@ -14,15 +14,14 @@
 //! written as files into a folder the server sees, and the session gets a
 //! `LOAD DATA` of the file followed by a mark: a file is removed once its
 //! session's client has printed that mark, and the files not yet loaded
-//! hold at most [`ROWS_AHEAD`] bytes.
+//! hold at most [`rows::ROWS_AHEAD`] bytes.
 
 mod feed;
+mod rows;
 mod session;
 mod start;
 
 use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,27 +39,13 @@ use super::progress::Phase;
 use crate::dump::split::load_data::RowsFile;
 use crate::dump::split::{Mark, Sink, SplitOptions, SplitStats, Splitter};
 use crate::dump::statements::{Stmt, Tokenizer};
-use crate::dump::{Compression, DumpReader};
+use crate::dump::DumpReader;
 use crate::mask::Masker;
 
 /// Bytes of SQL queued for all sessions at most.
 pub(super) const READ_AHEAD: u64 = 1 << 30;
 /// A session's buffer is queued once it holds this much.
 const CHUNK: usize = 1 << 20;
-/// Bytes of rows files written and not yet loaded, at most (unless one
-/// file is larger).
-const ROWS_AHEAD: u64 = 256 << 20;
-
-/// Rows files: written into `host`, which the server sees as `container`.
-struct RowsOut {
-    host: PathBuf,
-    container: String,
-    written: u64,
-    /// Files whose load is not known to be over: their session, the mark
-    /// after their `LOAD DATA`, path and size.
-    pending: Vec<(usize, u64, PathBuf, u64)>,
-}
-
 /// Where and how the sessions' clients run: `command` in `container`,
 /// as `user`.
 pub(super) struct Clients {
@@ -99,7 +84,7 @@ pub(super) struct Loader {
     /// Milliseconds from a session's `exec` to its client's first read,
     /// summed.
     pub start_ms: u64,
-    rows: Option<RowsOut>,
+    rows: Option<rows::RowsOut>,
 }
 
 impl Loader {
@@ -138,60 +123,6 @@ impl Loader {
             start_ms: 0,
             rows: None,
         }
-    }
-
-    /// Rows the splitter converts go as files into `host`, which the
-    /// server sees as `container`.
-    pub fn rows_files(&mut self, host: PathBuf, container: &str) {
-        self.rows = Some(RowsOut {
-            host,
-            container: container.to_owned(),
-            written: 0,
-            pending: Vec::new(),
-        });
-    }
-
-    /// Removes the rows files whose sessions have run past their marks
-    /// (`all`: every one, their sessions have ended).
-    fn sweep_rows(&mut self, all: bool) {
-        let Some(out) = self.rows.as_mut() else {
-            return;
-        };
-        let parallel = &self.parallel;
-        out.pending.retain(|(k, n, path, _)| {
-            let done = all || parallel.get(*k).is_some_and(|s| *s.progress.borrow() >= *n);
-            if done {
-                if let Err(e) = std::fs::remove_file(path) {
-                    debug!(error = %e, path = %path.display(), "cannot remove a rows file");
-                }
-            }
-            !done
-        });
-    }
-
-    /// Waits (200 ms at most, then the caller looks for failures again)
-    /// until the oldest rows file not yet loaded is: its session's client
-    /// printing the mark after it wakes this at once.
-    fn wait_oldest_rows(&self) {
-        let oldest = self.rows.as_ref().and_then(|r| r.pending.first());
-        let Some(mut progress) =
-            oldest.and_then(|&(k, n, _, _)| Some((self.parallel.get(k)?.progress.clone(), n)))
-        else {
-            return;
-        };
-        let n = progress.1;
-        self.rt.block_on(async {
-            let _ =
-                tokio::time::timeout(Duration::from_millis(200), progress.0.wait_for(|v| *v >= n))
-                    .await;
-        });
-    }
-
-    /// Bytes of rows files session `k` has not loaded yet.
-    fn rows_pending(&self, k: usize) -> u64 {
-        self.rows.as_ref().map_or(0, |r| {
-            r.pending.iter().filter(|p| p.0 == k).map(|p| p.3).sum()
-        })
     }
 
     fn start(&mut self) -> Session {
@@ -571,45 +502,7 @@ impl Sink for Loader {
         ctx: usize,
         context: &[Stmt],
     ) -> Result<bool, String> {
-        if self.rows.is_none() {
-            return Ok(false);
-        }
-        self.ensure_parallel()?;
-        let session = session.min(self.jobs - 1);
-        let len = rows.tsv.len() as u64;
-        loop {
-            self.sweep_rows(false);
-            let pending: u64 = self
-                .rows
-                .as_ref()
-                .map_or(0, |r| r.pending.iter().map(|p| p.3).sum());
-            if pending == 0 || pending + len <= ROWS_AHEAD {
-                break;
-            }
-            self.check_failed()?;
-            self.wait_oldest_rows();
-        }
-        let Some(out) = self.rows.as_mut() else {
-            return Ok(false);
-        };
-        out.written += 1;
-        let name = format!("{:08}.tsv", out.written);
-        let path = out.host.join(&name);
-        std::fs::write(&path, &rows.tsv)
-            .and_then(|()| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)))
-            .map_err(|e| format!("cannot write the rows file {}: {e}", path.display()))?;
-        let load = Stmt {
-            text: rows.statement(&format!("{}/{name}", out.container)),
-            delim: b";".to_vec(),
-            line: stmt.line,
-        };
-        self.write(Which::Parallel(session), &load, ctx, context)?;
-        let mark = self.mark(session)?;
-        if let Some(out) = self.rows.as_mut() {
-            out.pending.push((session, mark.n, path, len));
-        }
-        self.push(Which::Parallel(session))?;
-        Ok(true)
+        self.write_rows(session, stmt, rows, ctx, context)
     }
 
     fn flush(&mut self, session: usize) -> Result<(), String> {
@@ -662,54 +555,6 @@ impl Sink for Loader {
     fn end_of_input(&mut self) {
         self.phase.store(Phase::Indexes as u8, Ordering::Relaxed);
     }
-}
-
-/// The size of a dump whose files are all uncompressed (what the splitter
-/// reads); `None` for a compressed one. Blocking.
-pub(super) fn plain_bytes(files: &[(std::path::PathBuf, Compression)]) -> Option<u64> {
-    let mut total = 0;
-    for (path, compression) in files {
-        if *compression != Compression::None {
-            return None;
-        }
-        total += std::fs::metadata(path).ok()?.len();
-    }
-    Some(total)
-}
-
-/// The table whose `INSERT` lines hold the most bytes of a dump whose
-/// files are all uncompressed, with those bytes: a look at every line's
-/// start (the files are in the page cache after the fingerprint's hash).
-/// `None` for a compressed dump or one that cannot be read. Blocking.
-pub(super) fn biggest_table(files: &[(std::path::PathBuf, Compression)]) -> Option<(String, u64)> {
-    const PREFIX: &[u8] = b"INSERT INTO `";
-    use std::io::BufRead;
-    let mut sizes: std::collections::HashMap<Vec<u8>, u64> = std::collections::HashMap::new();
-    let mut line = Vec::new();
-    for (path, compression) in files {
-        if *compression != Compression::None {
-            return None;
-        }
-        // Line by line: a dump is not held in memory.
-        let mut file = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path).ok()?);
-        loop {
-            line.clear();
-            if file.read_until(b'\n', &mut line).ok()? == 0 {
-                break;
-            }
-            let Some(rest) = line.strip_prefix(PREFIX) else {
-                continue;
-            };
-            let Some(end) = memchr::memchr(b'`', rest) else {
-                continue;
-            };
-            *sizes.entry(rest[..end].to_vec()).or_default() += line.len() as u64;
-        }
-    }
-    sizes
-        .into_iter()
-        .max_by_key(|(_, n)| *n)
-        .map(|(t, n)| (String::from_utf8_lossy(&t).into_owned(), n))
 }
 
 /// Reads the dump, splits it and runs it; blocking.

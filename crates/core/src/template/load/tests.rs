@@ -1,7 +1,7 @@
 //! The split load against a fake engine that records its clients.
 
 use super::*;
-use crate::dump::{Dump, DumpKind};
+use crate::dump::{Compression, Dump, DumpKind};
 use dolly_engine::fake::{ExecRecord, FakeEngine};
 use dolly_engine::{ContainerSpec, RestartPolicy};
 use std::sync::atomic::AtomicU64;
@@ -157,20 +157,4 @@ async fn a_server_that_never_answers_ends_the_load_and_no_client_runs() {
         .unwrap_err();
     assert!(err.contains("did not start"), "{err}");
     assert!(engine.execs().is_empty());
-}
-
-#[test]
-fn the_biggest_table_by_its_insert_lines() {
-    let dir = tempfile::tempdir().unwrap();
-    let a = dir.path().join("01.sql");
-    let b = dir.path().join("02.sql");
-    std::fs::write(
-        &a,
-        "CREATE TABLE `small` (id int);\nINSERT INTO `small` VALUES (1);\nINSERT INTO `big` VALUES (1),(2),(3);\n",
-    )
-    .unwrap();
-    std::fs::write(&b, "INSERT INTO `big` VALUES (4),(5),(6);\n").unwrap();
-    let files = vec![(a.clone(), Compression::None), (b, Compression::None)];
-    assert_eq!(biggest_table(&files), Some(("big".to_owned(), 76)));
-    assert_eq!(biggest_table(&[(a, Compression::Gzip)]), None);
 }
