@@ -7,26 +7,42 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::Utc;
-use dolly_names::{TemplateName, VersionName};
 use tracing::{debug, info, warn};
 
-use super::load::{self, Loader};
-use super::progress::{self, Phase, Tracker};
-use super::scrub;
+use super::load::{self};
+use super::progress::{self, Tracker};
 use super::{ImportError, LastImport, UpdateOptions, VersionMeta};
-use crate::clone::{self, own_tree, remove_tree};
+use crate::clone::remove_tree;
 use crate::context::Context;
-use crate::dbserver::{self, ImageInfo};
-use crate::dump::split::SplitOptions;
-use crate::dump::{self, Dump, DumpKind, Fingerprint, HashedFile};
+use crate::dbserver::ImageInfo;
+use crate::dump::{self, Dump, DumpKind, HashedFile};
 use crate::mask::{MaskedReader, Masker};
-use crate::store::{LoadInfo, Masking, Scratch};
+use crate::store::{LoadInfo, Scratch};
+
+mod publish;
+mod server;
+mod split;
+
+pub use self::publish::publish_datadir;
+use self::publish::{log_tables, publish, Origin};
+use self::server::{fresh_server, load_redo};
+pub(super) use self::server::{post_and_stop, query_rows, query_text, start_server};
+use self::split::{load_split, Split, SplitFailed};
 
 fn datadir_err(what: &'static str) -> impl FnOnce(io::Error) -> ImportError {
     move |source| ImportError::Datadir { what, source }
+}
+
+/// Sets its flag when dropped.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Imports one dump into a new version of its template and publishes it.
@@ -381,283 +397,6 @@ fn masked(reader: dump::DumpReader, masker: Option<Masker>) -> Box<dyn Read + Se
     }
 }
 
-/// A fresh import server on `work`: the initialised datadir (cloned from
-/// the cache or initialised in the container), the container started, the
-/// database prepared; `rows` (a folder that exists) mounted for its load's
-/// `LOAD DATA` files; with the larger redo log if `big_redo`. The spec the post-script clean-up restarts on (the same
-/// server, nothing to initialise, no rows files).
-#[allow(clippy::too_many_arguments)]
-async fn fresh_server(
-    ctx: &Context,
-    d: &Dump,
-    image: &ImageInfo,
-    work: &Path,
-    rows: Option<&Path>,
-    big_redo: bool,
-    container: &str,
-    opts: &UpdateOptions,
-) -> Result<dolly_engine::ContainerSpec, ImportError> {
-    let init = if opts.cached_init.unwrap_or(true) {
-        super::init_cache::clone_into(ctx, image, work).await?;
-        dbserver::Init::Done
-    } else {
-        let (w, owner) = (work.to_path_buf(), image.owner);
-        crate::context::blocking_io(move || {
-            fs::create_dir_all(&w)?;
-            own_tree(&w, owner, true)
-        })
-        .await
-        .map_err(datadir_err("create the import datadir"))?;
-        dbserver::Init::Here
-    };
-    // A container left by a crashed import.
-    ctx.engine.remove(container).await?;
-    let server = dbserver::ServerContainer {
-        name: container.to_owned(),
-        image: ctx.settings.image.clone(),
-        datadir: ctx.store.for_engine(work),
-        labels: {
-            let mut l = ctx.labels("import");
-            l.insert("dolly.template".into(), d.template.to_string());
-            l
-        },
-    };
-    let mut spec = image.import_spec(server.clone(), ctx.settings.import_buffer_pool, init);
-    // A large redo log while a large dump loads; `restart` (what the end
-    // of the import starts) has the clones' size.
-    if big_redo {
-        image.with_load_redo_log(&mut spec);
-    }
-    if let Some(rows) = rows {
-        image.with_rows_dir(&mut spec, ctx.store.for_engine(rows));
-    }
-    let restart = image.import_spec(
-        server,
-        ctx.settings.import_buffer_pool,
-        dbserver::Init::Done,
-    );
-    start_server(ctx, image, &spec, 120, "").await?;
-    let prepare = dbserver::prepare_sql(image.flavor, &ctx.settings.database);
-    let out = ctx
-        .engine
-        .exec(
-            container,
-            image.client_command(&["-e", &prepare]),
-            None,
-            None,
-        )
-        .await?;
-    if out.exit_code != 0 {
-        return Err(ImportError::ServerStart(format!(
-            "preparing the database failed (exit {}): {}",
-            out.exit_code,
-            out.stderr.trim()
-        )));
-    }
-    Ok(restart)
-}
-
-/// Whether `d` loads with [`dbserver::IMPORT_REDO_LOG_SIZE`] (and its
-/// server restarts once with the clones' log before publication) when
-/// its rows go as SQL. A load from rows files keeps the clones' log: the
-/// page cleaner then writes pages during the load, and the shutdown and
-/// the restart the larger log costs take longer than what it saves
-/// (bench/RESULTS.md, "One big table").
-fn load_redo(d: &Dump) -> bool {
-    d.input_bytes() >= dbserver::LOAD_REDO_MIN_INPUT
-}
-
-/// Sets its flag when dropped.
-struct CancelOnDrop(Arc<AtomicBool>);
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-}
-
-/// Why a split load failed: for good (a timeout, an unreadable dump), or
-/// in a way the plain load may not.
-enum SplitFailed {
-    Fatal(ImportError),
-    Retry(String),
-}
-
-/// Bytes of one table's rows loaded in its own session before the rest go
-/// to every session: a smaller table is over before spreading it gives
-/// anything (the dump's share is the other condition, see
-/// [`SplitOptions::dump_bytes`]).
-const SPREAD_AFTER: u64 = 16 << 20;
-
-/// How a split load runs.
-struct Split {
-    jobs: usize,
-    /// Keys deferred.
-    defer: bool,
-    /// One table's rows spread over the sessions.
-    spread: bool,
-    /// The folder of the rows files, if rows go as `LOAD DATA`.
-    rows: Option<std::path::PathBuf>,
-    /// When the sessions' clients may start (the server answers).
-    after: load::After,
-}
-
-/// The dump split by table over `jobs` sessions (a blocking thread reads,
-/// cuts and feeds them).
-#[allow(clippy::too_many_arguments)]
-async fn load_split(
-    ctx: &Context,
-    image: &ImageInfo,
-    container: &str,
-    reader: dump::DumpReader,
-    tracker: &Tracker,
-    how: Split,
-    files: Vec<(std::path::PathBuf, dump::Compression)>,
-    dump_name: &str,
-    masker: Option<Masker>,
-) -> Result<LoadInfo, SplitFailed> {
-    let Split {
-        jobs,
-        defer,
-        spread,
-        rows,
-        after,
-    } = how;
-    let timeout = ctx.settings.import_timeout;
-    let cancel = Arc::new(AtomicBool::new(false));
-    let clients = load::Clients {
-        engine: Arc::clone(&ctx.engine),
-        container: container.to_owned(),
-        // Output flushed after each statement: the marks are seen as they
-        // run (see `load::feed`).
-        command: image.client_command(&["--unbuffered", &ctx.settings.database]),
-        user: image.user(),
-    };
-    let mut loader = Loader::new(
-        clients,
-        jobs,
-        Arc::clone(&tracker.phase),
-        Arc::clone(&cancel),
-        after,
-    );
-    if let Some(rows) = &rows {
-        loader.rows_files(rows.clone(), dbserver::ROWS_DIR);
-    }
-    let split = SplitOptions {
-        jobs,
-        defer_indexes: defer,
-        default_db: ctx.settings.database.clone(),
-        spread_after: if spread { SPREAD_AFTER } else { u64::MAX },
-        dump_bytes: None,
-        load_data: rows.is_some(),
-        big_table: None,
-    };
-    let task = tokio::task::spawn_blocking(move || {
-        let dump_bytes = dump::survey::plain_bytes(&files);
-        // A table larger than its share of the dump gets a session of its
-        // own (the split's other sessions share the rest).
-        let big_table = match (dump_bytes, split.jobs) {
-            (Some(total), jobs) if jobs > 1 => dump::survey::biggest_table(&files)
-                .filter(|(_, n)| *n > total / (jobs as u64 + 1) && *n > SPREAD_AFTER)
-                .map(|(t, _)| t),
-            _ => None,
-        };
-        let split = SplitOptions {
-            dump_bytes,
-            big_table,
-            ..split
-        };
-        load::run(loader, reader, split, masker)
-    });
-    // Dropped (the import's deadline) or done: the reader stops.
-    let _stop = CancelOnDrop(Arc::clone(&cancel));
-    let stats = match tokio::time::timeout(timeout, task).await {
-        Err(_) => {
-            cancel.store(true, Ordering::Relaxed);
-            return Err(SplitFailed::Fatal(ImportError::Timeout(
-                dump_name.to_owned(),
-                timeout,
-            )));
-        }
-        Ok(Err(e)) => return Err(SplitFailed::Retry(format!("the load failed: {e}"))),
-        Ok(Ok(Err(message))) if message.starts_with("cannot read") => {
-            return Err(SplitFailed::Fatal(ImportError::Server {
-                dump: dump_name.to_owned(),
-                message,
-            }))
-        }
-        Ok(Ok(Err(message))) => return Err(SplitFailed::Retry(message)),
-        Ok(Ok(Ok(stats))) => stats,
-    };
-    Ok(LoadInfo {
-        sessions: jobs,
-        tables: stats.tables,
-        deferred_key_tables: stats.deferred_tables,
-        spread_tables: stats.spread_tables,
-        rows_files: stats.rows_files,
-        fallback: stats.fallback,
-    })
-}
-
-/// Post-import SQL on the database instances report, then the clean, slow
-/// shutdown (the server runs with `innodb_fast_shutdown=0`): how every
-/// import server, SQL or physical, ends. When scripts ran, what they
-/// changed leaves no trace ([`super::scrub`]): the tables are rebuilt
-/// before the shutdown, and the server restarts once on `restart` (its
-/// spec with nothing to initialise) with a new redo log. A server that
-/// loaded with a larger redo log (`load_redo`) restarts once on `restart`
-/// anyway, which gives it the clones' size. The scripts' hashes, and
-/// whether that clean-up ran.
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn post_and_stop(
-    ctx: &Context,
-    image: &ImageInfo,
-    d: &Dump,
-    database: &str,
-    tracker: &Tracker,
-    work: &Path,
-    restart: &dolly_engine::ContainerSpec,
-    load_redo: bool,
-) -> Result<(Vec<HashedFile>, bool), ImportError> {
-    let container = restart.name.as_str();
-    tracker.set(Phase::Post);
-    let mut post_scripts = Vec::new();
-    if !d.post_scripts.is_empty() {
-        scrub::before_scripts(ctx, image, container).await?;
-    }
-    for script in &d.post_scripts {
-        post_scripts.push(run_post_script(ctx, image, container, script, database).await?);
-    }
-    let scrub = !post_scripts.is_empty();
-    if scrub {
-        let t0 = Instant::now();
-        let rebuilt = scrub::rebuild_tables(ctx, image, container).await?;
-        info!(
-            tables = rebuilt,
-            ms = t0.elapsed().as_millis() as u64,
-            "tables rebuilt after the post scripts"
-        );
-    }
-    tracker.set(Phase::Publish);
-    scrub::stop_slowly(ctx, container).await?;
-    if scrub {
-        let t0 = Instant::now();
-        scrub::fresh_redo_log(ctx, image, work, restart).await?;
-        info!(
-            ms = t0.elapsed().as_millis() as u64,
-            "post-script clean-up done"
-        );
-    } else if load_redo {
-        let t0 = Instant::now();
-        scrub::redo_to_clone_size(ctx, image, work, restart).await?;
-        debug!(
-            ms = t0.elapsed().as_millis() as u64,
-            "redo log back to the clones' size"
-        );
-    }
-    Ok((post_scripts, scrub))
-}
-
 /// `reader` as an exec's standard input: read in 1 MiB pieces on a
 /// blocking thread (the handle ends when the input does or the exec stops
 /// reading).
@@ -686,36 +425,6 @@ pub(super) fn stdin_from(
     });
     let stdin = Box::pin(tokio_util::io::StreamReader::new(stream));
     (stdin, producer)
-}
-
-/// Starts an import server from `spec` and waits up to `secs` for its
-/// socket; otherwise the error quotes the end of its log (`on` says what
-/// it started on, for the message).
-pub(super) async fn start_server(
-    ctx: &Context,
-    image: &ImageInfo,
-    spec: &dolly_engine::ContainerSpec,
-    secs: u32,
-    on: &str,
-) -> Result<(), ImportError> {
-    ctx.engine.run(spec).await?;
-    let up = ctx
-        .engine
-        .exec(&spec.name, image.wait_socket_command(secs), None, None)
-        .await?;
-    if up.exit_code != 0 {
-        let logs = ctx
-            .engine
-            .logs_tail(&spec.name, 30)
-            .await
-            .unwrap_or_default();
-        return Err(ImportError::ServerStart(format!(
-            "no answer on its socket within {secs} s{on} (exit {}); server log: {}",
-            up.exit_code,
-            logs.trim()
-        )));
-    }
-    Ok(())
 }
 
 /// The dump as one stream into one client session: nothing split, nothing
@@ -763,225 +472,4 @@ async fn load_plain(
         });
     }
     Ok(())
-}
-
-/// Runs one post-import script on `database`; its hash for the version's
-/// metadata.
-async fn run_post_script(
-    ctx: &Context,
-    image: &ImageInfo,
-    container: &str,
-    script: &Path,
-    database: &str,
-) -> Result<HashedFile, ImportError> {
-    let name = script.display().to_string();
-    let (p, n2) = (script.to_path_buf(), name.clone());
-    let hashed = tokio::task::spawn_blocking(move || dump::hash_file(&p))
-        .await
-        .map_err(|e| ImportError::PostScript {
-            script: n2,
-            message: e.to_string(),
-        })??;
-    let file = tokio::fs::File::open(script)
-        .await
-        .map_err(|e| ImportError::PostScript {
-            script: name.clone(),
-            message: e.to_string(),
-        })?;
-    info!(script = %name, "running post-import SQL");
-    let out = ctx
-        .engine
-        .exec(
-            container,
-            image.client_command(&[database]),
-            Some(image.user()),
-            Some(Box::pin(file)),
-        )
-        .await?;
-    if out.exit_code != 0 {
-        let message = out.stderr.trim().lines().last().unwrap_or("").to_owned();
-        return Err(ImportError::PostScript {
-            script: name,
-            message: if message.is_empty() {
-                format!("the client exited with status {}", out.exit_code)
-            } else {
-                message
-            },
-        });
-    }
-    Ok(hashed)
-}
-
-pub(super) async fn query_rows(
-    ctx: &Context,
-    image: &ImageInfo,
-    container: &str,
-) -> Result<TableRows, ImportError> {
-    let sql =
-        "SELECT table_schema, table_name, IFNULL(table_rows, 0) FROM information_schema.tables \
-               WHERE table_schema NOT IN ('mysql','information_schema','performance_schema','sys') \
-               ORDER BY table_schema, table_name";
-    let out = query_text(ctx, image, container, sql, |e| {
-        ImportError::ServerStart(format!("listing the loaded tables failed {e}"))
-    })
-    .await?;
-    Ok(out
-        .lines()
-        .filter_map(|l| {
-            let mut parts = l.split('\t');
-            Some((
-                parts.next()?.to_owned(),
-                parts.next()?.to_owned(),
-                parts.next()?.parse().unwrap_or(0),
-            ))
-        })
-        .collect())
-}
-
-/// `sql` run by the client as root in the import server, its rows as
-/// tab-separated text (`-N -B`); a client that fails becomes `failed`
-/// of "(exit N): its error".
-pub(super) async fn query_text(
-    ctx: &Context,
-    image: &ImageInfo,
-    container: &str,
-    sql: &str,
-    failed: impl FnOnce(String) -> ImportError,
-) -> Result<String, ImportError> {
-    let out = ctx
-        .engine
-        .exec(
-            container,
-            image.client_command(&["-N", "-B", "-e", sql]),
-            None,
-            None,
-        )
-        .await?;
-    if out.exit_code != 0 {
-        return Err(failed(format!(
-            "(exit {}): {}",
-            out.exit_code,
-            out.stderr.trim()
-        )));
-    }
-    Ok(out.stdout)
-}
-
-fn log_tables(tables: &TableRows) {
-    for (schema, table, rows) in tables {
-        info!(table = %format!("{schema}.{table}"), rows_estimate = rows, "loaded");
-    }
-}
-
-/// What a new version records about where it came from.
-struct Origin {
-    source: String,
-    database: String,
-    elapsed: Duration,
-    dump_bytes: u64,
-    fingerprint: Option<Fingerprint>,
-    post_scripts: Vec<HashedFile>,
-    load: Option<LoadInfo>,
-    masking: Option<Masking>,
-}
-
-/// Publishes the datadir `work` (in `tmp/`, cleanly shut down) as
-/// `version` of `t` and makes it current. The walk of the datadir (owner,
-/// modes, size) runs on the blocking pool.
-async fn publish(
-    ctx: &Context,
-    t: &TemplateName,
-    image: &ImageInfo,
-    version: &VersionName,
-    work: &Path,
-    origin: Origin,
-) -> Result<VersionMeta, ImportError> {
-    let (t, work) = (t.clone(), work.to_path_buf());
-    let meta = VersionMeta {
-        version: version.clone(),
-        created_at: Utc::now(),
-        source_dump: origin.source,
-        database: origin.database,
-        import_seconds: origin.elapsed.as_secs_f64(),
-        dump_bytes: origin.dump_bytes,
-        size_bytes: 0,
-        image: ctx.settings.image.clone(),
-        server_version: image.version.clone(),
-        fingerprint: origin.fingerprint,
-        post_scripts: origin.post_scripts,
-        load: origin.load,
-        masking: origin.masking,
-    };
-    let owner = image.owner;
-    ctx.store
-        .run(move |s| {
-            // Clones must not load a buffer pool dump, see a stale pid file
-            // nor load MySQL's doublewrite files (see `not_for_clones`).
-            if let Ok(entries) = fs::read_dir(&work) {
-                for e in entries.flatten() {
-                    if e.file_name().to_str().is_some_and(dbserver::not_for_clones) {
-                        let _ = fs::remove_file(e.path());
-                    }
-                }
-            }
-            own_tree(&work, owner, false).map_err(datadir_err("make the template read-only"))?;
-            let meta = VersionMeta {
-                size_bytes: clone::tree_size(&work),
-                ..meta
-            };
-            s.publish_version(&t, &meta, &work)?;
-            Ok(meta)
-        })
-        .await
-}
-
-/// Publishes a copy of a cleanly shut down datadir (a snapshot) as the new
-/// current version of `t`: `promote`.
-pub async fn publish_datadir(
-    ctx: &Context,
-    t: &TemplateName,
-    src: &Path,
-    source: String,
-    database: String,
-) -> Result<VersionMeta, ImportError> {
-    let image = ctx.image().await?.clone();
-    let t2 = t.clone();
-    let (_lock, version, work) = ctx
-        .store
-        .run(move |s| {
-            let lock = s.lock_import(&t2)?;
-            let version = s.new_version(&t2);
-            let work = s.scratch(&Scratch::Import(t2.clone(), version.clone()));
-            Ok::<_, crate::store::StoreError>((lock, version, work))
-        })
-        .await?;
-    let started = Instant::now();
-    let (from, to, mode) = (src.to_path_buf(), work.clone(), ctx.clone_mode);
-    let cloned =
-        crate::context::blocking_io(move || clone::clone_tree(&from, &to, mode, image.owner))
-            .await
-            .map_err(datadir_err("clone the snapshot"));
-    crate::faultpoint::hit("promote.cloned");
-    let result = match cloned {
-        Ok(()) => {
-            let origin = Origin {
-                source,
-                database,
-                elapsed: started.elapsed(),
-                dump_bytes: 0,
-                fingerprint: None,
-                post_scripts: Vec::new(),
-                load: None,
-                masking: None,
-            };
-            publish(ctx, t, &image, &version, &work, origin).await
-        }
-        Err(e) => Err(e),
-    };
-    if result.is_err() {
-        let _ = tokio::task::spawn_blocking(move || remove_tree(&work)).await;
-    } else {
-        info!(template = %t, version = %version, "template version published from a snapshot");
-    }
-    result
 }
