@@ -184,28 +184,18 @@ impl Loader {
         }
     }
 
-    /// A session that ended before its input did failed: its error.
+    /// A session that ended before its input did failed: its error. A
+    /// closing session's end is its own: one that ended well is put
+    /// away, one that failed fails the load like any other.
     fn check_failed(&mut self) -> Result<(), String> {
-        // A closing session's end is its own: only a failed one counts.
-        if self
-            .closing
-            .as_ref()
-            .is_some_and(|s| s.task.as_ref().is_none_or(|t| t.is_finished()))
-        {
-            if let Some(s) = self.closing.take() {
-                if let Err(e) = self.close_all(vec![s]) {
-                    let rest: Vec<Session> =
-                        self.parallel.drain(..).chain(self.serial.take()).collect();
-                    rest.iter().for_each(|s| s.feed.abort());
-                    let _ = self.close_all(rest);
-                    return Err(e);
-                }
-            }
+        if let Some(s) = self.closing.take_if(|s| s.done.opened() == Some(true)) {
+            self.close_all(vec![s])?;
         }
         let failed = self
-            .parallel
+            .closing
             .iter()
-            .chain(self.serial.iter())
+            .chain(&self.parallel)
+            .chain(&self.serial)
             .any(|s| s.task.as_ref().is_some_and(|t| t.is_finished()));
         if failed {
             // The others stop at once; the error through the normal close

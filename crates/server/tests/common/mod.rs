@@ -212,6 +212,19 @@ impl TestApp {
         &self.settings.data_dir
     }
 
+    /// Names in the data folder's `tmp/` that start with `prefix` (none
+    /// if `tmp/` does not exist).
+    pub fn tmp_entries(&self, prefix: &str) -> Vec<String> {
+        std::fs::read_dir(self.data_dir().join("tmp"))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with(prefix))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     pub fn dumps_dir(&self) -> PathBuf {
         self.data_dir().join("dumps")
     }

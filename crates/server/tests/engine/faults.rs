@@ -408,9 +408,7 @@ async fn disk_full_during_a_clone_fails_cleanly_and_keeps_serving() {
         "{names:?}"
     );
     assert_eq!(names.len(), 1, "{names:?}");
-    let tmp: Vec<_> = std::fs::read_dir(app.data_dir().join("tmp"))
-        .map(|d| d.flatten().map(|e| e.file_name()).collect())
-        .unwrap_or_default();
+    let tmp = app.tmp_entries("");
     assert!(tmp.is_empty(), "tmp/ not empty: {tmp:?}");
 
     // Still serving, and the instance made before still answers.
@@ -454,14 +452,7 @@ async fn hanging_import_times_out_and_is_cleaned_up() {
     assert!(err.contains("import_timeout"), "{err}");
     assert!(elapsed < Duration::from_secs(50), "took {elapsed:?}");
 
-    let leftovers: Vec<String> = std::fs::read_dir(app.data_dir().join("tmp"))
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with("import"))
-                .collect()
-        })
-        .unwrap_or_default();
+    let leftovers = app.tmp_entries("import");
     assert!(leftovers.is_empty(), "{leftovers:?}");
     let containers: Vec<String> = app.containers().await.into_iter().map(|c| c.name).collect();
     assert!(

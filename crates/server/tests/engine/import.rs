@@ -240,12 +240,7 @@ async fn a_failing_dump_leaves_the_previous_version_serving() {
     );
 
     // Nothing half-made is left: no work folders, no import containers.
-    let tmp: Vec<_> = std::fs::read_dir(app.data_dir().join("tmp"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("import."))
-        .collect();
+    let tmp = app.tmp_entries("import.");
     assert!(tmp.is_empty(), "{tmp:?}");
     assert!(app
         .containers()

@@ -68,11 +68,7 @@ async fn import_timeout_counts_from_the_first_read() {
         started.elapsed()
     );
     assert!(app.containers().await.is_empty());
-    let tmp: Vec<_> = std::fs::read_dir(app.data_dir().join("tmp"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
+    let tmp = app.tmp_entries("");
     assert!(tmp.is_empty(), "{tmp:?}");
     // The hash was given up too: this test ends at once.
 }

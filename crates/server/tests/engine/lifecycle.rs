@@ -356,11 +356,7 @@ async fn export_then_import_round_trips_the_data() {
         .unwrap();
     assert_eq!(r.status(), 400, "a damaged archive is a bad request");
     assert!(!app.data_dir().join("instances/shop/broken").exists());
-    let leftovers: Vec<_> = std::fs::read_dir(app.data_dir().join("tmp"))
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("archive."))
-        .collect();
+    let leftovers = app.tmp_entries("archive.");
     assert!(leftovers.is_empty());
 }
 

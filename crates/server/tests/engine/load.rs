@@ -166,8 +166,6 @@ async fn soak_of_create_delete_cycles_stays_flat() {
         "{:?}",
         instance_folders(&app)
     );
-    let tmp: Vec<_> = std::fs::read_dir(app.data_dir().join("tmp"))
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
-        .unwrap_or_default();
+    let tmp = app.tmp_entries("");
     assert!(tmp.is_empty(), "tmp/ not empty: {tmp:?}");
 }

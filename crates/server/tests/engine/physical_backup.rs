@@ -368,12 +368,7 @@ async fn stream_backups_become_templates_with_post_scripts() {
         ctx.store().current_version(&tpl("shop")).unwrap(),
         Some(shop.version.clone())
     );
-    let tmp: Vec<_> = std::fs::read_dir(app.data_dir().join("tmp"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("import."))
-        .collect();
+    let tmp = app.tmp_entries("import.");
     assert!(tmp.is_empty(), "{tmp:?}");
     assert!(app
         .containers()

@@ -200,14 +200,8 @@ async fn kill_9_during_an_import_leaves_nothing_half_published() {
         .expect("spawn dollyd update");
     // Wait until the import is under way (its work folder exists).
     let deadline = Instant::now() + Duration::from_secs(60);
-    let tmp = app.data_dir().join("tmp");
     loop {
-        let busy = std::fs::read_dir(&tmp)
-            .map(|d| {
-                d.flatten()
-                    .any(|e| e.file_name().to_string_lossy().starts_with("import."))
-            })
-            .unwrap_or(false);
+        let busy = !app.tmp_entries("import.").is_empty();
         if busy {
             break;
         }
@@ -220,12 +214,7 @@ async fn kill_9_during_an_import_leaves_nothing_half_published() {
 
     // A restart of the service cleans the interrupted import up.
     let d = Dollyd::start(&app).await;
-    let leftovers: Vec<String> = std::fs::read_dir(&tmp)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("import."))
-        .collect();
+    let leftovers = app.tmp_entries("import.");
     assert!(leftovers.is_empty(), "{leftovers:?}");
     assert!(app
         .containers()

@@ -237,14 +237,6 @@ async fn rows_files_store_what_the_inserts_would() {
         diffs.into_iter().take(8).collect::<Vec<_>>().join("\n")
     );
     // Nothing of the rows files is left.
-    let tmp = app.data_dir().join("tmp");
-    let left: Vec<String> = std::fs::read_dir(&tmp)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with("import-rows."))
-                .collect()
-        })
-        .unwrap_or_default();
+    let left = app.tmp_entries("import-rows.");
     assert!(left.is_empty(), "left in tmp/: {left:?}");
 }

@@ -24,9 +24,28 @@ pub(super) struct RowsOut {
     host: PathBuf,
     container: String,
     written: u64,
-    /// Files whose load is not known to be over: their session, the mark
-    /// after their `LOAD DATA`, path and size.
-    pending: Vec<(usize, u64, PathBuf, u64)>,
+    /// Files whose load is not known to be over, oldest first.
+    pending: Vec<Pending>,
+}
+
+/// A rows file written and not known to be loaded.
+struct Pending {
+    session: usize,
+    /// The mark after its `LOAD DATA` in its session.
+    mark: u64,
+    path: PathBuf,
+    bytes: u64,
+}
+
+impl RowsOut {
+    /// Bytes of the files not known to be loaded (of session `k` only).
+    fn pending_bytes(&self, k: Option<usize>) -> u64 {
+        self.pending
+            .iter()
+            .filter(|p| k.is_none_or(|k| p.session == k))
+            .map(|p| p.bytes)
+            .sum()
+    }
 }
 
 impl Loader {
@@ -48,11 +67,14 @@ impl Loader {
             return;
         };
         let parallel = &self.parallel;
-        out.pending.retain(|(k, n, path, _)| {
-            let done = all || parallel.get(*k).is_some_and(|s| *s.progress.borrow() >= *n);
+        out.pending.retain(|p| {
+            let done = all
+                || parallel
+                    .get(p.session)
+                    .is_some_and(|s| *s.progress.borrow() >= p.mark);
             if done {
-                if let Err(e) = std::fs::remove_file(path) {
-                    debug!(error = %e, path = %path.display(), "cannot remove a rows file");
+                if let Err(e) = std::fs::remove_file(&p.path) {
+                    debug!(error = %e, path = %p.path.display(), "cannot remove a rows file");
                 }
             }
             !done
@@ -64,24 +86,23 @@ impl Loader {
     /// printing the mark after it wakes this at once.
     fn wait_oldest_rows(&self) {
         let oldest = self.rows.as_ref().and_then(|r| r.pending.first());
-        let Some(mut progress) =
-            oldest.and_then(|&(k, n, _, _)| Some((self.parallel.get(k)?.progress.clone(), n)))
+        let Some((mut progress, mark)) =
+            oldest.and_then(|p| Some((self.parallel.get(p.session)?.progress.clone(), p.mark)))
         else {
             return;
         };
-        let n = progress.1;
         self.rt.block_on(async {
-            let _ =
-                tokio::time::timeout(Duration::from_millis(200), progress.0.wait_for(|v| *v >= n))
-                    .await;
+            let _ = tokio::time::timeout(
+                Duration::from_millis(200),
+                progress.wait_for(|v| *v >= mark),
+            )
+            .await;
         });
     }
 
     /// Bytes of rows files session `k` has not loaded yet.
     pub(super) fn rows_pending(&self, k: usize) -> u64 {
-        self.rows.as_ref().map_or(0, |r| {
-            r.pending.iter().filter(|p| p.0 == k).map(|p| p.3).sum()
-        })
+        self.rows.as_ref().map_or(0, |r| r.pending_bytes(Some(k)))
     }
 
     /// [`Sink::rows`]: `rows` into a file, and its `LOAD DATA` into
@@ -102,10 +123,7 @@ impl Loader {
         let len = rows.tsv.len() as u64;
         loop {
             self.sweep_rows(false);
-            let pending: u64 = self
-                .rows
-                .as_ref()
-                .map_or(0, |r| r.pending.iter().map(|p| p.3).sum());
+            let pending = self.rows.as_ref().map_or(0, |r| r.pending_bytes(None));
             if pending == 0 || pending + len <= ROWS_AHEAD {
                 break;
             }
@@ -129,7 +147,12 @@ impl Loader {
         self.write(Which::Parallel(session), &load, ctx, context)?;
         let mark = self.mark(session)?;
         if let Some(out) = self.rows.as_mut() {
-            out.pending.push((session, mark.n, path, len));
+            out.pending.push(Pending {
+                session,
+                mark: mark.n,
+                path,
+                bytes: len,
+            });
         }
         self.push(Which::Parallel(session))?;
         Ok(true)

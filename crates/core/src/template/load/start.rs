@@ -38,6 +38,11 @@ impl After {
         after
     }
 
+    /// Whether the session may start, if that is known yet.
+    pub fn opened(&self) -> Option<bool> {
+        *self.0.borrow()
+    }
+
     /// Whether the session may start, once that is known.
     pub async fn wait(mut self) -> bool {
         match self.0.wait_for(Option::is_some).await {
@@ -58,7 +63,9 @@ mod tests {
         let waiter = tokio::spawn(after.clone().wait());
         tokio::task::yield_now().await;
         assert!(!waiter.is_finished());
+        assert_eq!(after.opened(), None);
         open.open(true);
+        assert_eq!(after.opened(), Some(true));
         assert!(waiter.await.unwrap());
         assert!(after.wait().await, "a late waiter sees it open too");
 

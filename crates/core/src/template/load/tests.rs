@@ -87,23 +87,43 @@ fn holding<'a>(execs: &'a [ExecRecord], text: &str) -> Vec<&'a ExecRecord> {
         .collect()
 }
 
-const SHOP: &str = "CREATE DATABASE shop;\nUSE shop;\n\
-    CREATE TABLE a (id INT PRIMARY KEY, v INT, KEY v (v));\n\
-    INSERT INTO a VALUES (1,1),(2,2);\n\
-    CREATE TABLE b (id INT PRIMARY KEY, a_id INT, KEY a_id (a_id), \
-    CONSTRAINT fk FOREIGN KEY (a_id) REFERENCES a (id));\n\
-    INSERT INTO b VALUES (1,1);\n";
+/// Two tables after a `CREATE DATABASE` that runs alone; `a`'s rows are
+/// more than one read of the dump (1 MiB), so a splitter that waited for
+/// the server would not have read them all.
+fn shop() -> String {
+    let mut d = String::from(
+        "CREATE DATABASE shop;\nUSE shop;\n\
+         CREATE TABLE a (id INT PRIMARY KEY, v INT, KEY v (v));\n",
+    );
+    for chunk in 0..40 {
+        let rows: Vec<String> = (0..2000)
+            .map(|k| {
+                let id = chunk * 2000 + k + 1;
+                format!("({id},{id})")
+            })
+            .collect();
+        d.push_str(&format!("INSERT INTO a VALUES {};\n", rows.join(",")));
+    }
+    d.push_str(
+        "CREATE TABLE b (id INT PRIMARY KEY, a_id INT, KEY a_id (a_id), \
+         CONSTRAINT fk FOREIGN KEY (a_id) REFERENCES a (id));\n\
+         INSERT INTO b VALUES (1,1);\n",
+    );
+    assert!(d.len() > 1 << 20);
+    d
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_splitter_reads_on_while_the_server_starts_and_sessions_keep_their_order() {
     let dir = tempfile::tempdir().unwrap();
     let engine = Arc::new(FakeEngine::new());
     let (open, after) = start_gate();
-    let (task, read) = split_load(&engine, dir.path(), SHOP, after);
+    let dump = shop();
+    let (task, read) = split_load(&engine, dir.path(), &dump, after);
 
     // The whole dump is read and cut while no client may start.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while read.load(Ordering::Relaxed) < SHOP.len() as u64 {
+    while read.load(Ordering::Relaxed) < dump.len() as u64 {
         assert!(
             Instant::now() < deadline,
             "the splitter waited for the server"
@@ -147,7 +167,7 @@ async fn a_server_that_never_answers_ends_the_load_and_no_client_runs() {
     let dir = tempfile::tempdir().unwrap();
     let engine = Arc::new(FakeEngine::new());
     let (open, after) = start_gate();
-    let (task, _) = split_load(&engine, dir.path(), SHOP, after);
+    let (task, _) = split_load(&engine, dir.path(), &shop(), after);
     tokio::time::sleep(Duration::from_millis(50)).await;
     open.open(false);
     let err = tokio::time::timeout(Duration::from_secs(10), task)
