@@ -78,23 +78,11 @@ pub(super) async fn rebuild_tables(
          WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ({SYSTEM_SCHEMAS}) \
          ORDER BY table_schema, table_name"
     );
-    let out = ctx
-        .engine
-        .exec(
-            container,
-            image.client_command(&["-N", "-B", "-e", &list]),
-            None,
-            None,
-        )
-        .await?;
-    if out.exit_code != 0 {
-        return Err(ImportError::Scrub(format!(
-            "listing the tables to rebuild failed (exit {}): {}",
-            out.exit_code,
-            out.stderr.trim()
-        )));
-    }
-    let statements: Vec<&str> = out.stdout.lines().filter(|l| !l.is_empty()).collect();
+    let out = super::import::query_text(ctx, image, container, &list, |e| {
+        ImportError::Scrub(format!("listing the tables to rebuild failed {e}"))
+    })
+    .await?;
+    let statements: Vec<&str> = out.lines().filter(|l| !l.is_empty()).collect();
     if statements.is_empty() {
         return Ok(0);
     }

@@ -74,22 +74,10 @@ pub(super) async fn fresh_server(
     );
     start_server(ctx, image, &spec, 120, "").await?;
     let prepare = dbserver::prepare_sql(image.flavor, &ctx.settings.database);
-    let out = ctx
-        .engine
-        .exec(
-            container,
-            image.client_command(&["-e", &prepare]),
-            None,
-            None,
-        )
-        .await?;
-    if out.exit_code != 0 {
-        return Err(ImportError::ServerStart(format!(
-            "preparing the database failed (exit {}): {}",
-            out.exit_code,
-            out.stderr.trim()
-        )));
-    }
+    query_text(ctx, image, container, &prepare, |e| {
+        ImportError::ServerStart(format!("preparing the database failed {e}"))
+    })
+    .await?;
     Ok(restart)
 }
 
