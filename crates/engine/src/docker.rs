@@ -1,11 +1,12 @@
 //! [`Engine`] on the Docker Engine API, through bollard.
 
+mod exec;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use bollard::errors::Error as BollardError;
-use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, ContainerSummary,
     ContainerSummaryStateEnum, HostConfig, PortBinding, RestartPolicy as DockerRestart,
@@ -18,18 +19,12 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use futures_util::StreamExt;
-use tokio::io::AsyncWriteExt;
 use tracing::{debug, info};
 
 use super::{
     ContainerInfo, ContainerSpec, Engine, EngineError, ExecOutput, RestartPolicy, RunState, Stdin,
     StdoutWatch,
 };
-
-/// How much of an exec's standard error is kept.
-const STDERR_KEEP: usize = 16 * 1024;
-/// How much of an exec's standard output is kept.
-const STDOUT_KEEP: usize = 1024 * 1024;
 
 /// The Docker Engine, reached through the local socket or `DOCKER_HOST`.
 #[derive(Clone)]
@@ -572,92 +567,6 @@ impl Engine for DockerEngine {
     }
 }
 
-impl DockerEngine {
-    /// An exec, its standard output given to `watch` as it comes.
-    async fn exec_with(
-        &self,
-        name: &str,
-        cmd: Vec<String>,
-        user: Option<String>,
-        stdin: Option<Stdin>,
-        mut watch: Option<StdoutWatch>,
-    ) -> Result<ExecOutput, EngineError> {
-        let exec = self
-            .docker
-            .create_exec(
-                name,
-                CreateExecOptions {
-                    cmd: Some(cmd),
-                    user,
-                    attach_stdin: Some(stdin.is_some()),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(map_err)?;
-        let started = self
-            .docker
-            .start_exec(&exec.id, None)
-            .await
-            .map_err(map_err)?;
-        let StartExecResults::Attached {
-            mut output,
-            mut input,
-        } = started
-        else {
-            return Err(EngineError::Protocol("exec started detached".to_owned()));
-        };
-        let feed = async move {
-            if let Some(mut stdin) = stdin {
-                let copied = tokio::io::copy(&mut stdin, &mut input).await;
-                // Half-close so the process sees end of input, whatever happened.
-                let _ = input.shutdown().await;
-                copied.map(|_| ())
-            } else {
-                drop(input);
-                Ok(())
-            }
-        };
-        let drain = async {
-            let mut out = ExecOutput::default();
-            while let Some(chunk) = output.next().await {
-                match chunk.map_err(map_err)? {
-                    bollard::container::LogOutput::StdErr { message } => {
-                        out.stderr.push_str(&String::from_utf8_lossy(&message));
-                        keep_tail(&mut out.stderr, STDERR_KEEP);
-                    }
-                    other => {
-                        let bytes = other.into_bytes();
-                        if let Some(w) = watch.as_mut() {
-                            w(&bytes);
-                        }
-                        out.stdout.push_str(&String::from_utf8_lossy(&bytes));
-                        keep_tail(&mut out.stdout, STDOUT_KEEP);
-                    }
-                }
-            }
-            Ok::<_, EngineError>(out)
-        };
-        let (fed, drained) = tokio::join!(feed, drain);
-        // The process's output has ended.
-        drop(watch);
-        let mut out = drained?;
-        out.stdin_error = fed.err().map(|e| crate::StdinError::from_io(&e));
-        loop {
-            let inspect = self.docker.inspect_exec(&exec.id).await.map_err(map_err)?;
-            if inspect.running != Some(true) {
-                out.exit_code = inspect.exit_code.unwrap_or(-1);
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        Ok(out)
-    }
-}
-
-/// Keeps at most the last `keep` bytes of `s` (on a char boundary).
 /// Sends SIGKILL to `pid` if it is the process of container `id` (its
 /// `/proc/PID/cgroup` names the id: a reused pid is never signalled).
 /// Returns whether it did. Blocking (a procfs read).
@@ -725,14 +634,4 @@ fn inactive_file(stats: Option<&HashMap<String, u64>>) -> u64 {
         })
         .copied()
         .unwrap_or(0)
-}
-
-fn keep_tail(s: &mut String, keep: usize) {
-    if s.len() > keep {
-        let mut cut = s.len() - keep;
-        while !s.is_char_boundary(cut) {
-            cut += 1;
-        }
-        s.drain(..cut);
-    }
 }

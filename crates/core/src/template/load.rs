@@ -191,12 +191,18 @@ impl Loader {
         if let Some(s) = self.closing.take_if(|s| s.done.opened() == Some(true)) {
             self.close_all(vec![s])?;
         }
+        // A closing session's client may end (well) at any moment: only
+        // its own word that it did not is a failure. Any other session
+        // ended before its input did.
         let failed = self
             .closing
-            .iter()
-            .chain(&self.parallel)
-            .chain(&self.serial)
-            .any(|s| s.task.as_ref().is_some_and(|t| t.is_finished()));
+            .as_ref()
+            .is_some_and(|s| s.done.opened() == Some(false))
+            || self
+                .parallel
+                .iter()
+                .chain(&self.serial)
+                .any(|s| s.task.as_ref().is_some_and(|t| t.is_finished()));
         if failed {
             // The others stop at once; the error through the normal close
             // (a closing session's first: it ran before them).

@@ -38,9 +38,14 @@ impl After {
         after
     }
 
-    /// Whether the session may start, if that is known yet.
+    /// Whether the session may start, if that is known yet (its
+    /// [`Opener`] dropped without a word: never).
     pub fn opened(&self) -> Option<bool> {
-        *self.0.borrow()
+        let said = *self.0.borrow();
+        match said {
+            None if self.0.has_changed().is_err() => Some(false),
+            said => said,
+        }
     }
 
     /// Whether the session may start, once that is known.
@@ -74,6 +79,7 @@ mod tests {
         assert!(!after.wait().await);
         let (open, after) = gate();
         drop(open);
+        assert_eq!(after.opened(), Some(false));
         assert!(!after.wait().await);
     }
 }

@@ -29,6 +29,21 @@ fn split_load(
     tokio::task::JoinHandle<Result<SplitStats, String>>,
     Arc<AtomicU64>,
 ) {
+    split_load_taking(engine, dir, sql, after, Duration::from_millis(30), false)
+}
+
+/// [`split_load`] whose clients take `client` each.
+fn split_load_taking(
+    engine: &Arc<FakeEngine>,
+    dir: &std::path::Path,
+    sql: &str,
+    after: After,
+    client: Duration,
+    rows_files: bool,
+) -> (
+    tokio::task::JoinHandle<Result<SplitStats, String>>,
+    Arc<AtomicU64>,
+) {
     let path = dir.join("shop.sql");
     std::fs::write(&path, sql).unwrap();
     engine.create_only(&ContainerSpec {
@@ -43,7 +58,7 @@ fn split_load(
         restart: RestartPolicy::No,
         network_of: None,
     });
-    engine.record_execs(Duration::from_millis(30), print_marks);
+    engine.record_execs(client, print_marks);
     let d = Dump {
         template: dolly_names::TemplateName::parse("shop").unwrap(),
         path: path.clone(),
@@ -60,20 +75,25 @@ fn split_load(
         command: vec!["client".into()],
         user: "mysql".into(),
     };
-    let loader = Loader::new(
+    let mut loader = Loader::new(
         clients,
         2,
         Arc::new(AtomicU8::new(0)),
         Arc::new(AtomicBool::new(false)),
         after,
     );
+    if rows_files {
+        let rows = dir.join("rows");
+        std::fs::create_dir_all(&rows).unwrap();
+        loader.rows_files(rows, "/rows");
+    }
     let opts = SplitOptions {
         jobs: 2,
         defer_indexes: true,
         default_db: "shop".into(),
         spread_after: u64::MAX,
         dump_bytes: None,
-        load_data: false,
+        load_data: rows_files,
         big_table: None,
     };
     let task = tokio::task::spawn_blocking(move || run(loader, reader, opts, None));
@@ -177,4 +197,50 @@ async fn a_server_that_never_answers_ends_the_load_and_no_client_runs() {
         .unwrap_err();
     assert!(err.contains("did not start"), "{err}");
     assert!(engine.execs().is_empty());
+}
+
+/// Small dumps of the shapes the engine tests import most, loaded over
+/// and over with the server answering and the clients ending at varied
+/// moments, on the one-thread runtime the engine tests use: every load
+/// ends, and well.
+#[tokio::test]
+async fn small_loads_end_whatever_the_timing() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(50)) ENGINE=InnoDB;\n\
+                 INSERT INTO t VALUES (1,'a'),(2,'b');\n";
+    let dumps = [
+        format!("-- MariaDB dump 10.19\n{table}"),
+        format!("CREATE DATABASE shop;\nUSE shop;\n{table}"),
+        format!(
+            "{table}CREATE TABLE u (id INT PRIMARY KEY, t_id INT, KEY t_id (t_id), \
+             CONSTRAINT fk FOREIGN KEY (t_id) REFERENCES t (id));\nINSERT INTO u VALUES (1,1);\n"
+        ),
+    ];
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    for i in 0..300 {
+        let engine = Arc::new(FakeEngine::new());
+        let (open, after) = start_gate();
+        let server = Duration::from_micros(next(3000));
+        let client = Duration::from_micros(next(2000));
+        let dump = &dumps[(i / 2) % dumps.len()];
+        let rows_files = i % 2 == 0;
+        let (task, _) = split_load_taking(&engine, dir.path(), dump, after, client, rows_files);
+        let opener = tokio::spawn(async move {
+            tokio::time::sleep(server).await;
+            open.open(true);
+        });
+        let stats = tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .unwrap_or_else(|_| panic!("load {i} hung (server {server:?}, clients {client:?})"))
+            .unwrap()
+            .unwrap_or_else(|e| panic!("load {i} failed: {e}"));
+        assert!(stats.tables >= 1);
+        opener.await.unwrap();
+    }
 }
