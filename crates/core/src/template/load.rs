@@ -27,13 +27,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use dolly_engine::{Engine, Stdin};
+use dolly_engine::Engine;
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use self::feed::{mark_sql, watch_marks, Budget, Feed, Progress};
-use self::session::{close, Closed, Lifetime, Origin, Session};
+use self::session::{close, Closed, Launch, Origin, Session};
 pub(super) use self::start::{gate as start_gate, After};
 use super::progress::Phase;
 use crate::dump::split::load_data::RowsFile;
@@ -128,15 +128,63 @@ impl Loader {
     fn start(&mut self) -> Session {
         let feed = Feed::new(Arc::clone(&self.budget));
         let (progress_tx, progress) = watch::channel(0u64);
-        let watch = watch_marks(self.token.clone(), progress_tx);
-        let stream = futures_util::stream::unfold(Arc::clone(&feed), Feed::next);
-        let stdin: Stdin = Box::pin(tokio_util::io::StreamReader::new(stream));
-        let clients = Arc::clone(&self.clients);
-        let lifetime = Arc::new(std::sync::Mutex::new(Lifetime::default()));
-        let times = Arc::clone(&lifetime);
-        let after = self.after.clone();
         let (finished, done) = start_gate();
-        let task = self.rt.spawn(async move {
+        let launch = Launch {
+            stdin: Box::pin(tokio_util::io::StreamReader::new(
+                futures_util::stream::unfold(Arc::clone(&feed), Feed::next),
+            )),
+            watch: watch_marks(self.token.clone(), progress_tx),
+            after: self.after.clone(),
+            finished,
+        };
+        let mut buf = Vec::with_capacity(CHUNK + (CHUNK >> 2));
+        let (mut line, mut map) = (0, Vec::new());
+        if !self.preamble.is_empty() {
+            buf.extend_from_slice(&self.preamble);
+            map.push((1, Origin::Dolly));
+            line = 1;
+        }
+        Session {
+            feed,
+            task: None,
+            launch: Some(launch),
+            wrote: false,
+            done,
+            progress,
+            marks: 0,
+            marked_at: 0,
+            lifetime: Arc::default(),
+            buf,
+            delim: b";".to_vec(),
+            cursor: 0,
+            line,
+            map,
+        }
+    }
+
+    /// Starts `which`'s client once something of its own is to be sent
+    /// (a session given nothing, like the second session of a one-table
+    /// dump, never runs one). Its `exec` still waits for what must run
+    /// before it ([`start`]).
+    fn launch(&mut self, which: Which) {
+        let (rt, clients) = (self.rt.clone(), Arc::clone(&self.clients));
+        let Some(s) = self.session(which) else {
+            return;
+        };
+        if !s.wrote {
+            return;
+        }
+        let Some(Launch {
+            stdin,
+            watch,
+            after,
+            finished,
+        }) = s.launch.take()
+        else {
+            return;
+        };
+        let times = Arc::clone(&s.lifetime);
+        s.task = Some(rt.spawn(async move {
             if !after.wait().await {
                 finished.open(false);
                 return None;
@@ -159,29 +207,8 @@ impl Loader {
             }
             finished.open(matches!(&out, Ok(o) if o.exit_code == 0));
             Some(out)
-        });
+        }));
         self.sessions_started += 1;
-        let mut buf = Vec::with_capacity(CHUNK + (CHUNK >> 2));
-        let (mut line, mut map) = (0, Vec::new());
-        if !self.preamble.is_empty() {
-            buf.extend_from_slice(&self.preamble);
-            map.push((1, Origin::Dolly));
-            line = 1;
-        }
-        Session {
-            feed,
-            task: Some(task),
-            done,
-            progress,
-            marks: 0,
-            marked_at: 0,
-            lifetime,
-            buf,
-            delim: b";".to_vec(),
-            cursor: 0,
-            line,
-            map,
-        }
     }
 
     /// A session that ended before its input did failed: its error. A
@@ -248,6 +275,7 @@ impl Loader {
         if let Ok(mut used) = self.budget.used.lock() {
             *used += len;
         }
+        self.launch(which);
         if let Some(s) = self.session(which) {
             let data = std::mem::replace(&mut s.buf, Vec::with_capacity(CHUNK + (CHUNK >> 2)));
             s.feed.push(Bytes::from(data));

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use dolly_engine::{EngineError, ExecOutput};
+use dolly_engine::{EngineError, ExecOutput, Stdin, StdoutWatch};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
 use super::feed::{Feed, Progress};
-use super::start::After;
+use super::start::{After, Opener};
 use crate::dump::statements::Stmt;
 
 /// Where a line of a session's input came from.
@@ -21,8 +21,14 @@ pub(super) enum Origin {
 
 pub(super) struct Session {
     pub(super) feed: Arc<Feed>,
-    /// Its client's end; `None` if it never started ([`super::start`]).
+    /// Its client's end, once started: `None` from the task if the client
+    /// never may ([`super::start`]).
     pub(super) task: Option<JoinHandle<Option<Result<ExecOutput, EngineError>>>>,
+    /// What its client starts with, until it does.
+    pub(super) launch: Option<Launch>,
+    /// Something of its own was written (not only the preamble every
+    /// session reads first).
+    pub(super) wrote: bool,
     /// Opens once its client has ended well: what a session after it
     /// waits for.
     pub(super) done: After,
@@ -42,8 +48,18 @@ pub(super) struct Session {
     pub(super) map: Vec<(u64, Origin)>,
 }
 
+/// A session's client, not started yet: its input, the watcher of its
+/// output, what it waits for, and what says how it ended.
+pub(super) struct Launch {
+    pub(super) stdin: Stdin,
+    pub(super) watch: StdoutWatch,
+    pub(super) after: After,
+    pub(super) finished: Opener,
+}
+
 impl Session {
     pub(super) fn write(&mut self, stmt: &Stmt) {
+        self.wrote = true;
         if self.delim != stmt.delim {
             self.buf.extend_from_slice(b"DELIMITER ");
             self.buf.extend_from_slice(&stmt.delim);
@@ -117,6 +133,12 @@ impl Session {
 /// dump's line number.
 pub(super) fn close(rt: &Handle, mut s: Session) -> Result<(), Closed> {
     let Some(task) = s.task.take() else {
+        // Given nothing of its own, its client never started: it ended
+        // well, and what was queued for it goes back to the budget.
+        if let Some(l) = s.launch.take() {
+            l.finished.open(true);
+        }
+        s.feed.budget().release(s.feed.queued());
         return Ok(());
     };
     let out = rt
@@ -158,6 +180,8 @@ mod tests {
         let mut s = Session {
             feed,
             task: None,
+            launch: None,
+            wrote: false,
             done: After::now(),
             progress: watch::channel(0).1,
             marks: 0,

@@ -244,3 +244,22 @@ async fn small_loads_end_whatever_the_timing() {
         opener.await.unwrap();
     }
 }
+
+/// A one-table dump gives the second session nothing: no client starts
+/// for it (an `exec` whose input ends at once is the one the engine can
+/// lose the end of).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_given_nothing_starts_no_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Arc::new(FakeEngine::new());
+    // mariadb-dump's first line goes to every session that starts.
+    let dump = "/*M!999999\\- enable the sandbox mode */ \n\
+                CREATE TABLE t (id INT PRIMARY KEY, v INT);\nINSERT INTO t VALUES (1,1),(2,2);\n";
+    let (task, _) = split_load(&engine, dir.path(), dump, After::now());
+    let stats = task.await.unwrap().unwrap();
+    assert_eq!(stats.tables, 1);
+    let execs = engine.execs();
+    assert_eq!(execs.len(), 1, "{execs:?}");
+    assert_eq!(holding(&execs, "INSERT INTO t").len(), 1);
+    assert_eq!(holding(&execs, "sandbox").len(), 1);
+}
