@@ -33,7 +33,7 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use self::feed::{mark_sql, watch_marks, Budget, Feed, Progress};
-use self::session::{close, Closed, Launch, Origin, Session};
+use self::session::{close, Closed, Launch, Lifetime, Origin, Session};
 pub(super) use self::start::{gate as start_gate, After};
 use super::progress::Phase;
 use crate::dump::split::load_data::RowsFile;
@@ -167,47 +167,19 @@ impl Loader {
     /// dump, never runs one). Its `exec` still waits for what must run
     /// before it ([`start`]).
     fn launch(&mut self, which: Which) {
-        let (rt, clients) = (self.rt.clone(), Arc::clone(&self.clients));
-        let Some(s) = self.session(which) else {
-            return;
+        let (launch, times) = match self.session(which) {
+            Some(s) if s.wrote => match s.launch.take() {
+                Some(l) => (l, Arc::clone(&s.lifetime)),
+                None => return,
+            },
+            _ => return,
         };
-        if !s.wrote {
-            return;
+        let task = self
+            .rt
+            .spawn(run_client(Arc::clone(&self.clients), launch, times));
+        if let Some(s) = self.session(which) {
+            s.task = Some(task);
         }
-        let Some(Launch {
-            stdin,
-            watch,
-            after,
-            finished,
-        }) = s.launch.take()
-        else {
-            return;
-        };
-        let times = Arc::clone(&s.lifetime);
-        s.task = Some(rt.spawn(async move {
-            if !after.wait().await {
-                finished.open(false);
-                return None;
-            }
-            if let Ok(mut t) = times.lock() {
-                t.exec = Some(Instant::now());
-            }
-            let out = clients
-                .engine
-                .exec_watched(
-                    &clients.container,
-                    clients.command.clone(),
-                    Some(clients.user.clone()),
-                    Some(stdin),
-                    watch,
-                )
-                .await;
-            if let Ok(mut t) = times.lock() {
-                t.end = Some(Instant::now());
-            }
-            finished.open(matches!(&out, Ok(o) if o.exit_code == 0));
-            Some(out)
-        }));
         self.sessions_started += 1;
     }
 
@@ -579,6 +551,43 @@ impl Sink for Loader {
     fn end_of_input(&mut self) {
         self.phase.store(Phase::Indexes as u8, Ordering::Relaxed);
     }
+}
+
+/// A session's client: once what it waits for allows, its `exec`, which
+/// reads the session's input to its end. `None` if it never may start.
+async fn run_client(
+    clients: Arc<Clients>,
+    launch: Launch,
+    times: Arc<std::sync::Mutex<Lifetime>>,
+) -> Option<Result<dolly_engine::ExecOutput, dolly_engine::EngineError>> {
+    let Launch {
+        stdin,
+        watch,
+        after,
+        finished,
+    } = launch;
+    if !after.wait().await {
+        finished.open(false);
+        return None;
+    }
+    if let Ok(mut t) = times.lock() {
+        t.exec = Some(Instant::now());
+    }
+    let out = clients
+        .engine
+        .exec_watched(
+            &clients.container,
+            clients.command.clone(),
+            Some(clients.user.clone()),
+            Some(stdin),
+            watch,
+        )
+        .await;
+    if let Ok(mut t) = times.lock() {
+        t.end = Some(Instant::now());
+    }
+    finished.open(matches!(&out, Ok(o) if o.exit_code == 0));
+    Some(out)
 }
 
 /// Reads the dump, splits it and runs it; blocking.

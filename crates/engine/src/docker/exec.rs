@@ -28,6 +28,9 @@ const STDOUT_KEEP: usize = 1024 * 1024;
 /// How long an exec's output may go on after the engine reports its
 /// process ended (the engine itself gives its copies 2 s).
 const OUTPUT_GRACE: Duration = Duration::from_secs(10);
+/// The longest pause between two looks at a running exec while its
+/// output goes on.
+const OUTPUT_POLL_MAX: Duration = Duration::from_secs(5);
 /// How long the end of an exec's input waits for the engine to report
 /// the process started; then it is sent anyway.
 const START_WAIT: Duration = Duration::from_secs(30);
@@ -77,7 +80,7 @@ impl DockerEngine {
         let feed = async move {
             if let Some(mut stdin) = stdin {
                 let copied = tokio::io::copy(&mut stdin, &mut input).await;
-                self.started(id).await;
+                self.started(name, id).await;
                 // Half-close so the process sees end of input, whatever happened.
                 let _ = input.shutdown().await;
                 copied.map(|_| ())
@@ -142,7 +145,7 @@ impl DockerEngine {
 
     /// Returns once the engine reports exec `id`'s process started (or
     /// ended), or after [`START_WAIT`].
-    async fn started(&self, id: &str) {
+    async fn started(&self, name: &str, id: &str) {
         let t0 = Instant::now();
         let mut pause = Duration::from_millis(2);
         while t0.elapsed() < START_WAIT {
@@ -154,17 +157,22 @@ impl DockerEngine {
             pause = (pause * 2).min(Duration::from_millis(100));
         }
         warn!(
+            container = name,
             exec = id,
             "the engine did not report the exec's process started; its input ends anyway"
         );
     }
 
     /// Returns [`OUTPUT_GRACE`] after the engine reports exec `id`'s
-    /// process ended; never while it runs.
+    /// process ended; never while it runs. It asks every second at first,
+    /// then every [`OUTPUT_POLL_MAX`]: a long client costs one call per
+    /// few seconds.
     async fn output_outlives(&self, id: &str) {
         let mut ended: Option<Instant> = None;
+        let mut pause = Duration::from_secs(1);
         loop {
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(OUTPUT_POLL_MAX);
             if let Some(ExecState::Ended) = self.exec_state(id).await {
                 if ended.get_or_insert_with(Instant::now).elapsed() >= OUTPUT_GRACE {
                     return;
